@@ -1,0 +1,41 @@
+"""Plants and tasks: one symbolic source (sympy), from which every backend is derived.
+
+Public API: `Plant`, `Task` and their parts; `get_task`, `load_task`, `load_plant`; the backends
+`to_jax`, `to_numpy`, `to_casadi`, `linearize`, `operating_point`; the operator declaration.
+"""
+
+from ._backends import (
+    Linearization,
+    PlantFunctions,
+    equilibrium_input,
+    linearize,
+    operating_point,
+    target_state_expressions,
+    to_casadi,
+    to_jax,
+    to_numpy,
+)
+from ._library import BUILTIN_TASKS, DEFAULT_TASK, UnknownTask, builtin_tasks, get_task, task_path
+from ._model import (
+    Cost,
+    Distribution,
+    ModelError,
+    Observation,
+    Parameter,
+    Plant,
+    Success,
+    Task,
+    symbol,
+)
+from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
+from ._toml import TaskFileError, did_you_mean, load_plant, load_task
+from ._translate import UnsupportedExpression, lower
+
+__all__ = [
+    "BUILTIN_TASKS", "DEFAULT_TASK", "EXPRESSION_NAMESPACE", "OPERATORS", "POLICY_FUNCTION_SET",
+    "Cost", "Distribution", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
+    "Plant", "PlantFunctions", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression",
+    "builtin_tasks", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
+    "load_plant", "load_task", "lower", "operating_point", "symbol", "target_state_expressions",
+    "task_path", "to_casadi", "to_jax", "to_numpy",
+]
