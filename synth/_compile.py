@@ -1,0 +1,108 @@
+"""Turn a `SymbolicPolicy` into a simulator `Controller` whose parameters are its constants.
+
+Every floating-point constant of `f` and `g` is lifted out into a parameter vector, so two
+policies that differ only in their numbers (two LQG designs, a GP individual before and after
+constant tuning) share one `Controller` and therefore one compiled simulation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+
+from plants import Task, lower
+
+from ._policy import PolicyError, SymbolicPolicy
+from ._simulate import Controller
+
+_CACHE: OrderedDict[str, Controller] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], list[sp.Symbol], np.ndarray]:
+    floats: dict[sp.Float, sp.Symbol] = {}
+    order: list[sp.Float] = []
+    for e in list(policy.f) + list(policy.g):
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, sp.Float) and node not in floats:
+                floats[node] = sp.Symbol(f"_c{len(order)}", real=True)
+                order.append(node)
+    f = [e.xreplace(floats) for e in policy.f]
+    g = [e.xreplace(floats) for e in policy.g]
+    consts = np.array([float(v) for v in order], dtype=float)
+    return f, g, [floats[v] for v in order], consts
+
+
+def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Controller, dict]:
+    """A `Controller` and its parameters `{"c": constants, "z0": initial latent}` for `policy`.
+
+    With `task`, checks that the policy fits it: same number of observations, targets and
+    controls, and the task's control period.
+    """
+    if task is not None:
+        check_compatible(policy, task)
+    f, g, csyms, consts = _template(policy)
+    p = policy
+    key = repr((sp.srepr(f), sp.srepr(g), p.observations, p.targets, p.latent, p.controls, p.integrator, p.dt, len(csyms)))
+    controller = _CACHE.get(key)
+    if controller is None:
+        controller = _build(p, f, g, csyms)
+        _CACHE[key] = controller
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    params = {"c": jnp.asarray(consts), "z0": jnp.asarray(np.array(p.latent_init, dtype=float))}
+    return controller, params
+
+
+def _build(p: SymbolicPolicy, f, g, csyms) -> Controller:
+    g_fn = lower(g, [p.readout_inputs, csyms], "jax")
+    f_fn = lower(f, [p.y, p.z, p.u, p.r, csyms], "jax") if p.latent else None
+    nz, h = p.nz, p.dt
+
+    def stack(items, like):
+        return jnp.stack([jnp.broadcast_to(jnp.asarray(i, like.dtype), ()) for i in items]) if items else jnp.zeros((0,), like.dtype)
+
+    def init(params):
+        return params["z0"]
+
+    def act(params, z, y, r):
+        c = params["c"].astype(y.dtype)
+        return stack(g_fn(jnp.concatenate([z if nz else y, r]), c), y)
+
+    def dz(params, z, y, u, r):
+        return stack(f_fn(y, z, u, r, params["c"].astype(z.dtype)), z)
+
+    def advance(params, z, y, u, r):
+        if not nz:
+            return z
+        if p.integrator == "discrete":
+            return dz(params, z, y, u, r)
+        if p.integrator == "euler":
+            return z + h * dz(params, z, y, u, r)
+        k1 = dz(params, z, y, u, r)
+        k2 = dz(params, z + h / 2 * k1, y, u, r)
+        k3 = dz(params, z + h / 2 * k2, y, u, r)
+        k4 = dz(params, z + h * k3, y, u, r)
+        return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    return Controller(nz=nz, init=init, act=act, advance=advance, name=p.provenance.get("method", "policy"))
+
+
+def check_compatible(policy: SymbolicPolicy, task: Task) -> None:
+    """Raise `PolicyError` when `policy` cannot control `task` under the sampled-data contract."""
+    problems = []
+    if policy.ny != task.ny:
+        problems.append(f"it reads {policy.ny} observations, the task gives {task.ny} ({', '.join(o.name for o in task.observations)})")
+    if policy.nr != task.nr:
+        problems.append(f"it reads {policy.nr} targets, the task has {task.nr}")
+    if policy.nu != task.plant.nu:
+        problems.append(f"it drives {policy.nu} inputs, the plant has {task.plant.nu}")
+    if not math.isclose(policy.dt, task.dt, rel_tol=1e-12):
+        problems.append(f"its period dt = {policy.dt} s differs from the task's {task.dt} s")
+    if problems:
+        name = policy.provenance.get("task", "policy")
+        raise PolicyError(f"{name} does not fit task {task.name!r}: " + "; ".join(problems))
