@@ -1,0 +1,343 @@
+"""LQG for a task, designed with python-control and returned as a `SymbolicPolicy`.
+
+Design (all at the operating point that holds the task's nominal target, nominal parameters):
+
+* linearise the plant, observation and stage cost exactly (`plants.linearize`);
+* discretise for the control period with a zero-order hold (`expm`), and integrate the quadratic
+  cost over one period (Van Loan), giving `Qd`, `Rd`, `Nd`; discrete-time plants are used as is;
+* `control.dlqr` gives the state-feedback gain `K`;
+* process-noise covariance per tick from the diffusion (Van Loan), measurement-noise covariance
+  per tick `diag(sigma^2)` (the simulator draws one observation per tick).
+
+The Kalman filter is in **predictor form**: the latent state is the estimate `x̂(k|k-1)` made
+before `y_k` is read, and `u_k = u_op(r) - K (x̂(k|k-1) - x_op(r))`. This is the form a symctl
+dynamic policy can express (its readout sees the latent state and targets, not `y_k`), and the
+one `control.dlqe` returns the gain of (`A P Cᵀ (C P Cᵀ + R)⁻¹`). After reading `y_k` the filter
+corrects and predicts: `x̂(k+1|k) = x_op + Ad (x̂(k|k) - x_op) + Bd (u_k - u_op)`.
+
+Two variants:
+
+* `lqg` (time-varying): the filter starts from the task's initial-state distribution (prior mean
+  and covariance) and its covariance is propagated as part of the latent state (the upper triangle
+  of `P`), with the Riccati update written out symbolically (measurements processed one at a time,
+  exact for the diagonal measurement noise of symctl tasks). The latent map is discrete
+  (`integrator = "discrete"`).
+* `lqg-ss`: the textbook steady-state filter (constant predictor gain), latent = estimate.
+
+Targets: the operating point is affine in the targets for linear plants, and `x_op(r)`, `u_op(r)`
+are written into the policy to first order around the nominal target (exact when affine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import control
+import numpy as np
+import scipy.linalg
+import sympy as sp
+
+from plants import Task, linearize, lower, operating_point, symbol
+from synth import SymbolicPolicy
+
+VARIANTS = ("lqg", "lqg-ss")
+
+
+class LQGError(ValueError):
+    """LQG cannot be designed for this task; the message says why and what to set."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LQGDesign:
+    """The numbers of an LQG design (discrete time, deviation coordinates around the operating point)."""
+
+    Ad: np.ndarray
+    Bd: np.ndarray
+    C: np.ndarray
+    K: np.ndarray  # u - u_op = -K (x - x_op)
+    Qd: np.ndarray
+    Rd: np.ndarray
+    Nd: np.ndarray
+    W: np.ndarray  # process-noise covariance per tick
+    V: np.ndarray  # measurement-noise covariance per tick
+    L: np.ndarray  # steady-state predictor gain
+    P0: np.ndarray  # prior covariance of x0
+    xhat0: np.ndarray  # prior mean of x0
+    x_op: np.ndarray
+    u_op: np.ndarray
+    y_op: np.ndarray
+    dx_dr: np.ndarray  # d x_op / d r
+    du_dr: np.ndarray
+    r0: np.ndarray
+    p: np.ndarray
+    dt: float
+
+    @property
+    def A_cl_state(self) -> np.ndarray:
+        return self.Ad - self.Bd @ self.K
+
+    @property
+    def A_cl_estimator(self) -> np.ndarray:
+        return self.Ad - self.L @ self.C
+
+
+def _van_loan_cost(A, B, W, dt):
+    """Integrate the quadratic weight W on (x, u) over one ZOH period: returns the (n+m) block."""
+    n, m = B.shape
+    F = np.zeros((n + m, n + m))
+    F[:n, :n] = A
+    F[:n, n:] = B
+    M = np.zeros((2 * (n + m), 2 * (n + m)))
+    M[: n + m, : n + m] = -F.T
+    M[: n + m, n + m :] = W
+    M[n + m :, n + m :] = F
+    E = scipy.linalg.expm(M * dt)
+    E22 = E[n + m :, n + m :]
+    E12 = E[: n + m, n + m :]
+    Wd = E22.T @ E12
+    return (Wd + Wd.T) / 2
+
+
+def _van_loan_noise(A, GGt, dt):
+    n = A.shape[0]
+    M = np.zeros((2 * n, 2 * n))
+    M[:n, :n] = -A
+    M[:n, n:] = GGt
+    M[n:, n:] = A.T
+    E = scipy.linalg.expm(M * dt)
+    Phi_T = E[n:, n:]
+    Wd = Phi_T.T @ E[:n, n:]
+    return (Wd + Wd.T) / 2
+
+
+def design(task: Task, p=None, r=None) -> LQGDesign:
+    """The LQG design for `task` at parameters `p` and target `r` (defaults: nominal)."""
+    pl = task.plant
+    if pl.nu == 0:
+        raise LQGError(f"task {task.name!r}: the plant has no inputs")
+    if task.ny == 0:
+        raise LQGError(f"task {task.name!r}: nothing is observed")
+    p = task.nominal_parameters if p is None else np.asarray(p, float)
+    r0 = task.nominal_target if r is None else np.asarray(r, float)
+    x_op, u_op = operating_point(task, r0, p)
+    lin = linearize(task, x_op, u_op, p, r0)
+    Q, R, N = lin.Q, lin.R, lin.N
+    if "Q" in task.lqg or "R" in task.lqg:
+        Q = _weight(task.lqg.get("Q"), pl.nx, Q)
+        R = _weight(task.lqg.get("R"), pl.nu, R)
+        N = np.zeros_like(N)
+    Q = (Q + Q.T) / 2
+    R = (R + R.T) / 2
+    if np.min(np.linalg.eigvalsh(R)) <= 0:
+        raise LQGError(
+            f"task {task.name!r}: the stage cost has no positive-definite input weight at the operating point "
+            f"(R = {R.tolist()}); add [task.lqg] Q = [...] and R = [...] to the task file"
+        )
+    dt = task.dt
+    if pl.time == "continuous":
+        n, m = lin.A.shape[0], lin.B.shape[1]
+        F = np.zeros((n + m, n + m))
+        F[:n, :n] = lin.A
+        F[:n, n:] = lin.B
+        E = scipy.linalg.expm(F * dt)
+        Ad, Bd = E[:n, :n], E[:n, n:]
+        Wd = _van_loan_cost(lin.A, lin.B, np.block([[Q, N], [N.T, R]]), dt)
+        Qd, Nd, Rd = Wd[:n, :n], Wd[:n, n:], Wd[n:, n:]
+        g = task.process_noise * np.array(lower(pl.diffusion, [pl.p], "numpy")(p), dtype=float).reshape(n)
+        W = _van_loan_noise(lin.A, np.diag(g**2), dt)
+    else:
+        Ad, Bd, Qd, Rd, Nd = lin.A, lin.B, Q, R, N
+        g = task.process_noise * np.array(lower(pl.diffusion, [pl.p], "numpy")(p), dtype=float).reshape(pl.nx)
+        W = np.diag(g**2)
+    V = np.diag(np.maximum(task.observation_noise**2, 1e-12))
+    try:
+        K, _, _ = control.dlqr(Ad, Bd, Qd, Rd, Nd)
+    except Exception as err:  # python-control raises several kinds for unstabilisable pairs
+        raise LQGError(f"task {task.name!r}: discrete LQR has no solution at the operating point: {err}") from None
+    K = np.asarray(K, float).reshape(pl.nu, pl.nx)
+    C = lin.C
+    W_reg = W + 1e-12 * np.eye(pl.nx)  # dlqe needs (Ad, W^1/2) stabilisable; a tiny floor keeps it defined
+    try:
+        L, _, _ = control.dlqe(Ad, np.eye(pl.nx), C, W_reg, V)
+    except Exception as err:
+        raise LQGError(f"task {task.name!r}: the steady-state Kalman filter has no solution: {err}") from None
+    L = np.asarray(L, float).reshape(pl.nx, task.ny)
+    xhat0 = np.array([d.mean for d in task.initial_state], dtype=float)
+    P0 = np.diag([d.variance for d in task.initial_state])
+    y_op = np.array(lower([o.expr for o in task.observations], [pl.x, pl.p], "numpy")(x_op, p), dtype=float).reshape(task.ny)
+    dx_dr, du_dr = _operating_point_slope(task, r0, p, x_op, u_op)
+    return LQGDesign(Ad=Ad, Bd=Bd, C=C, K=K, Qd=Qd, Rd=Rd, Nd=Nd, W=W, V=V, L=L, P0=P0, xhat0=xhat0,
+                     x_op=x_op, u_op=u_op, y_op=y_op, dx_dr=dx_dr, du_dr=du_dr, r0=r0, p=p, dt=dt)
+
+
+def _weight(value, n, default):
+    if value is None:
+        return default
+    a = np.asarray(value, float)
+    return np.diag(a) if a.ndim == 1 else a.reshape(n, n)
+
+
+def _operating_point_slope(task, r0, p, x_op, u_op):
+    nr = task.nr
+    dx = np.zeros((task.plant.nx, nr))
+    du = np.zeros((task.plant.nu, nr))
+    for j in range(nr):
+        step = 1e-3 * max(1.0, abs(r0[j]))
+        rp, rm = r0.copy(), r0.copy()
+        rp[j] += step
+        rm[j] -= step
+        xp, up = operating_point(task, rp, p)
+        xm, um = operating_point(task, rm, p)
+        dx[:, j] = (xp - xm) / (2 * step)
+        du[:, j] = (up - um) / (2 * step)
+    return dx, du
+
+
+def _num(v: float) -> sp.Expr:
+    return sp.Float(float(v))
+
+
+def _matrix(a: np.ndarray) -> sp.Matrix:
+    a = np.atleast_2d(a)
+    return sp.Matrix(a.shape[0], a.shape[1], [_num(v) for v in a.ravel()])
+
+
+def _affine_in_r(value0: np.ndarray, slope: np.ndarray, r: sp.Matrix, r0: np.ndarray) -> sp.Matrix:
+    out = _matrix(value0.reshape(-1, 1))
+    if r.shape[0]:
+        out = out + _matrix(slope) * (r - _matrix(r0.reshape(-1, 1)))
+    return out
+
+
+def _latent_names(n: int, with_covariance: bool) -> tuple[list[str], list[tuple[int, int]]]:
+    names = [f"xhat{i}" for i in range(n)]
+    pairs = []
+    if with_covariance:
+        for i in range(n):
+            for j in range(i, n):
+                names.append(f"P{i}_{j}")
+                pairs.append((i, j))
+    return names, pairs
+
+
+def policy_from_design(task: Task, d: LQGDesign, variant: str = "lqg") -> SymbolicPolicy:
+    """The LQG controller of design `d` as a `SymbolicPolicy` for `task`."""
+    if variant not in VARIANTS:
+        raise LQGError(f"unknown LQG variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    pl = task.plant
+    n, ny = pl.nx, task.ny
+    y = sp.Matrix([symbol(o.name) for o in task.observations])
+    r = sp.Matrix(list(task.r)) if task.nr else sp.zeros(0, 1)
+    u = sp.Matrix(list(pl.u))
+    names, pairs = _latent_names(n, variant == "lqg")
+    z = [symbol(s) for s in names]
+    xhat = sp.Matrix(z[:n])
+    x_op = _affine_in_r(d.x_op, d.dx_dr, r, d.r0)
+    u_op = _affine_in_r(d.u_op, d.du_dr, r, d.r0)
+    y_op = _affine_in_r(d.y_op, d.C @ d.dx_dr, r, d.r0)
+    Ad, Bd, C = _matrix(d.Ad), _matrix(d.Bd), _matrix(d.C)
+    g = u_op - _matrix(d.K) * (xhat - x_op)
+
+    if variant == "lqg-ss":
+        innov = y - (y_op + C * (xhat - x_op))
+        xnext = x_op + Ad * (xhat - x_op) + Bd * (u - u_op) + _matrix(d.L) * innov
+        f = list(xnext)
+        init = list(d.xhat0)
+    else:
+        P = sp.zeros(n, n)
+        for s, (i, j) in zip(z[n:], pairs):
+            P[i, j] = s
+            P[j, i] = s
+        xf = xhat
+        for i in range(ny):  # measurement updates, one scalar observation at a time
+            c = C[i, :]
+            S = (c * P * c.T)[0, 0] + _num(d.V[i, i])
+            m = P * c.T / S
+            pred = y_op[i] + (c * (xf - x_op))[0, 0]
+            xf = xf + m * (y[i] - pred)
+            P = P - m * (c * P)
+        xnext = x_op + Ad * (xf - x_op) + Bd * (u - u_op)
+        Pnext = Ad * P * Ad.T + _matrix(d.W)
+        f = list(xnext) + [Pnext[i, j] for i, j in pairs]
+        init = list(d.xhat0) + [d.P0[i, j] for i, j in pairs]
+
+    limits = task.input_limits
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=tuple(names),
+        controls=pl.inputs,
+        f=tuple(f),
+        g=tuple(g),
+        dt=task.dt,
+        integrator="discrete",
+        input_limits=limits,
+        latent_init=tuple(float(v) for v in init),
+        provenance={
+            "task": task.name,
+            "method": variant,
+            "filter": "time-varying Kalman, predictor form" if variant == "lqg" else "steady-state Kalman, predictor form",
+            "K": d.K.tolist(),
+            "L_steady_state": d.L.tolist(),
+            "operating_point": {"x": d.x_op.tolist(), "u": d.u_op.tolist(), "r": d.r0.tolist()},
+            "parameters": d.p.tolist(),
+        },
+    )
+
+
+def lqg(task: Task, variant: str = "lqg", p=None, r=None) -> SymbolicPolicy:
+    """Design LQG for `task` and return it as a `SymbolicPolicy` (`variant`: "lqg" or "lqg-ss")."""
+    return policy_from_design(task, design(task, p, r), variant)
+
+
+def closed_loop_matrix(task: Task, policy: SymbolicPolicy, d: LQGDesign) -> np.ndarray:
+    """The discrete closed loop of the linearised plant with the policy's (linearised) latent map,
+    in deviation coordinates (x, xhat): used to check the separation principle on the policy itself."""
+    pl = task.plant
+    n = pl.nx
+    if policy.integrator != "discrete":
+        raise LQGError("closed_loop_matrix expects a discrete-latent policy")
+    zs = policy.z[:n]
+    at = dict(zip(policy.z, policy.latent_init)) | dict(zip(policy.y, d.y_op)) | dict(zip(policy.r, d.r0))
+    at |= dict(zip(policy.z[:n], d.x_op)) | dict(zip(policy.u, d.u_op))
+    if len(policy.z) > n:  # covariance part: freeze at the steady state
+        P_ss = scipy.linalg.solve_discrete_are(d.Ad.T, d.C.T, d.W + 1e-12 * np.eye(n), d.V)
+        _, pairs = _latent_names(n, True)
+        at |= {s: P_ss[i, j] for s, (i, j) in zip(policy.z[n:], pairs)}
+
+    def jac(exprs, syms):
+        M = sp.Matrix(exprs).jacobian(sp.Matrix(syms))
+        return np.array(M.subs(at).evalf(), dtype=float)
+
+    Fz = jac(policy.f[:n], zs)
+    Fy = jac(policy.f[:n], policy.y)
+    Fu = jac(policy.f[:n], policy.u)
+    Gz = jac(policy.g, zs)
+    # u = Gz xhat; xhat+ = Fz xhat + Fy y + Fu u; x+ = Ad x + Bd u; y = C x
+    top = np.hstack([d.Ad, d.Bd @ Gz])
+    bottom = np.hstack([Fy @ d.C, Fz + Fu @ Gz])
+    return np.vstack([top, bottom])
+
+
+def oracle(task: Task, params: np.ndarray, variant: str = "lqg"):
+    """Per-trajectory LQG for tasks whose parameters vary: a `Controller` and stacked parameters,
+    one design per row of `params`, to run with `Simulator.run_paired` on the same scenarios."""
+    from synth import compile_policy
+
+    params = np.asarray(params, float)
+    policies = [lqg(task, variant, p=row) for row in params]
+    controller, _ = compile_policy(policies[0], task)
+    stacked = []
+    for pol in policies:
+        c2, pr = compile_policy(pol, task)
+        if c2 is not controller:
+            raise LQGError("oracle designs differ in structure; cannot batch them")
+        stacked.append(pr)
+    import jax
+    import jax.numpy as jnp
+
+    return controller, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *stacked)
+
+
+__all__ = ["LQGDesign", "LQGError", "VARIANTS", "closed_loop_matrix", "design", "lqg", "oracle", "policy_from_design"]
