@@ -25,6 +25,7 @@ from ._model import (
     Plant,
     Success,
     Task,
+    UserInputError,
     symbol,
 )
 from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
@@ -34,7 +35,7 @@ from ._translate import UnsupportedExpression, lower
 __all__ = [
     "BUILTIN_TASKS", "DEFAULT_TASK", "EXPRESSION_NAMESPACE", "OPERATORS", "POLICY_FUNCTION_SET",
     "Cost", "Distribution", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
-    "Plant", "PlantFunctions", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression",
+    "Plant", "PlantFunctions", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression", "UserInputError",
     "builtin_tasks", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
     "load_plant", "load_task", "lower", "operating_point", "symbol", "target_state_expressions",
     "task_path", "to_casadi", "to_jax", "to_numpy",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._model import Task
+from ._model import Task, UserInputError
 from ._toml import TaskFileError, did_you_mean, load_task
 
 LIBRARY = Path(__file__).parent / "library"
@@ -26,7 +26,7 @@ BUILTIN_TASKS: dict[str, str] = {
 DEFAULT_TASK = "sho/noisy"
 
 
-class UnknownTask(LookupError):
+class UnknownTask(UserInputError, LookupError):
     """A task name is neither a built-in task nor an existing TOML file."""
 
 

@@ -10,7 +10,15 @@ import numpy as np
 import sympy as sp
 
 
-class ModelError(ValueError):
+class UserInputError(ValueError):
+    """Base of every error caused by what a user gave symctl (a file, a name, an option).
+
+    The message is one line that names the input, the value and what would be valid; the CLI prints
+    it and exits with status 2. Each package subclasses it for its own errors.
+    """
+
+
+class ModelError(UserInputError):
     """A plant or task definition is inconsistent. The message names the item and the fix."""
 
 

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from plants import lower, symbol
+from plants import UserInputError, lower, symbol
 
 SCHEMA_VERSION = 1
 INTEGRATORS = ("euler", "rk4", "discrete")
 
 
-class PolicyError(ValueError):
+class PolicyError(UserInputError):
     """A policy is inconsistent or a policy file cannot be read; the message says which part."""
 
 

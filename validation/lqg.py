@@ -38,13 +38,13 @@ import numpy as np
 import scipy.linalg
 import sympy as sp
 
-from plants import Task, linearize, lower, operating_point, symbol
+from plants import Task, UserInputError, linearize, lower, operating_point, symbol
 from synth import SymbolicPolicy
 
 VARIANTS = ("lqg", "lqg-ss")
 
 
-class LQGError(ValueError):
+class LQGError(UserInputError):
     """LQG cannot be designed for this task; the message says why and what to set."""
 
 
@@ -191,6 +191,9 @@ def _operating_point_slope(task, r0, p, x_op, u_op):
         xm, um = operating_point(task, rm, p)
         dx[:, j] = (xp - xm) / (2 * step)
         du[:, j] = (up - um) / (2 * step)
+    # Central differences are exact for affine operating points up to rounding: drop the rounding.
+    dx[np.abs(dx) < 1e-10] = 0.0
+    du[np.abs(du) < 1e-10] = 0.0
     return dx, du
 
 

@@ -1,0 +1,45 @@
+# symctl: `make demo` and `make test` work on a fresh machine by themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
+# Debian packages the tests use (C compilers, ARM cross toolchain, QEMU, cppcheck, Chromium).
+DEBIAN_PACKAGES := gcc clang cppcheck gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm chromium
+
+.PHONY: demo test test-slow lint bench system-packages clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Installs the Debian packages when running as root with apt (CI, fresh machines); elsewhere the
+# tests that need them skip with the reason.
+$(SYSTEM_STAMP):
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || echo "warning: could not install$$missing; tests that need them will skip"; \
+	  fi; \
+	fi
+	@mkdir -p $(VENV) && touch $(SYSTEM_STAMP)
+
+system-packages: $(SYSTEM_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/symctl demo
+
+test: $(STAMP) $(SYSTEM_STAMP)
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
+
+test-slow: $(STAMP) $(SYSTEM_STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

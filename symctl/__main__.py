@@ -1,0 +1,5 @@
+import sys
+
+from symctl.cli import main
+
+sys.exit(main())

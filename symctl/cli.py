@@ -1,0 +1,252 @@
+"""`symctl`: the command line. Thin: every algorithm lives in plants, synth, validation, codegen.
+
+User errors print one line and exit with status 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from plants import UserInputError
+
+app = typer.Typer(
+    name="symctl",
+    help="Interpretable symbolic controllers: synthesis, validation against LQG, certification, C code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+    """symctl turns a plant definition into a certified, flashable symbolic controller."""
+
+
+def _enable_x64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def resolve_policy(spec: str, task):
+    """A policy from `lqg`, `lqg-ss`, a policy.json path or a run folder."""
+    from synth import SymbolicPolicy
+    from validation import LQG_VARIANTS, lqg
+
+    if spec in LQG_VARIANTS:
+        return lqg(task, spec)
+    path = Path(spec)
+    if not path.exists():
+        raise UserInputError(f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, a policy.json or a run folder")
+    return SymbolicPolicy.load(path)
+
+
+@app.command("tasks")
+def tasks_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the built-in tasks."""
+    import plants
+
+    rows = []
+    for name in plants.builtin_tasks():
+        t = plants.get_task(name)
+        rows.append({
+            "name": name, "plant": t.plant.name, "states": list(t.plant.states), "inputs": list(t.plant.inputs),
+            "observations": [o.name for o in t.observations], "targets": list(t.targets),
+            "horizon": t.horizon, "dt": t.dt, "reward": t.cost.reward, "description": t.description,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="built-in tasks")
+    for col in ("task", "states", "inputs", "observed", "T / dt", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], " ".join(r["states"]), " ".join(r["inputs"]), str(len(r["observations"])),
+                      f"{r['horizon']:g} / {r['dt']:g}", r["description"])
+    out_console.print(table)
+
+
+@app.command("show")
+def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")]) -> None:
+    """Show a task: states, inputs, parameters, equations, noise, cost."""
+    import plants
+
+    t = plants.get_task(task)
+    pl = t.plant
+    p = out_console.print
+    p(f"[bold]{t.name}[/bold]  {t.description}")
+    p(f"source: {t.source}")
+    p(f"plant {pl.name} ({pl.time} time): {pl.description}")
+    p(f"horizon {t.horizon:g} s, control period dt = {t.dt:g} s ({t.n_ticks} ticks), plant substeps per tick: {t.substeps}")
+    p("\n[bold]states[/bold]")
+    for s, e, d, dist in zip(pl.states, pl.dynamics, pl.diffusion, t.initial_state):
+        lhs = f"{s}[k+1]" if pl.time == "discrete" else f"d{s}/dt"
+        unit = f" [{pl.units[s]}]" if s in pl.units else ""
+        noise = f"   + {t.process_noise:g}*{d} dW" if t.process_noise and d != 0 else ""
+        p(f"  {lhs} = {e}{noise}      ({s}{unit}, initial {dist.as_dict()})")
+    p("[bold]inputs[/bold]")
+    for u, (lo, hi) in zip(pl.inputs, t.input_limits):
+        p(f"  {u} in [{lo:g}, {hi:g}]")
+    p("[bold]parameters[/bold]")
+    for q, dist in zip(pl.parameters, t.parameter_distribution):
+        rng = f", range {list(q.range)}" if q.range else ""
+        p(f"  {q.name} = {q.nominal:g} {q.unit}{rng}; in this task: {dist.as_dict()}")
+    p("[bold]observations[/bold] (noise std per tick)")
+    for o in t.observations:
+        p(f"  {o.name} = {o.expr} + {o.noise:g} n")
+    if t.targets:
+        p("[bold]targets[/bold]")
+        for r, dist in zip(t.targets, t.target_distribution):
+            p(f"  {r}: {dist.as_dict()}")
+    c = t.cost
+    p("[bold]cost[/bold] (lower is better" + ("; return = -cost" if c.reward else "") + ")")
+    p(f"  stage cost {c.stage}, {c.aggregate} over a grid every {c.every} ticks")
+    if c.terminate_when is not None:
+        p(f"  ends when {c.terminate_when} (adds {c.terminal:g})")
+    if t.success is not None:
+        p(f"  success: {t.success.condition} ({t.success.when})")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
+    policy: Annotated[str, typer.Option(help="lqg, lqg-ss, a policy.json, or a run folder.")] = "lqg",
+    trajectories: Annotated[int, typer.Option(min=1, help="Number of held-out trajectories.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out trajectories.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Simulate a policy in closed loop and print its mean cost with a 95% confidence interval."""
+    import numpy as np
+
+    import plants
+
+    _enable_x64()
+    from synth import Simulator
+    from synth._runfolder import stream_key
+
+    t = plants.get_task(task)
+    pol = resolve_policy(policy, t)
+    sim = Simulator(t)
+    scen = sim.scenarios(stream_key(seed, "test"), trajectories)
+    res = sim.simulate(pol, scen)
+    cost = np.asarray(res.cost, float)
+    finite = np.isfinite(cost)
+    mean = float(cost.mean())
+    half = float(1.96 * cost.std(ddof=1) / math.sqrt(len(cost))) if len(cost) > 1 and finite.all() else float("nan")
+    out = {
+        "task": t.name, "policy": policy, "trajectories": trajectories, "seed": seed,
+        "cost_mean": mean, "cost_ci95": [mean - half, mean + half],
+        "non_finite": int((~finite).sum()), "success_rate": float(np.asarray(res.success).mean()),
+    }
+    if t.cost.reward:
+        out["return_mean"] = -mean
+    if as_json:
+        print(json.dumps(out))
+        return
+    out_console.print(f"{t.name}: policy {policy} on {trajectories} held-out trajectories (seed {seed})")
+    out_console.print(f"  cost  {mean:.6g}  ± {half:.3g} (95% CI)")
+    if t.cost.reward:
+        out_console.print(f"  return {-mean:.6g}")
+    out_console.print(f"  success rate {out['success_rate']:.3f}, non-finite trajectories {out['non_finite']}")
+
+
+@app.command("synth")
+def synth_cmd(
+    task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
+    method: Annotated[str, typer.Option(help="lqg, lqg-ss, gp-s, gp-d, espl-s, espl-d.")] = "gp-d",
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    population: Annotated[Optional[int], typer.Option(min=1, help="GP: total population over all islands.")] = None,
+    generations: Annotated[Optional[int], typer.Option(min=1, help="GP: number of generations.")] = None,
+    islands: Annotated[Optional[int], typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
+    latent: Annotated[Optional[int], typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(min=0, help="Stop after this many seconds.")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Synthesise a policy for a task and write a run folder."""
+    import plants
+
+    from ._methods import get_method
+
+    _enable_x64()
+    t = plants.get_task(task)
+    runner = get_method(method)
+    out = out or Path("runs") / f"{t.name.replace('/', '-')}-{method}-{seed}"
+    options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
+               "time_budget": time_budget, "iterations": iterations, "batch": batch}
+    progress = None if quiet else _progress_printer()
+    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method)
+    if not quiet:
+        out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {out / 'policy.json'}")
+        out_console.print(str(policy))
+
+
+def _progress_printer():
+    def show(record: dict) -> None:
+        parts = []
+        for k, v in record.items():
+            parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
+        err_console.print("  ".join(parts))
+
+    return show
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """The LQG baseline on the default task, with its cost (what `make demo` runs)."""
+    import plants
+
+    out_console.print(f"symctl demo: LQG baseline on {plants.DEFAULT_TASK}")
+    simulate_cmd(plants.DEFAULT_TASK, policy="lqg", trajectories=1000, seed=0, as_json=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and exit status 2."""
+    from typer import Abort, Exit
+
+    try:  # typer >= 0.25 carries its own copy of click
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click.exceptions import ClickException
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name="symctl", standalone_mode=False)
+    except UserInputError as err:
+        if debug:
+            raise
+        err_console.print(f"symctl: error: {err}", markup=False, soft_wrap=True)
+        return 2
+    except Exit as err:
+        return err.exit_code
+    except Abort:
+        err_console.print("symctl: interrupted", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("symctl: interrupted", markup=False)
+        return 130
+    except ClickException as err:
+        if debug:
+            raise
+        err_console.print(f"symctl: error: {err.format_message()}", markup=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Test configuration: float64 and strict rank promotion for every test (STYLE.md, habit 5)."""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="session")
+def sho_noisy():
+    import plants
+
+    return plants.get_task("sho/noisy")
