@@ -1,11 +1,9 @@
 """Test configuration: float64 and strict rank promotion for every test (STYLE.md, habit 5)."""
 
-import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
