@@ -214,6 +214,20 @@ def demo_cmd() -> None:
     simulate_cmd(plants.DEFAULT_TASK, policy="lqg", trajectories=1000, seed=0, as_json=False)
 
 
+# Commands that live in their own modules: each has `register(app)`.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and exit status 2."""
     from typer import Abort, Exit

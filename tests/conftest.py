@@ -1,7 +1,5 @@
 """Test configuration: float64 and strict rank promotion for every test (STYLE.md, habit 5)."""
 
-
-
 import jax
 import pytest
 
