@@ -118,33 +118,69 @@ class Linearization:
     time: str
 
 
+def _differentiable(e: sp.Basic) -> sp.Basic:
+    """Rewrite `Mod(a, b)` as `a - b*floor(a/b)` so that sympy can differentiate it."""
+    return e.replace(sp.Mod, lambda a, b: a - b * sp.floor(a / b))
+
+
+def _drop_step_derivatives(e: sp.Basic) -> sp.Basic:
+    """floor, ceiling and sign are piecewise constant: their derivatives are zero almost everywhere."""
+    steps = (sp.floor, sp.ceiling, sp.sign)
+
+    def is_step_derivative(node):
+        if isinstance(node, sp.Subs):
+            node = node.expr
+        return isinstance(node, sp.Derivative) and isinstance(node.expr, steps)
+
+    e = e.replace(is_step_derivative, lambda node: sp.Integer(0))
+    return e.replace(lambda node: isinstance(node, sp.Subs) and node.expr.is_Number, lambda node: node.expr)
+
+
 def _jacobian(exprs, syms) -> sp.Matrix:
-    return sp.Matrix(exprs).jacobian(sp.Matrix(syms)) if syms else sp.zeros(len(exprs), 0)
+    if not syms:
+        return sp.zeros(len(exprs), 0)
+    M = sp.Matrix([_differentiable(sp.sympify(e)) for e in exprs]).jacobian(sp.Matrix(syms))
+    return M.applyfunc(_drop_step_derivatives)
+
+
+def _hessian(e, a_syms, b_syms) -> sp.Matrix:
+    if not a_syms or not b_syms:
+        return sp.zeros(len(a_syms), len(b_syms))
+    e = _differentiable(sp.sympify(e))
+    M = sp.Matrix([[sp.diff(e, a, b) for b in b_syms] for a in a_syms])
+    return M.applyfunc(_drop_step_derivatives)
 
 
 def linearize(task: Task, x_op, u_op, p=None, r=None) -> Linearization:
-    """Exact linearisation of the task's plant, observation and cost at `(x_op, u_op)`."""
+    """Exact linearisation of the task's plant, observation and cost at `(x_op, u_op)`.
+
+    The Jacobians are differentiated symbolically and evaluated numerically (numpy backend).
+    """
     pl = task.plant
     p = task.nominal_parameters if p is None else np.asarray(p, float)
     r = task.nominal_target if r is None else np.asarray(r, float)
     x_op = np.asarray(x_op, float)
     u_op = np.asarray(u_op, float)
-    subs = dict(zip(pl.x, x_op)) | dict(zip(pl.u, u_op)) | dict(zip(pl.p, p)) | dict(zip(task.r, r))
-    F = list(pl.dynamics)
-    H = [o.expr for o in task.observations]
+    groups = [pl.x, pl.u, pl.p, task.r]
+    values = [x_op, u_op, p, r]
 
     def num(M: sp.Matrix) -> np.ndarray:
-        return np.array(M.subs(subs).evalf(), dtype=float).reshape(M.shape)
+        if M.shape[0] * M.shape[1] == 0:
+            return np.zeros(M.shape)
+        out = lower(list(M), groups, "numpy")(*values)
+        return np.array([float(v) for v in out], dtype=float).reshape(M.shape)
 
+    F = list(pl.dynamics)
+    H = [o.expr for o in task.observations]
     stage = task.cost.stage
     return Linearization(
         A=num(_jacobian(F, pl.x)),
         B=num(_jacobian(F, pl.u)),
         C=num(_jacobian(H, pl.x)),
         D=np.zeros((task.ny, pl.nu)),
-        Q=num(sp.hessian(stage, pl.x)) if pl.nx else np.zeros((0, 0)),
-        R=num(sp.hessian(stage, pl.u)) if pl.nu else np.zeros((0, 0)),
-        N=num(sp.Matrix([[sp.diff(stage, xi, ui) for ui in pl.u] for xi in pl.x])),
+        Q=num(_hessian(stage, pl.x, pl.x)),
+        R=num(_hessian(stage, pl.u, pl.u)),
+        N=num(_hessian(stage, pl.x, pl.u)),
         x_op=x_op,
         u_op=u_op,
         p=p,

@@ -111,7 +111,7 @@ class _Reader:
             raise self.fail(key, f"expected an expression string, got {text!r}")
         local = dict(EXPRESSION_NAMESPACE)
         local.update(known)
-        glob = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol}
+        glob = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol, "Function": sp.Function}
         try:
             e = parse_expr(text, local_dict=local, global_dict=glob, transformations=_TRANSFORMS)
         except Exception as err:  # sympy raises many kinds: report them all the same way

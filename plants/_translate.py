@@ -259,6 +259,9 @@ def _walk_node(expr, env, be, memo):
         return be.mod(_walk(args[0], env, be, memo), _walk(args[1], env, be, memo))
     if isinstance(expr, sp.atan2):
         return be.atan2(_walk(args[0], env, be, memo), _walk(args[1], env, be, memo))
+    if isinstance(expr, sp.Heaviside):  # appears in derivatives of Min/Max; H(0) = 1/2 as in sympy
+        a = _walk(args[0], env, be, memo)
+        return be.where(a > 0, 1.0, be.where(a < 0, 0.0, 0.5))
     if isinstance(expr, sp.Piecewise):
         pieces = list(args)
         value, cond = pieces[-1]
