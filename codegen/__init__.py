@@ -12,6 +12,11 @@ Needs neither JAX nor CasADi: recordings from the simulator are passed in as arr
 
 from ._builder import CodegenError, build, check_prefix
 from ._printer import CPrinter, float_literal, print_c
+from ._harness import TOLERANCE, VerificationFailed
 from ._render import GeneratedCode, generate
+from ._verify import STRICT_FLAGS, summary_lines, verify
 
-__all__ = ["CPrinter", "CodegenError", "GeneratedCode", "build", "check_prefix", "float_literal", "generate", "print_c"]
+__all__ = [
+    "STRICT_FLAGS", "TOLERANCE", "CPrinter", "CodegenError", "GeneratedCode", "VerificationFailed", "build", "check_prefix",
+    "float_literal", "generate", "print_c", "summary_lines", "verify",
+]
