@@ -44,7 +44,8 @@ def float_literal(value: float, real_type: str = "float") -> str:
     if not math.isfinite(value):
         raise ValueError(f"cannot print the non-finite constant {value!r} as a C literal")
     if real_type == "float":
-        f32 = np.float32(value)
+        with np.errstate(over="ignore"):
+            f32 = np.float32(value)
         if not np.isfinite(f32):
             raise ValueError(f"the constant {value!r} overflows float; generate with real='double'")
         text = np.format_float_positional(f32, unique=True, trim="0") if _plain(float(f32)) else \
