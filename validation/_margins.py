@@ -1,0 +1,217 @@
+"""Local analysis: the closed loop linearised at its equilibrium, and its stability margins.
+
+The loop is discrete: the policy's tick map (exact Jacobians through CasADi) around the plant
+discretised with a zero-order hold (`expm` of the plant's exact Jacobians) at the control period.
+The loop is broken at the plant input, one input channel at a time with the others closed, and
+python-control computes, for that discrete loop transfer `L(z)` (negative-feedback convention):
+
+* gain margin as an absolute ratio and in dB, with its phase-crossover frequency (it can be 0 rad/s:
+  an LQG loop with negative DC gain has its gain margin at DC);
+* phase margin in degrees with its gain-crossover frequency; delay margin `pm / wgc` in seconds and
+  in control periods;
+* stability margin `sm = 1 / ||S||inf`, cross-checked against `control.norm(S, "inf")`;
+* balanced (skew 0) disk margin: disk size, gain margin in dB and phase margin in degrees.
+
+Frequencies are in rad/s (up to the Nyquist frequency pi/dt).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import casadi as ca
+import control
+import numpy as np
+import scipy.linalg
+from scipy.optimize import least_squares
+
+from plants import Task, to_casadi
+from synth import SymbolicPolicy
+
+from ._closedloop import build_closed_loop, controller_functions
+
+
+class NoEquilibrium(RuntimeError):
+    """The closed loop has no equilibrium near the operating point; the margins do not apply."""
+
+
+def _num(v):
+    v = float(v)
+    return v if math.isfinite(v) else (math.inf if v > 0 else -math.inf if v < 0 else None)
+
+
+def equilibrium(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None, settle_ticks: int | None = None):
+    """The noise-free closed-loop equilibrium `(x*, z*, u*)` reached from `x_guess`: a noise-free
+    simulation settles it, then Newton (least squares on exact Jacobians) makes it exact."""
+    pl = task.plant
+    p = task.nominal_parameters if p is None else np.asarray(p, float)
+    r = task.nominal_target if r is None else np.asarray(r, float)
+    T = settle_ticks or max(task.n_ticks, 500)
+    cl = build_closed_loop(task, policy, ticks=T)
+    out = cl.run(x_guess, r, p)
+    x0, z0 = out["x"][-1], out["z"][-1]
+    if not (np.all(np.isfinite(x0)) and np.all(np.isfinite(z0))):
+        raise NoEquilibrium("the noise-free closed loop diverges from the operating point")
+    fns = to_casadi(task)
+    act, advance = controller_functions(policy)
+    xs = ca.SX.sym("x", pl.nx)
+    zs = ca.SX.sym("z", policy.nz)
+    y = fns["observe"](xs, p)
+    u = act(zs, y, r)
+    f = fns["dynamics"](xs, u, p)
+    res_x = f if pl.time == "continuous" else f - xs
+    res = ca.vertcat(res_x, advance(zs, y, u, r) - zs)
+    w = ca.vertcat(xs, zs)
+    F = ca.Function("res", [w], [res, ca.jacobian(res, w), u])
+    sol = least_squares(lambda v: np.asarray(F(v)[0]).ravel(), np.concatenate([x0, z0]),
+                        jac=lambda v: np.asarray(F(v)[1]), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    resid = float(np.max(np.abs(sol.fun))) if sol.fun.size else 0.0
+    scale = max(1.0, float(np.max(np.abs(sol.x)))) if sol.x.size else 1.0
+    if resid > 1e-7 * scale:
+        raise NoEquilibrium(f"no closed-loop equilibrium near the settled state (residual {resid:.3g})")
+    xe, ze = sol.x[: pl.nx], sol.x[pl.nx:]
+    ue = np.asarray(F(sol.x)[2]).ravel()
+    return xe, ze, ue
+
+
+def linearize_loop(task: Task, policy: SymbolicPolicy, xe, ze, ue, p=None, r=None) -> dict:
+    """Plant (ZOH) and controller matrices at the equilibrium: plant `x+ = Ad x + Bd u, y = Cp x`;
+    controller `z+ = Ak z + Bk y, u = Ck z + Dk y` (its own command fed back internally)."""
+    pl = task.plant
+    p = task.nominal_parameters if p is None else np.asarray(p, float)
+    r = task.nominal_target if r is None else np.asarray(r, float)
+    fns = to_casadi(task)
+    xs, us = ca.SX.sym("x", pl.nx), ca.SX.sym("u", pl.nu)
+    f = fns["dynamics"](xs, us, p)
+    J = ca.Function("J", [xs, us], [ca.jacobian(f, xs), ca.jacobian(f, us), ca.jacobian(fns["observe"](xs, p), xs)])
+    A, B, Cp = (np.asarray(m, float).reshape(m.shape) for m in J(xe, ue))
+    A, B, Cp = A.reshape(pl.nx, pl.nx), B.reshape(pl.nx, pl.nu), Cp.reshape(task.ny, pl.nx)
+    dt = task.dt
+    if pl.time == "continuous":
+        n, m = pl.nx, pl.nu
+        M = np.zeros((n + m, n + m))
+        M[:n, :n], M[:n, n:] = A, B
+        E = scipy.linalg.expm(M * dt)
+        Ad, Bd = E[:n, :n], E[:n, n:]
+    else:
+        Ad, Bd = A, B
+    act, advance = controller_functions(policy)
+    nz, ny, nu = policy.nz, task.ny, pl.nu
+    zs, ys, u2 = ca.SX.sym("z", nz), ca.SX.sym("y", ny), ca.SX.sym("u", nu)
+    a = act(zs, ys, r)
+    zn = advance(zs, ys, u2, r)
+    K = ca.Function("K", [zs, ys, u2], [ca.jacobian(a, zs), ca.jacobian(a, ys), ca.jacobian(zn, zs), ca.jacobian(zn, ys), ca.jacobian(zn, u2)])
+    ye = Cp @ xe * 0 + np.asarray(fns["observe"](xe, p)).ravel()
+    Gz, Gy, Fz, Fy, Fu = (np.asarray(m, float) for m in K(ze, ye, ue))
+    Gz, Gy = Gz.reshape(nu, nz), Gy.reshape(nu, ny)
+    Fz, Fy, Fu = Fz.reshape(nz, nz), Fy.reshape(nz, ny), Fu.reshape(nz, nu)
+    return {"Ad": Ad, "Bd": Bd, "Cp": Cp, "Ak": Fz + Fu @ Gz, "Bk": Fy + Fu @ Gy, "Ck": Gz, "Dk": Gy, "dt": dt}
+
+
+def closed_loop_matrix(lin: dict) -> np.ndarray:
+    """The discrete closed-loop matrix of (x, z)."""
+    Ad, Bd, Cp, Ak, Bk, Ck, Dk = (lin[k] for k in ("Ad", "Bd", "Cp", "Ak", "Bk", "Ck", "Dk"))
+    top = np.hstack([Ad + Bd @ Dk @ Cp, Bd @ Ck])
+    bottom = np.hstack([Bk @ Cp, Ak])
+    return np.vstack([top, bottom])
+
+
+def loop_at_input(lin: dict, channel: int) -> control.StateSpace:
+    """The loop transfer `L(z)` broken at plant input `channel` (others closed), negative-feedback
+    convention: closing `L` with negative feedback gives back the closed loop."""
+    Ad, Bd, Cp, Ak, Bk, Ck, Dk = (lin[k] for k in ("Ad", "Bd", "Cp", "Ak", "Bk", "Ck", "Dk"))
+    nu = Bd.shape[1]
+    others = [j for j in range(nu) if j != channel]
+    Bo = Bd[:, others]
+    A = np.block([[Ad + Bo @ Dk[others] @ Cp, Bo @ Ck[others]], [Bk @ Cp, Ak]])
+    B = np.vstack([Bd[:, [channel]], np.zeros((Ak.shape[0], 1))])
+    C = -np.hstack([Dk[[channel]] @ Cp, Ck[[channel]]])
+    return control.ss(A, B, C, np.zeros((1, 1)), lin["dt"])
+
+
+def loop_margins(L: control.StateSpace, dt: float, n_freq: int = 1001) -> dict:
+    """Classical, delay and disk margins of a SISO discrete loop `L`, with explicit units."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gm, pm, sm, wpc, wgc, wms = control.stability_margins(L)
+        notes = sorted({str(w.message) for w in caught})
+    w_nyq = math.pi / dt
+    omega = np.logspace(math.log10(w_nyq) - 5, math.log10(w_nyq) - 1e-9, n_freq)
+    S = control.feedback(control.ss([], [], [], [[1.0]], dt), L)
+    try:
+        s_inf = float(control.norm(S, "inf"))
+    except Exception:  # noqa: BLE001 - norm needs slycot for some systems; fall back to the grid
+        s_inf = float(np.max(np.abs(S(np.exp(1j * omega * dt)))))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dm_size, dgm_db, dpm = control.disk_margins(L, omega, skew=0.0)
+        notes += sorted({str(w.message) for w in caught})
+    gm, pm = float(gm), float(pm)
+    wgc_f = float(wgc)
+    delay = (math.radians(pm) / wgc_f) if (math.isfinite(pm) and pm > 0 and wgc_f > 0 and math.isfinite(wgc_f)) else math.inf
+    if math.isfinite(pm) and pm <= 0:
+        delay = 0.0
+    return {
+        "gain_margin": {"absolute": _num(gm), "dB": _num(20 * math.log10(gm)) if gm > 0 else None,
+                        "frequency_rad_s": _num(wpc), "at_dc": bool(math.isfinite(gm) and float(wpc) == 0.0)},
+        "phase_margin": {"deg": _num(pm), "frequency_rad_s": _num(wgc)},
+        "delay_margin": {"s": _num(delay), "ticks": _num(delay / dt) if math.isfinite(delay) else None},
+        # sm is 1/||S||inf (control.norm); python-control's stability_margins value is kept beside it
+        # because it misses minima of |1 + L| at the ends of the frequency range (inf for some LQR loops).
+        "stability_margin": {"sm": _num(1.0 / s_inf) if s_inf > 0 else None, "S_hinf": _num(s_inf),
+                             "stability_margins_sm": _num(sm), "frequency_rad_s": _num(wms)},
+        "disk_margin": {"skew": 0.0, "alpha": _num(dm_size), "gain_dB": _num(dgm_db), "phase_deg": _num(dpm)},
+        "notes": notes,
+    }
+
+
+def analyse(lin: dict) -> dict:
+    """Spectral radius of the closed loop and the margins of every input channel."""
+    Acl = closed_loop_matrix(lin)
+    eig = np.linalg.eigvals(Acl)
+    rho = float(np.max(np.abs(eig))) if eig.size else 0.0
+    channels = [loop_margins(loop_at_input(lin, i), lin["dt"]) for i in range(lin["Bd"].shape[1])]
+    return {"spectral_radius": rho, "stable": rho < 1.0, "eigenvalues": [[float(e.real), float(e.imag)] for e in eig],
+            "channels": channels}
+
+
+def lqr_margins(d) -> dict:
+    """Margins of the full-state LQR loop of an LQG design `d` (`u = -K x`)."""
+    nx, nu = d.Bd.shape
+    lin = {"Ad": d.Ad, "Bd": d.Bd, "Cp": np.eye(nx), "Ak": np.zeros((0, 0)), "Bk": np.zeros((0, nx)),
+           "Ck": np.zeros((nu, 0)), "Dk": -d.K, "dt": d.dt}
+    return analyse(lin)
+
+
+def policy_margins(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None) -> dict:
+    """Linearise `policy` on `task` at its closed-loop equilibrium and analyse the loop."""
+    try:
+        xe, ze, ue = equilibrium(task, policy, x_guess, p, r)
+    except NoEquilibrium as err:
+        return {"applicable": False, "reason": str(err)}
+    lin = linearize_loop(task, policy, xe, ze, ue, p, r)
+    out = analyse(lin)
+    out.update({"applicable": True, "equilibrium": {"x": xe.tolist(), "u": ue.tolist()}})
+    return out
+
+
+def summary(result: dict) -> dict:
+    """The worst channel's margins: gain margin (absolute, dB), phase margin, delay margin, disk margin."""
+    if not result.get("applicable", True):
+        return {}
+    chans = result["channels"]
+
+    def worst(key, sub):
+        vals = [c[key][sub] for c in chans]
+        vals = [math.inf if v is None else v for v in vals]
+        i = int(np.argmin(vals))
+        return chans[i][key], i
+
+    gm, i_gm = worst("gain_margin", "dB") if all(c["gain_margin"]["dB"] is not None for c in chans) else (chans[0]["gain_margin"], 0)
+    pm, _ = worst("phase_margin", "deg")
+    dm, _ = worst("delay_margin", "s")
+    disk, _ = worst("disk_margin", "alpha")
+    sm, _ = worst("stability_margin", "sm")
+    return {"gain_margin": gm, "phase_margin": pm, "delay_margin": dm, "disk_margin": disk, "stability_margin": sm,
+            "spectral_radius": result["spectral_radius"], "channel_of_gain_margin": i_gm}

@@ -1,0 +1,262 @@
+"""Sweeps and the worst-case search over a box, evaluated in CasADi.
+
+A sweep varies some inputs of the closed loop around a base scenario (its initial state, target and
+noise are those of one held-out scenario, so every point sees the same noise): plant parameters,
+initial states, and the knobs `gain` (actuator gain error), `obs_scale` and `process_scale` (noise
+levels); a measurement delay of k ticks is structural and gets one closed loop per value. Points come
+from a grid, a Latin hypercube or a scrambled Sobol sequence (`scipy.stats.qmc`) and are evaluated with
+`Function.map(N, "thread", cores)`, or through CasADi-generated C of the non-expanded graph (the
+horizon stays a C loop) compiled with the system compiler when one is present.
+
+The worst-case search maximises the cost over a box with IPOPT (L-BFGS) from several starts (the
+best sweep point, the best vertex and random points); with few dimensions every vertex is evaluated
+too. The reported worst case is the largest cost over all evaluated points, so it is never below the
+sweep's or the vertices' maximum; it is then re-simulated with CVODES as an independent check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import casadi as ca
+import numpy as np
+from scipy.stats import qmc
+
+from ._closedloop import KNOBS, NOMINAL_KNOBS, ClosedLoop, build_closed_loop
+
+DESIGNS = ("lhs", "sobol", "grid", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dim:
+    """One swept input: `kind` is "parameter", "x0" or "knob"; `name` the parameter, state or knob."""
+
+    kind: str
+    name: str
+    low: float
+    high: float
+
+
+@dataclasses.dataclass
+class Base:
+    """The scenario a sweep varies: initial state, target, parameters, knobs and its noise (NY, NW)."""
+
+    x0: np.ndarray
+    r: np.ndarray
+    p: np.ndarray
+    knobs: np.ndarray
+    NY: np.ndarray
+    NW: np.ndarray
+
+
+def parameter_box(task, widen: float = 1.0, names=None) -> list[Dim]:
+    """The task's parameter box: each parameter's `range` (or the support of its distribution when it
+    varies without a range), widened about its centre by `widen`."""
+    dims = []
+    for q, d in zip(task.plant.parameters, task.parameter_distribution):
+        if names is not None and q.name not in names:
+            continue
+        lo_hi = q.range if q.range is not None else (d.support if d.kind != "fixed" else None)
+        if lo_hi is None or lo_hi[0] == lo_hi[1]:
+            continue
+        c, h = (lo_hi[0] + lo_hi[1]) / 2, (lo_hi[1] - lo_hi[0]) / 2 * widen
+        dims.append(Dim("parameter", q.name, c - h, c + h))
+    return dims
+
+
+def sample(dims: list[Dim], n: int, design: str = "lhs", seed: int = 0) -> np.ndarray:
+    """`n` points (n, d) in the box (a grid has round(n^(1/d)) levels per dimension)."""
+    d = len(dims)
+    if design not in DESIGNS:
+        raise ValueError(f"sweep design {design!r}: valid designs are {', '.join(DESIGNS)}")
+    if d == 0:
+        return np.zeros((0, 0))
+    if design == "grid":
+        m = max(2, int(round(n ** (1 / d))))
+        u = np.array(list(itertools.product(*[np.linspace(0, 1, m)] * d)))
+    elif design == "lhs":
+        u = qmc.LatinHypercube(d=d, seed=seed).random(n)
+    elif design == "sobol":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # balance warning for n not a power of two
+            u = qmc.Sobol(d=d, scramble=True, seed=seed).random(n)
+    else:
+        u = np.random.default_rng(seed).random((n, d))
+    lo = np.array([x.low for x in dims])
+    hi = np.array([x.high for x in dims])
+    return lo + u * (hi - lo)
+
+
+def vertices(dims: list[Dim]) -> np.ndarray:
+    return np.array(list(itertools.product(*[(x.low, x.high) for x in dims]))) if dims else np.zeros((1, 0))
+
+
+def point_function(cl: ClosedLoop, dims: list[Dim], base: Base, output: str = "cost") -> ca.Function:
+    """`f(theta, NY, NW) -> (cost, success)` with `theta` the swept values (d,), others from `base`.
+    `output="objective"` gives the raw accumulated cost (no +inf switch) for the optimiser."""
+    task = cl.task
+    theta = ca.MX.sym("theta", len(dims))
+    x0, p, kn = (ca.MX(ca.DM(v.reshape(-1, 1))) if v.size else ca.MX(0, 1) for v in (base.x0, base.p, base.knobs))
+    x0, p, kn = ca.vertsplit(x0), ca.vertsplit(p), ca.vertsplit(kn)
+    states = list(task.plant.states)
+    pnames = [q.name for q in task.plant.parameters]
+    for i, dim in enumerate(dims):
+        if dim.kind == "parameter":
+            p[pnames.index(dim.name)] = theta[i]
+        elif dim.kind == "x0":
+            x0[states.index(dim.name)] = theta[i]
+        elif dim.kind == "knob":
+            kn[KNOBS.index(dim.name)] = theta[i]
+        else:
+            raise ValueError(f"sweep dimension kind {dim.kind!r}: use parameter, x0 or knob")
+    NY = ca.MX.sym("NY", *base.NY.shape)
+    NW = ca.MX.sym("NW", *base.NW.shape)
+    r = ca.DM(base.r.reshape(-1, 1)) if base.r.size else ca.DM(0, 1)
+    outs = cl.cost_fn(ca.vertcat(*x0), r, ca.vertcat(*p), ca.vertcat(*kn), NY, NW)
+    if output == "objective":
+        return ca.Function("objective", [theta, NY, NW], [cl.objective_fn(ca.vertcat(*x0), r, ca.vertcat(*p), ca.vertcat(*kn), NY, NW)])
+    return ca.Function("point", [theta, NY, NW], outs, ["theta", "NY", "NW"], ["cost", "success"])
+
+
+def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",)) -> tuple[ca.Function, dict]:
+    """Generate C for `fn` (non-expanded: mapaccum stays a loop), compile it with cc and load it back."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise FileNotFoundError("no C compiler (gcc or cc) on PATH")
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="symctl-sweep-"))
+    t0 = time.perf_counter()
+    name = f"{fn.name()}_gen"
+    cg = ca.CodeGenerator(f"{name}.c", {"with_header": False})
+    cg.add(fn)
+    cg.generate(str(workdir) + "/")
+    t1 = time.perf_counter()
+    src, lib = workdir / f"{name}.c", workdir / f"{name}.so"
+    subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", str(lib), str(src), "-lm"], check=True, capture_output=True)
+    t2 = time.perf_counter()
+    return ca.external(fn.name(), str(lib)), {"generate_s": t1 - t0, "compile_s": t2 - t1, "compiler": cc,
+                                                "flags": list(flags), "c_bytes": src.stat().st_size}
+
+
+def evaluate(fn: ca.Function, points: np.ndarray, base: Base, cores: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
+    """Evaluate a point function on every row of `points`: (costs, successes, seconds)."""
+    n = points.shape[0]
+    t0 = time.perf_counter()
+    fm = fn.map(n, "thread", cores)
+    cost, succ = fm(points.T.reshape(points.shape[1], n) if points.size else np.zeros((0, n)), base.NY, base.NW)
+    return np.asarray(cost).ravel(), np.asarray(succ).ravel() > 0.5, time.perf_counter() - t0
+
+
+def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lhs", seed: int = 0,
+          cores: int = 2, backend: str = "vm") -> dict:
+    """Evaluate `n` points of the box `dims` (backend "vm" or "c")."""
+    pts = sample(dims, n, design, seed)
+    fn = point_function(cl, dims, base)
+    info = {"backend": backend}
+    if backend == "c":
+        fn, info2 = compile_c(fn)
+        info.update(info2)
+    cost, succ, secs = evaluate(fn, pts, base, cores)
+    info.update({"seconds": secs, "trajectories_per_s": pts.shape[0] / secs if secs > 0 else None})
+    return {"dims": [dataclasses.asdict(d) for d in dims], "design": design, "seed": seed, "n": int(pts.shape[0]),
+            "points": pts.tolist(), "cost": cost.tolist(), "success": succ.astype(int).tolist(), "timing": info}
+
+
+def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, seed: int = 0,
+               seed_points: np.ndarray | None = None, use_vertices: bool | None = None, max_vertices: int = 64,
+               cores: int = 2, max_iter: int = 60) -> dict:
+    """Maximise the cost over the box: IPOPT multi-start (normalised box), vertices, seed points."""
+    d = len(dims)
+    lo = np.array([x.low for x in dims])
+    hi = np.array([x.high for x in dims])
+    t0 = time.perf_counter()
+    point = point_function(cl, dims, base)
+    obj = point_function(cl, dims, base, output="objective")
+    s = ca.MX.sym("s", d)
+    J = obj(ca.DM(lo) + s * ca.DM(hi - lo), base.NY, base.NW)
+    solver = ca.nlpsol("worst_case", "ipopt", {"x": s, "f": -J}, {
+        "ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": max_iter, "ipopt.tol": 1e-6,
+        "ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes"})
+    rng = np.random.default_rng(seed)
+    candidates: list[tuple[str, np.ndarray]] = []
+    verts = vertices(dims)
+    if use_vertices is None:
+        use_vertices = len(verts) <= max_vertices
+    vert_cost = np.array([])
+    if use_vertices and d:
+        vert_cost, _, _ = evaluate(point, verts, base, cores)
+    inits = []
+    if seed_points is not None and len(seed_points):
+        seed_cost, _, _ = evaluate(point, np.asarray(seed_points), base, cores)
+        sc = np.where(np.isnan(seed_cost), np.inf, seed_cost)
+        sc = np.where(np.isfinite(sc), sc, np.nanmax(np.where(np.isfinite(sc), sc, -np.inf), initial=0) * 10 + 1)
+        inits.append(("best sweep point", (np.asarray(seed_points)[int(np.argmax(sc))] - lo) / (hi - lo)))
+    if vert_cost.size:
+        inits.append(("best vertex", (verts[int(np.argmax(np.where(np.isfinite(vert_cost), vert_cost, np.inf)))] - lo) / (hi - lo)))
+    while len(inits) < starts:
+        inits.append(("random", rng.random(d)))
+    runs = []
+    for label, s0 in inits[:starts]:
+        t1 = time.perf_counter()
+        sol = solver(x0=np.clip(s0, 0, 1), lbx=0, ubx=1)
+        st = solver.stats()
+        sx = np.clip(np.asarray(sol["x"]).ravel(), 0, 1)
+        runs.append({"start": label, "status": st["return_status"], "iterations": int(st["iter_count"]),
+                     "seconds": time.perf_counter() - t1, "point": (lo + sx * (hi - lo)).tolist()})
+        candidates.append((f"ipopt from {label}", lo + sx * (hi - lo)))
+    pts = np.array([c[1] for c in candidates]).reshape(len(candidates), d)
+    cost, succ, _ = evaluate(point, pts, base, cores)
+    for run, c in zip(runs, cost):
+        run["cost"] = float(c)
+    all_pts = [pts]
+    all_cost = [cost]
+    labels = [c[0] for c in candidates]
+    if vert_cost.size:
+        all_pts.append(verts)
+        all_cost.append(vert_cost)
+        labels += ["vertex"] * len(verts)
+    if seed_points is not None and len(seed_points):
+        all_pts.append(np.asarray(seed_points))
+        all_cost.append(seed_cost)
+        labels += ["sweep point"] * len(seed_cost)
+    P = np.vstack(all_pts)
+    C = np.concatenate(all_cost)
+    key = np.where(np.isnan(C), np.inf, C)
+    i = int(np.argmax(key))
+    converged = sum(r["status"] in ("Solve_Succeeded", "Solved_To_Acceptable_Level") for r in runs)
+    return {
+        "dims": [dataclasses.asdict(x) for x in dims], "starts": runs, "converged_starts": converged,
+        "vertices": {"evaluated": bool(vert_cost.size), "count": int(len(verts)),
+                     "max_cost": float(np.max(np.where(np.isnan(vert_cost), np.inf, vert_cost))) if vert_cost.size else None},
+        "worst": {"point": P[i].tolist(), "cost": float(C[i]), "found_by": labels[i]},
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def confirm(task, policy, cl: ClosedLoop, dims: list[Dim], base: Base, point, rtol: float = 0.05, tol: float = 1e-9) -> dict:
+    """Re-simulate the worst case with CVODES between ticks (an independent, adaptive integrator)."""
+    t0 = time.perf_counter()
+    f_fixed = point_function(cl, dims, base)
+    c_fixed = float(f_fixed(np.asarray(point, float), base.NY, base.NW)[0])
+    cv = build_closed_loop(task, policy, ticks=cl.ticks, delay=cl.delay, integrator="cvodes", tol=tol)
+    try:
+        c_cv = float(point_function(cv, dims, base)(np.asarray(point, float), base.NY, base.NW)[0])
+        error = None
+    except RuntimeError as err:  # cvodes gives up on a diverging trajectory
+        c_cv, error = math.inf, str(err).splitlines()[0][:200]
+    both_inf = not math.isfinite(c_fixed) and not math.isfinite(c_cv)
+    rel = abs(c_cv - c_fixed) / max(abs(c_fixed), 1e-12) if math.isfinite(c_fixed) and math.isfinite(c_cv) else (0.0 if both_inf else math.inf)
+    return {"cost_fixed_step": c_fixed, "cost_cvodes": c_cv, "relative_difference": rel, "rtol": rtol,
+            "confirmed": bool(rel <= rtol), "cvodes_tolerance": tol, "error": error,
+            "seconds": time.perf_counter() - t0}
+
+
+__all__ = ["DESIGNS", "Base", "Dim", "NOMINAL_KNOBS", "compile_c", "confirm", "evaluate", "parameter_box", "point_function",
+           "sample", "sweep", "vertices", "worst_case"]
