@@ -215,7 +215,7 @@ def demo_cmd() -> None:
 
 
 # Commands that live in their own modules: each has `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen",)
+_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate")
 
 
 def _register_commands() -> None:
