@@ -9,7 +9,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -165,15 +165,15 @@ def simulate_cmd(
 def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
     method: Annotated[str, typer.Option(help="lqg, lqg-ss, gp-s, gp-d, espl-s, espl-d.")] = "gp-d",
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    population: Annotated[Optional[int], typer.Option(min=1, help="GP: total population over all islands.")] = None,
-    generations: Annotated[Optional[int], typer.Option(min=1, help="GP: number of generations.")] = None,
-    islands: Annotated[Optional[int], typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
-    latent: Annotated[Optional[int], typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(min=0, help="Stop after this many seconds.")] = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
-    batch: Annotated[Optional[int], typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
+    population: Annotated[int | None, typer.Option(min=1, help="GP: total population over all islands.")] = None,
+    generations: Annotated[int | None, typer.Option(min=1, help="GP: number of generations.")] = None,
+    islands: Annotated[int | None, typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
+    latent: Annotated[int | None, typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
+    time_budget: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:

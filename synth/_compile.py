@@ -24,17 +24,37 @@ _CACHE_SIZE = 256
 
 
 def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], list[sp.Symbol], np.ndarray]:
-    floats: dict[sp.Float, sp.Symbol] = {}
-    order: list[sp.Float] = []
-    for e in list(policy.f) + list(policy.g):
-        for node in sp.preorder_traversal(e):
-            if isinstance(node, sp.Float) and node not in floats:
-                floats[node] = sp.Symbol(f"_c{len(order)}", real=True)
-                order.append(node)
-    f = [e.xreplace(floats) for e in policy.f]
-    g = [e.xreplace(floats) for e in policy.g]
-    consts = np.array([float(v) for v in order], dtype=float)
-    return f, g, [floats[v] for v in order], consts
+    """Replace every Float occurrence by its own parameter symbol (values that happen to be equal
+    stay separate, so the template depends on the expression's shape only)."""
+    syms: list[sp.Symbol] = []
+    values: list[float] = []
+    placeholder = sp.Symbol("_c", real=True)
+    shapes: dict[sp.Basic, str] = {}
+
+    def shape(e: sp.Basic) -> str:
+        # The expression with every Float replaced by one placeholder: its shape, whatever the values.
+        key = shapes.get(e)
+        if key is None:
+            key = sp.srepr(e.xreplace({a: placeholder for a in e.atoms(sp.Float)}))
+            shapes[e] = key
+        return key
+
+    def lift(e: sp.Basic) -> sp.Basic:
+        if isinstance(e, sp.Float):
+            s = sp.Symbol(f"_c{len(syms)}", real=True)
+            syms.append(s)
+            values.append(float(e))
+            return s
+        if not e.args:
+            return e
+        args = e.args
+        if isinstance(e, (sp.Add, sp.Mul)):  # number the constants in an order that ignores their values
+            args = sorted(args, key=shape)
+        return e.func(*[lift(a) for a in args])
+
+    f = [lift(e) for e in policy.f]
+    g = [lift(e) for e in policy.g]
+    return f, g, syms, np.array(values, dtype=float)
 
 
 def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Controller, dict]:

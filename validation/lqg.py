@@ -31,7 +31,6 @@ are written into the policy to first order around the nominal target (exact when
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import control
 import numpy as np
@@ -62,6 +61,7 @@ class LQGDesign:
     W: np.ndarray  # process-noise covariance per tick
     V: np.ndarray  # measurement-noise covariance per tick
     L: np.ndarray  # steady-state predictor gain
+    P_ss: np.ndarray  # steady-state prediction-error covariance (the Riccati solution behind L)
     P0: np.ndarray  # prior covariance of x0
     xhat0: np.ndarray  # prior mean of x0
     x_op: np.ndarray
@@ -150,6 +150,8 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
         Ad, Bd, Qd, Rd, Nd = lin.A, lin.B, Q, R, N
         g = task.process_noise * np.array(lower(pl.diffusion, [pl.p], "numpy")(p), dtype=float).reshape(pl.nx)
         W = np.diag(g**2)
+    # A floor of 1e-12 on both covariances keeps the filter defined on noise-free tasks.
+    W = W + 1e-12 * np.eye(pl.nx)
     V = np.diag(np.maximum(task.observation_noise**2, 1e-12))
     try:
         K, _, _ = control.dlqr(Ad, Bd, Qd, Rd, Nd)
@@ -157,9 +159,8 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
         raise LQGError(f"task {task.name!r}: discrete LQR has no solution at the operating point: {err}") from None
     K = np.asarray(K, float).reshape(pl.nu, pl.nx)
     C = lin.C
-    W_reg = W + 1e-12 * np.eye(pl.nx)  # dlqe needs (Ad, W^1/2) stabilisable; a tiny floor keeps it defined
     try:
-        L, _, _ = control.dlqe(Ad, np.eye(pl.nx), C, W_reg, V)
+        L, P_ss, _ = control.dlqe(Ad, np.eye(pl.nx), C, W, V)
     except Exception as err:
         raise LQGError(f"task {task.name!r}: the steady-state Kalman filter has no solution: {err}") from None
     L = np.asarray(L, float).reshape(pl.nx, task.ny)
@@ -167,7 +168,7 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
     P0 = np.diag([d.variance for d in task.initial_state])
     y_op = np.array(lower([o.expr for o in task.observations], [pl.x, pl.p], "numpy")(x_op, p), dtype=float).reshape(task.ny)
     dx_dr, du_dr = _operating_point_slope(task, r0, p, x_op, u_op)
-    return LQGDesign(Ad=Ad, Bd=Bd, C=C, K=K, Qd=Qd, Rd=Rd, Nd=Nd, W=W, V=V, L=L, P0=P0, xhat0=xhat0,
+    return LQGDesign(Ad=Ad, Bd=Bd, C=C, K=K, Qd=Qd, Rd=Rd, Nd=Nd, W=W, V=V, L=L, P_ss=np.asarray(P_ss, float), P0=P0, xhat0=xhat0,
                      x_op=x_op, u_op=u_op, y_op=y_op, dx_dr=dx_dr, du_dr=du_dr, r0=r0, p=p, dt=dt)
 
 
@@ -207,10 +208,25 @@ def _matrix(a: np.ndarray) -> sp.Matrix:
 
 
 def _affine_in_r(value0: np.ndarray, slope: np.ndarray, r: sp.Matrix, r0: np.ndarray) -> sp.Matrix:
-    out = _matrix(value0.reshape(-1, 1))
-    if r.shape[0]:
-        out = out + _matrix(slope) * (r - _matrix(r0.reshape(-1, 1)))
-    return out
+    """`value0 + slope (r - r0)` as expressions `a + b r`, computed numerically first.
+
+    Offsets that vanish in theory (an equilibrium maps to itself) come out as rounding noise;
+    entries below 1e-12 of their scale are dropped, so every design has the same structure.
+    """
+    value0 = np.asarray(value0, float).reshape(-1)
+    slope = np.asarray(slope, float).reshape(value0.size, -1)
+    a = value0 - (slope @ r0 if r0.size else 0.0)
+    scale = max(1.0, float(np.max(np.abs(value0), initial=0.0)), float(np.max(np.abs(slope), initial=0.0)))
+    a = np.where(np.abs(a) < 1e-12 * scale, 0.0, a)
+    b = np.where(np.abs(slope) < 1e-12 * scale, 0.0, slope)
+    out = []
+    for i in range(value0.size):
+        e = _num(a[i]) if a[i] != 0.0 else sp.Integer(0)
+        for j in range(r.shape[0]):
+            if b[i, j] != 0.0:
+                e = e + _num(b[i, j]) * r[j]
+        out.append(e)
+    return sp.Matrix(out)
 
 
 def _latent_names(n: int, with_covariance: bool) -> tuple[list[str], list[tuple[int, int]]]:
@@ -224,8 +240,20 @@ def _latent_names(n: int, with_covariance: bool) -> tuple[list[str], list[tuple[
     return names, pairs
 
 
-def policy_from_design(task: Task, d: LQGDesign, variant: str = "lqg") -> SymbolicPolicy:
-    """The LQG controller of design `d` as a `SymbolicPolicy` for `task`."""
+def policy_from_design(
+    task: Task,
+    d: LQGDesign,
+    variant: str = "lqg",
+    k_scale: np.ndarray | None = None,
+    l_scale: np.ndarray | None = None,
+) -> SymbolicPolicy:
+    """The LQG controller of design `d` as a `SymbolicPolicy` for `task`.
+
+    `k_scale` (nu, nx) and `l_scale` (nx, ny) multiply the state-feedback gain and the Kalman gain
+    (the whole time-varying gain sequence for `lqg`) elementwise: used to show that the design is
+    optimal, since every such perturbation must cost more. When given, the factors appear in the
+    expressions even where they are 1, so all perturbed policies share one structure.
+    """
     if variant not in VARIANTS:
         raise LQGError(f"unknown LQG variant {variant!r}; valid: {', '.join(VARIANTS)}")
     pl = task.plant
@@ -236,15 +264,22 @@ def policy_from_design(task: Task, d: LQGDesign, variant: str = "lqg") -> Symbol
     names, pairs = _latent_names(n, variant == "lqg")
     z = [symbol(s) for s in names]
     xhat = sp.Matrix(z[:n])
-    x_op = _affine_in_r(d.x_op, d.dx_dr, r, d.r0)
-    u_op = _affine_in_r(d.u_op, d.du_dr, r, d.r0)
-    y_op = _affine_in_r(d.y_op, d.C @ d.dx_dr, r, d.r0)
+    I = np.eye(n)
     Ad, Bd, C = _matrix(d.Ad), _matrix(d.Bd), _matrix(d.C)
-    g = u_op - _matrix(d.K) * (xhat - x_op)
+    K_num = d.K if k_scale is None else d.K * np.asarray(k_scale, float).reshape(d.K.shape)
+    K = _matrix(K_num)
+    scale_l = None if l_scale is None else _matrix(np.asarray(l_scale, float).reshape(n, ny))
+    # Readout u = u_op(r) - K (xhat - x_op(r)) = -K xhat + (u_op + K x_op)(r).
+    g = -K * xhat + _affine_in_r(d.u_op + K_num @ d.x_op, d.du_dr + K_num @ d.dx_dr, r, d.r0)
+    # Prediction x_op + Ad (xf - x_op) + Bd (u - u_op) = Ad xf + Bd u + ((I - Ad) x_op - Bd u_op)(r).
+    drift = _affine_in_r((I - d.Ad) @ d.x_op - d.Bd @ d.u_op, (I - d.Ad) @ d.dx_dr - d.Bd @ d.du_dr, r, d.r0)
+    # Predicted observation y_op + C (x - x_op) = C x + (y_op - C x_op)(r).
+    y_off = _affine_in_r(d.y_op - d.C @ d.x_op, np.zeros((ny, d.r0.size)), r, d.r0)
 
     if variant == "lqg-ss":
-        innov = y - (y_op + C * (xhat - x_op))
-        xnext = x_op + Ad * (xhat - x_op) + Bd * (u - u_op) + _matrix(d.L) * innov
+        innov = y - (C * xhat + y_off)
+        L = _matrix(d.L) if scale_l is None else _matrix(d.L).multiply_elementwise(scale_l)
+        xnext = Ad * xhat + Bd * u + drift + L * innov
         f = list(xnext)
         init = list(d.xhat0)
     else:
@@ -257,10 +292,11 @@ def policy_from_design(task: Task, d: LQGDesign, variant: str = "lqg") -> Symbol
             c = C[i, :]
             S = (c * P * c.T)[0, 0] + _num(d.V[i, i])
             m = P * c.T / S
-            pred = y_op[i] + (c * (xf - x_op))[0, 0]
-            xf = xf + m * (y[i] - pred)
+            pred = (c * xf)[0, 0] + y_off[i]
+            gain = m if scale_l is None else m.multiply_elementwise(scale_l[:, i])
+            xf = xf + gain * (y[i] - pred)
             P = P - m * (c * P)
-        xnext = x_op + Ad * (xf - x_op) + Bd * (u - u_op)
+        xnext = Ad * xf + Bd * u + drift
         Pnext = Ad * P * Ad.T + _matrix(d.W)
         f = list(xnext) + [Pnext[i, j] for i, j in pairs]
         init = list(d.xhat0) + [d.P0[i, j] for i, j in pairs]
@@ -305,7 +341,7 @@ def closed_loop_matrix(task: Task, policy: SymbolicPolicy, d: LQGDesign) -> np.n
     at = dict(zip(policy.z, policy.latent_init)) | dict(zip(policy.y, d.y_op)) | dict(zip(policy.r, d.r0))
     at |= dict(zip(policy.z[:n], d.x_op)) | dict(zip(policy.u, d.u_op))
     if len(policy.z) > n:  # covariance part: freeze at the steady state
-        P_ss = scipy.linalg.solve_discrete_are(d.Ad.T, d.C.T, d.W + 1e-12 * np.eye(n), d.V)
+        P_ss = d.P_ss
         _, pairs = _latent_names(n, True)
         at |= {s: P_ss[i, j] for s, (i, j) in zip(policy.z[n:], pairs)}
 
