@@ -11,8 +11,8 @@ Needs neither JAX nor CasADi: recordings from the simulator are passed in as arr
 """
 
 from ._builder import CodegenError, build, check_prefix
-from ._printer import CPrinter, float_literal, print_c
 from ._harness import TOLERANCE, VerificationFailed
+from ._printer import CPrinter, float_literal, print_c
 from ._render import GeneratedCode, generate
 from ._verify import STRICT_FLAGS, summary_lines, verify
 

@@ -107,7 +107,7 @@ def _function(name, params, exprs, targets, printer: CPrinter, mapping) -> CFunc
         name=name,
         params=tuple(plist),
         temps=tuple((t.name, printer.doprint(e)) for t, e in temps),
-        outputs=tuple((tgt, printer.doprint(e)) for tgt, e in zip(targets, reduced)),
+        outputs=tuple((tgt, printer.doprint(e)) for tgt, e in zip(targets, reduced, strict=True)),
     )
 
 
@@ -189,16 +189,16 @@ def build(policy: SymbolicPolicy, prefix: str, real: str = "float", safe_output=
     ]
     banner.append("Observations y[]: " + (", ".join(policy.observations) or "none"))
     banner.append("Targets r[]: " + (", ".join(policy.targets) or "none"))
-    banner.append("Latent states z[]: " + (", ".join(f"{n} (z0 = {v!r})" for n, v in zip(policy.latent, policy.latent_init)) or "none"))
-    banner.append("Controls u[]: " + ", ".join(f"{n} in [{lo!r}, {hi!r}]" for n, (lo, hi) in zip(policy.controls, policy.input_limits)))
+    banner.append("Latent states z[]: " + (", ".join(f"{n} (z0 = {v!r})" for n, v in zip(policy.latent, policy.latent_init, strict=True)) or "none"))
+    banner.append("Controls u[]: " + ", ".join(f"{n} in [{lo!r}, {hi!r}]" for n, (lo, hi) in zip(policy.controls, policy.input_limits, strict=True)))
     banner.append("Expressions (sympy):")
     lines = []
     for text in banner:
         lines.extend(_wrap(text, ""))
-    for n, e in zip(policy.latent, policy.f):
+    for n, e in zip(policy.latent, policy.f, strict=True):
         lhs = f"{n}[k+1]" if policy.integrator == "discrete" else f"d{n}/dt"
         lines.extend(_wrap(f"{lhs} = {sp.sstr(e)}", "  "))
-    for n, e in zip(policy.controls, policy.g):
+    for n, e in zip(policy.controls, policy.g, strict=True):
         lines.extend(_wrap(f"{n} = {sp.sstr(e)}", "  "))
 
     return {

@@ -156,7 +156,7 @@ def count_instructions(code: GeneratedCode, ys, r, work: Path) -> dict:
             "note": "guest instructions per step (QEMU TCG, exact count; not cycles)"}
 
 
-def verify_cortex_m4(policy: SymbolicPolicy, code: GeneratedCode, ys, r, work: Path) -> dict:
+def verify_cortex_m4(policy: SymbolicPolicy, code: GeneratedCode, ys, r, work: Path, reference) -> dict:
     missing = missing_tools()
     if missing:
         return {"skipped": f"missing {', '.join(missing)} (Debian: gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm)"}
@@ -166,7 +166,7 @@ def verify_cortex_m4(policy: SymbolicPolicy, code: GeneratedCode, ys, r, work: P
         harness = write_harness(code, ys, r, work)
         elf = work / "harness.elf"
         _build([harness, *code.sources], code.out_dir, elf, ["-O2"])
-        report["qemu"] = run_harness([*QEMU, "-kernel", str(elf)], policy, code, ys, r, timeout=600.0)
+        report["qemu"] = run_harness([*QEMU, "-kernel", str(elf)], policy, code, ys, r, reference, timeout=600.0)
     except VerificationFailed as err:
         report["qemu"] = {"ok": False, "reasons": [str(err)]}
     try:

@@ -115,14 +115,19 @@ def parse_output(text: str, nu: int, nz: int, segments: int, ticks: int) -> Harn
     return HarnessOutput(status, u, z, probes, after, faults)
 
 
-def trajectory_errors(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray) -> dict:
-    """Per-channel errors on the trajectory scale (see module docstring) against `run_reference`."""
+def reference_trajectories(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`run_reference` per segment: controls (S, T, nu) and latent states (S, T+1, nz)."""
     ref_u, ref_z = [], []
     for s in range(ys.shape[0]):
         uu, zz = policy.run_reference(ys[s], r[s])
         ref_u.append(uu)
         ref_z.append(zz)
-    ref_u, ref_z = np.array(ref_u), np.array(ref_z)
+    return np.array(ref_u), np.array(ref_z)
+
+
+def trajectory_errors(policy: SymbolicPolicy, out: HarnessOutput, reference: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Per-channel errors on the trajectory scale (see module docstring) against `run_reference`."""
+    ref_u, ref_z = reference
     channels = {}
     for j, name in enumerate(policy.controls):
         channels[f"u:{name}"] = (out.u[..., j], ref_u[..., j])
@@ -150,7 +155,7 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
     init_c = cast(np.array(policy.latent_init))
     z_end = out.z[-1, -1]
     problems, caught = [], 0
-    for (j, p, st, uu, zz), (_, _, st2, uu2, zz2) in zip(out.probes, out.after):
+    for (j, p, st, uu, zz), (_, _, _, uu2, zz2) in zip(out.probes, out.after, strict=True):
         value = PROBES[real][p][1]
         y = np.array(last_y, dtype=float)
         y[j] = value
@@ -160,7 +165,7 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
         label = f"y[{j}] = {PROBES[real][p][0]}"
         if st != 0:
             caught += 1
-            if not (np.array_equal(uu, safe_c) and np.array_equal(zz, init_c)):
+            if not (np.array_equal(cast(uu), safe_c) and np.array_equal(cast(zz), init_c)):
                 problems.append(f"{label}: status {st} but u = {uu.tolist()}, z = {zz.tolist()} (expected safe output {safe_c.tolist()} and z0)")
         else:
             if not (np.all(np.isfinite(uu)) and np.all(np.isfinite(zz))):
@@ -172,9 +177,10 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
     return {"probes": len(out.probes), "caught": caught, "problems": problems}
 
 
-def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray, real: str, safe: list[float]) -> dict:
+def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray, real: str, safe: list[float],
+          reference: tuple[np.ndarray, np.ndarray]) -> dict:
     """Errors, statuses and probes of one harness run, with `ok` and the reasons when not ok."""
-    errors = trajectory_errors(policy, out, ys, r)
+    errors = trajectory_errors(policy, out, reference)
     worst = max(e["rel"] for e in errors.values())
     tol = TOLERANCE[real]
     probes = check_probes(policy, out, real, safe, ys[-1, -1], r[-1])

@@ -1,0 +1,167 @@
+"""Generated C against the Python float64 reference: host (gcc, clang, ASan+UBSan, cppcheck) and
+Cortex-M4F under QEMU. Real compilers and emulator; skipped with the reason when a tool is absent."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from test_codegen_policies import dynamic, dynamic_no_target, observations, static_no_target
+
+import codegen
+from codegen._cross import missing_tools
+
+needs_cc = pytest.mark.skipif(not (shutil.which("gcc") or shutil.which("clang")), reason="no host C compiler (gcc or clang)")
+needs_arm = pytest.mark.skipif(bool(missing_tools()), reason=f"ARM tools missing: {', '.join(missing_tools())}")
+
+
+def _assert_host_ok(report):
+    host = report["host"]
+    assert "skipped" not in host
+    for name in ("gcc", "clang"):
+        if shutil.which(name):
+            assert host[name]["ok"], host[name]["reasons"]
+    assert host["sanitizers"]["ok"], host["sanitizers"]["reasons"]
+    if shutil.which("cppcheck"):
+        assert host["cppcheck"]["ok"], host["cppcheck"]["findings"]
+    assert report["ok"]
+
+
+@pytest.fixture(scope="module")
+def lqg_recording(sho_noisy):
+    """The sho/noisy LQG policy and one recorded closed-loop trajectory (1,500 ticks) from the simulator."""
+    import validation
+    from synth import Simulator
+    from synth._runfolder import stream_key
+
+    policy = validation.lqg(sho_noisy, "lqg")
+    sim = Simulator(sho_noisy)
+    scen = sim.scenarios(stream_key(0, "codegen"), 1)
+    roll = sim.simulate(policy, scen, save=True)
+    return policy, np.asarray(roll.y), np.asarray(scen.r), np.asarray(roll.u)
+
+
+@needs_cc
+@pytest.mark.slow
+@pytest.mark.compiler
+@pytest.mark.parametrize("real", ["float", "double"])
+def test_lqg_sho_noisy_host(tmp_path, lqg_recording, real):
+    policy, ys, r, us = lqg_recording
+    assert ys.shape == (1, 1500, 2) and policy.integrator == "discrete" and policy.nz == 5
+    code = codegen.generate(policy, tmp_path / "gen", prefix="sho_lqg", real=real)
+    report = codegen.verify(policy, code, ys, r, targets=("host",), log=tmp_path / "verify.log", recorded_u=us)
+    _assert_host_ok(report)
+    assert report["host"]["gcc"]["max_rel_error"] <= codegen.TOLERANCE[real]
+    assert report["simulator_vs_reference"] < 1e-9  # the simulator and the reference are the same controller
+    assert (tmp_path / "verify.log").read_text().startswith("verification of sho_lqg")
+    # a NaN observation must be caught by the Kalman filter (it reads both observations)
+    assert report["host"]["gcc"]["probes"]["caught"] >= 2 * 3
+
+
+@needs_cc
+@pytest.mark.compiler
+@pytest.mark.parametrize(
+    "integrator, real, ticks",
+    [
+        ("euler", "float", 300),
+        ("euler", "double", 300),
+        ("rk4", "float", 300),
+        pytest.param("rk4", "double", 750, marks=pytest.mark.slow),
+        pytest.param("euler", "float", 750, marks=pytest.mark.slow),
+    ],
+)
+def test_hand_dynamic_policies_host(tmp_path, integrator, real, ticks):
+    """Fast cases replay 2 x 300 ticks; the slow ones the full 1,500 ticks of the acceptance criterion."""
+    policy = dynamic(integrator)
+    ys, r = observations(policy, ticks=ticks, segments=2)
+    code = codegen.generate(policy, tmp_path / "gen", prefix="hand", real=real, single_header=(integrator == "rk4"))
+    report = codegen.verify(policy, code, ys, r, targets=("host",))
+    _assert_host_ok(report)
+    assert report["ticks"] == 2 * ticks
+
+
+@needs_cc
+@pytest.mark.compiler
+@pytest.mark.parametrize("make", [static_no_target, dynamic_no_target])
+def test_zero_sized_arguments_host(tmp_path, make):
+    policy = make()
+    ys, r = observations(policy, ticks=300)
+    code = codegen.generate(policy, tmp_path / "gen", prefix="zs", real="float")
+    report = codegen.verify(policy, code, ys, r, targets=("host",))
+    _assert_host_ok(report)
+
+
+@needs_cc
+@pytest.mark.compiler
+def test_tolerance_check_can_fail(tmp_path):
+    """Verification compares with the reference of the policy it is given: a different policy fails."""
+    policy = dynamic("euler")
+    other = dynamic("rk4")
+    ys, r = observations(policy, ticks=300)
+    code = codegen.generate(other, tmp_path / "gen", prefix="hand", real="double")
+    report = codegen.verify(policy, code, ys, r, targets=("host",))
+    assert not report["ok"]
+    assert any("trajectory error" in reason for reason in report["host"]["gcc"]["reasons"])
+
+
+@needs_cc
+@pytest.mark.compiler
+def test_single_header_in_two_translation_units_and_symbols_prefixed(tmp_path):
+    policy = dynamic("rk4")
+    single = codegen.generate(policy, tmp_path / "single", prefix="hand", single_header=True)
+    for i in (1, 2):
+        (tmp_path / f"tu{i}.c").write_text(
+            f'#include "hand.h"\nint use{i}(hand_state_t *s, const float *y, const float *r, float *u);\n'
+            f"int use{i}(hand_state_t *s, const float *y, const float *r, float *u)\n{{\n    return hand_step(s, y, r, u);\n}}\n"
+        )
+    (tmp_path / "main.c").write_text(
+        '#include "hand.h"\nint use1(hand_state_t *s, const float *y, const float *r, float *u);\n'
+        "int use2(hand_state_t *s, const float *y, const float *r, float *u);\n"
+        "int main(void)\n{\n    hand_state_t s;\n    float y[2] = {0.1F, 0.2F};\n    float r[1] = {0.0F};\n    float u[1];\n"
+        "    hand_init(&s);\n    return use1(&s, y, r, u) + use2(&s, y, r, u);\n}\n"
+    )
+    cc = shutil.which("gcc") or shutil.which("clang")
+    srcs = [str(tmp_path / n) for n in ("tu1.c", "tu2.c", "main.c")]
+    subprocess.run([cc, *codegen.STRICT_FLAGS, "-I", str(single.out_dir), *srcs, "-o", str(tmp_path / "a.out"), "-lm"], check=True)
+    assert subprocess.run([str(tmp_path / "a.out")]).returncode == 0
+    # split build: every external symbol carries the prefix
+    split = codegen.generate(policy, tmp_path / "split", prefix="hand")
+    obj = tmp_path / "hand.o"
+    subprocess.run([cc, *codegen.STRICT_FLAGS, "-O2", "-c", str(split.source), "-o", str(obj)], check=True)
+    nm = subprocess.run(["nm", "-g", "--defined-only", str(obj)], capture_output=True, text=True, check=True).stdout
+    names = [line.split()[-1] for line in nm.splitlines() if line.strip()]
+    assert sorted(names) == ["hand_init", "hand_reset", "hand_step"]
+    # the example firmware main compiles against the generated header
+    subprocess.run([cc, *codegen.STRICT_FLAGS, "-I", str(split.out_dir), "-c", str(split.example_main), "-o", str(tmp_path / "m.o")], check=True)
+
+
+@needs_arm
+@pytest.mark.slow
+@pytest.mark.arm
+@pytest.mark.compiler
+def test_lqg_sho_noisy_cortex_m4(tmp_path, lqg_recording):
+    policy, ys, r, _ = lqg_recording
+    code = codegen.generate(policy, tmp_path / "gen", prefix="sho_lqg", real="float")
+    report = codegen.verify(policy, code, ys, r, targets=("cortex-m4",))
+    m4 = report["cortex-m4"]
+    assert m4["qemu"]["ok"], m4["qemu"]["reasons"]
+    assert m4["qemu"]["max_rel_error"] <= 1e-5
+    assert 0 < m4["size"]["controller_text"] < 4096
+    assert m4["stack"]["step_bytes"] > 0
+    assert m4["instructions"]["calls"] == 1500 and 50 < m4["instructions"]["mean"] < 5000
+
+
+@needs_arm
+@pytest.mark.arm
+@pytest.mark.compiler
+@pytest.mark.parametrize("real, ticks", [("float", 300), pytest.param("double", 1500, marks=pytest.mark.slow),
+                                         pytest.param("float", 1500, marks=pytest.mark.slow)])
+def test_hand_rk4_cortex_m4(tmp_path, real, ticks):
+    policy = dynamic("rk4")
+    ys, r = observations(policy, ticks=ticks)
+    code = codegen.generate(policy, tmp_path / "gen", prefix="hand", real=real)
+    report = codegen.verify(policy, code, ys, r, targets=("cortex-m4",))
+    m4 = report["cortex-m4"]
+    assert m4["qemu"]["ok"], m4["qemu"]["reasons"]
+    assert m4["size"]["libm_text"] > 0  # sinf, expf, tanhf, logf come from libm
+    assert m4["instructions"]["mean"] > 0
