@@ -54,6 +54,10 @@ def load_requirements(source=None) -> dict:
     return req
 
 
+def _f(v) -> str:
+    return "-" if v is None else (f"{v:.4g}" if isinstance(v, (int, float)) else str(v))
+
+
 def _row(name, requirement, status, value, evidence):
     return {"name": name, "requirement": requirement, "status": status, "value": value, "evidence": evidence}
 
@@ -117,11 +121,11 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     if v in (None, False) or not gm:
         rows.append(_row("gain margin", f">= {v} dB", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
-        db = gm["dB"]
-        mag = math.inf if db is None else abs(db)
-        w = gm["frequency_rad_s"]
-        ev = f"{gm['absolute']} (absolute) = {db} dB at {w} rad/s" + (" (at DC)" if gm.get("at_dc") else "")
-        rows.append(_row("gain margin", f"|GM| >= {v} dB", "PASS" if mag >= v else "FAIL", db, ev))
+        mag = gm["effective_dB"]
+        ev = (f"upward {_f(gm['absolute'])} (absolute) = {_f(gm['dB'])} dB at {_f(gm['frequency_rad_s'])} rad/s"
+              + (" (at DC)" if gm.get("at_dc") else "")
+              + f"; downward {_f(gm['lower_absolute'])} = {_f(gm['lower_dB'])} dB at {_f(gm['lower_frequency_rad_s'])} rad/s")
+        rows.append(_row("gain margin", f"min(up, down) >= {v} dB", "PASS" if mag >= v else "FAIL", mag, ev))
     v = req.get("phase_margin_deg_min")
     pm = summ.get("phase_margin")
     if v in (None, False) or not pm:
@@ -129,7 +133,7 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     else:
         d = math.inf if pm["deg"] is None else pm["deg"]
         rows.append(_row("phase margin", f">= {v} deg", "PASS" if d >= v else "FAIL", pm["deg"],
-                         f"{pm['deg']} deg at {pm['frequency_rad_s']} rad/s"))
+                         f"{_f(pm['deg'])} deg at {_f(pm['frequency_rad_s'])} rad/s"))
     v = req.get("spectral_radius_max")
     rho = summ.get("spectral_radius")
     if v in (None, False) or rho is None:

@@ -130,6 +130,33 @@ def loop_at_input(lin: dict, channel: int) -> control.StateSpace:
     return control.ss(A, B, C, np.zeros((1, 1)), lin["dt"])
 
 
+def critical_gains(L: control.StateSpace, dt: float, n_grid: int = 20001) -> list[tuple[float, float]]:
+    """Every positive gain `k` at which `1 + k L` has a root on the unit circle, with its frequency:
+    `k = -1 / L(e^{jw dt})` where the frequency response crosses the negative real axis. Frequencies
+    0 and Nyquist (where the response is real) are included; crossings are refined by root finding."""
+    from scipy.optimize import brentq
+
+    w_nyq = math.pi / dt
+
+    def resp(w):
+        return complex(np.asarray(L(np.exp(1j * w * dt))).ravel()[0])
+
+    w = np.concatenate([[0.0], np.logspace(math.log10(w_nyq) - 7, math.log10(w_nyq), n_grid)])
+    w[-1] = w_nyq
+    Lw = np.asarray(L(np.exp(1j * w * dt))).reshape(-1)
+    found = []
+    for wi, li in ((w[0], Lw[0]), (w[-1], Lw[-1])):
+        if li.real < 0:
+            found.append((-1.0 / li.real, float(wi)))
+    im = Lw.imag
+    for i in np.nonzero(np.sign(im[1:-2]) * np.sign(im[2:-1]) < 0)[0] + 1:
+        wc = brentq(lambda x: resp(x).imag, w[i], w[i + 1], xtol=1e-13, rtol=1e-14)
+        re = resp(wc).real
+        if re < 0:
+            found.append((-1.0 / re, float(wc)))
+    return sorted(found)
+
+
 def loop_margins(L: control.StateSpace, dt: float, n_freq: int = 1001) -> dict:
     """Classical, delay and disk margins of a SISO discrete loop `L`, with explicit units."""
     with warnings.catch_warnings(record=True) as caught:
@@ -152,9 +179,21 @@ def loop_margins(L: control.StateSpace, dt: float, n_freq: int = 1001) -> dict:
     delay = (math.radians(pm) / wgc_f) if (math.isfinite(pm) and pm > 0 and wgc_f > 0 and math.isfinite(wgc_f)) else math.inf
     if math.isfinite(pm) and pm <= 0:
         delay = 0.0
+    # Gain margins from every crossing of the negative real axis, DC and Nyquist included (python-control's
+    # frequency-response method misses a crossing at DC, typical of LQG); its value is kept for reference.
+    crit = critical_gains(L, dt)
+    up = [(k, w) for k, w in crit if k > 1]
+    low = [(k, w) for k, w in crit if k < 1]
+    g_up, w_up = up[0] if up else (math.inf, None)
+    g_lo, w_lo = low[-1] if low else (0.0, None)
     return {
-        "gain_margin": {"absolute": _num(gm), "dB": _num(20 * math.log10(gm)) if gm > 0 else None,
-                        "frequency_rad_s": _num(wpc), "at_dc": bool(math.isfinite(gm) and float(wpc) == 0.0)},
+        "gain_margin": {"absolute": _num(g_up), "dB": _num(20 * math.log10(g_up)), "frequency_rad_s": w_up,
+                        "at_dc": w_up == 0.0,
+                        "lower_absolute": g_lo, "lower_dB": _num(20 * math.log10(g_lo)) if g_lo > 0 else -math.inf,
+                        "lower_frequency_rad_s": w_lo,
+                        # the smaller of the two distances (in dB) from the nominal gain to instability
+                        "effective_dB": _num(min(20 * math.log10(g_up), -20 * math.log10(g_lo) if g_lo > 0 else math.inf)),
+                        "stability_margins_gm": _num(gm), "stability_margins_wpc": _num(wpc)},
         "phase_margin": {"deg": _num(pm), "frequency_rad_s": _num(wgc)},
         "delay_margin": {"s": _num(delay), "ticks": _num(delay / dt) if math.isfinite(delay) else None},
         # sm is 1/||S||inf (control.norm); python-control's stability_margins value is kept beside it
@@ -208,7 +247,7 @@ def summary(result: dict) -> dict:
         i = int(np.argmin(vals))
         return chans[i][key], i
 
-    gm, i_gm = worst("gain_margin", "dB") if all(c["gain_margin"]["dB"] is not None for c in chans) else (chans[0]["gain_margin"], 0)
+    gm, i_gm = worst("gain_margin", "effective_dB")
     pm, _ = worst("phase_margin", "deg")
     dm, _ = worst("delay_margin", "s")
     disk, _ = worst("disk_margin", "alpha")

@@ -1,0 +1,107 @@
+"""Margins of the linearised sampled-data loop, cross-checked by independent computations."""
+
+import math
+import time
+
+import control
+import numpy as np
+import pytest
+
+import plants
+import validation
+from validation._margins import analyse, equilibrium, linearize_loop, loop_at_input, lqr_margins, policy_margins, summary
+
+
+@pytest.fixture(scope="module")
+def sho():
+    task = plants.get_task("sho/noisy")
+    d = validation.design(task)
+    return task, d
+
+
+def test_stability_margin_equals_inverse_sensitivity_peak(sho):
+    task, d = sho
+    pol = validation.policy_from_design(task, d, "lqg-ss")
+    xe, ze, ue = equilibrium(task, pol, d.x_op)
+    lin = linearize_loop(task, pol, xe, ze, ue)
+    L = loop_at_input(lin, 0)
+    res = analyse(lin)["channels"][0]
+    # ||S||inf on a dense grid up to Nyquist, independent of control.norm
+    w = np.linspace(1e-5, math.pi / task.dt, 400001)
+    S = 1.0 / (1.0 + L(np.exp(1j * w * task.dt)))
+    s_peak = float(np.max(np.abs(np.asarray(S).ravel())))
+    assert res["stability_margin"]["sm"] == pytest.approx(1.0 / s_peak, rel=1e-6)
+    # python-control's stability_margins reports the same value for this loop
+    assert res["stability_margin"]["stability_margins_sm"] == pytest.approx(1.0 / s_peak, rel=1e-4)
+    # the balanced disk margin lies within the classical margins
+    gm = res["gain_margin"]["effective_dB"]
+    assert 0 < res["disk_margin"]["gain_dB"] <= gm + 1e-9
+    assert 0 < res["disk_margin"]["phase_deg"] <= res["phase_margin"]["deg"] + 1e-9
+
+
+def test_gain_and_phase_margins_are_where_the_loop_goes_unstable(sho):
+    task, d = sho
+    pol = validation.policy_from_design(task, d, "lqg-ss")
+    xe, ze, ue = equilibrium(task, pol, d.x_op)
+    lin = linearize_loop(task, pol, xe, ze, ue)
+    res = analyse(lin)
+    assert res["spectral_radius"] < 1
+    ch = res["channels"][0]
+    gm = ch["gain_margin"]["absolute"]
+
+    def rho(B):
+        return analyse({**lin, "Bd": B})["spectral_radius"]
+
+    assert rho(lin["Bd"] * gm * 0.999) < 1 < rho(lin["Bd"] * gm * 1.001)
+    # this LQG loop has its gain margin at DC, which python-control's frequency-response method misses
+    assert ch["gain_margin"]["at_dc"] and ch["gain_margin"]["frequency_rad_s"] == 0.0
+    # a pure delay of (delay margin) at the crossover: L e^{-j w tau} = -1 there
+    L = loop_at_input(lin, 0)
+    wgc, pm = ch["phase_margin"]["frequency_rad_s"], ch["phase_margin"]["deg"]
+    val = complex(np.asarray(L(np.exp(1j * wgc * task.dt))).ravel()[0])
+    assert abs(val) == pytest.approx(1.0, abs=1e-6)
+    assert math.degrees(np.angle(val)) + 180 == pytest.approx(pm, abs=1e-4)  # frd refinement accuracy
+    assert ch["delay_margin"]["s"] == pytest.approx(math.radians(pm) / wgc, rel=1e-12)
+
+
+def test_spectral_radius_matches_the_lqg_separation_structure(sho):
+    task, d = sho
+    pol = validation.policy_from_design(task, d, "lqg-ss")
+    m = policy_margins(task, pol, d.x_op)
+    eig = np.concatenate([np.linalg.eigvals(d.Ad - d.Bd @ d.K), np.linalg.eigvals(d.Ad - d.L @ d.C)])
+    assert m["spectral_radius"] == pytest.approx(float(np.max(np.abs(eig))), rel=1e-9)
+
+
+def test_lqr_has_its_classical_guarantees_and_lqg_loses_robustness(sho):
+    task, d = sho
+    lqr = summary(lqr_margins(d))
+    lqg = summary(policy_margins(task, validation.policy_from_design(task, d, "lqg"), d.x_op))
+    assert lqr["phase_margin"]["deg"] > 60
+    assert lqr["disk_margin"]["alpha"] > lqg["disk_margin"]["alpha"]
+
+
+def test_design_and_all_margins_are_fast(sho):
+    task, _ = sho
+    t0 = time.perf_counter()
+    d = validation.design(task)
+    pol = validation.policy_from_design(task, d, "lqg-ss")
+    policy_margins(task, pol, d.x_op)
+    lqr_margins(d)
+    assert time.perf_counter() - t0 < 10  # loose guard; the 0.5 s target is measured in bench/
+
+
+def test_unstable_loop_is_reported_and_diverging_loop_has_no_margins():
+    import sympy as sp
+
+    from synth import SymbolicPolicy
+
+    task = plants.get_task("sho/noisy")
+    y = plants.symbol("y_x")
+    def static(expr):
+        return SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(expr,), dt=task.dt)
+
+    m = policy_margins(task, static(5 * y), np.zeros(2))  # positive feedback: x = 0 is an unstable equilibrium
+    assert m["applicable"] and m["spectral_radius"] > 1
+    m = policy_margins(task, static(1 + y**2), np.zeros(2))  # -x + 1 + x**2 = 0 has no real root: it blows up
+    assert m["applicable"] is False and "diverges" in m["reason"]
+    assert control is not None
