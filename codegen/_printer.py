@@ -122,6 +122,9 @@ class CPrinter(C99CodePrinter):
     _print_NegativeInfinity = _print_Infinity
     _print_ComplexInfinity = _print_Infinity
 
+    def _print_ImaginaryUnit(self, expr):
+        raise ValueError("an expression contains the imaginary unit I; a real controller cannot be generated from it")
+
     def _print_NaN(self, expr):
         raise ValueError("an expression contains nan; a controller cannot be generated from it")
 
