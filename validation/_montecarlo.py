@@ -79,11 +79,10 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     drawn with `key`; for varying-parameter tasks also the per-trajectory LQG oracle on the first
     `min(n, oracle_max)` scenarios. Returns statistics and per-trajectory costs (and, under the private
     key `_scenarios`, the scenarios used)."""
-    import jax
-
     from synth import Simulator
 
-    from .lqg import LQGError, oracle as make_oracle
+    from .lqg import LQGError
+    from .lqg import oracle as make_oracle
 
     if "lqg" not in policies:
         raise ValueError("monte_carlo needs an 'lqg' entry among the policies")
@@ -139,7 +138,6 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
         else:
             result["oracle"] = {"designed": 0, "attempted": int(m), "reason": "no LQG design exists for any drawn parameter set"}
         timing["oracle"] = time.perf_counter() - t0
-    del jax
     result["costs"] = {k: v.tolist() for k, v in costs.items()}
     result["success_flags"] = {k: v.astype(int).tolist() for k, v in succ.items()}
     result["_scenarios"] = scen

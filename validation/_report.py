@@ -36,6 +36,11 @@ def _figure(w=7.0, h=3.2, ncols=1, nrows=1):
     return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False)
 
 
+def _legend(ax, **kw) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _mathml(lhs: str, expr: sp.Expr) -> str:
     from sympy.printing.mathml import mathml
 
@@ -73,7 +78,7 @@ def fig_costs(mc: dict) -> str:
         ax1.set_xscale("log")
     ax1.set_xlabel("cost")
     ax1.set_ylabel("trajectories")
-    ax1.legend(fontsize=7)
+    _legend(ax1, fontsize=7)
     ax1.set_title("cost distribution (common random numbers)")
     a, b = data["lqg"], data["policy"]
     ok = np.isfinite(a) & np.isfinite(b)
@@ -111,7 +116,7 @@ def fig_trajectories(task, saved: dict, policy, lqg_policy) -> str:
     ax_x.set_title("plant states (solid: policy, dotted: LQG)")
     ax_u.set_title("control input")
     for ax in (ax_x, ax_u, ax_z):
-        ax.legend(fontsize=6, ncol=3)
+        _legend(ax, fontsize=6, ncol=3)
         ax.set_xlabel("t [s]")
     fig.tight_layout()
     return _svg(fig)
@@ -176,7 +181,7 @@ def fig_worst(task, wc_traj: dict) -> str:
     axs[0][0].set_title("worst case found: plant states (solid: policy, dotted: LQG at the same parameters)")
     axs[1][0].set_xlabel("t [s]")
     for a in axs:
-        a[0].legend(fontsize=6, ncol=3)
+        _legend(a[0], fontsize=6, ncol=3)
     fig.tight_layout()
     return _svg(fig)
 
