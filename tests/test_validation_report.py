@@ -41,7 +41,7 @@ def test_certificate_fails_for_a_bad_policy(bad_run):
     assert rows["cost ratio to optimal LQG"]["status"] == "FAIL"
     assert rows["cost ratio to optimal LQG"]["value"] > 1.25
     assert rows["success rate"]["status"] == "FAIL"
-    assert rows["gain margin"]["status"] in ("PASS", "FAIL")
+    assert rows["gain margin"]["status"] == "FAIL"  # the undamped loop is not stable: margins do not apply
     assert rows["worst-case cost over the box"]["status"] == "NOT APPLICABLE"
 
 

@@ -116,9 +116,14 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
 
     mg = (results.get("margins") or {}).get(policy_name) or {}
     summ = mg.get("summary") or {}
+    rho = summ.get("spectral_radius")
+    unstable = rho is not None and rho >= 1.0
     v = req.get("gain_margin_db_min")
     gm = summ.get("gain_margin")
-    if v in (None, False) or not gm:
+    if unstable and v not in (None, False):
+        rows.append(_row("gain margin", f">= {v} dB", "FAIL", None,
+                         f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply"))
+    elif v in (None, False) or not gm:
         rows.append(_row("gain margin", f">= {v} dB", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
         mag = gm["effective_dB"]
@@ -128,14 +133,16 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         rows.append(_row("gain margin", f"min(up, down) >= {v} dB", "PASS" if mag >= v else "FAIL", mag, ev))
     v = req.get("phase_margin_deg_min")
     pm = summ.get("phase_margin")
-    if v in (None, False) or not pm:
+    if unstable and v not in (None, False):
+        rows.append(_row("phase margin", f">= {v} deg", "FAIL", None,
+                         f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply"))
+    elif v in (None, False) or not pm:
         rows.append(_row("phase margin", f">= {v} deg", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
         d = math.inf if pm["deg"] is None else pm["deg"]
         rows.append(_row("phase margin", f">= {v} deg", "PASS" if d >= v else "FAIL", pm["deg"],
                          f"{_f(pm['deg'])} deg at {_f(pm['frequency_rad_s'])} rad/s"))
     v = req.get("spectral_radius_max")
-    rho = summ.get("spectral_radius")
     if v in (None, False) or rho is None:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
