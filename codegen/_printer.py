@@ -13,7 +13,8 @@ What it changes (see the notes in the `codegen` package docstring):
 * sums and products are printed as left folds of their arguments in sympy's argument order, the
   order in which `plants.lower` evaluates them for the Python reference, and every operand that is
   not an atom is parenthesised (`(a*b) + (c/d)`);
-* `Min`/`Max` -> `fminf`/`fmaxf`, `Abs` -> `fabsf`, `Mod` -> floor modulo written out (sympy's
+* function names from symctl's operator table (`plants._operators`: `Min`/`Max` -> `fminf`/`fmaxf`,
+  `Abs` -> `fabsf`, `sin` -> `sinf`, ...; other sympy functions keep sympy's C99 spelling), `Mod` -> floor modulo written out (sympy's
   meaning, not C's `fmod`), `sign` and `Piecewise` -> ternaries.
 """
 
@@ -25,6 +26,8 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
+
+from plants._operators import OPERATORS
 
 REALS = ("float", "double")
 MAX_EXPANDED_POWER = 8
@@ -194,7 +197,25 @@ class CPrinter(C99CodePrinter):
         return f"{self._fn('pow')}({self._print(base)}, {self._print(e)})"
 
     def _fn(self, name: str) -> str:
+        """The C function for operator `name`: from symctl's operator table where it declares one."""
+        op = OPERATORS.get(name)
+        if op is not None and op.c_float is not None:
+            return op.c_float if self.real_type == "float" else op.c_double
         return name + ("f" if self.real_type == "float" else "")
+
+    def _print_Function(self, expr):
+        name = _TABLE_FUNCTIONS.get(type(expr))
+        if name is not None and len(expr.args) == 1:
+            return f"{self._fn(name)}({self._print(expr.args[0])})"
+        return super()._print_Function(expr)
+
+    def _print_sin(self, expr):
+        return self._print_Function(expr)
+
+    _print_cos = _print_sin
+    _print_exp = _print_sin
+    _print_log = _print_sin
+    _print_tanh = _print_sin
 
     def _fold(self, fn: str, args) -> str:
         out = self._print(args[0])
@@ -203,13 +224,13 @@ class CPrinter(C99CodePrinter):
         return out
 
     def _print_Min(self, expr):
-        return self._fold("fmin", expr.args)
+        return self._fold("min", expr.args)
 
     def _print_Max(self, expr):
-        return self._fold("fmax", expr.args)
+        return self._fold("max", expr.args)
 
     def _print_Abs(self, expr):
-        return f"{self._fn('fabs')}({self._print(expr.args[0])})"
+        return f"{self._fn('abs')}({self._print(expr.args[0])})"
 
     def _print_Mod(self, expr):
         a, b = (self._operand(x) for x in expr.args)
@@ -241,6 +262,10 @@ class CPrinter(C99CodePrinter):
 
     def _print_Symbol(self, expr):
         return expr.name
+
+
+# sympy function classes whose C spelling comes from the operator table (`plants._operators`)
+_TABLE_FUNCTIONS = {op.sympy: name for name, op in OPERATORS.items() if op.arity == 1 and isinstance(op.sympy, type)}
 
 
 def _balanced_outer(text: str) -> bool:
