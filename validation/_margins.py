@@ -2,8 +2,12 @@
 
 The loop is discrete: the policy's tick map (exact Jacobians through CasADi) around the plant
 discretised with a zero-order hold (`expm` of the plant's exact Jacobians) at the control period.
-The loop is broken at the plant input, one input channel at a time with the others closed, and
-python-control computes, for that discrete loop transfer `L(z)` (negative-feedback convention):
+The loop is broken at the plant input, one input channel at a time with the others closed. For
+that discrete loop transfer `L(z)` (negative-feedback convention, a python-control `StateSpace`)
+the margins come from its exact frequency response on a dense grid up to Nyquist, DC and Nyquist
+included, with crossings refined by root finding; python-control's `stability_margins`, `norm` and
+`disk_margins` are run beside them as a cross-check (`crosscheck=True`; its frequency-response
+method misses a gain-margin crossing at DC, which LQG loops often have). Reported:
 
 * gain margin as an absolute ratio and in dB, with its phase-crossover frequency (it can be 0 rad/s:
   an LQG loop with negative DC gain has its gain margin at DC);
@@ -130,107 +134,155 @@ def loop_at_input(lin: dict, channel: int) -> control.StateSpace:
     return control.ss(A, B, C, np.zeros((1, 1)), lin["dt"])
 
 
+def frequency_response(L: control.StateSpace, w: np.ndarray) -> np.ndarray:
+    """`L(e^{j w dt})` of a SISO discrete state-space loop at the frequencies `w` (rad/s), vectorised."""
+    A, B, C, D = (np.asarray(m, float) for m in (L.A, L.B, L.C, L.D))
+    z = np.exp(1j * np.asarray(w, float) * L.dt)
+    if A.size == 0:
+        return np.full(z.shape, complex(D[0, 0]))
+    M = z[:, None, None] * np.eye(A.shape[0]) - A
+    X = np.linalg.solve(M, np.broadcast_to(B.astype(complex), (len(z),) + B.shape))
+    return (C[None] @ X)[:, 0, 0] + D[0, 0]
+
+
+def _grid(dt: float, n: int) -> np.ndarray:
+    w_nyq = math.pi / dt
+    w = np.concatenate([[0.0], np.logspace(math.log10(w_nyq) - 7, math.log10(w_nyq), n)])
+    w[-1] = w_nyq
+    return w
+
+
+def _roots(fun, w: np.ndarray, values: np.ndarray) -> list[float]:
+    from scipy.optimize import brentq
+
+    out = []
+    for i in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
+        out.append(brentq(fun, w[i], w[i + 1], xtol=1e-13, rtol=1e-14))
+    return out
+
+
+def _peak(fun, w: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Maximum of fun over [0, Nyquist] from the grid, refined around the best grid point."""
+    from scipy.optimize import minimize_scalar
+
+    i = int(np.argmax(values))
+    lo, hi = w[max(i - 1, 0)], w[min(i + 1, len(w) - 1)]
+    best = (float(values[i]), float(w[i]))
+    if hi > lo:
+        r = minimize_scalar(lambda x: -fun(x), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12 * max(1.0, hi)})
+        if -r.fun > best[0]:
+            best = (float(-r.fun), float(r.x))
+    return best
+
+
 def critical_gains(L: control.StateSpace, dt: float, n_grid: int = 20001) -> list[tuple[float, float]]:
     """Every positive gain `k` at which `1 + k L` has a root on the unit circle, with its frequency:
     `k = -1 / L(e^{jw dt})` where the frequency response crosses the negative real axis. Frequencies
     0 and Nyquist (where the response is real) are included; crossings are refined by root finding."""
-    from scipy.optimize import brentq
+    w = _grid(dt, n_grid)
+    Lw = frequency_response(L, w)
 
-    w_nyq = math.pi / dt
+    def resp(x):
+        return complex(frequency_response(L, np.array([x]))[0])
 
-    def resp(w):
-        return complex(np.asarray(L(np.exp(1j * w * dt))).ravel()[0])
-
-    w = np.concatenate([[0.0], np.logspace(math.log10(w_nyq) - 7, math.log10(w_nyq), n_grid)])
-    w[-1] = w_nyq
-    Lw = np.asarray(L(np.exp(1j * w * dt))).reshape(-1)
-    found = []
-    for wi, li in ((w[0], Lw[0]), (w[-1], Lw[-1])):
-        if li.real < 0:
-            found.append((-1.0 / li.real, float(wi)))
-    im = Lw.imag
-    for i in np.nonzero(np.sign(im[1:-2]) * np.sign(im[2:-1]) < 0)[0] + 1:
-        wc = brentq(lambda x: resp(x).imag, w[i], w[i + 1], xtol=1e-13, rtol=1e-14)
+    found = [(-1.0 / li.real, float(wi)) for wi, li in ((w[0], Lw[0]), (w[-1], Lw[-1])) if li.real < 0]
+    for wc in _roots(lambda x: resp(x).imag, w[1:-1], Lw.imag[1:-1]):
         re = resp(wc).real
         if re < 0:
             found.append((-1.0 / re, float(wc)))
     return sorted(found)
 
 
-def loop_margins(L: control.StateSpace, dt: float, n_freq: int = 1001) -> dict:
-    """Classical, delay and disk margins of a SISO discrete loop `L`, with explicit units."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        gm, pm, sm, wpc, wgc, wms = control.stability_margins(L)
-        notes = sorted({str(w.message) for w in caught})
-    w_nyq = math.pi / dt
-    omega = np.logspace(math.log10(w_nyq) - 5, math.log10(w_nyq) - 1e-9, n_freq)
-    S = control.feedback(control.ss([], [], [], [[1.0]], dt), L)
-    try:
-        s_inf = float(control.norm(S, "inf"))
-    except Exception:  # noqa: BLE001 - norm needs slycot for some systems; fall back to the grid
-        s_inf = float(np.max(np.abs(S(np.exp(1j * omega * dt)))))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dm_size, dgm_db, dpm = control.disk_margins(L, omega, skew=0.0)
-        notes += sorted({str(w.message) for w in caught})
-    gm, pm = float(gm), float(pm)
-    wgc_f = float(wgc)
-    delay = (math.radians(pm) / wgc_f) if (math.isfinite(pm) and pm > 0 and wgc_f > 0 and math.isfinite(wgc_f)) else math.inf
-    if math.isfinite(pm) and pm <= 0:
-        delay = 0.0
-    # Gain margins from every crossing of the negative real axis, DC and Nyquist included (python-control's
-    # frequency-response method misses a crossing at DC, typical of LQG); its value is kept for reference.
-    crit = critical_gains(L, dt)
-    up = [(k, w) for k, w in crit if k > 1]
-    low = [(k, w) for k, w in crit if k < 1]
+def loop_margins(L: control.StateSpace, dt: float, n_grid: int = 20001, crosscheck: bool = False) -> dict:
+    """Gain, phase, delay, stability and balanced disk margins of a SISO discrete loop `L`, explicit units.
+
+    Computed from the exact frequency response on a dense grid up to Nyquist (DC and Nyquist
+    included), crossings and peaks refined by root finding. With `crosscheck`, python-control's
+    `stability_margins` and `disk_margins` are run on the same loop and reported beside them.
+    """
+    w = _grid(dt, n_grid)
+    Lw = frequency_response(L, w)
+
+    def resp(x):
+        return complex(frequency_response(L, np.array([x]))[0])
+
+    crit = critical_gains(L, dt, n_grid)
+    up = [(k, f) for k, f in crit if k > 1]
+    low = [(k, f) for k, f in crit if k < 1]
     g_up, w_up = up[0] if up else (math.inf, None)
     g_lo, w_lo = low[-1] if low else (0.0, None)
-    return {
+    # phase margin: at every gain crossover |L| = 1, the distance of the phase from -180 deg
+    pms = []
+    for wc in _roots(lambda x: abs(resp(x)) - 1.0, w, np.abs(Lw) - 1.0):
+        ph = math.degrees(np.angle(resp(wc)))
+        pms.append((((ph + 180.0) + 180.0) % 360.0 - 180.0, wc))
+    pm, wgc = min(pms, key=lambda t: abs(t[0])) if pms else (math.inf, None)
+    delay = math.radians(pm) / wgc if (pms and pm > 0 and wgc > 0) else (0.0 if pms and pm <= 0 else math.inf)
+    # sensitivity peak and the balanced disk margin: alpha = 1 / max |S - 1/2|, S = 1 / (1 + L)
+    s_peak, w_s = _peak(lambda x: abs(1.0 / (1.0 + resp(x))), w, np.abs(1.0 / (1.0 + Lw)))
+    d_peak, w_d = _peak(lambda x: abs(1.0 / (1.0 + resp(x)) - 0.5), w, np.abs(1.0 / (1.0 + Lw) - 0.5))
+    alpha = 1.0 / d_peak
+    dgm = (2 + alpha) / (2 - alpha) if alpha < 2 else math.inf
+    out = {
         "gain_margin": {"absolute": _num(g_up), "dB": _num(20 * math.log10(g_up)), "frequency_rad_s": w_up,
                         "at_dc": w_up == 0.0,
                         "lower_absolute": g_lo, "lower_dB": _num(20 * math.log10(g_lo)) if g_lo > 0 else -math.inf,
                         "lower_frequency_rad_s": w_lo,
                         # the smaller of the two distances (in dB) from the nominal gain to instability
-                        "effective_dB": _num(min(20 * math.log10(g_up), -20 * math.log10(g_lo) if g_lo > 0 else math.inf)),
-                        "stability_margins_gm": _num(gm), "stability_margins_wpc": _num(wpc)},
-        "phase_margin": {"deg": _num(pm), "frequency_rad_s": _num(wgc)},
+                        "effective_dB": _num(min(20 * math.log10(g_up), -20 * math.log10(g_lo) if g_lo > 0 else math.inf))},
+        "phase_margin": {"deg": _num(pm), "frequency_rad_s": wgc,
+                         "all_crossovers": [{"deg": p, "frequency_rad_s": f} for p, f in sorted(pms, key=lambda t: t[1])]},
         "delay_margin": {"s": _num(delay), "ticks": _num(delay / dt) if math.isfinite(delay) else None},
-        # sm is 1/||S||inf (control.norm); python-control's stability_margins value is kept beside it
-        # because it misses minima of |1 + L| at the ends of the frequency range (inf for some LQR loops).
-        "stability_margin": {"sm": _num(1.0 / s_inf) if s_inf > 0 else None, "S_hinf": _num(s_inf),
-                             "stability_margins_sm": _num(sm), "frequency_rad_s": _num(wms)},
-        "disk_margin": {"skew": 0.0, "alpha": _num(dm_size), "gain_dB": _num(dgm_db), "phase_deg": _num(dpm)},
-        "notes": notes,
+        "stability_margin": {"sm": 1.0 / s_peak, "S_hinf": s_peak, "frequency_rad_s": w_s},
+        "disk_margin": {"skew": 0.0, "alpha": alpha, "gain_dB": _num(20 * math.log10(dgm)),
+                        "phase_deg": math.degrees(2 * math.atan(alpha / 2)), "frequency_rad_s": w_d},
     }
+    if crosscheck:
+        out["python_control"] = python_control_margins(L, dt)
+    return out
 
 
-def analyse(lin: dict) -> dict:
+def python_control_margins(L: control.StateSpace, dt: float, n_freq: int = 2001) -> dict:
+    """The same loop through python-control (`stability_margins`, `norm`, `disk_margins`), for cross-checks."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gm, pm, sm, wpc, wgc, wms = control.stability_margins(L)
+        w_nyq = math.pi / dt
+        omega = np.logspace(math.log10(w_nyq) - 5, math.log10(w_nyq) - 1e-9, n_freq)
+        dm, dgm, dpm = control.disk_margins(L, omega, skew=0.0)
+        S = control.feedback(control.ss([], [], [], [[1.0]], dt), L)
+        s_inf = float(control.norm(S, "inf"))
+    return {"gm": _num(gm), "wpc": _num(wpc), "pm": _num(pm), "wgc": _num(wgc), "sm": _num(sm), "wms": _num(wms),
+            "S_hinf": s_inf, "disk_alpha": _num(dm), "disk_gain_dB": _num(dgm), "disk_phase_deg": _num(dpm),
+            "notes": sorted({str(c.message) for c in caught})}
+
+
+def analyse(lin: dict, crosscheck: bool = False) -> dict:
     """Spectral radius of the closed loop and the margins of every input channel."""
     Acl = closed_loop_matrix(lin)
     eig = np.linalg.eigvals(Acl)
     rho = float(np.max(np.abs(eig))) if eig.size else 0.0
-    channels = [loop_margins(loop_at_input(lin, i), lin["dt"]) for i in range(lin["Bd"].shape[1])]
+    channels = [loop_margins(loop_at_input(lin, i), lin["dt"], crosscheck=crosscheck) for i in range(lin["Bd"].shape[1])]
     return {"spectral_radius": rho, "stable": rho < 1.0, "eigenvalues": [[float(e.real), float(e.imag)] for e in eig],
             "channels": channels}
 
 
-def lqr_margins(d) -> dict:
+def lqr_margins(d, crosscheck: bool = False) -> dict:
     """Margins of the full-state LQR loop of an LQG design `d` (`u = -K x`)."""
     nx, nu = d.Bd.shape
     lin = {"Ad": d.Ad, "Bd": d.Bd, "Cp": np.eye(nx), "Ak": np.zeros((0, 0)), "Bk": np.zeros((0, nx)),
            "Ck": np.zeros((nu, 0)), "Dk": -d.K, "dt": d.dt}
-    return analyse(lin)
+    return analyse(lin, crosscheck)
 
 
-def policy_margins(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None) -> dict:
+def policy_margins(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None, crosscheck: bool = False) -> dict:
     """Linearise `policy` on `task` at its closed-loop equilibrium and analyse the loop."""
     try:
         xe, ze, ue = equilibrium(task, policy, x_guess, p, r)
     except NoEquilibrium as err:
         return {"applicable": False, "reason": str(err)}
     lin = linearize_loop(task, policy, xe, ze, ue, p, r)
-    out = analyse(lin)
+    out = analyse(lin, crosscheck)
     out.update({"applicable": True, "equilibrium": {"x": xe.tolist(), "u": ue.tolist()}})
     return out
 

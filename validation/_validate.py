@@ -204,11 +204,11 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     t0 = time.perf_counter()
     stage("margins", 0.85)
     margins = {}
-    m_lqr = lqr_margins(d)
+    m_lqr = lqr_margins(d, crosscheck=True)
     margins["lqr"] = {**m_lqr, "applicable": True, "summary": summary(m_lqr)}
     for name, pol in (("lqg", lqg_policy), ("policy", policy)):
         try:
-            m = policy_margins(task, pol, d.x_op)
+            m = policy_margins(task, pol, d.x_op, crosscheck=True)
         except (LQGError, ValueError, RuntimeError) as err:
             m = {"applicable": False, "reason": str(err)}
         m["summary"] = summary(m)

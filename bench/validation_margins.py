@@ -1,0 +1,42 @@
+"""Benchmark: LQG design plus all margins (LQR, LQG loops) for sho/noisy. Target < 0.5 s.
+
+Run: flock /tmp/symctl-bench.lock .venv/bin/python bench/validation_margins.py
+"""
+
+import statistics
+import time
+
+import plants
+import validation
+from validation._margins import lqr_margins, policy_margins, summary
+
+
+def once(task, variant):
+    t0 = time.perf_counter()
+    d = validation.design(task)
+    pol = validation.policy_from_design(task, d, variant)
+    m = policy_margins(task, pol, d.x_op)
+    ml = lqr_margins(d)
+    return time.perf_counter() - t0, summary(m), summary(ml)
+
+
+def main():
+    task = plants.get_task("sho/noisy")
+    for variant in ("lqg-ss", "lqg"):
+        once(task, variant)  # warm-up (imports, CasADi plugin loading)
+        times = []
+        for _ in range(7):
+            dt, s, sl = once(task, variant)
+            times.append(dt)
+        gm, pm, dm, disk = s["gain_margin"], s["phase_margin"], s["delay_margin"], s["disk_margin"]
+        print(f"{variant}: design + all margins: median {statistics.median(times):.3f} s, best {min(times):.3f} s (7 runs)")
+        print(f"  LQG loop: GM {gm['absolute']:.4g} = {gm['dB']:.3f} dB at {gm['frequency_rad_s']:.4g} rad/s; "
+              f"PM {pm['deg']:.3f} deg at {pm['frequency_rad_s']:.4g} rad/s; DM {dm['s']:.4f} s; "
+              f"disk GM {disk['gain_dB']:.3f} dB, PM {disk['phase_deg']:.3f} deg; sm {s['stability_margin']['sm']:.4f}; "
+              f"rho {s['spectral_radius']:.6f}")
+        gml = sl["gain_margin"]
+        print(f"  LQR loop: GM {gml['absolute']:.4g}; PM {sl['phase_margin']['deg']:.3f} deg; disk GM {sl['disk_margin']['gain_dB']:.3f} dB")
+
+
+if __name__ == "__main__":
+    main()
