@@ -1,0 +1,217 @@
+"""Settings of a GP run, the budgets offered as presets, and the layout of an individual.
+
+`GPConfig` is a frozen dataclass of plain values (so it is written to `config.toml` and hashed);
+`gp_config(task, budget, **overrides)` resolves the presets. `Layout` says, for one task and
+method, which trees an individual has and which inputs each tree may read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from plants import OPERATORS, POLICY_FUNCTION_SET, Task, UserInputError, did_you_mean
+
+METHODS = ("gp-s", "gp-d")
+
+# Operator sampling weights of the paper's experiment code, per plant family.
+_ARITHMETIC = {"add": 0.5, "sub": 0.5, "mul": 0.3, "div": 0.1}
+_FUNCTION_SETS = {
+    "acrobot": {**_ARITHMETIC, "sin": 0.1, "cos": 0.1},
+    "cstr": {**_ARITHMETIC, "exp": 0.1, "log": 0.1},
+}
+
+
+class GPConfigError(UserInputError):
+    """A GP setting is out of range; the message names the setting and what is valid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GPConfig:
+    """Every setting of a GP run (the defaults are the paper's experiment code's)."""
+
+    task: str
+    method: str = "gp-d"
+    seed: int = 0
+    population: int = 500  # total over all islands
+    islands: int = 5
+    generations: int = 50
+    time_budget: float | None = None  # seconds of wall clock; stop after the generation that passes it
+    latent: int = 2
+    train_trajectories: int = 32
+    validation_trajectories: int = 256
+    max_nodes: int = 15  # per tree
+    max_depth: int = 7
+    init_depth: int = 4
+    operators: dict[str, float] = dataclasses.field(default_factory=lambda: dict(_ARITHMETIC))
+    const_prob: float = 0.3  # probability that a new leaf is a constant
+    const_sd: float = 1.0  # constants of new leaves ~ N(0, const_sd)
+    const_mutation_sd: float = 0.5  # constant change adds N(0, const_mutation_sd * max(1, |c|))
+    tournament: int = 7
+    elite: int = 5  # per island
+    migration_every: int = 5
+    migration_size: int = 10
+    crossover_rate: tuple[float, float] = (0.9, 0.1)  # first and last island (linear in between); mutation = 1 - it
+    tree_change_prob: float = 0.75  # each tree of an offspring is varied with this probability (at least one)
+    immigrant_rate: tuple[float, float] = (0.02, 0.1)
+    simplify_rate: tuple[float, float] = (0.02, 0.0)
+    crossover_kinds: tuple[float, float, float] = (0.5, 0.25, 0.25)  # subtree, uniform, whole tree
+    mutation_kinds: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)  # operator, leaf, insert, delete, subtree, constant
+    selection: str = "nsga2"  # or "penalty": cost + complexity_penalty * nodes
+    complexity_penalty: float = 0.0
+    punish_duplicates: bool = True
+    const_opt: bool = False
+    const_every: int = 5
+    const_top: int = 4
+    const_steps: int = 25
+    const_lr: float = 0.02
+    integrator: str = "euler"
+    dtype: str = "float32"
+    devices: int = 0  # 0: all local devices
+
+    # ------------------------------------------------------------------------------------------
+    def check(self) -> GPConfig:
+        def bad(name, value, valid):
+            raise GPConfigError(f"GP setting {name} = {value!r} is not valid; {valid}")
+
+        if self.method not in METHODS:
+            bad("method", self.method, f"use one of {', '.join(METHODS)}")
+        if self.islands < 1:
+            bad("islands", self.islands, "give at least 1")
+        if self.population < 2 * self.islands or self.population % self.islands:
+            bad("population", self.population, f"give a multiple of the number of islands ({self.islands}), at least 2 per island")
+        per = self.population // self.islands
+        if per % 2:
+            bad("population", self.population, f"each island needs an even size (now {per}); choose a population divisible by {2 * self.islands}")
+        if per < 4:
+            bad("population", self.population, f"give at least 4 individuals per island ({4 * self.islands} in all)")
+        if self.elite < 0 or self.migration_size < 0:
+            bad("elite/migration_size", (self.elite, self.migration_size), "give 0 or more (both are capped at half an island)")
+        if self.generations < 0:
+            bad("generations", self.generations, "give 0 or more")
+        if self.latent < 1:
+            bad("latent", self.latent, "give 1 or more")
+        if not 3 <= self.max_nodes <= 63:
+            bad("max_nodes", self.max_nodes, "use 3..63")
+        if not 1 <= self.max_depth <= 12 or not 1 <= self.init_depth <= self.max_depth:
+            bad("max_depth/init_depth", (self.max_depth, self.init_depth), "use 1 <= init_depth <= max_depth <= 12")
+        for name in self.operators:
+            if name not in POLICY_FUNCTION_SET:
+                bad("operators", name, f"operators come from {', '.join(POLICY_FUNCTION_SET)}{did_you_mean(name, list(POLICY_FUNCTION_SET))}")
+        if not any(OPERATORS[n].arity == 2 for n in self.operators):
+            bad("operators", list(self.operators), "include at least one binary operator")
+        if self.selection not in ("nsga2", "penalty"):
+            bad("selection", self.selection, "use nsga2 or penalty")
+        if self.integrator not in ("euler", "rk4"):
+            bad("integrator", self.integrator, "use euler or rk4")
+        if self.dtype not in ("float32", "float64"):
+            bad("dtype", self.dtype, "use float32 or float64")
+        if self.train_trajectories < 1 or self.validation_trajectories < 1:
+            bad("trajectories", (self.train_trajectories, self.validation_trajectories), "give at least 1")
+        return self
+
+    @property
+    def island_size(self) -> int:
+        return self.population // self.islands
+
+    def island_rates(self, pair: tuple[float, float]) -> np.ndarray:
+        return np.linspace(pair[0], pair[1], self.islands)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GPConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {}
+        for k, v in d.items():
+            if k not in fields:
+                continue
+            kw[k] = tuple(v) if isinstance(v, list) else v
+        return cls(**kw).check()
+
+
+def default_operators(task: Task) -> dict[str, float]:
+    """The paper's function set for the task's plant family (arithmetic; + sin, cos; + exp, log)."""
+    return dict(_FUNCTION_SETS.get(task.plant.name, _ARITHMETIC))
+
+
+BUDGETS = {
+    # The paper's setting: 5 islands x 100, 50 generations (30 for its SHO table), 32 trajectories.
+    "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32},
+    # A few minutes on two cores.
+    "quick": {"population": 200, "islands": 2, "generations": 25, "train_trajectories": 24},
+}
+
+
+def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
+    """The resolved settings for `task` with the `budget` preset ("quick" or "paper") and overrides."""
+    if budget not in BUDGETS:
+        raise GPConfigError(f"GP budget {budget!r} is not known; use one of {', '.join(BUDGETS)}")
+    base: dict[str, Any] = {"task": task.name, "operators": default_operators(task), **BUDGETS[budget]}
+    if task.plant.nu > 1:
+        base["latent"] = 3
+    fields = {f.name for f in dataclasses.fields(GPConfig)}
+    for k in overrides:
+        if k not in fields:
+            raise GPConfigError(f"unknown GP setting {k!r}{did_you_mean(k, sorted(fields))}")
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return GPConfig(**base).check()
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Trees of an individual and the inputs each may read.
+
+    Every tree reads from one input vector `[y, z, u, r]` (sizes ny, nz, nu, nr); `allowed[t, v]`
+    says whether tree `t` may use input `v`. Trees `0..nz-1` are the latent dynamics `f` (inputs
+    y, z, u, r), trees `nz..nz+nu-1` the readouts `g` (inputs z, r for GP-D; y, r for GP-S).
+    """
+
+    ny: int
+    nz: int
+    nu: int
+    nr: int
+    names: tuple[str, ...]  # input names in the order of the input vector
+    allowed: np.ndarray  # (T, n_in) bool
+
+    @property
+    def n_in(self) -> int:
+        return self.ny + self.nz + self.nu + self.nr
+
+    @property
+    def n_trees(self) -> int:
+        return self.nz + self.nu
+
+
+def latent_names(task: Task, nz: int) -> tuple[str, ...]:
+    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
+    names, i = [], 1
+    while len(names) < nz:
+        n = f"a{i}"
+        if n not in taken:
+            names.append(n)
+        i += 1
+    return tuple(names)
+
+
+def make_layout(task: Task, method: str, latent: int) -> Layout:
+    ny, nu, nr = task.ny, task.plant.nu, task.nr
+    nz = latent if method == "gp-d" else 0
+    names = tuple(o.name for o in task.observations) + latent_names(task, nz) + tuple(task.plant.inputs) + tuple(task.targets)
+    n_in = ny + nz + nu + nr
+    allowed = np.zeros((nz + nu, n_in), bool)
+    ys, zs, us, rs = (slice(0, ny), slice(ny, ny + nz), slice(ny + nz, ny + nz + nu), slice(ny + nz + nu, n_in))
+    for t in range(nz):
+        allowed[t, :] = True
+    for t in range(nz, nz + nu):
+        allowed[t, zs if nz else ys] = True
+        allowed[t, rs] = True
+    del us
+    return Layout(ny, nz, nu, nr, names, allowed)

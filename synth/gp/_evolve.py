@@ -1,0 +1,300 @@
+"""A GP run as `state = init(config, key)`, `state = step(state)`.
+
+The state holds the islands' trees `(I, n, T, L)`, their training costs and complexities, a
+Pareto archive (the best individual seen for every complexity), the PRNG key, the generation
+and the history. `step` is: migration -> ranking (NSGA-II or penalty, duplicates punished) ->
+tournaments, crossover/mutation, elites, random immigrants -> sympy simplification of a few ->
+evaluation of the whole population by one compiled program (optionally sharded over devices)
+-> constant optimisation of the best few (every `const_every` generations) -> archive.
+The compiled pieces live in a context cached per configuration, so nothing is re-traced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ._config import GPConfig, Layout, make_layout
+from ._interpret import make_controller, prepare
+from ._select import duplicates, finite_cost, priority, tournament
+from ._trees import Tokens
+from ._variation import Breeder, from_arrays, to_arrays
+
+
+@dataclasses.dataclass(frozen=True)
+class GPState:
+    """Everything a run needs to continue: `arrays` (numpy/JAX arrays) and the history."""
+
+    config: GPConfig
+    arrays: dict[str, Any]
+    history: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def generation(self) -> int:
+        return int(self.arrays["generation"])
+
+
+class Context:
+    """The task, simulator, training data and compiled functions of one configuration."""
+
+    def __init__(self, config: GPConfig):
+        import plants
+        from synth import Simulator
+        from synth._runfolder import stream_key
+
+        self.config = cfg = config
+        self.task = task = plants.get_task(cfg.task)
+        self.sim = Simulator(task)
+        self.layout: Layout = make_layout(task, cfg.method, cfg.latent)
+        self.tok = Tokens(tuple(cfg.operators), tuple(float(w) for w in cfg.operators.values()), self.layout.n_in, cfg.max_nodes, cfg.max_depth)
+        self.dtype = np.dtype(cfg.dtype)
+        self.controller = make_controller(self.tok, self.layout, task.dt, cfg.integrator)
+        dt_ = self.dtype
+        self.hook = lambda x, z: (x.astype(dt_), z.astype(dt_))  # keep the training precision under x64
+        self.allowed = jnp.asarray(self.layout.allowed)
+        self.train = self.sim.scenarios(stream_key(cfg.seed, "train"), cfg.train_trajectories, dtype=self.dtype)
+        n_dev = len(jax.devices()) if cfg.devices == 0 else cfg.devices
+        self.devices = jax.devices()[:n_dev]
+        self.rows = cfg.population  # evaluation batch: rows of (individual, scenario set)
+        self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
+        self._evaluate = jax.jit(self._evaluate_rows)
+        self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
+        self._const_opt = jax.jit(self._const_opt_impl) if cfg.const_opt else None
+        I, n = cfg.islands, cfg.island_size
+        self.p_cross = cfg.island_rates(cfg.crossover_rate)
+        self.n_immigrants = np.round(cfg.island_rates(cfg.immigrant_rate) * n).astype(int)
+        self.n_simplify = np.round(cfg.island_rates(cfg.simplify_rate) * n).astype(int)
+        self.shape = (I, n, self.layout.n_trees, cfg.max_nodes)
+        self.elite = min(cfg.elite, n // 2)
+        self.migration = min(cfg.migration_size, n // 2)
+        self.n_archive = self.layout.n_trees * cfg.max_nodes
+
+    # Evaluation ---------------------------------------------------------------------------
+    def _evaluate_rows(self, code, const, scen):
+        """Costs (R, N) of individual r on its own scenarios (leaves of `scen` have (R, N, ...))."""
+        params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
+        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
+        return jax.vmap(lambda p, s: jax.vmap(lambda si: one(p, si))(s))(params, scen)
+
+    def evaluate(self, code, const, scen) -> np.ndarray:
+        """Costs (K, N) of K individuals (K <= population) on shared or per-row scenarios."""
+        R = self.rows
+        K = code.shape[0]
+        pad = R - K
+        code = jnp.concatenate([code, jnp.repeat(code[:1], pad, 0)]) if pad else code
+        const = jnp.concatenate([const, jnp.repeat(const[:1], pad, 0)]) if pad else const
+        if scen.x0.ndim == 2:  # shared: every row gets the same scenarios
+            scen = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (R, *a.shape)), scen)
+        elif pad:
+            scen = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, 0)]), scen)
+        if len(self.devices) > 1:
+            sh = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("pop"))
+            code, const, scen = jax.device_put((code, const, scen), sh)
+        cost = self._evaluate(code, const.astype(self.dtype), scen)
+        return np.asarray(cost)[:K]
+
+    # Breeding (host) -----------------------------------------------------------------------
+    def random_population(self, rng, count: int):
+        T, L = self.layout.n_trees, self.config.max_nodes
+        code = np.full((count, T, L), -1, np.int32)
+        const = np.zeros((count, T, L), self.dtype)
+        for i in range(count):
+            for t, tree in enumerate(self.breeder.individual(rng, i)):
+                code[i, t], const[i, t] = to_arrays(self.tok, tree, self.dtype)
+        return code, const
+
+    def breed(self, rng, code, const, cost, cplx, gen: int):
+        """The next islands: migration, ranking, tournaments, variation, elites, immigrants."""
+        cfg = self.config
+        I, n, T, L = code.shape
+        code, const, cost, cplx = code.copy(), const.copy(), cost.copy(), cplx.copy()
+        m = self.migration
+        if I > 1 and gen > 0 and gen % cfg.migration_every == 0:
+            order = np.argsort(finite_cost(cost), axis=1, kind="stable")
+            best = [(code[i, order[i, :m]], const[i, order[i, :m]], cost[i, order[i, :m]], cplx[i, order[i, :m]]) for i in range(I)]
+            for i in range(I):
+                w = order[i, n - m:]
+                code[i, w], const[i, w], cost[i, w], cplx[i, w] = best[(i - 1) % I]
+        new_code = np.full_like(code, -1)
+        new_const = np.zeros_like(const)
+        for i in range(I):
+            sel_cost = cost[i].copy()
+            if cfg.punish_duplicates:
+                sel_cost[duplicates(code[i], const[i])] = np.inf
+            prio = priority(sel_cost, cplx[i], cfg.selection, cfg.complexity_penalty)
+            elite = np.argsort(finite_cost(sel_cost), kind="stable")[: self.elite]
+            new_code[i, : self.elite], new_const[i, : self.elite] = code[i, elite], const[i, elite]
+            k = self.elite
+            n_imm = int(self.n_immigrants[i])
+            if n_imm:
+                new_code[i, k:k + n_imm], new_const[i, k:k + n_imm] = self.random_population(rng, n_imm)
+                k += n_imm
+            parents = tournament(rng, prio, n - k + 1, cfg.tournament)
+            for p in range(0, n - k, 2):
+                pa, pb = ([from_arrays(code[i, j, t], const[i, j, t]) for t in range(T)] for j in parents[p:p + 2])
+                a, b = self.breeder.offspring(rng, pa, pb, float(self.p_cross[i]))
+                for child, slot in ((a, k + p), (b, k + p + 1)):
+                    if slot < n:
+                        for t in range(T):
+                            new_code[i, slot, t], new_const[i, slot, t] = to_arrays(self.tok, child[t], self.dtype)
+        return new_code, new_const
+
+    # Constant optimisation ----------------------------------------------------------------
+    def _const_opt_impl(self, code, const):
+        import optax
+
+        cfg = self.config
+        scen = self.train
+        opt = optax.adam(cfg.const_lr)
+
+        def loss(k, c):
+            p = prepare(self.tok, c, k)
+            costs = jax.vmap(lambda s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost)(scen)
+            return jnp.mean(costs)
+
+        def one(c, k):
+            def body(carry, _):
+                k, state, best_k, best_l = carry
+                val, g = jax.value_and_grad(loss)(k, c)
+                better = jnp.isfinite(val) & (val < best_l)
+                best_k = jnp.where(better, k, best_k)
+                best_l = jnp.where(better, val, best_l)
+                g = jnp.where(jnp.isfinite(g), g, 0)
+                upd, state = opt.update(g, state, k)
+                return (optax.apply_updates(k, upd), state, best_k, best_l), None
+
+            init = (k, opt.init(k), k, jnp.asarray(jnp.inf, k.dtype))
+            (k_last, _, best_k, best_l), _ = jax.lax.scan(body, init, None, length=cfg.const_steps)
+            last_l = loss(k_last, c)
+            better = jnp.isfinite(last_l) & (last_l < best_l)
+            return jnp.where(better, k_last, best_k), jnp.where(better, last_l, best_l)
+
+        return jax.lax.map(lambda a: one(*a), (code, const))
+
+    # Archive --------------------------------------------------------------------------------
+    def archive(self, a_code, a_const, a_cost, code, const, cost, cplx):
+        """Keep, for every complexity, the best individual seen so far."""
+        a_code, a_const, a_cost = a_code.copy(), a_const.copy(), a_cost.copy()
+        c = finite_cost(cost)
+        for i in range(self.n_archive):
+            idx = np.flatnonzero(cplx == i + 1)
+            if idx.size:
+                j = idx[np.argmin(c[idx])]
+                if c[j] < a_cost[i] and np.isfinite(cost[j]):
+                    a_code[i], a_const[i], a_cost[i] = code[j], const[j], cost[j]
+        return a_code, a_const, a_cost
+
+
+_CONTEXTS: dict[str, Context] = {}
+
+
+def context(config: GPConfig) -> Context:
+    d = config.to_dict()
+    d.pop("generations")
+    d.pop("time_budget")
+    key = json.dumps(d, sort_keys=True)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = _CONTEXTS[key] = Context(config)
+    return ctx
+
+
+def complexity(code) -> np.ndarray:
+    return np.sum(np.asarray(code) >= 0, axis=(-1, -2))
+
+
+def _assess(ctx: Context, code, const):
+    """Training cost per individual (inf if any trajectory is non-finite) and the count of such."""
+    I, n = code.shape[:2]
+    costs = ctx.evaluate(code.reshape(I * n, *code.shape[2:]), const.reshape(I * n, *const.shape[2:]), ctx.train)
+    finite = np.all(np.isfinite(costs), axis=1)
+    mean = np.where(finite, costs.mean(axis=1), np.inf).astype(np.float64)
+    return mean.reshape(I, n), int((~finite).sum())
+
+
+def init(config: GPConfig, key=None) -> GPState:
+    """Generation 0: ramped half-and-half islands, evaluated; `key` defaults to the run's seed."""
+    from synth._runfolder import stream_key
+
+    ctx = context(config)
+    t0 = time.perf_counter()
+    key = stream_key(config.seed, "gp") if key is None else key
+    key = key if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else jr.wrap_key_data(key)
+    key, k_init = jr.split(key)
+    I, n, T, L = ctx.shape
+    code, const = ctx.random_population(_rng(k_init), I * n)
+    code, const = code.reshape(I, n, T, L), const.reshape(I, n, T, L)
+    cost, bad = _assess(ctx, code, const)
+    arrays = {
+        "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
+        "archive_code": np.full((ctx.n_archive, T, L), -1, np.int32), "archive_const": np.zeros((ctx.n_archive, T, L), const.dtype),
+        "archive_cost": np.full(ctx.n_archive, np.inf),
+        "key": np.asarray(jr.key_data(key)), "generation": np.asarray(0),
+    }
+    arrays = _update_archive(ctx, arrays)
+    return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))
+
+
+def _update_archive(ctx: Context, a: dict) -> dict:
+    I, n, T, L = a["code"].shape
+    ac, ak, acost = ctx.archive(a["archive_code"], a["archive_const"], a["archive_cost"],
+                                 a["code"].reshape(I * n, T, L), a["const"].reshape(I * n, T, L),
+                                 a["cost"].reshape(-1), a["complexity"].reshape(-1))
+    return {**a, "archive_code": np.asarray(ac), "archive_const": np.asarray(ak), "archive_cost": np.asarray(acost, np.float64)}
+
+
+def _record(a: dict, gen: int, seconds: float, bad: int) -> dict:
+    cost = a["cost"].reshape(-1)
+    best = int(np.argmin(np.where(np.isfinite(cost), cost, np.inf)))
+    fin = cost[np.isfinite(cost)]
+    return {"generation": gen, "best_cost": float(cost[best]), "median_cost": float(np.median(fin)) if fin.size else float("inf"),
+            "complexity": int(a["complexity"].reshape(-1)[best]), "seconds": round(seconds, 3), "non_finite": bad}
+
+
+def step(state: GPState) -> GPState:
+    """One generation."""
+    from ._simplify import simplify_slots
+
+    cfg = state.config
+    ctx = context(cfg)
+    t0 = time.perf_counter()
+    a = state.arrays
+    gen = int(a["generation"]) + 1
+    key, k_breed, k_simp, k_const = jr.split(jr.wrap_key_data(jnp.asarray(a["key"])), 4)
+    code, const = ctx.breed(_rng(k_breed), a["code"], a["const"], a["cost"], a["complexity"], gen)
+    simplify_slots(ctx, code, const, _rng(k_simp))
+    cost, bad = _assess(ctx, code, const)
+    if ctx._const_opt is not None and cfg.const_top > 0 and gen % cfg.const_every == 0:
+        I, n, T, L = code.shape
+        flat = np.where(np.isfinite(cost.reshape(-1)), cost.reshape(-1), np.inf)
+        top = np.argsort(flat, kind="stable")[: cfg.const_top]
+        top = top[np.isfinite(flat[top])]
+        if top.size:
+            fc, fk = code.reshape(I * n, T, L), const.reshape(I * n, T, L)
+            new_k, _ = ctx._const_opt(jnp.asarray(fc[top]), jnp.asarray(fk[top]))
+            new_cost, _ = _assess_flat(ctx, fc[top], np.asarray(new_k))
+            for j, idx in enumerate(top):
+                if new_cost[j] < flat[idx]:
+                    fk[idx] = np.asarray(new_k[j])
+                    cost.reshape(-1)[idx] = new_cost[j]
+    a = {**a, "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
+         "key": np.asarray(jr.key_data(key)), "generation": np.asarray(gen)}
+    a = _update_archive(ctx, a)
+    return GPState(cfg, a, (*state.history, _record(a, gen, time.perf_counter() - t0, bad)))
+
+
+def _rng(key) -> np.random.Generator:
+    return np.random.default_rng(np.asarray(jr.key_data(key), np.uint32).tolist())
+
+
+def _assess_flat(ctx: Context, code, const):
+    costs = ctx.evaluate(jnp.asarray(code), jnp.asarray(const), ctx.train)
+    finite = np.all(np.isfinite(costs), axis=1)
+    return np.where(finite, costs.mean(axis=1), np.inf), int((~finite).sum())

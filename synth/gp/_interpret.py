@@ -1,0 +1,104 @@
+"""The tree interpreter, and the simulator `Controller` whose parameters are a population's trees.
+
+A tree is evaluated once per control tick (the sampled-data contract), slot by slot from the last
+prefix position to the root: slot `j`'s first child is slot `j+1` (a static index) and its second
+child the precomputed `second[j]`, so one tick of one tree is a fixed, unrolled sequence of
+vectorised selects over the operators of the function set. Operators come from
+`plants.OPERATORS`; none is protected. Each operator sees its real operands only where it is
+selected (elsewhere a harmless dummy), so values are exact and gradients with respect to the
+constants stay finite for the constant optimiser.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from plants import OPERATORS
+
+from ._config import Layout
+from ._trees import Tokens, structure
+
+# The dummy operand an unselected operator sees (keeps its gradient finite).
+_SAFE = {"div": 1.0, "log": 1.0, "sqrt": 1.0, "exp": 0.0}
+
+
+def prepare(tok: Tokens, code, const):
+    """Controller parameters of one individual from its trees `code`, `const` (T, L).
+
+    The per-slot selections are decoded here, once per individual, into boolean masks, so the
+    per-tick work is selects and arithmetic only: `op` (T, L, n_f), `var` (T, L, n_in), `child`
+    (T, L, L) (one-hot second child), `const` (T, L) (zero except at constant leaves)."""
+    L = tok.max_nodes
+    second = jax.vmap(lambda c: structure(tok, c)[2])(code)
+    op = code[..., None] == jnp.arange(tok.n_f)
+    var = code[..., None] == tok.n_f + jnp.arange(tok.n_in)
+    child = second[..., None] == jnp.arange(L)
+    const = jnp.where(code == tok.const_code, const, 0)
+    return {"op": op, "var": var, "child": child, "const": const}
+
+
+def evaluate_tree(tok: Tokens, p, t: int, x):
+    """Value of tree `t` of prepared individual `p` at inputs `x` (n_in,).
+
+    Unrolled over the slots, last to first: the first child of slot j is slot j+1 (static), the
+    second child is chosen by selects over the later slots (faster than a gather on CPU)."""
+    L = tok.max_nodes
+    fns = [getattr(jnp, OPERATORS[f].jax) for f in tok.funcs]
+    arity = [OPERATORS[f].arity for f in tok.funcs]
+    dtype = x.dtype
+    zero = jnp.zeros((), dtype)
+    op, var, child, const = p["op"][t], p["var"][t], p["child"][t], p["const"][t].astype(dtype)
+    vals: list = [zero] * (L + 1)
+    for j in range(L - 1, -1, -1):
+        a = vals[j + 1]
+        b = zero
+        for k in range(j + 2, L):
+            b = jnp.where(child[j, k], vals[k], b)
+        out = const[j]
+        for v in range(tok.n_in):
+            out = jnp.where(var[j, v], x[v], out)
+        for i, (name, fn, ar) in enumerate(zip(tok.funcs, fns, arity)):
+            sel = op[j, i]
+            if ar == 2:
+                bb = jnp.where(sel, b, jnp.asarray(_SAFE[name], dtype)) if name in _SAFE else b
+                v = fn(a, bb)
+            else:
+                aa = jnp.where(sel, a, jnp.asarray(_SAFE[name], dtype)) if name in _SAFE else a
+                v = fn(aa)
+            out = jnp.where(sel, v, out)
+        vals[j] = out
+    return vals[0]
+
+
+def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "euler"):
+    """A `synth.Controller` whose params are one individual's prepared trees (T, L)."""
+    from synth import Controller
+
+    nz, nu = layout.nz, layout.nu
+
+    def trees(params, sl, x):
+        return jnp.stack([evaluate_tree(tok, params, t, x) for t in range(sl.start, sl.stop)])
+
+    def init(params):
+        return jnp.zeros(nz, params["const"].dtype)
+
+    def act(params, z, y, r):
+        x = jnp.concatenate([y, z, jnp.zeros(nu, y.dtype), r])
+        return trees(params, slice(nz, nz + nu), x)
+
+    def dz(params, z, y, u, r):
+        return trees(params, slice(0, nz), jnp.concatenate([y, z, u, r]))
+
+    def advance(params, z, y, u, r):
+        if not nz:
+            return z
+        if integrator == "euler":
+            return z + dt * dz(params, z, y, u, r)
+        k1 = dz(params, z, y, u, r)
+        k2 = dz(params, z + dt / 2 * k1, y, u, r)
+        k3 = dz(params, z + dt / 2 * k2, y, u, r)
+        k4 = dz(params, z + dt * k3, y, u, r)
+        return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    return Controller(nz=nz, init=init, act=act, advance=advance, name="gp")

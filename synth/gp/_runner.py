@@ -1,0 +1,155 @@
+"""The GP-S / GP-D synthesis method: run generations, checkpoint, choose and write the policy.
+
+Run folder: `policy.json` (the Pareto-archive member with the lowest cost on held-out
+validation trajectories, stream "validation"), `pareto.csv` (complexity, training cost,
+validation cost, expressions), `history.csv` (per generation), `config.toml`, `manifest.json`,
+`checkpoint/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from plants import Task
+from synth import SymbolicPolicy
+
+from . import _checkpoint
+from ._config import GPConfig, gp_config
+from ._evolve import Context, GPState, context, init, step
+from ._select import pareto_front
+from ._trees import to_sympy
+
+HISTORY_FIELDS = ("generation", "best_cost", "median_cost", "complexity", "seconds", "non_finite")
+
+
+def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, progress: Callable[[dict], None] | None = None) -> GPState:
+    """Run (or continue) the generations of `config`; checkpoint after each one when `out` is given."""
+    state = None
+    if resume and out is not None and _checkpoint.exists(out):
+        state, _ = _checkpoint.load(out)
+        state = GPState(config, state.arrays, state.history)
+    start = time.perf_counter()
+    spent = sum(r["seconds"] for r in state.history) if state else 0.0
+    if state is None:
+        state = init(config)
+        if out is not None:
+            _checkpoint.save(state, out)
+        _report(progress, state, out)
+    while state.generation < config.generations:
+        if config.time_budget is not None and spent + time.perf_counter() - start >= config.time_budget:
+            break
+        state = step(state)
+        if out is not None:
+            _checkpoint.save(state, out)
+        _report(progress, state, out)
+    return state
+
+
+def _report(progress, state: GPState, out: Path | None) -> None:
+    if out is not None:
+        with open(Path(out) / "history.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, HISTORY_FIELDS)
+            w.writeheader()
+            for r in state.history:
+                w.writerow({k: r[k] for k in HISTORY_FIELDS})
+    if progress is not None:
+        progress(dict(state.history[-1]))
+
+
+def policy_of(ctx: Context, code: np.ndarray, const: np.ndarray, **provenance: Any) -> SymbolicPolicy:
+    """The `SymbolicPolicy` of one individual (code, const of shape (T, L))."""
+    lay, task = ctx.layout, ctx.task
+    exprs = [to_sympy(ctx.tok, lay.names, code[t], const[t]) for t in range(lay.n_trees)]
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
+        latent=lay.names[lay.ny:lay.ny + lay.nz], controls=tuple(task.plant.inputs),
+        f=tuple(exprs[: lay.nz]), g=tuple(exprs[lay.nz:]), dt=task.dt, integrator=ctx.config.integrator,
+        input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
+    )
+
+
+def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None) -> np.ndarray:
+    """Mean cost of each of K individuals on held-out trajectories of `stream` (inf if any is non-finite)."""
+    from synth._runfolder import stream_key
+
+    cfg = ctx.config
+    N = cfg.train_trajectories
+    n = n or cfg.validation_trajectories
+    chunks = math.ceil(n / N)
+    scen = ctx.sim.scenarios(stream_key(cfg.seed, stream), chunks * N, dtype=ctx.dtype)
+    scen = jax.tree_util.tree_map(lambda a: a.reshape(chunks, N, *a.shape[1:]), scen)
+    K = code.shape[0]
+    rows = [(k, c) for k in range(K) for c in range(chunks)]
+    costs = np.zeros((K, chunks, N))
+    for s in range(0, len(rows), ctx.rows):
+        part = rows[s:s + ctx.rows]
+        ks = np.array([r[0] for r in part])
+        cs = np.array([r[1] for r in part])
+        sc = jax.tree_util.tree_map(lambda a, cs=cs: a[cs], scen)
+        res = ctx.evaluate(code[ks], const[ks], sc)
+        costs[ks, cs] = res
+    costs = costs.reshape(K, -1)[:, :n]
+    return np.where(np.all(np.isfinite(costs), 1), costs.mean(1), np.inf)
+
+
+def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, list[dict]]:
+    """Validate the Pareto archive, choose the policy, write policy.json and pareto.csv."""
+    ctx = context(state.config)
+    a = state.arrays
+    complexity = np.sum(a["archive_code"] >= 0, axis=(1, 2))
+    front = pareto_front(a["archive_cost"], complexity)
+    if front.size == 0:  # nothing finite was ever found: fall back to the best of the last population
+        flat = a["cost"].reshape(-1)
+        j = int(np.argmin(np.where(np.isfinite(flat), flat, np.inf)))
+        codes, consts = a["code"].reshape(-1, *a["code"].shape[2:])[[j]], a["const"].reshape(-1, *a["const"].shape[2:])[[j]]
+        train = flat[[j]]
+    else:
+        codes, consts, train = a["archive_code"][front], a["archive_const"][front], a["archive_cost"][front]
+    val = validation_costs(ctx, codes, consts)
+    best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
+    rows = []
+    for k in range(len(codes)):
+        pol = policy_of(ctx, codes[k], consts[k])
+        rows.append({"complexity": int((codes[k] >= 0).sum()), "train_cost": float(train[k]), "validation_cost": float(val[k]),
+                     "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())})
+    policy = policy_of(ctx, codes[best], consts[best], seed=state.config.seed, generation=state.generation,
+                       train_cost=float(train[best]), validation_cost=float(val[best]),
+                       validation_trajectories=state.config.validation_trajectories)
+    if out is not None:
+        policy.save(Path(out) / "policy.json")
+        with open(Path(out) / "pareto.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "chosen", "expressions"])
+            w.writeheader()
+            w.writerows(sorted(rows, key=lambda r: r["complexity"]))
+    return policy, rows
+
+
+def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
+        budget: str = "quick", **overrides: Any) -> SymbolicPolicy:
+    """`symctl synth TASK --method gp-s|gp-d`: evolve, checkpoint, validate, write the run folder."""
+    from symctl._methods import check_options
+    from synth._runfolder import prepare, write_config, write_manifest
+
+    base = gp_config(task, budget, method=method, seed=seed, **overrides)
+    defaults = {"population": base.population, "generations": base.generations, "islands": base.islands, "time_budget": None}
+    if method == "gp-d":
+        defaults["latent"] = base.latent
+    opts = check_options(method, options, defaults)
+    config = gp_config(task, budget, method=method, seed=seed, **{**overrides, **opts})
+    out = prepare(out)
+    t0 = time.perf_counter()
+    state = evolve(config, out, resume=resume, progress=progress)
+    policy, _ = finish(state, out)
+    record = config.to_dict()
+    write_config(out, {"task_file": task.source, **record})
+    write_manifest(out, record, seed, method=method, generations_done=state.generation,
+                   stage_seconds={"synth": round(time.perf_counter() - t0, 3)}, devices=len(context(config).devices))
+    return policy
