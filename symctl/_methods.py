@@ -21,6 +21,10 @@ from synth import SymbolicPolicy
 METHODS: dict[str, str] = {
     "lqg": "symctl._methods:run_lqg",
     "lqg-ss": "symctl._methods:run_lqg",
+    "gp-s": "synth.gp:run",
+    "gp-d": "synth.gp:run",
+    "espl-s": "synth.espl:run_espl",
+    "espl-d": "synth.espl:run_espl",
 }
 
 
