@@ -1,0 +1,77 @@
+"""ESPL benchmark: run `symctl synth TASK --method M` for several seeds and report each run.
+
+Usage (timed runs under the shared lock):
+
+    flock /tmp/symctl-bench.lock .venv/bin/python bench/espl_bench.py pendulum/swingup espl-s --seeds 0 1 2
+
+For every seed it runs the CLI exactly as a user would (default settings unless --extra is given),
+then reads the run folder: the held-out cost/return of the exported policy (1,000 trajectories of
+the "test" stream), its size, the environment steps (trajectories x ticks x iterations, training
+and constant tuning) and the wall-clock. With --lqg it also scores `validation.lqg(task, "lqg")` on
+the same 1,000 held-out trajectories and gives the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lqg_cost(task_name: str, seed: int) -> float:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    import plants
+    from synth import Simulator
+    from synth._runfolder import stream_key
+    from validation import lqg
+
+    task = plants.get_task(task_name)
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(seed, "test"), 1000)
+    return float(np.mean(np.asarray(sim.simulate(lqg(task, "lqg"), scen).cost)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("task")
+    ap.add_argument("method")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default="runs/bench")
+    ap.add_argument("--lqg", action="store_true")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[])
+    args = ap.parse_args()
+    rows = []
+    for seed in args.seeds:
+        out = Path(args.out) / f"{args.task.replace('/', '-')}-{args.method}-{seed}"
+        cmd = [sys.executable, "-m", "symctl", "synth", args.task, "--method", args.method, "--seed", str(seed),
+               "--out", str(out), "--quiet", *args.extra]
+        if (out / "checkpoint" / "state.json").exists():
+            cmd.append("--resume")
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        wall = time.perf_counter() - t0
+        rec = json.loads((ROOT / out / "manifest.json").read_text())["espl"]
+        row = {"seed": seed, "test_cost": rec["test_cost"], "test_return": rec.get("test_return"),
+               "complexity": rec["complexity"], "train_env_steps": rec["train_env_steps"],
+               "finetune_env_steps": rec["finetune_env_steps"], "network_validation_cost": rec["network_validation_cost"],
+               "extracted_validation_cost": rec["extracted_validation_cost"], "validation_cost": rec["validation_cost"],
+               "wall_seconds": round(wall, 1), "policy": (ROOT / out / "policy.json").as_posix()}
+        if args.lqg:
+            row["lqg_cost"] = lqg_cost(args.task, seed)
+            row["ratio_to_lqg"] = row["test_cost"] / row["lqg_cost"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""From a trained ESPL network to a `SymbolicPolicy`, and the tuning of that exact policy.
+
+1. Keep the paths with p > 0.5, drop weights with |w| <= `drop`, build the sympy expression with
+   the network's guards (`Max`/`Min` with a constant; see `_network`), and simplify it when small.
+2. Drop guards that the task never needs: the policy without them is re-scored on the validation
+   scenarios and kept only if its cost is no worse. Either way the guards that remain are part of
+   the exported expression, so what is scored is what is exported (the ESPL authors' printed
+   formula drops its clamps; symctl does not).
+3. Tune the constants of the exported expression by gradient through the simulator
+   (`synth.compile_policy` lifts them to parameters), keeping the best validated set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+import sympy as sp
+
+from plants import UnsupportedExpression, lower
+
+from .._compile import compile_policy
+from .._policy import SymbolicPolicy
+from .._runfolder import stream_key
+from ._network import deterministic_masks, to_sympy
+from ._train import Trainer
+
+
+def latent_names(trainer: Trainer) -> tuple[str, ...]:
+    task = trainer.task
+    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs)
+    prefix = "z"
+    while any(f"{prefix}{i}" in taken for i in range(trainer.nz)):
+        prefix = "espl_" + prefix
+    return tuple(f"{prefix}{i}" for i in range(trainer.nz))
+
+
+def extract(trainer: Trainer, params: dict, drop: float | None = None) -> SymbolicPolicy:
+    """The policy the network computes with its p > 0.5 paths (weights |w| <= drop removed)."""
+    drop = trainer.config.drop if drop is None else drop
+    task = trainer.task
+    pl = task.plant
+    policy_args = dict(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
+                       latent=latent_names(trainer), controls=tuple(pl.inputs))
+    shell = SymbolicPolicy(**policy_args, f=tuple(sp.S.Zero for _ in range(trainer.nz)), g=tuple(sp.S.Zero for _ in pl.inputs),
+                           dt=task.dt)
+    nets = trainer.nets
+    masks = {name: deterministic_masks(p) for name, p in params.items()}
+    g_in = (shell.z if trainer.nz else shell.y) + shell.r
+    g = to_sympy(nets["g"], params["g"], masks["g"], g_in, drop)
+    f: list[sp.Expr] = []
+    if trainer.nz:
+        f = to_sympy(nets["f"], params["f"], masks["f"], shell.y + shell.z + shell.u + shell.r, drop)
+    return SymbolicPolicy(**policy_args, f=tuple(f), g=tuple(g), dt=task.dt, integrator="euler",
+                          input_limits=task.input_limits,
+                          provenance={"task": task.name, "method": trainer.config.method, "seed": trainer.seed})
+
+
+def simplify_expression(e: sp.Expr, symbols, max_ops: int = 60, seed: int = 0) -> sp.Expr:
+    """`sympy.simplify` when `e` is small, kept only if it is no larger, evaluates in every backend
+    and agrees with `e` at random points (relative 1e-9)."""
+    if sp.count_ops(e) > max_ops or not e.free_symbols:
+        return e
+    try:
+        s = sp.simplify(e)
+        if sp.count_ops(s) > sp.count_ops(e) or not s.free_symbols <= e.free_symbols:
+            return e
+        f0, f1 = lower([e], [symbols], "numpy"), lower([s], [symbols], "numpy")
+    except (UnsupportedExpression, TypeError, ValueError, RecursionError):
+        return e
+    pts = np.random.default_rng(seed).normal(size=(64, len(symbols))) * 2.0
+    a, b = np.asarray(f0(pts)[0], float) * np.ones(64), np.asarray(f1(pts)[0], float) * np.ones(64)
+    ok = np.isfinite(a) == np.isfinite(b)
+    same = np.isclose(a, b, rtol=1e-9, atol=1e-12) | ~np.isfinite(a)
+    return s if bool(np.all(ok & same)) else e
+
+
+def simplify_policy(policy: SymbolicPolicy) -> SymbolicPolicy:
+    import dataclasses
+
+    g = tuple(simplify_expression(e, policy.readout_inputs) for e in policy.g)
+    f = tuple(simplify_expression(e, policy.y + policy.z + policy.u + policy.r) for e in policy.f)
+    return dataclasses.replace(policy, f=f, g=g)
+
+
+def _guards(policy: SymbolicPolicy) -> list[sp.Expr]:
+    found = []
+    for e in list(policy.f) + list(policy.g):
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2 and sum(a.is_Number for a in node.args) == 1:
+                if node not in found:
+                    found.append(node)
+    return found
+
+
+def _without(policy: SymbolicPolicy, guards) -> SymbolicPolicy:
+    import dataclasses
+
+    rep = {gd: next(a for a in gd.args if not a.is_Number) for gd in guards}
+    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in policy.f), g=tuple(e.xreplace(rep) for e in policy.g))
+
+
+def validation_cost(trainer: Trainer, policy: SymbolicPolicy) -> float:
+    res = trainer.sim.simulate(policy, trainer.validation)
+    cost = np.asarray(res.cost, float)
+    return float(cost.mean()) if np.all(np.isfinite(cost)) else math.inf
+
+
+def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_single: int = 4) -> tuple[SymbolicPolicy, float]:
+    """Remove the guards whose removal does not raise the validation cost."""
+    guards = _guards(policy)
+    if not guards:
+        return policy, cost
+    trial = _without(policy, guards)
+    c = validation_cost(trainer, trial)
+    if c <= cost:
+        return trial, c
+    if len(guards) > max_single:
+        return policy, cost
+    for gd in guards:
+        trial = _without(policy, [gd])
+        c = validation_cost(trainer, trial)
+        if c <= cost:
+            policy, cost = trial, c
+    return policy, cost
+
+
+def _floats(policy: SymbolicPolicy) -> list[sp.Float]:
+    order: list[sp.Float] = []
+    for e in list(policy.f) + list(policy.g):
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, sp.Float) and node not in order:
+                order.append(node)
+    return order
+
+
+def with_constants(policy: SymbolicPolicy, values) -> SymbolicPolicy:
+    """`policy` with its float constants (in `compile_policy` order) replaced by `values`."""
+    import dataclasses
+
+    rep = {old: sp.Float(float(v)) for old, v in zip(_floats(policy), values)}
+    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in policy.f), g=tuple(e.xreplace(rep) for e in policy.g))
+
+
+def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None) -> tuple[SymbolicPolicy, float, int]:
+    """Tune the constants of `policy` on the task; returns (policy, validation cost, env steps)."""
+    cfg = trainer.config
+    if cfg.finetune_iterations <= 0:
+        return policy, cost, 0
+    controller, p0 = compile_policy(policy, trainer.task)
+    if p0["c"].size == 0:
+        return policy, cost, 0
+    dtype = trainer.dtype
+    c0 = p0["c"].astype(dtype)
+    z0 = p0["z0"].astype(dtype)
+    opt = optax.chain(optax.clip_by_global_norm(cfg.clip),
+                      optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
+    key = stream_key(trainer.seed, "finetune")
+
+    def loss(c, it):
+        scen = trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype)
+        one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s)[1]  # noqa: E731
+        return jnp.mean(jax.vmap(one)(scen))
+
+    @jax.jit
+    def step(c, state, it):
+        val, grad = jax.value_and_grad(loss)(c, it)
+        ok = jnp.all(jnp.isfinite(grad))
+        grad = jnp.where(ok, grad, 0.0)
+        upd, state = opt.update(grad, state)
+        return optax.apply_updates(c, upd), state, val
+
+    def score(c):
+        res = trainer.sim.run(controller, {"c": c, "z0": z0}, trainer.validation)
+        v = np.asarray(res.cost, float)
+        return float(v.mean()) if np.all(np.isfinite(v)) else math.inf
+
+    best_c, best = c0, score(c0)
+    c, state = c0, opt.init(c0)
+    for it in range(cfg.finetune_iterations):
+        c, state, val = step(c, state, it)
+        if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.finetune_iterations:
+            v = score(c)
+            if v < best:
+                best, best_c = v, c
+            if progress is not None:
+                progress({"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best})
+    steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.sim.n_ticks
+    tuned = with_constants(policy, np.asarray(best_c, float))
+    return tuned, validation_cost(trainer, tuned), steps

@@ -1,0 +1,168 @@
+"""An ESPL run: train, checkpoint, extract, tune, score, write the run folder.
+
+Run folder: `policy.json`, `history.csv`, `config.toml`, `manifest.json`, and `checkpoint/`
+(`state.npz`: the arrays of the training state and of the best network, `state.json`: the rest).
+`--resume` continues from the checkpoint and gives the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plants import Task, UserInputError
+
+from .._policy import SymbolicPolicy
+from .._runfolder import RunFolderError, config_hash, prepare, stream_key, write_config, write_manifest
+from ._config import ESPLConfig, espl_config
+from ._extract import extract, finetune, prune_guards, simplify_policy, validation_cost
+from ._network import active_paths
+from ._train import Trainer
+
+TEST_TRAJECTORIES = 1000
+
+
+def save_checkpoint(folder: Path, state: Any, best: Any, meta: dict) -> None:
+    """Arrays as `.npz` (no pickle), the rest as JSON; written atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    leaves = jax.tree_util.tree_leaves(state)
+    arrays = {f"s{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    if best is not None:
+        arrays.update({f"b{i}": np.asarray(v) for i, v in enumerate(jax.tree_util.tree_leaves(best))})
+    tmp = folder / "state.tmp.npz"
+    np.savez(tmp, **arrays)
+    tmp.replace(folder / "state.npz")
+    (folder / "state.tmp.json").write_text(json.dumps(meta, indent=1, default=float))
+    (folder / "state.tmp.json").replace(folder / "state.json")
+
+
+def load_checkpoint(folder: Path, template: Any, best_template: Any) -> tuple[Any, Any, dict]:
+    try:
+        meta = json.loads((folder / "state.json").read_text())
+        data = np.load(folder / "state.npz", allow_pickle=False)
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunFolderError(f"cannot read checkpoint in {str(folder)!r}: {err}; run without --resume") from None
+
+    def rebuild(tree, prefix):
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"{prefix}{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)])
+
+    state = rebuild(template, "s")
+    best = rebuild(best_template, "b") if meta.get("best_iteration") is not None else None
+    return state, best, meta
+
+
+def _write_history(out: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / "history.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progress=None) -> tuple[dict, dict]:
+    """Run the optimiser; returns (network parameters to extract, run record)."""
+    cfg = trainer.config
+    state = trainer.init()
+    best, best_val, best_iter, rows, elapsed = None, math.inf, None, [], 0.0
+    ckpt = out / "checkpoint" if out is not None else None
+    if resume and ckpt is not None and (ckpt / "state.json").exists():
+        state, best, meta = load_checkpoint(ckpt, state, state["params"])
+        if meta.get("config_hash") != config_hash(cfg.as_dict()) or meta.get("seed") != trainer.seed:
+            raise RunFolderError(f"checkpoint in {str(ckpt)!r} was made with other settings or seed; run without --resume or use another --out")
+        best_val, best_iter, rows, elapsed = meta["best_validation"], meta["best_iteration"], meta["history"], meta["seconds"]
+        best_val = math.inf if best_val is None else best_val
+    t0 = time.perf_counter() - elapsed
+    it = int(state["iteration"])
+    steps_per_it = cfg.batch * trainer.sim.n_ticks
+    while it < cfg.iterations:
+        state, info = trainer.step(state)
+        it += 1
+        if it % cfg.eval_every and it != cfg.iterations:
+            continue
+        val = trainer.evaluate(state["params"])
+        candidate = it >= cfg.hard_iteration
+        if candidate and val < best_val:
+            best, best_val, best_iter = jax.tree_util.tree_map(jnp.copy, state["params"]), val, it
+        row = {"iteration": it, "env_steps": it * steps_per_it, "train_cost": float(info["train_cost"]),
+               "validation_cost": val, "paths": sum(active_paths(p) for p in state["params"].values()),
+               "expected_paths": float(info["expected_paths"]), "tau": float(info["tau"]),
+               "grad_norm": float(info["grad_norm"]), "seconds": round(time.perf_counter() - t0, 2)}
+        rows.append(row)
+        if progress is not None:
+            progress({"stage": "train", **row})
+        if ckpt is not None:
+            meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.as_dict()),
+                    "best_validation": None if math.isinf(best_val) else best_val, "best_iteration": best_iter,
+                    "history": rows, "seconds": time.perf_counter() - t0}
+            save_checkpoint(ckpt, state, best, meta)
+            _write_history(out, rows)
+        if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
+            break
+    if best is None:
+        best, best_iter, best_val = state["params"], it, trainer.evaluate(state["params"])
+    record = {"iterations": it, "best_iteration": best_iter, "network_validation_cost": best_val,
+              "train_env_steps": it * steps_per_it, "train_seconds": round(time.perf_counter() - t0, 2)}
+    return best, record
+
+
+def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False,
+               progress=None) -> tuple[SymbolicPolicy, dict]:
+    """Train, extract, prune guards, tune constants and score on held-out trajectories."""
+    t0 = time.perf_counter()
+    trainer = Trainer(task, config, seed)
+    params, record = train(trainer, out, resume, progress)
+    policy = simplify_policy(extract(trainer, params))
+    cost = validation_cost(trainer, policy)
+    record["extracted_validation_cost"] = cost
+    policy, cost = prune_guards(trainer, policy, cost)
+    record["pruned_validation_cost"] = cost
+    policy, cost, ft_steps = finetune(trainer, policy, cost, progress)
+    policy = simplify_policy(policy)
+    record["validation_cost"] = validation_cost(trainer, policy)
+    record["finetune_env_steps"] = ft_steps
+    # The exported policy, read back from its JSON form, is what gets scored.
+    policy = SymbolicPolicy.from_json(policy.to_json())
+    test = trainer.sim.scenarios(stream_key(seed, "test"), TEST_TRAJECTORIES)
+    costs = np.asarray(trainer.sim.simulate(policy, test).cost, float)
+    record.update({
+        "test_cost": float(costs.mean()), "test_trajectories": TEST_TRAJECTORIES,
+        "test_non_finite": int((~np.isfinite(costs)).sum()),
+        "complexity": policy.complexity(), "seconds": round(time.perf_counter() - t0, 2),
+    })
+    if task.cost.reward:
+        record["test_return"] = -record["test_cost"]
+    policy = policy.with_provenance(**{k: v for k, v in record.items() if k != "complexity"}, espl=config.as_dict())
+    return policy, record
+
+
+def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
+             method: str = "espl-s") -> SymbolicPolicy:
+    """The `symctl synth TASK --method espl-s|espl-d` runner."""
+    from symctl._methods import check_options
+
+    defaults = {"iterations": None, "batch": None, "time_budget": None}
+    if method == "espl-d":
+        defaults["latent"] = None
+    opts = check_options(method, options, defaults)
+    overrides = {k: v for k, v in opts.items() if v is not None}
+    config = espl_config(task, "default", method=method, **overrides)
+    out = prepare(out)
+    if not resume and (out / "checkpoint" / "state.json").exists():
+        raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
+    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "espl": config.as_dict()}
+    write_config(out, cfg_dict)
+    policy, record = synthesise(task, config, seed, out, resume, progress)
+    policy.save(out / "policy.json")
+    write_manifest(out, cfg_dict, seed, stage_seconds={"synth": record["seconds"]}, espl=record)
+    return policy

@@ -1,0 +1,222 @@
+"""ESPL training by gradient through the closed-loop simulator.
+
+`Trainer(task, config, seed)` builds the networks, the one `Controller` they run as, and the
+compiled training step. The run itself is the pure pair `state = trainer.init()` /
+`state = trainer.step(state)`; all randomness of iteration i (its scenarios and its path masks)
+comes from `fold_in(stream key, i)`, so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+import sympy as sp
+
+from plants import EXPRESSION_NAMESPACE, Task, UserInputError, lower, symbol
+
+from .._runfolder import stream_key
+from .._simulate import Controller, Simulator
+from ._config import ESPLConfig
+from ._network import Network, deterministic_masks, forward, init_params, sample_masks
+
+
+def _zero_controller(nu: int, nz: int) -> Controller:
+    return Controller(nz=nz, init=lambda p: jnp.zeros((nz,)), act=lambda p, z, y, r: jnp.zeros((nu,), y.dtype),
+                      advance=lambda p, z, y, u, r: z, name="zero")
+
+
+def _normalisation(sim: Simulator, key, n: int = 64) -> tuple[np.ndarray, np.ndarray, float]:
+    """Observation mean and std under zero input, and the mean |cost| (the loss scale)."""
+    task = sim.task
+    res = sim.run(_zero_controller(task.plant.nu, 0), None, sim.scenarios(key, n, jnp.float64), save=True)
+    y = np.asarray(res.y, float).reshape(-1, task.ny)
+    mean, std = y.mean(0), y.std(0)
+    std = np.where(std > 1e-8, std, 1.0)
+    cost = np.asarray(res.cost, float)
+    scale = float(np.mean(np.abs(cost[np.isfinite(cost)]))) if np.isfinite(cost).any() else 1.0
+    return mean, std, scale
+
+
+def _rounded(v: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(f"{x:.3g}") for x in v)
+
+
+class Trainer:
+    """Networks, controller and compiled training step of one ESPL run."""
+
+    def __init__(self, task: Task, config: ESPLConfig, seed: int):
+        self.task, self.config, self.seed = task, config, seed
+        self.sim = sim = Simulator(task)
+        self.dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
+        pl = task.plant
+        ny, nr, nu, nz = task.ny, task.nr, pl.nu, (config.latent if config.dynamic else 0)
+        self.nz = nz
+        y_mean, y_std, auto_scale = _normalisation(sim, stream_key(seed, "pilot"))
+        self.cost_scale = config.cost_scale or max(auto_scale, 1e-6)
+        r_mean = np.array([d.mean for d in task.target_distribution])
+        r_std = np.array([math.sqrt(d.variance) if d.variance > 0 else 1.0 for d in task.target_distribution])
+        lo = tuple(lo for lo, _ in task.input_limits)
+        hi = tuple(hi for _, hi in task.input_limits)
+        y_shift, y_scale = _rounded(y_mean), _rounded(1.0 / y_std)
+        r_shift, r_scale = _rounded(r_mean), _rounded(1.0 / r_std)
+        if config.dynamic:
+            u_shift = tuple((a + b) / 2 if math.isfinite(a + b) else 0.0 for a, b in zip(lo, hi))
+            u_scale = tuple(2 / (b - a) if math.isfinite(b - a) and b > a else 1.0 for a, b in zip(lo, hi))
+            self.nets = {
+                "g": Network(nz + nr, nu, config.layout, (0.0,) * nz + r_shift, (1.0,) * nz + r_scale, lo, hi),
+                "f": Network(ny + nz + nu + nr, nz, config.layout, y_shift + (0.0,) * nz + u_shift + r_shift,
+                             y_scale + (1.0,) * nz + u_scale + r_scale),
+            }
+        else:
+            self.nets = {"g": Network(ny + nr, nu, config.layout, y_shift + r_shift, y_scale + r_scale, lo, hi)}
+        self.controller = self._controller()
+        self._train_controller = self._controller(violation=config.regu > 0)
+        self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
+        self.shaping = self._shaping()
+        self.schedule = optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final)
+        p_schedule = optax.cosine_decay_schedule(config.lr_p, config.iterations, alpha=config.lr_final)
+        adam = optax.multi_transform({"w": optax.adam(self.schedule), "p": optax.adam(p_schedule)}, self._labels)
+        self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
+        self._train_key = jr.key_data(stream_key(seed, "train"))
+        self._mask_key = jr.key_data(stream_key(seed, "masks"))
+        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch, self.dtype)
+        self._step = jax.jit(self._step_impl)
+
+    @staticmethod
+    def _labels(params):
+        return {name: {k: jax.tree_util.tree_map(lambda _, k=k: "p" if k == "p" else "w", v) for k, v in net.items()}
+                for name, net in params.items()}
+
+    # The controller -------------------------------------------------------------------------------
+    def _controller(self, violation: bool = False) -> Controller:
+        """The network as a simulator controller. With `violation`, one extra latent entry sums
+        the hinge violation of every operator argument over the trajectory (for the regulariser)."""
+        nets, nz, dt = self.nets, self.nz, self.task.dt
+
+        def act(cp, z, y, r):
+            v = jnp.concatenate([z[:nz], r]) if nz else jnp.concatenate([y, r])
+            return forward(nets["g"], cp["params"]["g"], cp["masks"]["g"], v)[0]
+
+        def advance(cp, z, y, u, r):
+            zz = z[:nz]
+            z_next = zz
+            if nz:
+                v = jnp.concatenate([y, zz, u, r])
+                dz, viol_f = forward(nets["f"], cp["params"]["f"], cp["masks"]["f"], v, violation)
+                z_next = zz + dt * dz
+            if not violation:
+                return z_next
+            v = jnp.concatenate([zz, r]) if nz else jnp.concatenate([y, r])
+            viol = forward(nets["g"], cp["params"]["g"], cp["masks"]["g"], v, True)[1] + (viol_f if nz else 0.0)
+            return jnp.concatenate([z_next, (z[nz] + viol)[None]])
+
+        n = nz + (1 if violation else 0)
+        return Controller(nz=n, init=lambda cp: jnp.zeros((n,)), act=act, advance=advance, name=self.config.method)
+
+    def _shaping(self):
+        cfg = self.config
+        if not cfg.shaping or cfg.shaping_weight == 0:
+            return None
+        pl = self.task.plant
+        names = {n: symbol(n) for n in pl.states}
+        try:
+            expr = sp.sympify(cfg.shaping, locals={**EXPRESSION_NAMESPACE, **names})
+        except (sp.SympifyError, TypeError, SyntaxError) as err:
+            raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} cannot be read: {err}") from None
+        extra = expr.free_symbols - set(pl.x)
+        if extra:
+            raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} uses {sorted(map(str, extra))}; it may use the states {', '.join(pl.states)}")
+        return lower([expr], [pl.x], "jax")
+
+    # Schedules ------------------------------------------------------------------------------------
+    def tau(self, it):
+        cfg = self.config
+        frac = jnp.minimum(it, cfg.hard_iteration) / cfg.hard_iteration
+        return (1.0 - cfg.tau_target) * (1.0 - frac) + cfg.tau_target
+
+    def ratio(self, it):
+        cfg = self.config
+        frac = jnp.clip(it, 0, cfg.hard_iteration) / cfg.hard_iteration
+        return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - frac) ** 2
+
+    # Losses ---------------------------------------------------------------------------------------
+    def hook(self, x, z):
+        lam = self.config.decay
+        if lam >= 1.0:
+            return x, z
+        sg = jax.lax.stop_gradient
+        nz = self.nz
+        zd = jnp.concatenate([lam * z[:nz] + (1 - lam) * sg(z[:nz]), z[nz:]])
+        return lam * x + (1 - lam) * sg(x), zd
+
+    def trajectory_loss(self, controller, cparams, scenario):
+        """(task cost, training loss) of one scenario. A controller with one more latent entry
+        than the policy's carries the summed hinge violation there (see `_controller`)."""
+        roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=self.hook)
+        loss = roll.cost / self.cost_scale
+        if controller.nz > self.nz:
+            loss = loss + self.config.regu * roll.z[-1, self.nz] / self.sim.n_ticks
+        if self.shaping is not None:
+            x = roll.x[:-1]
+            term = self.sim.fns.terminate
+            if term is not None:
+                ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
+                alive = jnp.cumsum(ended.astype(jnp.int32)) == 0
+            else:
+                alive = jnp.ones(x.shape[0], bool)
+            s = self.shaping(x)[0]
+            loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
+        return roll.cost, loss
+
+    def _loss(self, params, it):
+        cfg = self.config
+        scen = self.sim.scenarios(jr.fold_in(jr.wrap_key_data(self._train_key), it), cfg.batch, self.dtype)
+        mkeys = jr.split(jr.fold_in(jr.wrap_key_data(self._mask_key), it), cfg.batch)
+        tau = self.tau(it).astype(self.dtype)
+
+        def one(scenario, mkey):
+            ks = jr.split(mkey, len(params))
+            masks = {name: sample_masks(params[name], k, tau) for name, k in zip(sorted(params), ks)}
+            return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario)
+
+        costs, losses = jax.vmap(one)(scen, mkeys)
+        expected = sum(jnp.sum(p) for net in params.values() for p in net["p"])
+        n_out = sum(n.n_out for n in self.nets.values())
+        sparse = jnp.maximum(0.0, expected - self.ratio(it) * self.n_paths) / n_out
+        return jnp.mean(losses) + cfg.spls * sparse, (jnp.mean(costs), expected)
+
+    def _step_impl(self, state):
+        it = state["iteration"]
+        (loss, (cost, expected)), grads = jax.value_and_grad(self._loss, has_aux=True)(state["params"], it)
+        updates, opt_state = self.optimiser.update(grads, state["opt"], state["params"])
+        params = optax.apply_updates(state["params"], updates)
+        params = {name: {**net, "p": [jnp.clip(p, 0.0, 1.0) for p in net["p"]]} for name, net in params.items()}
+        gnorm = optax.global_norm(grads)
+        info = {"loss": loss, "train_cost": cost, "expected_paths": expected, "grad_norm": gnorm, "tau": self.tau(it)}
+        return {"params": params, "opt": opt_state, "iteration": it + 1}, info
+
+    # Public API -----------------------------------------------------------------------------------
+    def init(self) -> dict[str, Any]:
+        keys = jr.split(stream_key(self.seed, "init"), len(self.nets))
+        params = {name: init_params(self.nets[name], k, self.dtype) for name, k in zip(sorted(self.nets), keys)}
+        return {"params": params, "opt": self.optimiser.init(params), "iteration": jnp.asarray(0, jnp.int32)}
+
+    def step(self, state):
+        """One optimiser iteration; returns the new state and a dict of scalars."""
+        return self._step(state)
+
+    def deterministic(self, params) -> dict:
+        """Controller parameters of the network the extraction keeps (p > 0.5)."""
+        return {"params": params, "masks": {name: deterministic_masks(net) for name, net in params.items()}}
+
+    def evaluate(self, params) -> float:
+        """Mean task cost of the extraction network on the validation scenarios."""
+        res = self.sim.run(self.controller, self.deterministic(params), self.validation)
+        cost = np.asarray(res.cost, float)
+        return float(np.mean(cost)) if np.all(np.isfinite(cost)) else math.inf
