@@ -213,14 +213,16 @@ class SymbolicPolicy:
             except Exception as err:
                 raise PolicyError(f"{source}: {where}: cannot read expression: {err}") from None
 
+        f = tuple(dec(e, f"f[{i}]") for i, e in enumerate(d["f"]))
+        g = tuple(dec(e, f"g[{i}]") for i, e in enumerate(d["g"]))
         try:
             return cls(
                 observations=tuple(d["observations"]),
                 targets=tuple(d["targets"]),
                 latent=tuple(d["latent"]),
                 controls=tuple(d["controls"]),
-                f=tuple(dec(e, f"f[{i}]") for i, e in enumerate(d["f"])),
-                g=tuple(dec(e, f"g[{i}]") for i, e in enumerate(d["g"])),
+                f=f,
+                g=g,
                 dt=float(d["dt"]),
                 integrator=d.get("integrator", "euler"),
                 input_limits=tuple((_dec_float(lo), _dec_float(hi)) for lo, hi in d.get("input_limits", [])),
@@ -344,7 +346,7 @@ _SREPR_NAMESPACE: dict[str, Any] = {
         "sqrt", "tanh", "Abs", "Max", "Min", "Piecewise", "Mod", "sign", "floor", "ceiling", "atan2",
         "asin", "acos", "atan", "sinh", "cosh", "StrictLessThan", "StrictGreaterThan", "LessThan",
         "GreaterThan", "Equality", "Unequality", "And", "Or", "Not", "pi", "E", "true", "false",
-        "Tuple", "nan", "zoo", "oo",
+        "Tuple", "nan", "zoo", "oo", "I", "re", "im", "arg", "conjugate", "exp_polar",
     )
 }
 _SREPR_NAMESPACE["ExprCondPair"] = sp.functions.elementary.piecewise.ExprCondPair

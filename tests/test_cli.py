@@ -1,0 +1,78 @@
+"""The command line: output, JSON, run folders, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def symctl(*args, check=False):
+    proc = subprocess.run([sys.executable, "-m", "symctl", *args], capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_tasks_lists_every_builtin_task_as_json():
+    import plants
+
+    out = json.loads(symctl("tasks", "--json", check=True).stdout)
+    assert [row["name"] for row in out] == plants.builtin_tasks()
+
+
+def test_show_prints_equations_noise_and_cost():
+    out = symctl("show", "sho/partial", check=True).stdout
+    assert "dv/dt = -omega*x + u - v*zeta" in out.replace("  ", " ") or "dv/dt" in out
+    assert "y_x = x + 0.3 n" in out
+    assert "mean over a grid every 10 ticks" in out
+
+
+def test_simulate_json_has_the_documented_keys():
+    out = json.loads(symctl("simulate", "sho/noisy", "--policy", "lqg", "--trajectories", "64", "--json", check=True).stdout)
+    assert {"task", "policy", "trajectories", "cost_mean", "cost_ci95"} <= set(out)
+    lo, hi = out["cost_ci95"]
+    assert lo < out["cost_mean"] < hi
+    assert out["trajectories"] == 64
+
+
+def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
+    run = tmp_path / "run"
+    symctl("synth", "sho/partial", "--method", "lqg", "--out", str(run), "--quiet", check=True)
+    assert {"policy.json", "config.toml", "manifest.json"} <= {p.name for p in run.iterdir()}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and "jax" in manifest["versions"] and len(manifest["config_hash"]) == 64
+    out = json.loads(symctl("simulate", "sho/partial", "--policy", str(run), "--trajectories", "16", "--json", check=True).stdout)
+    assert out["cost_mean"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "sho/nosy"], "unknown task 'sho/nosy' (did you mean 'sho/noisy'?)"),
+        (["simulate", "sho/noisy", "--policy", "missing.json"], "--policy 'missing.json': no such file or run folder"),
+        (["synth", "sho/noisy", "--method", "lqr"], "unknown method 'lqr' (did you mean 'lqg'?)"),
+        (["simulate", "sho/noisy", "--trajectories", "0"], "--trajectories"),
+        (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2(args, message):
+    proc = symctl(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_debug_shows_the_traceback():
+    proc = symctl("--debug", "show", "sho/nosy")
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+
+
+def test_bad_task_file_names_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[task]\nhorizon = 1.0\ndt = 0.1\nplant = "nowhere.toml"\n[task.cost]\nstage = "0"\n')
+    proc = symctl("show", str(bad))
+    assert proc.returncode == 2
+    assert "nowhere.toml: file not found" in proc.stderr
