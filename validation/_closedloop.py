@@ -44,9 +44,21 @@ def _finite(v):
     return out
 
 
+_CONTROLLERS: dict[str, tuple[ca.Function, ca.Function]] = {}
+
+
 def controller_functions(policy: SymbolicPolicy) -> tuple[ca.Function, ca.Function]:
     """The policy's two halves as CasADi SX Functions, through the sympy expressions:
     `act(z, y, r) -> u` (saturated) and `advance(z, y, u, r) -> z_next` (one tick of its integrator)."""
+    key = policy.digest()
+    if key not in _CONTROLLERS:
+        if len(_CONTROLLERS) > 64:
+            _CONTROLLERS.clear()
+        _CONTROLLERS[key] = _controller_functions(policy)
+    return _CONTROLLERS[key]
+
+
+def _controller_functions(policy: SymbolicPolicy) -> tuple[ca.Function, ca.Function]:
     p = policy
     z = ca.SX.sym("z", p.nz)
     y = ca.SX.sym("y", p.ny)

@@ -175,12 +175,13 @@ def _peak(fun, w: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     return best
 
 
-def critical_gains(L: control.StateSpace, dt: float, n_grid: int = 20001) -> list[tuple[float, float]]:
+def critical_gains(L: control.StateSpace, dt: float, n_grid: int = 5001, w=None, Lw=None) -> list[tuple[float, float]]:
     """Every positive gain `k` at which `1 + k L` has a root on the unit circle, with its frequency:
     `k = -1 / L(e^{jw dt})` where the frequency response crosses the negative real axis. Frequencies
     0 and Nyquist (where the response is real) are included; crossings are refined by root finding."""
-    w = _grid(dt, n_grid)
-    Lw = frequency_response(L, w)
+    if w is None:
+        w = _grid(dt, n_grid)
+        Lw = frequency_response(L, w)
 
     def resp(x):
         return complex(frequency_response(L, np.array([x]))[0])
@@ -193,7 +194,7 @@ def critical_gains(L: control.StateSpace, dt: float, n_grid: int = 20001) -> lis
     return sorted(found)
 
 
-def loop_margins(L: control.StateSpace, dt: float, n_grid: int = 20001, crosscheck: bool = False) -> dict:
+def loop_margins(L: control.StateSpace, dt: float, n_grid: int = 5001, crosscheck: bool = False) -> dict:
     """Gain, phase, delay, stability and balanced disk margins of a SISO discrete loop `L`, explicit units.
 
     Computed from the exact frequency response on a dense grid up to Nyquist (DC and Nyquist
@@ -206,7 +207,7 @@ def loop_margins(L: control.StateSpace, dt: float, n_grid: int = 20001, crossche
     def resp(x):
         return complex(frequency_response(L, np.array([x]))[0])
 
-    crit = critical_gains(L, dt, n_grid)
+    crit = critical_gains(L, dt, n_grid, w, Lw)
     up = [(k, f) for k, f in crit if k > 1]
     low = [(k, f) for k, f in crit if k < 1]
     g_up, w_up = up[0] if up else (math.inf, None)
