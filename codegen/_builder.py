@@ -62,7 +62,8 @@ def check_prefix(prefix: str) -> str:
 
 
 def _simplify_unit_floats(expr: sp.Expr) -> sp.Expr:
-    """Drop exact `1.0*` factors (`-1.0*` becomes negation): the same IEEE result, fewer operations."""
+    """Drop exact `1.0*` factors (`-1.0*` becomes negation) and fold constant subexpressions into one
+    correctly rounded literal (`-pi/10`): what a compiler would do, without double rounding."""
     memo: dict = {}
 
     def walk(e):
@@ -84,6 +85,10 @@ def _simplify_unit_floats(expr: sp.Expr) -> sp.Expr:
                 out = sp.Mul(*new)
             else:
                 out = e.func(*args)
+            if out.args and out.is_number and not out.free_symbols:  # fold constant subexpressions (-pi/10)
+                value = complex(out.evalf(30))
+                if value.imag == 0 and math.isfinite(value.real):
+                    out = sp.Float(value.real)
         memo[e] = out
         return out
 
@@ -92,7 +97,7 @@ def _simplify_unit_floats(expr: sp.Expr) -> sp.Expr:
 
 def _function(name, params, exprs, targets, printer: CPrinter, mapping) -> CFunction:
     exprs = [_simplify_unit_floats(sp.sympify(e)).xreplace(mapping) for e in exprs]
-    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations="basic", order="canonical")
+    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations=None, order="canonical")
     used_syms = set()
     for _, e in temps:
         used_syms |= {s.name for s in e.free_symbols}

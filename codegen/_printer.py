@@ -141,6 +141,8 @@ class CPrinter(C99CodePrinter):
             return text
         if isinstance(expr, sp.Function) and not isinstance(expr, (sp.sign, sp.Piecewise, sp.Mod)):
             return text
+        if expr.is_Pow and expr.exp == sp.Rational(1, 2):  # sqrtf(...)
+            return text
         if text.startswith("(") and _balanced_outer(text):
             return text
         return f"({text})"
