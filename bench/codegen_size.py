@@ -66,12 +66,21 @@ def tool_versions() -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(Path(__file__).with_name("codegen_RESULTS.md")))
+    ap.add_argument("--policy", action="append", default=[], metavar="LABEL=PATH",
+                    help="also measure a policy.json or run folder for sho/noisy (e.g. a GP-D run)")
     args = ap.parse_args()
     task = plants.get_task("sho/noisy")
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(0, "codegen"), 1)
     policies = [("LQG sho/noisy (discrete, 5 latent)", validation.lqg(task, "lqg")),
                 ("GP-D-like (RK4, 2 latent)", gp_d_like("rk4")), ("GP-D-like (Euler, 2 latent)", gp_d_like("euler"))]
+    extra = []
+    for item in args.policy:
+        label, _, path = item.partition("=")
+        pol = SymbolicPolicy.load(path)
+        policies.append((label, pol))
+        prov = {k: v for k, v in pol.provenance.items() if isinstance(v, (str, int, float))}
+        extra.append(f"- {label} ({path}): {prov}; " + str(pol).replace("\n", "; "))
     rows, details = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, pol in policies:
@@ -97,7 +106,8 @@ def main() -> None:
     text = [
         "# codegen: generated C on the host and on an emulated Cortex-M4F",
         "",
-        "Command: `flock /tmp/symctl-bench.lock .venv/bin/python bench/codegen_size.py`",
+        "Command: `flock /tmp/symctl-bench.lock .venv/bin/python bench/codegen_size.py "
+        + " ".join(f"--policy '{p}'" for p in args.policy) + "`",
         "",
         f"Machine: {machine()} (shared by several engineers while measured; the figures below are counts and",
         "sizes, not timings, so sharing does not change them).",
@@ -122,6 +132,10 @@ def main() -> None:
         *rows,
         "",
         *details,
+        "",
+        *(["Extra policies (provenance):", "", *extra, ""] if extra else []),
+        "Policies shown as the C sees them are in the generated headers; the GP-D-like policy is hand-written",
+        "(`gp_d_like` in this script) with the operators GP-D uses, so the libm cost of a learned policy is represented.",
         "",
         "Reading the table:",
         "",
