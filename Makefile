@@ -29,8 +29,8 @@ $(SYSTEM_STAMP):
 
 system-packages: $(SYSTEM_STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/symctl demo
+demo: $(STAMP) $(SYSTEM_STAMP)
+	$(VENV)/bin/symctl run sho/partial --budget quick
 
 test: $(STAMP) $(SYSTEM_STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup

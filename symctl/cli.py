@@ -207,15 +207,14 @@ def _progress_printer():
 
 @app.command("demo")
 def demo_cmd() -> None:
-    """The LQG baseline on the default task, with its cost (what `make demo` runs)."""
-    import plants
-
-    out_console.print(f"symctl demo: LQG baseline on {plants.DEFAULT_TASK}")
-    simulate_cmd(plants.DEFAULT_TASK, policy="lqg", trajectories=1000, seed=0, as_json=False)
+    """What `make demo` runs: `symctl run sho/partial --budget quick`."""
+    code = main(["run", "sho/partial", "--budget", "quick"])
+    if code:
+        raise typer.Exit(code)
 
 
 # Commands that live in their own modules: each has `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate")
+_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate", "symctl._cmd_run", "symctl._cmd_export")
 
 
 def _register_commands() -> None:

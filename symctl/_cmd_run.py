@@ -1,0 +1,91 @@
+"""`symctl run`: from a task to a certified, verified C controller in one run folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        task: Annotated[str | None, typer.Argument(help="Built-in task name or path to a task TOML file.")] = None,
+        method: Annotated[str | None, typer.Option(help="gp-d, gp-s, espl-d or espl-s.")] = None,
+        budget: Annotated[str | None, typer.Option(help="quick (default) or paper.")] = None,
+        seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+        out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
+        config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options).")] = None,
+        population: Annotated[int | None, typer.Option(help="GP: total population.")] = None,
+        generations: Annotated[int | None, typer.Option(help="GP: generations.")] = None,
+        islands: Annotated[int | None, typer.Option(help="GP: islands.")] = None,
+        latent: Annotated[int | None, typer.Option(help="Dynamic methods: latent size.")] = None,
+        time_budget: Annotated[float | None, typer.Option(help="Synthesis: stop after this many seconds.")] = None,
+        iterations: Annotated[int | None, typer.Option(help="ESPL: iterations.")] = None,
+        batch: Annotated[int | None, typer.Option(help="ESPL: trajectories per iteration.")] = None,
+        trajectories: Annotated[int | None, typer.Option(help="Validation: Monte Carlo trajectories.")] = None,
+        sweep: Annotated[int | None, typer.Option(help="Validation: sweep points.")] = None,
+        starts: Annotated[int | None, typer.Option(help="Validation: worst-case starts.")] = None,
+        prefix: Annotated[str | None, typer.Option(help="C: name prefix.")] = None,
+        real: Annotated[str | None, typer.Option(help="C: float or double.")] = None,
+        cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help="C: verify on an emulated Cortex-M4 when possible.")] = None,
+        compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help="Persistent JAX compilation cache.")] = None,
+        resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted run.")] = None,
+        quiet: Annotated[bool | None, typer.Option("--quiet", help="No progress display.")] = None,
+    ) -> None:
+        """Synthesise, validate against LQG, certify, and generate verified C, in one run folder."""
+        from . import _pipeline
+        from ._config import resolve
+        from .cli import _enable_x64, _progress_printer, err_console, out_console
+
+        cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
+                   generations=generations, islands=islands, latent=latent, time_budget=time_budget, iterations=iterations,
+                   batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
+                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet)
+        cfg = resolve(cli, config)
+        _enable_x64()
+        say = (lambda msg: None) if cfg["quiet"] else (lambda msg: err_console.print(msg, markup=False))
+        progress = None if cfg["quiet"] else _progress_printer()
+        summary = _pipeline.run(cfg, say=say, progress=progress)
+        print_summary(summary, out_console)
+
+
+def print_summary(summary: dict, console) -> None:
+    """The end of a run: where things are, the policy's equations, cost against LQG, the verdict."""
+    out = Path(summary["out"])
+    policy = summary["policy"]
+    val = summary["validation"]
+    p = console.print
+    p("")
+    p(f"[bold]run folder[/bold] {out}")
+    p(f"  report      {out / 'report.html'}")
+    c_files = [f for f in summary["codegen"].get("files", []) if f.endswith((".h", ".c"))]
+    p(f"  C files     {', '.join(str(out / 'c' / f) for f in c_files)}")
+    p("[bold]policy[/bold]")
+    for line in str(policy).splitlines():
+        p(f"  {line}", markup=False)
+    mc = val.get("monte_carlo", {}).get("policies", {})
+    lqg_name = "lqg"
+    mine = mc.get("policy")
+    if mine is not None and lqg_name in mc:
+        ratio = mine.get("ratio_to_lqg", {})
+        lo, hi = ratio.get("ci95", [math.nan, math.nan])
+        p(f"[bold]cost[/bold] {_num(mine['mean'])} against LQG {_num(mc[lqg_name]['mean'])}: "
+          f"ratio {_num(ratio.get('ratio'))} (95% CI {_num(lo)} to {_num(hi)})")
+        if "lqg-ss" in mc:
+            p(f"  steady-state LQG (lqg-ss) {_num(mc['lqg-ss']['mean'])}")
+    cert = val.get("certificate", {})
+    p(f"[bold]certificate[/bold] {cert.get('verdict', 'not computed')}")
+    for row in cert.get("rows", []):
+        p(f"  {row.get('status', '?'):>14}  {row.get('name', '')}: {row.get('value', '')}", markup=False)
+    cg = summary["codegen"]
+    p(f"[bold]C verification[/bold] {'PASS' if cg.get('ok') else 'FAIL' if 'ok' in cg else 'see c/verification.json'}")
+
+
+def _num(v) -> str:
+    try:
+        return f"{float(v):.4g}"
+    except (TypeError, ValueError):
+        return str(v)

@@ -1,0 +1,224 @@
+"""`symctl run`: synthesis -> validation -> C code generation with verification, in one run folder.
+
+Each stage records the hash of its inputs in `manifest.json` ("stages"); a stage whose outputs are
+in the folder and whose inputs are unchanged is skipped, so an interrupted run picks up where it
+stopped (synthesis itself continues from its last checkpoint with `--resume`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from plants import Task, get_task
+
+from ._config import SYNTH_KEYS
+
+STAGES = ("synth", "validate", "codegen")
+_OUTPUTS = {
+    "synth": ("policy.json",),
+    "validate": ("validation.json", "report.html"),
+    "codegen": ("c/verification.json",),
+}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "symctl" / "jax"
+
+
+def enable_compilation_cache(enabled: bool = True) -> Path | None:
+    """Keep JAX's compiled programs on disk so a second run of the same task skips most compilation.
+    Off when `enabled` is false or the environment sets SYMCTL_COMPILE_CACHE=0."""
+    if not enabled or os.environ.get("SYMCTL_COMPILE_CACHE", "1") == "0":
+        return None
+    import jax
+
+    path = cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def _sha(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode() if not isinstance(p, bytes) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _task_text(task: Task) -> str:
+    """The text of the task file and of the plant file it names (what the task's hash covers)."""
+    if not task.source:
+        return task.name
+    src = Path(task.source)
+    text = src.read_text(encoding="utf-8")
+    import tomllib
+
+    ref = tomllib.loads(text).get("task", {}).get("plant")
+    if isinstance(ref, str) and (src.parent / ref).exists():
+        text += (src.parent / ref).read_text(encoding="utf-8")
+    return text
+
+
+def _manifest(out: Path) -> dict:
+    path = out / "manifest.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def _up_to_date(out: Path, stage: str, digest: str) -> bool:
+    record = _manifest(out).get("stages", {}).get(stage, {})
+    return record.get("hash") == digest and all((out / f).exists() for f in _OUTPUTS[stage])
+
+
+def _record(out: Path, config: dict, stage: str, digest: str, seconds: float) -> None:
+    from synth._runfolder import write_manifest
+
+    m = _manifest(out)
+    stages = m.get("stages", {})
+    stages[stage] = {"hash": digest, "seconds": round(seconds, 3), "outputs": list(_OUTPUTS[stage])}
+    # A stage that ran again invalidates the ones after it.
+    for later in STAGES[STAGES.index(stage) + 1 :]:
+        stages.pop(later, None)
+    write_manifest(out, config, config["seed"], stages=stages)
+
+
+def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Callable[[dict], None] | None = None) -> dict:
+    """Run the pipeline for a resolved run config (see `symctl._config`). Returns a summary dict."""
+    from synth import SymbolicPolicy
+    from synth._runfolder import prepare, write_config
+
+    from ._methods import get_method
+
+    cache = enable_compilation_cache(config["compile_cache"])
+    task = get_task(config["task"])
+    method = config["method"]
+    out = prepare(config["out"] or Path("runs") / f"{task.name.replace('/', '-').replace('.toml', '')}-{method}-{config['seed']}")
+    config = {**config, "out": str(out), "task_name": task.name}
+    task_text = _task_text(task)
+    import symctl
+
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {"out": str(out), "task": task.name, "method": method, "compile_cache": str(cache) if cache else None}
+
+    # Synthesis ------------------------------------------------------------------------------------
+    synth_opts = {k: config[k] for k in SYNTH_KEYS}
+    h_synth = _sha("synth", symctl.__version__, task_text, method, config["budget"], config["seed"], synth_opts)
+    if _up_to_date(out, "synth", h_synth):
+        say(f"synthesis: up to date ({out / 'policy.json'})")
+        policy = SymbolicPolicy.load(out / "policy.json")
+    else:
+        say(f"synthesis: {method}, {config['budget']} budget, seed {config['seed']}")
+        runner = get_method(method)
+        kwargs: dict[str, Any] = {}
+        if "budget" in inspect.signature(runner).parameters:
+            kwargs["budget"] = config["budget"]
+        t0 = time.perf_counter()
+        policy = runner(task, out, seed=config["seed"], options=synth_opts, resume=config["resume"],
+                        progress=progress, method=method, **kwargs)
+        timings["synth"] = time.perf_counter() - t0
+        _keep_method_config(out)
+        _record(out, config, "synth", h_synth, timings["synth"])
+    policy_text = (out / "policy.json").read_text(encoding="utf-8")
+
+    # Validation -----------------------------------------------------------------------------------
+    from validation import validate
+
+    vset = {"trajectories": config["trajectories"], "sweep": config["sweep"], "starts": config["starts"], "seed": config["seed"]}
+    h_val = _sha("validate", symctl.__version__, task_text, policy_text, vset)
+    if _up_to_date(out, "validate", h_val):
+        say("validation: up to date")
+        results = json.loads((out / "validation.json").read_text())
+    else:
+        say(f"validation: Monte Carlo on {config['trajectories']} held-out trajectories, sweeps, worst case, margins")
+        t0 = time.perf_counter()
+        stage_say = (lambda name, frac: say(f"  {name}")) if not config["quiet"] else None
+        results = validate(policy, task, out, settings=vset, progress=stage_say)
+        timings["validate"] = time.perf_counter() - t0
+        _record(out, config, "validate", h_val, timings["validate"])
+
+    # Code generation ------------------------------------------------------------------------------
+    cset = {"prefix": config["prefix"], "real": config["real"], "cortex_m4": config["cortex_m4"]}
+    h_c = _sha("codegen", symctl.__version__, policy_text, task_text, cset)
+    if _up_to_date(out, "codegen", h_c):
+        say("code generation: up to date")
+        cres = json.loads((out / "c" / "verification.json").read_text())
+    else:
+        say("code generation: C source, verified on the host" + (" and an emulated Cortex-M4" if config["cortex_m4"] else ""))
+        t0 = time.perf_counter()
+        cres = generate_and_verify(policy, task, out / "c", config)
+        timings["codegen"] = time.perf_counter() - t0
+        _record(out, config, "codegen", h_c, timings["codegen"])
+
+    write_config(out, {k: v for k, v in config.items() if k not in ("resume", "quiet")})
+    from synth._runfolder import write_manifest
+
+    m = _manifest(out)
+    write_manifest(out, config, config["seed"], last_run_seconds={k: round(v, 3) for k, v in timings.items()},
+                   stages=m.get("stages", {}))
+    summary.update(policy=policy, validation=results, codegen=cres, timings=timings)
+    return summary
+
+
+def _keep_method_config(out: Path) -> None:
+    """The method wrote its own resolved settings to config.toml: keep them as synth.toml."""
+    src = out / "config.toml"
+    if src.exists():
+        src.replace(out / "synth.toml")
+
+
+def generate_and_verify(policy, task: Task, c_dir: Path, config: dict) -> dict:
+    """Generate the C files and verify them on a recorded closed-loop trajectory (1,500 ticks or the
+    task's horizon) against the Python float64 reference; writes `c/verification.json`."""
+    import numpy as np
+
+    import codegen
+    from synth import Simulator
+    from synth._runfolder import stream_key
+
+    c_dir.mkdir(parents=True, exist_ok=True)
+    code = codegen.generate(policy, c_dir, prefix=config["prefix"], real=config["real"])
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(config["seed"], "codegen"), 1)
+    rec = sim.simulate(policy, scen, save=True)
+    ticks = min(1500, task.n_ticks)
+    ys = np.asarray(rec.y[0][:ticks], float)
+    r = np.asarray(scen.r[0], float)
+    targets = ("host", "cortex-m4") if config["cortex_m4"] else ("host",)
+    report = codegen.verify(policy, code, ys, r, targets=targets, work_dir=c_dir / "verify", log=c_dir / "verification.log",
+                            recorded_u=np.asarray(rec.u[0][:ticks], float))
+    report["files"] = [str(p.relative_to(c_dir)) for p in sorted(c_dir.rglob("*")) if p.is_file() and "verify" not in p.parts]
+    (c_dir / "verification.json").write_text(json.dumps(_plain(report), indent=2, default=str) + "\n", encoding="utf-8")
+    return report
+
+
+def _plain(obj):
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return _plain(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
