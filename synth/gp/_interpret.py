@@ -31,9 +31,9 @@ def prepare(tok: Tokens, code, const):
     (T, L, L) (one-hot second child), `const` (T, L) (zero except at constant leaves)."""
     L = tok.max_nodes
     second = jax.vmap(lambda c: structure(tok, c)[2])(code)
-    op = code[..., None] == jnp.arange(tok.n_f)
-    var = code[..., None] == tok.n_f + jnp.arange(tok.n_in)
-    child = second[..., None] == jnp.arange(L)
+    op = code[..., None] == jnp.arange(tok.n_f).reshape(1, 1, -1)
+    var = code[..., None] == tok.n_f + jnp.arange(tok.n_in).reshape(1, 1, -1)
+    child = second[..., None] == jnp.arange(L).reshape(1, 1, -1)
     const = jnp.where(code == tok.const_code, const, 0)
     return {"op": op, "var": var, "child": child, "const": const}
 

@@ -1,0 +1,80 @@
+"""GP with the quick (or paper) budget on one task: time, cost on 1,000 held-out test trajectories
+against LQG, steady-state LQG and a zero-control baseline.
+
+    .venv/bin/python bench/gp_quick.py sho/partial gp-d [--budget quick] [--seed 0] [--generations N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("task")
+    ap.add_argument("method", choices=["gp-s", "gp-d"])
+    ap.add_argument("--budget", default="quick")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--generations", type=int)
+    ap.add_argument("--population", type=int)
+    ap.add_argument("--islands", type=int)
+    ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--out", default="/tmp/symctl-gp-bench")
+    args = ap.parse_args()
+
+    import numpy as np
+    import sympy as sp
+
+    import plants
+    from synth import Simulator, SymbolicPolicy
+    from synth._runfolder import stream_key
+    from synth.gp import run
+    from validation import lqg
+
+    task = plants.get_task(args.task)
+    out = Path(args.out) / f"{task.name.replace('/', '-')}-{args.method}-{args.budget}-{args.seed}"
+    options = {"generations": args.generations, "population": args.population, "islands": args.islands}
+    t0 = time.perf_counter()
+    policy = run(task, out, seed=args.seed, options=options, resume=False, progress=None, method=args.method, budget=args.budget)
+    wall = time.perf_counter() - t0
+    hist = [line.split(",") for line in (out / "history.csv").read_text().splitlines()[1:]]
+    secs = [float(h[4]) for h in hist]
+
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(0, "test"), args.test)
+
+    def cost(pol):
+        c = np.asarray(sim.simulate(pol, scen).cost, float)
+        return float(np.mean(np.where(np.isfinite(c), c, np.nan))), int((~np.isfinite(c)).sum())
+
+    zero = SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=(),
+                          controls=tuple(task.plant.inputs), f=(), g=tuple(sp.Float(0.0) for _ in task.plant.inputs),
+                          dt=task.dt, input_limits=tuple(task.input_limits))
+    res = {"task": task.name, "method": args.method, "budget": args.budget, "seed": args.seed, "generations": len(hist) - 1,
+           "wall_seconds": round(wall, 1), "gen0_seconds_incl_compile": secs[0],
+           "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "policy": str(policy), "complexity": policy.complexity()}
+    res["gp_cost"], res["gp_non_finite"] = cost(policy)
+    res["zero_cost"], _ = cost(zero)
+    try:
+        res["lqg_cost"], _ = cost(lqg(task, "lqg"))
+        res["lqg_ss_cost"], _ = cost(lqg(task, "lqg-ss"))
+        res["ratio_to_lqg"] = res["gp_cost"] / res["lqg_cost"]
+    except Exception as err:  # LQG needs a linearisable task
+        res["lqg_error"] = str(err)
+    print(json.dumps(res, indent=1))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
