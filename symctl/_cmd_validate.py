@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,17 +13,17 @@ def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate_cmd(
         target: Annotated[str, typer.Argument(help="A run folder (with policy.json), a policy.json, or lqg / lqg-ss.")],
-        task: Annotated[Optional[str], typer.Option(help="Task name or TOML file (default: the policy's provenance task).")] = None,
+        task: Annotated[str | None, typer.Option(help="Task name or TOML file (default: the policy's provenance task).")] = None,
         trajectories: Annotated[int, typer.Option(min=2, help="Monte Carlo trajectories (held-out stream 'test').")] = 1000,
         sweep: Annotated[int, typer.Option(min=0, help="Points of the parameter-box sweep (0: none).")] = 256,
         starts: Annotated[int, typer.Option(min=0, help="Worst-case IPOPT starts (0: no search).")] = 8,
         seed: Annotated[int, typer.Option(help="Seed of the held-out trajectories and the sweep design.")] = 0,
         design: Annotated[str, typer.Option(help="Sweep design: lhs, sobol, grid or random.")] = "lhs",
         widen: Annotated[float, typer.Option(min=0, help="Widen the parameter box about its centre by this factor.")] = 1.0,
-        sweep_ticks: Annotated[Optional[int], typer.Option(min=1, help="Horizon of sweeps and worst case in ticks (default: the task's).")] = None,
+        sweep_ticks: Annotated[int | None, typer.Option(min=1, help="Horizon of sweeps and worst case in ticks (default: the task's).")] = None,
         oracle: Annotated[int, typer.Option(min=0, help="Trajectories for the per-trajectory LQG oracle (varying parameters).")] = 50,
-        requirements: Annotated[Optional[Path], typer.Option(help="TOML file overriding the certificate's requirements.")] = None,
-        out: Annotated[Optional[Path], typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
+        requirements: Annotated[Path | None, typer.Option(help="TOML file overriding the certificate's requirements.")] = None,
+        out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON.")] = False,
         quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
     ) -> None:
