@@ -189,21 +189,25 @@ def linearize(task: Task, x_op, u_op, p=None, r=None) -> Linearization:
     )
 
 
-def equilibrium_input(plant: Plant, x_ref) -> list[sp.Expr]:
-    """The input holding the plant at `x_ref`, symbolically, in the least-squares sense.
+def equilibrium_input(plant: Plant, x_ref, free: list[int] | tuple[int, ...] = ()) -> list[sp.Expr]:
+    """The input holding the plant at rest at `x_ref`, symbolically, in the least-squares sense.
 
-    Needs dynamics affine in the inputs: `F(x_ref, u) = F0 + B u`, giving `u = -pinv(B) F0`
-    (for a discrete plant, `F(x_ref, u) - x_ref`).
+    States listed in `free` are not held at their reference: they are solved for together with the
+    inputs (e.g. the current of a motor whose speed is the reference). Needs dynamics affine in the
+    unknowns: `F = F0 + J w`, giving `w = -pinv(J) F0` (for a discrete plant, `F - x` is used).
     """
-    subs = dict(zip(plant.x, x_ref))
+    x = list(x_ref)
+    unknowns = list(plant.u) + [plant.x[i] for i in free]
+    subs = {s: v for i, (s, v) in enumerate(zip(plant.x, x)) if i not in free}
     F = sp.Matrix(plant.dynamics).subs(subs)
     if plant.time == "discrete":
-        F = F - sp.Matrix(x_ref)
-    B = F.jacobian(sp.Matrix(plant.u))
-    if any(s in B.free_symbols for s in plant.u):
-        raise ModelError(f"plant {plant.name!r}: dynamics are not affine in the inputs; give input_reference explicitly")
-    F0 = F.subs({u: 0 for u in plant.u})
-    return [sp.simplify(e) for e in (-B.pinv() * F0)]
+        F = F - sp.Matrix([plant.x[i] if i in free else x[i] for i in range(plant.nx)])
+    J = F.jacobian(sp.Matrix(unknowns))
+    if any(s in J.free_symbols for s in unknowns):
+        raise ModelError(f"plant {plant.name!r}: dynamics are not affine in the inputs and free states; give input_reference explicitly")
+    F0 = F.subs({w: 0 for w in unknowns})
+    w = -J.pinv() * F0
+    return [sp.simplify(e) for e in w[: plant.nu]]
 
 
 def operating_point(task: Task, r=None, p=None) -> tuple[np.ndarray, np.ndarray]:
@@ -251,11 +255,16 @@ def operating_point(task: Task, r=None, p=None) -> tuple[np.ndarray, np.ndarray]
     return x, u
 
 
+def _unweighted(Q: sp.Matrix, i: int) -> bool:
+    """State i does not enter the quadratic cost (its row and column of Q are zero)."""
+    return all(sp.sympify(Q[i, j]).is_zero and sp.sympify(Q[j, i]).is_zero for j in range(Q.shape[0]))
+
+
 def target_state_expressions(task: Task) -> list[sp.Expr | None]:
     """Per state, the expression (of targets and parameters) it should be held at, or None if free."""
     if any(e is not None for e in task.target_state):
         return list(task.target_state)
     if task.cost.quadratic is not None:
         Q, _, xref, _ = task.cost.quadratic
-        return [xref[i] if Q[i, i] != 0 else None for i in range(task.plant.nx)]
+        return [None if _unweighted(Q, i) else xref[i] for i in range(task.plant.nx)]
     return [None] * task.plant.nx

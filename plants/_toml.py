@@ -451,8 +451,11 @@ class _Reader:
             if ur == "equilibrium":
                 from ._backends import equilibrium_input
 
+                from ._backends import _unweighted
+
+                free = [i for i in range(plant.nx) if _unweighted(Q, i)]
                 try:
-                    uref = sp.Matrix(equilibrium_input(plant, list(xref)))
+                    uref = sp.Matrix(equilibrium_input(plant, list(xref), free))
                 except ModelError as err:
                     raise self.fail(f"{key}.input_reference", str(err)) from None
             else:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from plants import UserInputError
@@ -93,7 +94,8 @@ def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or pat
     for s, e, d, dist in zip(pl.states, pl.dynamics, pl.diffusion, t.initial_state):
         lhs = f"{s}[k+1]" if pl.time == "discrete" else f"d{s}/dt"
         unit = f" [{pl.units[s]}]" if s in pl.units else ""
-        noise = f"   + {t.process_noise:g}*{d} dW" if t.process_noise and d != 0 else ""
+        unit = rich_escape(unit)
+        noise = f"   + {t.process_noise:g}*{sp.sstr(d, full_prec=False)} dW" if t.process_noise and d != 0 else ""
         p(f"  {lhs} = {e}{noise}      ({s}{unit}, initial {dist.as_dict()})")
     p("[bold]inputs[/bold]")
     for u, (lo, hi) in zip(pl.inputs, t.input_limits):
@@ -101,7 +103,7 @@ def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or pat
     p("[bold]parameters[/bold]")
     for q, dist in zip(pl.parameters, t.parameter_distribution):
         rng = f", range {list(q.range)}" if q.range else ""
-        p(f"  {q.name} = {q.nominal:g} {q.unit}{rng}; in this task: {dist.as_dict()}")
+        p(rich_escape(f"  {q.name} = {q.nominal:g} {q.unit}{rng}; in this task: {dist.as_dict()}"))
     p("[bold]observations[/bold] (noise std per tick)")
     for o in t.observations:
         p(f"  {o.name} = {o.expr} + {o.noise:g} n")
