@@ -1,7 +1,6 @@
 """`symctl run`: run configs, stage skipping, interruption and resume, exports."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -122,6 +121,7 @@ def test_export_formats(tmp_path):
 
 def test_statespace_export_equals_the_policy_tick():
     import numpy as np
+
     import plants
     from synth._export import to_statespace
     from validation import lqg
@@ -164,3 +164,25 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
         proc = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert (tmp_path / "runs" / "motor" / "report.html").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.chromium
+def test_demo_finishes_within_the_quick_budget_and_its_report_opens(tmp_path):
+    """`make demo` runs `symctl run sho/partial --budget quick`: under 10 minutes on 2 cores, compile
+    time included, a policy within 1.25 x LQG and below lqg-ss, and a report that renders."""
+    from _browser import open_report
+
+    out = tmp_path / "demo"
+    t0 = time.perf_counter()
+    proc = symctl("run", "sho/partial", "--budget", "quick", "--out", str(out), "--no-compile-cache", timeout=1800)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert seconds < 600, f"the quick budget took {seconds:.0f} s"
+    mc = json.loads((out / "validation.json").read_text())["monte_carlo"]["policies"]
+    assert mc["policy"]["ratio_to_lqg"]["ratio"] <= 1.25
+    assert mc["policy"]["mean"] < mc["lqg-ss"]["mean"]
+    page = open_report(out / "report.html", tmp_path)
+    assert not page["console_errors"], page["console_errors"]
+    assert page["dom"].count("<math") >= 1 and page["dom"].count("<svg") >= 4
+    assert page["non_white"] > 500
