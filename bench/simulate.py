@@ -40,7 +40,7 @@ def main() -> None:
             sim = Simulator(task)
             policy = lqg(task, variant)
             controller, params = compile_policy(policy, task)
-            params = jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
+            params = jax.tree_util.tree_map(lambda a, dt=dtype: a.astype(dt), params)
             scen = sim.scenarios(stream_key(0, "bench"), args.batch, dtype=dtype)
             t0 = time.perf_counter()
             sim.run(controller, params, scen).cost.block_until_ready()

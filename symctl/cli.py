@@ -83,6 +83,8 @@ def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or pat
     """Show a task: states, inputs, parameters, equations, noise, cost."""
     import plants
 
+    import sympy as sp
+
     t = plants.get_task(task)
     pl = t.plant
     p = out_console.print
