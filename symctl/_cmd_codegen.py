@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -43,12 +43,12 @@ def register(app: typer.Typer) -> None:
     def codegen_cmd(
         source: Annotated[str, typer.Argument(help="A run folder, a policy.json, or lqg / lqg-ss (with --task).")],
         out: Annotated[Path, typer.Option(help="Directory for the generated C files.")],
-        prefix: Annotated[Optional[str], typer.Option(help="C name prefix (default: from task and method).")] = None,
+        prefix: Annotated[str | None, typer.Option(help="C name prefix (default: from task and method).")] = None,
         real: Annotated[str, typer.Option(help="Real type of the generated code: float or double.")] = "float",
         single_header: Annotated[bool, typer.Option("--single-header", help="One header, every function static inline.")] = False,
         target: Annotated[str, typer.Option(help="host, or cortex-m4 (host checks plus QEMU, size, instructions/step).")] = "host",
         verify: Annotated[bool, typer.Option("--verify", help="Compile, run and compare with the Python reference.")] = False,
-        task: Annotated[Optional[str], typer.Option(help="Task for recording (default: the policy's provenance).")] = None,
+        task: Annotated[str | None, typer.Option(help="Task for recording (default: the policy's provenance).")] = None,
         seed: Annotated[int, typer.Option(help="Seed of the recorded closed-loop trajectories.")] = 0,
     ) -> None:
         """Generate C for a policy (`<prefix>.h/.c`, example main, Makefile/CMake snippets); --verify checks it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,8 +13,8 @@ def register(app: typer.Typer) -> None:
     def export_cmd(
         policy: Annotated[str, typer.Argument(help="A policy.json or a run folder.")],
         latex: Annotated[bool, typer.Option("--latex", help="Print the equations as LaTeX.")] = False,
-        python: Annotated[Optional[Path], typer.Option("--python", help="Write a self-contained Python module.")] = None,
-        casadi: Annotated[Optional[Path], typer.Option("--casadi", help="Save a CasADi Function step(z, y, r) -> (u, z_next).")] = None,
+        python: Annotated[Path | None, typer.Option("--python", help="Write a self-contained Python module.")] = None,
+        casadi: Annotated[Path | None, typer.Option("--casadi", help="Save a CasADi Function step(z, y, r) -> (u, z_next).")] = None,
         statespace: Annotated[bool, typer.Option("--statespace", help="Print the python-control state space (linear policies).")] = False,
     ) -> None:
         """Export a policy beside C: LaTeX, Python, CasADi, python-control."""

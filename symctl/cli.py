@@ -81,9 +81,9 @@ def tasks_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-read
 @app.command("show")
 def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")]) -> None:
     """Show a task: states, inputs, parameters, equations, noise, cost."""
-    import plants
-
     import sympy as sp
+
+    import plants
 
     t = plants.get_task(task)
     pl = t.plant
