@@ -62,7 +62,9 @@ class GPConfig:
     selection: str = "nsga2"  # or "penalty": cost + complexity_penalty * nodes
     complexity_penalty: float = 0.0
     punish_duplicates: bool = True
-    const_opt: bool = False
+    const_opt: bool = False  # gradient (optax Adam through the simulator) on the best few; slow to compile on CPU
+    const_search: bool = True  # random search on the constants of the best few, reusing the population program
+    const_search_sd: float = 0.2
     const_every: int = 5
     const_top: int = 4
     const_steps: int = 25

@@ -127,7 +127,7 @@ class Context:
         for i in range(I):
             sel_cost = cost[i].copy()
             if cfg.punish_duplicates:
-                sel_cost[duplicates(code[i], const[i])] = np.inf
+                sel_cost[duplicates(code[i], const[i], cost[i])] = np.inf
             prio = priority(sel_cost, cplx[i], cfg.selection, cfg.complexity_penalty)
             elite = np.argsort(finite_cost(sel_cost), kind="stable")[: self.elite]
             new_code[i, : self.elite], new_const[i, : self.elite] = code[i, elite], const[i, elite]
@@ -284,10 +284,37 @@ def step(state: GPState) -> GPState:
                 if new_cost[j] < flat[idx]:
                     fk[idx] = np.asarray(new_k[j])
                     cost.reshape(-1)[idx] = new_cost[j]
+    if cfg.const_search and cfg.const_top > 0 and gen % cfg.const_every == 0:
+        _const_search(ctx, _rng(k_const), code, const, cost)
     a = {**a, "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
          "key": np.asarray(jr.key_data(key)), "generation": np.asarray(gen)}
     a = _update_archive(ctx, a)
     return GPState(cfg, a, (*state.history, _record(a, gen, time.perf_counter() - t0, bad)))
+
+
+def _const_search(ctx: Context, rng: np.random.Generator, code, const, cost) -> None:
+    """Tune the constants of the `const_top` best individuals by random perturbation: one extra
+    evaluation of the population-sized program (no new compilation); in place."""
+    cfg = ctx.config
+    I, n, T, L = code.shape
+    fc, fk, flat = code.reshape(I * n, T, L), const.reshape(I * n, T, L), cost.reshape(-1)
+    finite = np.where(np.isfinite(flat), flat, np.inf)
+    top = [int(j) for j in np.argsort(finite, kind="stable")[: cfg.const_top] if np.isfinite(finite[j]) and (fc[j] == ctx.tok.const_code).any()]
+    if not top:
+        return
+    per = ctx.rows // len(top)
+    rows_c = np.repeat(fc[top], per, 0)
+    rows_k = np.repeat(fk[top], per, 0).astype(np.float64)
+    is_c = rows_c == ctx.tok.const_code
+    scale = cfg.const_search_sd * np.maximum(1.0, np.abs(rows_k)) * rng.uniform(0.05, 1.0, (len(rows_k), 1, 1))
+    rows_k = np.where(is_c, rows_k + scale * rng.standard_normal(rows_k.shape), rows_k).astype(fk.dtype)
+    new_cost, _ = _assess_flat(ctx, rows_c, rows_k)
+    for m, j in enumerate(top):
+        block = new_cost[m * per:(m + 1) * per]
+        b = int(np.argmin(np.where(np.isfinite(block), block, np.inf)))
+        if block[b] < flat[j]:
+            fk[j] = rows_k[m * per + b]
+            flat[j] = block[b]
 
 
 def _rng(key) -> np.random.Generator:

@@ -53,13 +53,18 @@ def pareto_front(cost: np.ndarray, complexity: np.ndarray) -> np.ndarray:
     return ok[nondominated_rank(f) == 0]
 
 
-def duplicates(code: np.ndarray, const: np.ndarray) -> np.ndarray:
-    """True for every individual identical to an earlier one (code, const (n, T, L))."""
+def duplicates(code: np.ndarray, const: np.ndarray, cost: np.ndarray | None = None) -> np.ndarray:
+    """True for every individual identical to an earlier one (code, const (n, T, L)), or, when
+    `cost` is given, with exactly the same finite cost (the same behaviour on the training
+    trajectories, e.g. the same readout with different unused latent dynamics)."""
     n = code.shape[0]
     seen: set[bytes] = set()
     dup = np.zeros(n, bool)
     for i in range(n):
-        k = code[i].tobytes() + np.where(code[i] >= 0, const[i], 0).tobytes()
+        if cost is not None and np.isfinite(cost[i]):
+            k = b"cost" + np.float64(cost[i]).tobytes()
+        else:
+            k = code[i].tobytes() + np.where(code[i] >= 0, const[i], 0).tobytes()
         dup[i] = k in seen
         seen.add(k)
     return dup
