@@ -35,6 +35,13 @@ def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, p
     state = None
     if resume and out is not None and _checkpoint.exists(out):
         state, _ = _checkpoint.load(out)
+        old, new = state.config.to_dict(), config.to_dict()
+        diff = sorted(k for k in new if k not in ("generations", "time_budget") and old.get(k) != new[k])
+        if diff:
+            from synth._runfolder import RunFolderError
+
+            raise RunFolderError(f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
+                                 "give the same options, or run without --resume")
         state = GPState(config, state.arrays, state.history)
     start = time.perf_counter()
     spent = sum(r["seconds"] for r in state.history) if state else 0.0
