@@ -44,7 +44,8 @@ def main():
     vc, _, tv = evaluate(point_function(cl, dims, base), vertices(dims), base, 2)
     print(f"random sweep ({a.sweep} points, C): max {sweep_max:.6g}; all {len(vc)} vertices ({tv:.2f} s): max {np.max(vc):.6g}")
     t0 = time.perf_counter()
-    wc = worst_case(cl, dims, base, a.starts, seed=0, seed_points=np.array(sw["points"]), use_vertices=False)
+    wc = worst_case(cl, dims, base, a.starts, seed=0, seed_points=np.array(sw["points"]), use_vertices=False,
+                    seed_costs=np.array(sw["cost"], float))
     t_wc = time.perf_counter() - t0
     w = wc["worst"]
     print(f"worst case, {a.starts} IPOPT starts (no vertex enumeration): {t_wc:.2f} s; cost {w['cost']:.6g} found by {w['found_by']}; "

@@ -171,8 +171,11 @@ def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lh
 
 def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, seed: int = 0,
                seed_points: np.ndarray | None = None, use_vertices: bool | None = None, max_vertices: int = 64,
-               cores: int = 2, max_iter: int = 60) -> dict:
-    """Maximise the cost over the box: IPOPT multi-start (normalised box), vertices, seed points."""
+               cores: int = 2, max_iter: int = 30, seed_costs: np.ndarray | None = None) -> dict:
+    """Maximise the cost over the box: IPOPT multi-start (normalised box), vertices, seed points.
+
+    `seed_points` (with their `seed_costs` when already evaluated, e.g. by a sweep on the same base)
+    start one IPOPT run from the worst of them and count as candidates."""
     d = len(dims)
     lo = np.array([x.low for x in dims])
     hi = np.array([x.high for x in dims])
@@ -194,7 +197,10 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
         vert_cost, _, _ = evaluate(point, verts, base, cores)
     inits = []
     if seed_points is not None and len(seed_points):
-        seed_cost, _, _ = evaluate(point, np.asarray(seed_points), base, cores)
+        if seed_costs is None:
+            seed_cost, _, _ = evaluate(point, np.asarray(seed_points), base, cores)
+        else:
+            seed_cost = np.asarray(seed_costs, float)
         sc = np.where(np.isnan(seed_cost), np.inf, seed_cost)
         sc = np.where(np.isfinite(sc), sc, np.nanmax(np.where(np.isfinite(sc), sc, -np.inf), initial=0) * 10 + 1)
         inits.append(("best sweep point", (np.asarray(seed_points)[int(np.argmax(sc))] - lo) / (hi - lo)))

@@ -188,7 +188,9 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     wc_traj = None
     if dims and int(s["starts"]) > 0:
         seeds = np.asarray(sw["points"]) if sw else None
-        wc = worst_case(cl, dims, base, int(s["starts"]), int(s["seed"]), seeds, None, int(s["max_vertices"]), int(s["cores"]))
+        seed_costs = np.asarray(sw["cost"], float) if sw else None
+        wc = worst_case(cl, dims, base, int(s["starts"]), int(s["seed"]), seeds, None, int(s["max_vertices"]), int(s["cores"]),
+                        seed_costs=seed_costs)
         wc["confirmation"] = confirm(task, policy, cl, dims, base, wc["worst"]["point"], float(s["confirm_rtol"]))
         p_w = base.p.copy()
         names = [q.name for q in task.plant.parameters]
