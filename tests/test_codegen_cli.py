@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
+from test_codegen_policies import dynamic
 
 from symctl.cli import main
-from test_codegen_policies import dynamic
 
 
 def test_codegen_writes_files(tmp_path, capsys):

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from test_codegen_policies import dynamic, dynamic_no_target, static_no_target
 
 import codegen
 from codegen import CPrinter, float_literal, print_c
-from test_codegen_policies import dynamic, dynamic_no_target, static_no_target
 
 x, y = sp.symbols("x y")
 
