@@ -165,3 +165,38 @@ def test_hand_rk4_cortex_m4(tmp_path, real, ticks):
     assert m4["qemu"]["ok"], m4["qemu"]["reasons"]
     assert m4["size"]["libm_text"] > 0  # sinf, expf, tanhf, logf come from libm
     assert m4["instructions"]["mean"] > 0
+
+
+@needs_cc
+@pytest.mark.compiler
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_makefile_fragment_builds_the_controller(tmp_path):
+    code = codegen.generate(dynamic("euler"), tmp_path / "gen", prefix="hand")
+    cc = shutil.which("gcc") or shutil.which("clang")
+    (tmp_path / "Makefile").write_text(
+        "include gen/hand.mk\n"
+        "firmware: $(HAND_SRCS) gen/example/main.c\n"
+        f"\t{cc} $(HAND_CFLAGS) -Wall -Wextra -Werror -pedantic -c $(HAND_SRCS) -o hand.o\n"
+        f"\t{cc} $(HAND_CFLAGS) -Wall -Wextra -Werror -pedantic -c gen/example/main.c -o main.o\n"
+        f"\t{cc} hand.o main.o -o firmware $(HAND_LDLIBS)\n"
+    )
+    res = subprocess.run(["make", "-C", str(tmp_path), "firmware"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "firmware").exists() and code.makefile_fragment.exists()
+
+
+@needs_cc
+@pytest.mark.compiler
+@pytest.mark.skipif(not shutil.which("cmake") or not shutil.which("make"), reason="cmake is not installed")
+@pytest.mark.parametrize("single", [False, True])
+def test_cmake_snippet_builds_the_example(tmp_path, single):
+    codegen.generate(dynamic("euler"), tmp_path / "gen", prefix="hand", single_header=single)
+    (tmp_path / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.13)\nproject(firmware C)\ninclude(gen/hand.cmake)\n"
+        "add_executable(firmware gen/example/main.c)\ntarget_link_libraries(firmware PRIVATE hand)\n"
+    )
+    build = tmp_path / "build"
+    for cmd in (["cmake", "-S", str(tmp_path), "-B", str(build)], ["cmake", "--build", str(build)]):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert (build / "firmware").exists()
