@@ -149,3 +149,13 @@ def test_zero_sizes_use_pointers(tmp_path):
     assert "[ST_NR]" not in h and "[ST_NZ]" not in h and "*r" in h
     code2 = codegen.generate(dynamic_no_target(), tmp_path / "d", prefix="dn")
     assert "[DN_NR]" not in code2.header.read_text() + code2.source.read_text()
+
+
+def test_codegen_imports_neither_jax_nor_casadi(tmp_path):
+    root = os.path.dirname(os.path.abspath(__file__))
+    script = (
+        f"import sys; sys.path.insert(0, {root!r}); from test_codegen_policies import dynamic; import codegen, codegen._cross; "
+        f"codegen.generate(dynamic('rk4'), {str(tmp_path)!r}, prefix='hand'); "
+        "bad = [m for m in ('jax', 'casadi', 'diffrax') if m in sys.modules]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
