@@ -240,7 +240,8 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
     y = fns["observe"](x, p) + knobs[1] * sigma * ny_k
     if delay:
         y_seen = buf[:ny]
-        buf_next = ca.vertcat(buf[ny:], y)
+        # A one-tick buffer is replaced whole (CasADi slices an n-by-1 SX past its end as 1-by-0).
+        buf_next = ca.vertcat(buf[ny:], y) if delay > 1 else y
     else:
         y_seen, buf_next = y, buf
     u = act(z, y_seen, r)
