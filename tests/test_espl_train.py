@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import plants
-from synth import SymbolicPolicy
+from synth import SymbolicPolicy, compile_policy
 from synth._runfolder import stream_key
 from synth.espl import Trainer, espl_config, extract
+from synth.espl._extract import with_constants
 
 SMALL = (("mul", "div"), ("log", "exp", "sin", "cos"))
 
@@ -45,7 +46,7 @@ def test_gradients_are_finite_through_the_full_horizon():
 @pytest.mark.parametrize("task_name, method", [("pendulum/swingup", "espl-s"), ("sho/partial", "espl-d")])
 def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_name, method):
     task = plants.get_task(task_name)
-    cfg = espl_config(task, method=method, layout=SMALL, dtype="float64", latent=2, eval_batch=8)
+    cfg = espl_config(task, method=method, layout=SMALL, dtype="float64", latent=2, eval_batch=8, max_paths=10_000)
     trainer = Trainer(task, cfg, seed=1)
     params = _perturb(trainer.init()["params"], 5)
     net_cost = np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(params), trainer.validation).cost)
@@ -57,6 +58,8 @@ def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_n
     again = SymbolicPolicy.from_json(policy.to_json())
     assert again.digest() == policy.digest()
     np.testing.assert_array_equal(np.asarray(trainer.sim.simulate(again, scen).cost), cost)
+    # Putting back the constants compile_policy lifted (what constant tuning does) changes nothing.
+    assert with_constants(policy, np.asarray(compile_policy(policy, task)[1]["c"])).digest() == policy.digest()
     test = trainer.sim.scenarios(stream_key(1, "test"), 4)
     np.testing.assert_array_equal(np.asarray(trainer.sim.simulate(again, test).cost),
                                   np.asarray(trainer.sim.simulate(policy, test).cost))

@@ -43,9 +43,10 @@ class ESPLConfig:
     eval_every: int = 10
     eval_batch: int = 64
     drop: float = 1e-3
-    finetune_iterations: int = 100
+    max_paths: int = 60
+    finetune_iterations: int = 50
     finetune_lr: float = 3e-3
-    finetune_batch: int = 16
+    finetune_batch: int = 8
     shaping: str = ""
     shaping_weight: float = 0.0
     cost_scale: float = 0.0

@@ -23,7 +23,7 @@ import sympy as sp
 
 from plants import UnsupportedExpression, lower
 
-from .._compile import compile_policy
+from .._compile import _template, compile_policy
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
@@ -39,6 +39,18 @@ def latent_names(trainer: Trainer) -> tuple[str, ...]:
     return tuple(f"{prefix}{i}" for i in range(trainer.nz))
 
 
+def _strongest(params: dict, max_paths: int) -> list:
+    """The p > 0.5 masks, cut to the `max_paths` paths of largest p*|w| when more are on (a network
+    stopped before its sparsity schedule ended would otherwise give an unusably large expression)."""
+    masks = [np.asarray(m, float) for m in deterministic_masks(params)]
+    scores = np.concatenate([(m * np.asarray(p, float) * np.abs(np.asarray(w, float))).ravel()
+                             for m, p, w in zip(masks, params["p"], params["W"])])
+    if int((scores > 0).sum()) <= max_paths:
+        return masks
+    cut = np.sort(scores)[-max_paths]
+    return [np.where(m * np.asarray(p, float) * np.abs(np.asarray(w, float)) >= cut, m, 0.0) for m, p, w in zip(masks, params["p"], params["W"])]
+
+
 def extract(trainer: Trainer, params: dict, drop: float | None = None) -> SymbolicPolicy:
     """The policy the network computes with its p > 0.5 paths (weights |w| <= drop removed)."""
     drop = trainer.config.drop if drop is None else drop
@@ -49,7 +61,7 @@ def extract(trainer: Trainer, params: dict, drop: float | None = None) -> Symbol
     shell = SymbolicPolicy(**policy_args, f=tuple(sp.S.Zero for _ in range(trainer.nz)), g=tuple(sp.S.Zero for _ in pl.inputs),
                            dt=task.dt)
     nets = trainer.nets
-    masks = {name: deterministic_masks(p) for name, p in params.items()}
+    masks = {name: _strongest(p, trainer.config.max_paths) for name, p in params.items()}
     g_in = (shell.z if trainer.nz else shell.y) + shell.r
     g = to_sympy(nets["g"], params["g"], masks["g"], g_in, drop)
     f: list[sp.Expr] = []
@@ -129,21 +141,13 @@ def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_sing
     return policy, cost
 
 
-def _floats(policy: SymbolicPolicy) -> list[sp.Float]:
-    order: list[sp.Float] = []
-    for e in list(policy.f) + list(policy.g):
-        for node in sp.preorder_traversal(e):
-            if isinstance(node, sp.Float) and node not in order:
-                order.append(node)
-    return order
-
-
 def with_constants(policy: SymbolicPolicy, values) -> SymbolicPolicy:
-    """`policy` with its float constants (in `compile_policy` order) replaced by `values`."""
+    """`policy` with its float constants, in the order `compile_policy` lifts them, set to `values`."""
     import dataclasses
 
-    rep = {old: sp.Float(float(v)) for old, v in zip(_floats(policy), values)}
-    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in policy.f), g=tuple(e.xreplace(rep) for e in policy.g))
+    f, g, csyms, _ = _template(policy)
+    rep = {s: sp.Float(float(v)) for s, v in zip(csyms, values)}
+    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in f), g=tuple(e.xreplace(rep) for e in g))
 
 
 def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None) -> tuple[SymbolicPolicy, float, int]:

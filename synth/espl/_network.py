@@ -220,10 +220,9 @@ def forward(net: Network, params: dict, masks: list, v, with_violation: bool = F
     x = (v - jnp.asarray(net.shift, dtype)) * jnp.asarray(net.scale, dtype)
     one = jax.vmap(lambda W, b, M: _forward_one(net, W, b, M, x, with_violation))
     o, viol = one(params["W"], params["b"], masks)
-    lo, hi = np.array(net.lo), np.array(net.hi)
     bounded = np.array(net.bounded)
-    mid = np.where(bounded, (lo + hi) / 2, 0.0).astype(dtype)
-    half = np.where(bounded, (hi - lo) / 2, 1.0).astype(dtype)
+    mid = np.array([(a + b) / 2 if k else 0.0 for a, b, k in zip(net.lo, net.hi, bounded)], dtype)
+    half = np.array([(b - a) / 2 if k else 1.0 for a, b, k in zip(net.lo, net.hi, bounded)], dtype)
     out = jnp.where(jnp.asarray(bounded), mid + half * jnp.tanh(o), o)
     return out, jnp.sum(viol)
 

@@ -85,7 +85,7 @@ class Trainer:
         self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
         self._train_key = jr.key_data(stream_key(seed, "train"))
         self._mask_key = jr.key_data(stream_key(seed, "masks"))
-        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch, self.dtype)
+        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch)
         self._step = jax.jit(self._step_impl)
 
     @staticmethod
@@ -147,6 +147,9 @@ class Trainer:
 
     # Losses ---------------------------------------------------------------------------------------
     def hook(self, x, z):
+        # The carried state keeps the training dtype (a float32 state can come back float64 from
+        # a continuous-time plant step when x64 is on).
+        x, z = x.astype(self.dtype), z.astype(self.dtype)
         lam = self.config.decay
         if lam >= 1.0:
             return x, z

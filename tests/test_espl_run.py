@@ -1,0 +1,35 @@
+"""ESPL runs: an interrupted run resumed from its checkpoint ends where an uninterrupted one does."""
+
+import jax
+import numpy as np
+import pytest
+
+import plants
+from synth.espl import Trainer, espl_config
+from synth.espl._run import train
+
+SMALL = (("mul",), ("sin", "cos"))
+
+
+@pytest.mark.slow
+def test_resume_repeats_an_uninterrupted_run(tmp_path):
+    task = plants.get_task("pendulum/swingup")
+    cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=20, eval_every=5, hard_fraction=0.5, eval_batch=8, batch=2)
+    full, rec_full = train(Trainer(task, cfg, seed=3), tmp_path / "a")
+
+    interrupted = Trainer(task, cfg, seed=3)
+    step = interrupted.step
+
+    def failing(state):
+        if int(state["iteration"]) == 12:
+            raise KeyboardInterrupt
+        return step(state)
+
+    interrupted.step = failing
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, tmp_path / "b")
+    resumed, rec = train(Trainer(task, cfg, seed=3), tmp_path / "b", resume=True)
+    assert rec["best_iteration"] == rec_full["best_iteration"]
+    for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (tmp_path / "b" / "history.csv").read_text() .count("\n") == 5
