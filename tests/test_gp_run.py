@@ -72,3 +72,45 @@ def test_two_devices_equal_one():
     one, two = _run_devices(1), _run_devices(2)
     assert one["devices"] == 1 and two["devices"] == 2
     assert one["digest"] == two["digest"]
+
+
+def test_non_finite_gets_worst_cost_and_is_counted():
+    from synth.gp._evolve import _assess, context
+
+    ctx = context(_config(1))
+    tok, lay = ctx.tok, ctx.layout
+    T, L = lay.n_trees, tok.max_nodes
+    code = np.full((1, 2, T, L), -1, np.int32)
+    const = np.zeros((1, 2, T, L), np.float32)
+    y = tok.n_f + lay.names.index("y_x")
+    div, sub = tok.funcs.index("div"), tok.funcs.index("sub")
+    for i in range(2):
+        for t in range(T):
+            code[0, i, t, 0] = tok.const_code  # every tree a constant 0 ...
+    code[0, 1, 0, :5] = [div, y, sub, y, y]  # ... except a latent derivative y / (y - y)
+    cost, bad = _assess(ctx, code, const)
+    assert np.isfinite(cost[0, 0]) and cost[0, 1] == np.inf and bad == 1
+
+
+def test_cli_rejects_latent_for_gp_s(tmp_path):
+    from symctl.cli import main
+
+    assert main(["synth", "sho/noisy", "--method", "gp-s", "--latent", "2", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_selection_helpers():
+    from synth.gp._select import crowding, duplicates, nondominated_rank, pareto_front, priority
+
+    f = np.array([[1.0, 5], [2, 3], [3, 1], [3, 3], [4, 4]])
+    rank = nondominated_rank(f)
+    assert list(rank) == [0, 0, 0, 1, 2]
+    d = crowding(f, rank)
+    assert np.isinf(d[0]) and np.isinf(d[2]) and np.isfinite(d[1])
+    assert set(pareto_front(np.array([1.0, 2, np.inf, 3]), np.array([5, 3, 1, 1]))) == {0, 1, 3}
+    prio = priority(np.array([1.0, 2, 3, 3, 4]), np.array([5, 3, 1, 3, 4]), "nsga2", 0.0)
+    assert sorted(prio[:3]) == [0, 1, 2]
+    code = np.zeros((3, 1, 3), np.int32)
+    const = np.zeros((3, 1, 3))
+    const[2, 0, 0] = 1.0
+    assert list(duplicates(code, const)) == [False, True, False]
+    assert list(duplicates(code, const, np.array([1.0, 2.0, 1.0]))) == [False, False, True]
