@@ -2,11 +2,13 @@
 
 The state holds the islands' trees `(I, n, T, L)`, their training costs and complexities, a
 Pareto archive (the best individual seen for every complexity), the PRNG key, the generation
-and the history. `step` is: migration -> ranking (NSGA-II or penalty, duplicates punished) ->
-tournaments, crossover/mutation, elites, random immigrants -> sympy simplification of a few ->
-evaluation of the whole population by one compiled program (optionally sharded over devices)
--> constant optimisation of the best few (every `const_every` generations) -> archive.
-The compiled pieces live in a context cached per configuration, so nothing is re-traced.
+and the history. `step` is: migration -> ranking (NSGA-II or penalty; genotype and behaviour
+duplicates punished) -> tournaments, crossover/mutation, elites, random immigrants (host, numpy,
+seeded from the generation's key) -> sympy simplification of a few -> evaluation of the whole
+population by one compiled program (sharded over devices when there are several) -> constant
+tuning of the best few every `const_every` generations (random search through the same compiled
+program; optionally Adam through the differentiable simulator) -> archive. The compiled pieces
+live in a context cached per configuration, so nothing is re-traced between generations.
 """
 
 from __future__ import annotations
