@@ -48,7 +48,8 @@ def main():
                     seed_costs=np.array(sw["cost"], float))
     t_wc = time.perf_counter() - t0
     w = wc["worst"]
-    print(f"worst case, {a.starts} IPOPT starts (no vertex enumeration): {t_wc:.2f} s; cost {w['cost']:.6g} found by {w['found_by']}; "
+    print(f"worst case, {a.starts} IPOPT starts (no vertex enumeration, jit {wc['jit']}, solver build incl. gcc "
+          f"{wc['solver_build_seconds']:.2f} s): {t_wc:.2f} s; cost {w['cost']:.6g} found by {w['found_by']}; "
           f"converged {wc['converged_starts']}/{len(wc['starts'])}")
     for r in wc["starts"]:
         print(f"   start {r['start']:>16}: {r['status']}, {r['iterations']} it, {r['seconds']:.2f} s, cost {r['cost']:.6g}")

@@ -171,11 +171,12 @@ def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lh
 
 def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, seed: int = 0,
                seed_points: np.ndarray | None = None, use_vertices: bool | None = None, max_vertices: int = 64,
-               cores: int = 2, max_iter: int = 30, seed_costs: np.ndarray | None = None) -> dict:
+               cores: int = 2, max_iter: int = 30, seed_costs: np.ndarray | None = None, jit: bool | None = None) -> dict:
     """Maximise the cost over the box: IPOPT multi-start (normalised box), vertices, seed points.
 
     `seed_points` (with their `seed_costs` when already evaluated, e.g. by a sweep on the same base)
-    start one IPOPT run from the worst of them and count as candidates."""
+    start one IPOPT run from the worst of them and count as candidates. `jit` (default: when a C
+    compiler is present) compiles IPOPT's functions (objective, gradient) from CasADi-generated C."""
     d = len(dims)
     lo = np.array([x.low for x in dims])
     hi = np.array([x.high for x in dims])
@@ -184,9 +185,15 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
     obj = point_function(cl, dims, base, output="objective")
     s = ca.MX.sym("s", d)
     J = obj(ca.DM(lo) + s * ca.DM(hi - lo), base.NY, base.NW)
-    solver = ca.nlpsol("worst_case", "ipopt", {"x": s, "f": -J}, {
-        "ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": max_iter, "ipopt.tol": 1e-6,
-        "ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes"})
+    opts = {"ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": max_iter, "ipopt.tol": 1e-6,
+            "ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes"}
+    if jit is None:
+        jit = shutil.which("gcc") is not None or shutil.which("cc") is not None
+    if jit:
+        opts.update({"jit": True, "compiler": "shell", "jit_options": {"flags": ["-O1"], "verbose": False}})
+    t_build = time.perf_counter()
+    solver = ca.nlpsol("worst_case", "ipopt", {"x": s, "f": -J}, opts)
+    t_build = time.perf_counter() - t_build
     rng = np.random.default_rng(seed)
     candidates: list[tuple[str, np.ndarray]] = []
     verts = vertices(dims)
@@ -242,7 +249,7 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
         "vertices": {"evaluated": bool(vert_cost.size), "count": int(len(verts)),
                      "max_cost": float(np.max(np.where(np.isnan(vert_cost), np.inf, vert_cost))) if vert_cost.size else None},
         "worst": {"point": P[i].tolist(), "cost": float(C[i]), "found_by": labels[i]},
-        "seconds": time.perf_counter() - t0,
+        "jit": bool(jit), "solver_build_seconds": t_build, "seconds": time.perf_counter() - t0,
     }
 
 
