@@ -200,7 +200,7 @@ class Trainer:
         updates, opt_state = self.optimiser.update(grads, state["opt"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         params = {name: {**net, "p": [jnp.clip(p, 0.0, 1.0) for p in net["p"]]} for name, net in params.items()}
-        gnorm = optax.global_norm(grads)
+        gnorm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grads)))
         info = {"loss": loss, "train_cost": cost, "expected_paths": expected, "grad_norm": gnorm, "tau": self.tau(it)}
         return {"params": params, "opt": opt_state, "iteration": it + 1}, info
 
