@@ -134,6 +134,11 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
             f"task {task.name!r}: the stage cost has no positive-definite input weight at the operating point "
             f"(R = {R.tolist()}); add [task.lqg] Q = [...] and R = [...] to the task file"
         )
+    if not np.any(Q):
+        raise LQGError(
+            f"task {task.name!r}: the stage cost weights no state at the operating point (its Hessian Q is zero), "
+            f"so LQR is undefined; add [task.lqg] Q = [...] and R = [...] to the task file"
+        )
     dt = task.dt
     if pl.time == "continuous":
         n, m = lin.A.shape[0], lin.B.shape[1]
@@ -156,13 +161,13 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
     try:
         K, _, _ = control.dlqr(Ad, Bd, Qd, Rd, Nd)
     except Exception as err:  # python-control raises several kinds for unstabilisable pairs
-        raise LQGError(f"task {task.name!r}: discrete LQR has no solution at the operating point: {err}") from None
+        raise LQGError(f"task {task.name!r}: discrete LQR has no solution at the operating point: {' '.join(str(err).split())}") from None
     K = np.asarray(K, float).reshape(pl.nu, pl.nx)
     C = lin.C
     try:
         L, P_ss, _ = control.dlqe(Ad, np.eye(pl.nx), C, W, V)
     except Exception as err:
-        raise LQGError(f"task {task.name!r}: the steady-state Kalman filter has no solution: {err}") from None
+        raise LQGError(f"task {task.name!r}: the steady-state Kalman filter has no solution: {' '.join(str(err).split())}") from None
     L = np.asarray(L, float).reshape(pl.nx, task.ny)
     xhat0 = np.array([d.mean for d in task.initial_state], dtype=float)
     P0 = np.diag([d.variance for d in task.initial_state])
