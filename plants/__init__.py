@@ -15,7 +15,7 @@ from ._backends import (
     to_jax,
     to_numpy,
 )
-from ._library import BUILTIN_TASKS, DEFAULT_TASK, UnknownTask, builtin_tasks, get_task, task_path
+from ._library import BUILTIN_TASKS, DEFAULT_TASK, UnknownTask, builtin_tasks, get_task, task_path, task_reference
 from ._model import (
     Cost,
     Distribution,
@@ -38,5 +38,5 @@ __all__ = [
     "Plant", "PlantFunctions", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression", "UserInputError",
     "builtin_tasks", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
     "load_plant", "load_task", "lower", "operating_point", "symbol", "target_state_expressions",
-    "task_path", "to_casadi", "to_jax", "to_numpy",
+    "task_path", "task_reference", "to_casadi", "to_jax", "to_numpy",
 ]

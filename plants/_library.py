@@ -59,4 +59,13 @@ def get_task(name: str | Path | Task) -> Task:
     return load_task(path, name if name in BUILTIN_TASKS else None)
 
 
-__all__ = ["BUILTIN_TASKS", "DEFAULT_TASK", "TaskFileError", "UnknownTask", "builtin_tasks", "get_task", "task_path"]
+def task_reference(task: Task) -> str:
+    """What `get_task` needs to load `task` again: its built-in name, or the path of its file."""
+    if task.name in BUILTIN_TASKS and Path(task.source).resolve() == task_path(task.name).resolve():
+        return task.name
+    if not task.source:
+        raise UnknownTask(f"task {task.name!r} was not loaded from a file and is not built in; it cannot be referred to")
+    return str(Path(task.source).resolve())
+
+
+__all__ = ["BUILTIN_TASKS", "task_reference", "DEFAULT_TASK", "TaskFileError", "UnknownTask", "builtin_tasks", "get_task", "task_path"]

@@ -147,7 +147,10 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     # Monte Carlo -----------------------------------------------------------------------------
     t0 = time.perf_counter()
     stage("Monte Carlo", 0.05)
-    mc = monte_carlo(task, {"policy": policy, "lqg": lqg_policy}, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
+    # The steady-state LQG is reported beside the optimal one: a learned policy with memory should
+    # sit between them where the start of the trajectory matters.
+    compared = {"policy": policy, "lqg": lqg_policy, "lqg-ss": policy_from_design(task, d, "lqg-ss")}
+    mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
                      oracle_max=int(s["oracle_trajectories"]))
     lap("monte_carlo", t0)
     scen = mc.pop("_scenarios")

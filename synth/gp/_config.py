@@ -156,7 +156,9 @@ def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
     """The resolved settings for `task` with the `budget` preset ("quick" or "paper") and overrides."""
     if budget not in BUDGETS:
         raise GPConfigError(f"GP budget {budget!r} is not known; use one of {', '.join(BUDGETS)}")
-    base: dict[str, Any] = {"task": task.name, "operators": default_operators(task), **BUDGETS[budget]}
+    from plants import task_reference
+
+    base: dict[str, Any] = {"task": task_reference(task), "operators": default_operators(task), **BUDGETS[budget]}
     if task.plant.nu > 1:
         base["latent"] = 3
     fields = {f.name for f in dataclasses.fields(GPConfig)}
