@@ -166,7 +166,7 @@ class Simulator:
         task = self.task
         scale = task.process_noise * self.fns.diffusion(p)
         if task.plant.time == "discrete":
-            return self.fns.dynamics(t, x, u, p) + scale * n_w[0]
+            return (self.fns.dynamics(t, x, u, p) + scale * n_w[0]).astype(x.dtype)
         h = self.h
         drift = diffrax.ODETerm(lambda tt, xx, args: self.fns.dynamics(tt, xx, args, p))
         sqrt_h = jnp.sqrt(jnp.asarray(h, x.dtype))
@@ -174,7 +174,8 @@ class Simulator:
             noise = diffrax.ControlTerm(lambda tt, xx, args: lx.DiagonalLinearOperator(scale), _Increment(sqrt_h * n_w[i]))
             terms = diffrax.MultiTerm(drift, noise)
             t0 = t + i * h
-            x, _, _, _, _ = self._solver.step(terms, t0, t0 + h, x, u, None, False)
+            x_new, _, _, _, _ = self._solver.step(terms, t0, t0 + h, x, u, None, False)
+            x = x_new.astype(x.dtype)  # time is float64 under x64: keep the state in the scenario's dtype
         return x
 
     # A whole trajectory ------------------------------------------------------------------------
