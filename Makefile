@@ -33,7 +33,7 @@ demo: $(STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/symctl run sho/partial --budget quick
 
 test: $(STAMP) $(SYSTEM_STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup --durations=25
 
 test-slow: $(STAMP) $(SYSTEM_STAMP)
 	$(PY) -m pytest -q -m slow

@@ -63,6 +63,7 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     assert "synthesis: up to date" in third.stderr and "validation: up to date" not in third.stderr
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_policy(tmp_path):
     args = ["sho/partial", "--population", "40", "--islands", "1", "--generations", "5", "--trajectories", "50",
             "--sweep", "8", "--starts", "1", "--no-cortex-m4", "--no-compile-cache"]
@@ -145,6 +146,7 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
     assert "cannot create run folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_readme_walkthrough_runs_as_written(tmp_path):
     """Every command of the README walkthrough, in a fresh folder holding the example plant."""
     import re
