@@ -202,23 +202,7 @@ def generate_and_verify(policy, task: Task, c_dir: Path, config: dict) -> dict:
     report = codegen.verify(policy, code, ys, r, targets=targets, work_dir=c_dir / "verify", log=c_dir / "verification.log",
                             recorded_u=np.asarray(rec.u[0][:ticks], float))
     report["files"] = [str(p.relative_to(c_dir)) for p in sorted(c_dir.rglob("*")) if p.is_file() and "verify" not in p.parts]
-    (c_dir / "verification.json").write_text(json.dumps(_plain(report), indent=2, default=str) + "\n", encoding="utf-8")
+    from validation._validate import jsonable
+
+    (c_dir / "verification.json").write_text(json.dumps(jsonable(report), indent=2, default=str) + "\n", encoding="utf-8")
     return report
-
-
-def _plain(obj):
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return _plain(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj

@@ -2,12 +2,6 @@
 
 import json
 import math
-import os
-import shutil
-import struct
-import subprocess
-import zlib
-from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -88,52 +82,10 @@ def test_certify_passes_when_every_requirement_holds():
     assert cert["verdict"] == "FAIL"
 
 
-def _png_pixels(path: Path):
-    """Decode an 8-bit RGB(A) non-interlaced PNG (what Chromium writes) without extra packages."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height, ctype = 8, b"", 0, 0, 0
-    while pos < len(data):
-        n = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
-            assert depth == 8
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw = zlib.decompress(idat)
-    bpp = {2: 3, 6: 4}[ctype]
-    stride = width * bpp
-    rows, prev = [], bytearray(stride)
-    for y in range(height):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b = prev[i]
-            c = prev[i - bpp] if i >= bpp else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return width, height, bpp, rows
-
-
 @pytest.mark.chromium
 def test_report_renders_in_headless_chromium(bad_run, tmp_path):
-    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if chromium is None:
-        pytest.skip("headless Chromium is not installed (Debian package 'chromium'; `make system-packages` installs it)")
+    from _browser import open_report
+
     out, _ = bad_run
     html = (out / "report.html").read_text()
     low = html.lower()
@@ -141,21 +93,9 @@ def test_report_renders_in_headless_chromium(bad_run, tmp_path):
     for fetch in ('src="http', "src='http", 'href="http', "href='http", "url(http", "@import"):
         assert fetch not in low
     assert html.count("<math") >= 1 and html.count("<svg") >= 4
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    url = (out / "report.html").resolve().as_uri()
-    shot = tmp_path / "shot.png"
-    run = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
-                         capture_output=True, text=True, timeout=120)
-    assert shot.exists(), run.stderr[-2000:]
-    console = [ln for ln in run.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
-    assert not console, console
-    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    assert not [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
-    assert dom.stdout.count("<math") >= 1 and dom.stdout.count("<svg") >= 4
-    assert "Certificate" in dom.stdout and "FAIL" in dom.stdout
-    w, h, bpp, rows = _png_pixels(shot)
-    assert w >= 800 and h >= 800
-    non_white = sum(1 for r in rows[::4] for i in range(0, len(r), bpp * 4) if min(r[i:i + 3]) < 200)
-    assert non_white > 500  # text, tables and figures drawn
+    page = open_report(out / "report.html", tmp_path)
+    assert not page["console_errors"], page["console_errors"]
+    assert page["dom"].count("<math") >= 1 and page["dom"].count("<svg") >= 4
+    assert "Certificate" in page["dom"] and "FAIL" in page["dom"]
+    assert page["width"] >= 800 and page["height"] >= 800
+    assert page["non_white"] > 500  # text, tables and figures drawn
