@@ -47,7 +47,7 @@ def test_validation_json_has_every_section(bad_run):
     for key in ("gain_margin", "phase_margin", "delay_margin", "disk_margin"):
         assert key in data["margins"]
     mc = data["monte_carlo"]["policies"]
-    assert set(mc) == {"policy", "lqg"}
+    assert set(mc) == {"policy", "lqg", "lqg-ss"}
     assert mc["lqg"]["ratio_to_lqg"]["ratio"] == 1.0
     lo, hi = mc["policy"]["success"]["wilson95"]
     assert 0 <= lo <= mc["policy"]["success"]["rate"] <= hi <= 1
