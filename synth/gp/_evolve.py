@@ -67,6 +67,7 @@ class Context:
         self.rows = cfg.population  # evaluation batch: rows of (individual, scenario set)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
         self._evaluate = jax.jit(self._evaluate_rows)
+        self._evaluate_shared = jax.jit(self._evaluate_shared_impl)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
         self._const_opt = jax.jit(self._const_opt_impl) if cfg.const_opt else None
         I, n = cfg.islands, cfg.island_size
@@ -85,21 +86,33 @@ class Context:
         one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
         return jax.vmap(lambda p, s: jax.vmap(lambda si: one(p, si))(s))(params, scen)
 
+    def _evaluate_shared_impl(self, code, const, scen):
+        """Costs (R, N) of every individual on the same N scenarios. The scenarios are not batched
+        over individuals, so each tick's noise is drawn once for all of them (not R times)."""
+        params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
+        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
+        return jax.vmap(lambda p: jax.vmap(lambda si: one(p, si))(scen))(params)
+
     def evaluate(self, code, const, scen) -> np.ndarray:
-        """Costs (K, N) of K individuals (K <= population) on shared or per-row scenarios."""
+        """Costs (K, N) of K individuals (K <= population) on shared (N, ...) or per-row (K, N, ...)
+        scenarios."""
         R = self.rows
         K = code.shape[0]
         pad = R - K
         code = jnp.concatenate([code, jnp.repeat(code[:1], pad, 0)]) if pad else code
         const = jnp.concatenate([const, jnp.repeat(const[:1], pad, 0)]) if pad else const
-        if scen.x0.ndim == 2:  # shared: every row gets the same scenarios
-            scen = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (R, *a.shape)), scen)
-        elif pad:
+        shared = scen.x0.ndim == 2
+        if not shared and pad:
             scen = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, 0)]), scen)
         if len(self.devices) > 1:
             sh = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("pop"))
-            code, const, scen = jax.device_put((code, const, scen), sh)
-        cost = self._evaluate(code, const.astype(self.dtype), scen)
+            code, const = jax.device_put((code, const), sh)
+            if shared:
+                scen = jax.device_put(scen, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
+            else:
+                scen = jax.device_put(scen, sh)
+        fn = self._evaluate_shared if shared else self._evaluate
+        cost = fn(code, const.astype(self.dtype), scen)
         return np.asarray(cost)[:K]
 
     # Breeding (host) -----------------------------------------------------------------------
