@@ -15,7 +15,7 @@ import validation
 from synth import Simulator
 from synth._runfolder import stream_key
 from validation._closedloop import NOMINAL_KNOBS, aggregate_noise, build_closed_loop, noise_from_simulator
-from validation._sweep import Base, confirm, evaluate, parameter_box, point_function, sweep, vertices, worst_case
+from validation._sweep import Base, confirm, evaluate, parameter_box, sweep, vertices, worst_case
 
 jax.config.update("jax_enable_x64", True)
 
@@ -41,7 +41,7 @@ def main():
     dims = parameter_box(task)
     sw = sweep(cl, dims, base, a.sweep, "random", seed=0, backend="c")
     sweep_max = float(np.nanmax(np.where(np.isnan(sw["cost"]), -np.inf, sw["cost"])))
-    vc, _, tv = evaluate(point_function(cl, dims, base), vertices(dims), base, 2)
+    vc, _, tv, _ = evaluate(cl, dims, base, vertices(dims), 2)
     print(f"random sweep ({a.sweep} points, C): max {sweep_max:.6g}; all {len(vc)} vertices ({tv:.2f} s): max {np.max(vc):.6g}")
     t0 = time.perf_counter()
     wc = worst_case(cl, dims, base, a.starts, seed=0, seed_points=np.array(sw["points"]), use_vertices=False,

@@ -2,13 +2,13 @@
 margins, the certificate and the report. `validate(policy, task, out_dir, settings)` runs it all."""
 
 from ._certificate import DEFAULT_REQUIREMENTS, certify, load_requirements
-from ._closedloop import ClosedLoop, build_closed_loop, controller_functions, noise_from_simulator
+from ._closedloop import ClosedLoop, build_closed_loop, controller_step, noise_from_simulator
 from ._validate import DEFAULT_SETTINGS, ValidationError, validate
 from .lqg import VARIANTS as LQG_VARIANTS
 from .lqg import LQGDesign, LQGError, closed_loop_matrix, design, lqg, oracle, policy_from_design
 
 __all__ = [
     "DEFAULT_REQUIREMENTS", "DEFAULT_SETTINGS", "ClosedLoop", "LQGDesign", "LQGError", "LQG_VARIANTS", "ValidationError",
-    "build_closed_loop", "certify", "closed_loop_matrix", "controller_functions", "design", "load_requirements", "lqg",
+    "build_closed_loop", "certify", "closed_loop_matrix", "controller_step", "design", "load_requirements", "lqg",
     "noise_from_simulator", "oracle", "policy_from_design", "validate",
 ]

@@ -24,16 +24,15 @@ import math
 import casadi as ca
 import numpy as np
 
-from plants import Task, lower, to_casadi
+from plants import Task, to_casadi
 from synth import SymbolicPolicy
 from synth._compile import check_compatible
+from synth._export import to_casadi as policy_to_casadi
+
+from ._batch import batch_function
 
 KNOBS = ("gain", "obs_scale", "process_scale")
 NOMINAL_KNOBS = np.array([1.0, 1.0, 1.0])
-
-
-def _vec(items) -> ca.SX:
-    return ca.vertcat(*[ca.SX(i) if isinstance(i, (int, float)) else i for i in items]) if items else ca.SX(0, 1)
 
 
 def _finite(v):
@@ -44,69 +43,42 @@ def _finite(v):
     return out
 
 
-_CONTROLLERS: dict[str, tuple[ca.Function, ca.Function]] = {}
+_STEPS: dict[str, ca.Function] = {}
 
 
-def controller_functions(policy: SymbolicPolicy) -> tuple[ca.Function, ca.Function]:
-    """The policy's two halves as CasADi SX Functions, through the sympy expressions:
-    `act(z, y, r) -> u` (saturated) and `advance(z, y, u, r) -> z_next` (one tick of its integrator)."""
+def controller_step(policy: SymbolicPolicy) -> ca.Function:
+    """The policy's tick `step(z, y, r) -> (u, z_next)` as a CasADi SX Function: `synth`'s
+    `to_casadi` (the one conversion of a policy to CasADi), cached per policy digest."""
     key = policy.digest()
-    if key not in _CONTROLLERS:
-        if len(_CONTROLLERS) > 64:
-            _CONTROLLERS.clear()
-        _CONTROLLERS[key] = _controller_functions(policy)
-    return _CONTROLLERS[key]
-
-
-def _controller_functions(policy: SymbolicPolicy) -> tuple[ca.Function, ca.Function]:
-    p = policy
-    z = ca.SX.sym("z", p.nz)
-    y = ca.SX.sym("y", p.ny)
-    u = ca.SX.sym("u", p.nu)
-    r = ca.SX.sym("r", p.nr)
-    g = lower(p.g, [p.readout_inputs], "casadi")
-    raw = _vec(g(ca.vertcat(z if p.nz else y, r)))
-    lo = [lo for lo, _ in p.input_limits]
-    hi = [hi for _, hi in p.input_limits]
-    sat = ca.vertcat(*[ca.fmin(ca.fmax(raw[i], lo[i]), hi[i]) for i in range(p.nu)])
-    act = ca.Function("act", [z, y, r], [sat], ["z", "y", "r"], ["u"])
-    if p.nz:
-        f = lower(p.f, [p.y, p.z, p.u, p.r], "casadi")
-
-        def dz(zz):
-            return _vec(f(y, zz, u, r))
-
-        h = p.dt
-        if p.integrator == "discrete":
-            zn = dz(z)
-        elif p.integrator == "euler":
-            zn = z + h * dz(z)
-        else:
-            k1 = dz(z)
-            k2 = dz(z + h / 2 * k1)
-            k3 = dz(z + h / 2 * k2)
-            k4 = dz(z + h * k3)
-            zn = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    else:
-        zn = z
-    advance = ca.Function("advance", [z, y, u, r], [zn], ["z", "y", "u", "r"], ["z_next"])
-    return act, advance
+    if key not in _STEPS:
+        if len(_STEPS) > 64:
+            _STEPS.clear()
+        _STEPS[key] = policy_to_casadi(policy)
+    return _STEPS[key]
 
 
 @dataclasses.dataclass
 class ClosedLoop:
-    """A policy on a task as CasADi Functions; build with `build_closed_loop`."""
+    """A policy on a task as CasADi Functions; build with `build_closed_loop`.
+
+    `start(x0, p) -> carry`, `tick(carry, r, p, knobs, ny_k, nw_k) -> (carry_next, [x; y; z; u])` and
+    `finish(carry_T, r, p) -> (cost, success, finite, objective)` are the three pieces (SX Functions
+    for the fixed-step integrator) that `sim`, `cost_fn` and `objective_fn` chain over the horizon.
+    """
 
     task: Task
     policy: SymbolicPolicy
     ticks: int
     delay: int
     integrator: str
+    start: ca.Function
     tick: ca.Function
+    finish: ca.Function
     sim: ca.Function
     cost_fn: ca.Function
     objective_fn: ca.Function
     plant_tick: ca.Function
+    _batched: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def nx(self) -> int:
@@ -130,6 +102,35 @@ class ClosedLoop:
             "cost": float(out[0]), "success": bool(float(out[1]) > 0.5), "finite": bool(float(out[2]) > 0.5),
             "t": np.arange(self.ticks + 1) * self.task.dt, "x": X.T, "y": Y.T, "z": Z.T, "u": U.T,
         }
+
+    def batched(self, width: int) -> ca.Function:
+        """`cost_fn` on `width` points at once, in the CasADi VM (see `batch_function`):
+        `(X0 (nx, width), R (nr, width), P (np, width), KNOBS (3, width), NY, NW) -> (cost, success)`
+        (each (1, width)); every point sees the same noise NY, NW. Equals `cost_fn` point by point
+        to the last bit. Fixed-step integrator only."""
+        if self.integrator != "fixed":
+            raise ValueError(f"batched evaluation needs the fixed-step closed loop, not {self.integrator!r}")
+        width = int(width)
+        if width not in self._batched:
+            ins = [self.tick.sx_in(i) for i in range(self.tick.n_in())]
+            carry_only = ca.Function("tick_carry", ins, [self.tick(*ins)[0]])
+            tick_b = batch_function(carry_only, width, shared=(4, 5))
+            start_b = batch_function(self.start, width)
+            finish_b = batch_function(self.finish, width)
+            pl = self.task.plant
+            X0 = ca.MX.sym("x0", pl.nx, width)
+            R = ca.MX.sym("r", self.task.nr, width)
+            P = ca.MX.sym("p", pl.np_, width)
+            KN = ca.MX.sym("knobs", len(KNOBS), width)
+            (a, b), (c, d) = self.noise_shapes()
+            NY, NW = ca.MX.sym("NY", a, b), ca.MX.sym("NW", c, d)
+            carry = start_b(X0, P)
+            for k in range(self.ticks):
+                carry = tick_b(carry, R, P, KN, NY[:, k], NW[:, k])
+            cost, success, _, _ = finish_b(carry, R, P)
+            self._batched[width] = ca.Function(f"closed_loop_cost_x{width}", [X0, R, P, KN, NY, NW], [cost, success],
+                                               ["x0", "r", "p", "knobs", "NY", "NW"], ["cost", "success"])
+        return self._batched[width]
 
 
 def noise_from_simulator(noise: tuple[np.ndarray, np.ndarray], ticks: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +221,7 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
     pl = task.plant
     nx, ny, nr, nz, S = pl.nx, task.ny, task.nr, policy.nz, task.substeps
     fns = to_casadi(task)
-    act, advance = controller_functions(policy)
+    step = controller_step(policy)
     plant_fixed = _plant_tick_fixed(task, fns)
     plant = plant_fixed if integrator == "fixed" else _plant_tick_cvodes(task, fns, tol)
     every = task.cost.every
@@ -244,8 +245,7 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
         buf_next = ca.vertcat(buf[ny:], y) if delay > 1 else y
     else:
         y_seen, buf_next = y, buf
-    u = act(z, y_seen, r)
-    z_next = advance(z, y_seen, u, r)
+    u, z_next = step(z, y_seen, r)
     on_grid = ca.fmod(k, every) == 0
     ev = ca.logic_and(on_grid, fns["terminate"](x, r, p)) if "terminate" in fns else 0
     newly = ca.logic_and(alive, ev)
@@ -265,8 +265,34 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
     if integrator == "fixed":  # one SX graph per tick, common subexpressions (parameter terms) shared
         tick = tick.expand()
         ins = [tick.sx_in(i) for i in range(tick.n_in())]
-        tick = ca.Function("tick", ins, ca.cse(tick(*ins)))
+        tick = ca.Function("tick", ins, ca.cse(tick(*ins)), ["carry", "r", "p", "knobs", "ny", "nw"], ["carry_next", "xyzu"])
     horizon = tick.mapaccum("horizon", T)
+
+    # start: the initial carry; finish: the cost, success and finiteness from the final carry (SX)
+    xs, ps, rs = ca.SX.sym("x0", nx), ca.SX.sym("p", pl.np_), ca.SX.sym("r", nr)
+    z0 = ca.DM(np.array(policy.latent_init, float).reshape(nz, 1)) if nz else ca.DM(0, 1)
+    buf0 = ca.repmat(fns["observe"](xs, ps), delay, 1) if delay else ca.SX(0, 1)
+    start = ca.Function("start", [xs, ps], [ca.vertcat(xs, z0, buf0, 0, 1, 1, 0, 0)], ["x0", "p"], ["carry"])
+    cN = ca.SX.sym("carry", nx + nz + delay * ny + 5)
+    xN = cN[:nx]
+    o = nx + nz + delay * ny
+    accN, aliveN, finN, everN = cN[o], cN[o + 1], cN[o + 2], cN[o + 3]
+    if T % every == 0 and "terminate" in fns:
+        evN = fns["terminate"](xN, rs, ps)
+        accN = accN + ca.if_else(ca.logic_and(aliveN, evN), task.cost.terminal, 0)
+        aliveN = ca.logic_and(aliveN, ca.logic_not(evN))
+    finN = ca.logic_and(finN, ca.logic_or(_finite(xN), ca.logic_not(aliveN)))
+    if task.cost.aggregate == "mean":
+        accN = accN / math.ceil(T / every)
+    cost = ca.if_else(finN, accN, math.inf)
+    if task.success is None:
+        success = finN
+    elif task.success.when == "final":
+        success = ca.logic_and(finN, fns["success"](xN, rs, ps))
+    else:
+        success = ca.logic_and(finN, ca.logic_or(everN, fns["success"](xN, rs, ps)))
+    finish = ca.Function("finish", [cN, rs, ps], [cost, success, finN, accN], ["carry", "r", "p"],
+                         ["cost", "success", "finite", "objective"])
 
     X0 = ca.MX.sym("x0", nx)
     R = ca.MX.sym("r", nr)
@@ -274,34 +300,12 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
     KN = ca.MX.sym("knobs", len(KNOBS))
     NY = ca.MX.sym("NY", ny, T)
     NW = ca.MX.sym("NW", S * nx, T)
-    z0 = ca.DM(np.array(policy.latent_init, float).reshape(nz, 1)) if nz else ca.DM(0, 1)
-    y0 = fns["observe"](X0, P)
-    buf0 = ca.repmat(y0, delay, 1) if delay else ca.MX(0, 1)
-    c0 = ca.vertcat(X0, z0, buf0, 0, 1, 1, 0, 0)
-    C, OUT = horizon(c0, ca.repmat(R, 1, T), ca.repmat(P, 1, T), ca.repmat(KN, 1, T), NY, NW)
+    C, OUT = horizon(start(X0, P), ca.repmat(R, 1, T), ca.repmat(P, 1, T), ca.repmat(KN, 1, T), NY, NW)
     cN = C[:, -1]
-    xN = cN[:nx]
-    zN = cN[nx:nx + nz]
-    o = nx + nz + delay * ny
-    accN, aliveN, finN, everN = cN[o], cN[o + 1], cN[o + 2], cN[o + 3]
-    if T % every == 0 and "terminate" in fns:
-        evN = fns["terminate"](xN, R, P)
-        accN = accN + ca.if_else(ca.logic_and(aliveN, evN), task.cost.terminal, 0)
-        aliveN = ca.logic_and(aliveN, ca.logic_not(evN))
-    finN = ca.logic_and(finN, ca.logic_or(_finite(xN), ca.logic_not(aliveN)))
-    if task.cost.aggregate == "mean":
-        accN = accN / math.ceil(T / every)
-    objective = accN
-    cost = ca.if_else(finN, accN, math.inf)
-    if task.success is None:
-        success = finN
-    elif task.success.when == "final":
-        success = ca.logic_and(finN, fns["success"](xN, R, P))
-    else:
-        success = ca.logic_and(finN, ca.logic_or(everN, fns["success"](xN, R, P)))
-    Xs = ca.horzcat(OUT[:nx, :], xN)
+    cost, success, finN, objective = finish(cN, R, P)
+    Xs = ca.horzcat(OUT[:nx, :], cN[:nx])
     Ys = OUT[nx:nx + ny, :]
-    Zs = ca.horzcat(OUT[nx + ny:nx + ny + nz, :], zN)
+    Zs = ca.horzcat(OUT[nx + ny:nx + ny + nz, :], cN[nx:nx + nz])
     Us = OUT[nx + ny + nz:, :]
     args = [X0, R, P, KN, NY, NW]
     names = ["x0", "r", "p", "knobs", "NY", "NW"]
@@ -309,6 +313,5 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
                       ["cost", "success", "finite", "X", "Y", "Z", "U"])
     cost_fn = ca.Function("closed_loop_cost", args, [cost, success], names, ["cost", "success"])
     objective_fn = ca.Function("closed_loop_objective", args, [objective], names, ["objective"])
-    return ClosedLoop(task=task, policy=policy, ticks=T, delay=delay, integrator=integrator, tick=tick,
-                      sim=sim, cost_fn=cost_fn, objective_fn=objective_fn, plant_tick=plant_fixed)
-
+    return ClosedLoop(task=task, policy=policy, ticks=T, delay=delay, integrator=integrator, start=start, tick=tick,
+                      finish=finish, sim=sim, cost_fn=cost_fn, objective_fn=objective_fn, plant_tick=plant_fixed)

@@ -33,7 +33,7 @@ from scipy.optimize import least_squares
 from plants import Task, to_casadi
 from synth import SymbolicPolicy
 
-from ._closedloop import build_closed_loop, controller_functions
+from ._closedloop import build_closed_loop, controller_step
 
 
 class NoEquilibrium(RuntimeError):
@@ -58,14 +58,14 @@ def equilibrium(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None, set
     if not (np.all(np.isfinite(x0)) and np.all(np.isfinite(z0))):
         raise NoEquilibrium("the noise-free closed loop diverges from the operating point")
     fns = to_casadi(task)
-    act, advance = controller_functions(policy)
+    step = controller_step(policy)
     xs = ca.SX.sym("x", pl.nx)
     zs = ca.SX.sym("z", policy.nz)
     y = fns["observe"](xs, p)
-    u = act(zs, y, r)
+    u, z_next = step(zs, y, r)
     f = fns["dynamics"](xs, u, p)
     res_x = f if pl.time == "continuous" else f - xs
-    res = ca.vertcat(res_x, advance(zs, y, u, r) - zs)
+    res = ca.vertcat(res_x, z_next - zs)
     w = ca.vertcat(xs, zs)
     F = ca.Function("res", [w], [res, ca.jacobian(res, w), u])
     sol = least_squares(lambda v: np.asarray(F(v)[0]).ravel(), np.concatenate([x0, z0]),
@@ -100,17 +100,17 @@ def linearize_loop(task: Task, policy: SymbolicPolicy, xe, ze, ue, p=None, r=Non
         Ad, Bd = E[:n, :n], E[:n, n:]
     else:
         Ad, Bd = A, B
-    act, advance = controller_functions(policy)
+    step = controller_step(policy)
     nz, ny, nu = policy.nz, task.ny, pl.nu
-    zs, ys, u2 = ca.SX.sym("z", nz), ca.SX.sym("y", ny), ca.SX.sym("u", nu)
-    a = act(zs, ys, r)
-    zn = advance(zs, ys, u2, r)
-    K = ca.Function("K", [zs, ys, u2], [ca.jacobian(a, zs), ca.jacobian(a, ys), ca.jacobian(zn, zs), ca.jacobian(zn, ys), ca.jacobian(zn, u2)])
-    ye = Cp @ xe * 0 + np.asarray(fns["observe"](xe, p)).ravel()
-    Gz, Gy, Fz, Fy, Fu = (np.asarray(m, float) for m in K(ze, ye, ue))
+    zs, ys = ca.SX.sym("z", nz), ca.SX.sym("y", ny)
+    a, zn = step(zs, ys, r)
+    # the tick's own command is fed back inside it, so d z_next/dz already holds Fz + Fu Gz
+    K = ca.Function("K", [zs, ys], [ca.jacobian(a, zs), ca.jacobian(a, ys), ca.jacobian(zn, zs), ca.jacobian(zn, ys)])
+    ye = np.asarray(fns["observe"](xe, p)).ravel()
+    Gz, Gy, Ak, Bk = (np.asarray(m, float) for m in K(ze, ye))
     Gz, Gy = Gz.reshape(nu, nz), Gy.reshape(nu, ny)
-    Fz, Fy, Fu = Fz.reshape(nz, nz), Fy.reshape(nz, ny), Fu.reshape(nz, nu)
-    return {"Ad": Ad, "Bd": Bd, "Cp": Cp, "Ak": Fz + Fu @ Gz, "Bk": Fy + Fu @ Gy, "Ck": Gz, "Dk": Gy, "dt": dt}
+    Ak, Bk = Ak.reshape(nz, nz), Bk.reshape(nz, ny)
+    return {"Ad": Ad, "Bd": Bd, "Cp": Cp, "Ak": Ak, "Bk": Bk, "Ck": Gz, "Dk": Gy, "dt": dt}
 
 
 def closed_loop_matrix(lin: dict) -> np.ndarray:

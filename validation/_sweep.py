@@ -17,8 +17,10 @@ sweep's or the vertices' maximum; it is then re-simulated with CVODES as an inde
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -99,35 +101,76 @@ def vertices(dims: list[Dim]) -> np.ndarray:
     return np.array(list(itertools.product(*[(x.low, x.high) for x in dims]))) if dims else np.zeros((1, 0))
 
 
-def point_function(cl: ClosedLoop, dims: list[Dim], base: Base, output: str = "cost") -> ca.Function:
-    """`f(theta, NY, NW) -> (cost, success)` with `theta` the swept values (d,), others from `base`.
-    `output="objective"` gives the raw accumulated cost (no +inf switch) for the optimiser."""
+def _theta_rows(cl: ClosedLoop, dims: list[Dim], base: Base, theta, width: int | None = None):
+    """x0, p, knobs as vertcat of rows: swept ones from `theta` (d, width), the rest from `base`."""
     task = cl.task
-    theta = ca.MX.sym("theta", len(dims))
-    x0, p, kn = (ca.MX(ca.DM(v.reshape(-1, 1))) if v.size else ca.MX(0, 1) for v in (base.x0, base.p, base.knobs))
-    x0, p, kn = ca.vertsplit(x0), ca.vertsplit(p), ca.vertsplit(kn)
+    rep = (lambda v: ca.MX(ca.DM(v))) if width is None else (lambda v: ca.MX(ca.DM(np.full((1, width), v))))
+    x0, p, kn = ([rep(float(e)) for e in v] for v in (base.x0, base.p, base.knobs))
     states = list(task.plant.states)
     pnames = [q.name for q in task.plant.parameters]
     for i, dim in enumerate(dims):
         if dim.kind == "parameter":
-            p[pnames.index(dim.name)] = theta[i]
+            p[pnames.index(dim.name)] = theta[i, :]
         elif dim.kind == "x0":
-            x0[states.index(dim.name)] = theta[i]
+            x0[states.index(dim.name)] = theta[i, :]
         elif dim.kind == "knob":
-            kn[KNOBS.index(dim.name)] = theta[i]
+            kn[KNOBS.index(dim.name)] = theta[i, :]
         else:
             raise ValueError(f"sweep dimension kind {dim.kind!r}: use parameter, x0 or knob")
+    empty = ca.MX(0, 1 if width is None else width)
+    return tuple(ca.vertcat(*v) if v else empty for v in (x0, p, kn))
+
+
+def point_function(cl: ClosedLoop, dims: list[Dim], base: Base, output: str = "cost") -> ca.Function:
+    """`f(theta, NY, NW) -> (cost, success)` with `theta` the swept values (d,), others from `base`.
+    `output="objective"` gives the raw accumulated cost (no +inf switch) for the optimiser."""
+    theta = ca.MX.sym("theta", len(dims))
+    x0, p, kn = _theta_rows(cl, dims, base, theta)
     NY = ca.MX.sym("NY", *base.NY.shape)
     NW = ca.MX.sym("NW", *base.NW.shape)
     r = ca.DM(base.r.reshape(-1, 1)) if base.r.size else ca.DM(0, 1)
-    outs = cl.cost_fn(ca.vertcat(*x0), r, ca.vertcat(*p), ca.vertcat(*kn), NY, NW)
     if output == "objective":
-        return ca.Function("objective", [theta, NY, NW], [cl.objective_fn(ca.vertcat(*x0), r, ca.vertcat(*p), ca.vertcat(*kn), NY, NW)])
-    return ca.Function("point", [theta, NY, NW], outs, ["theta", "NY", "NW"], ["cost", "success"])
+        return ca.Function("objective", [theta, NY, NW], [cl.objective_fn(x0, r, p, kn, NY, NW)])
+    return ca.Function("point", [theta, NY, NW], cl.cost_fn(x0, r, p, kn, NY, NW), ["theta", "NY", "NW"], ["cost", "success"])
 
 
-def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",)) -> tuple[ca.Function, dict]:
-    """Generate C for `fn` (non-expanded: mapaccum stays a loop), compile it with cc and load it back."""
+def batch_point_function(cl: ClosedLoop, dims: list[Dim], base: Base, width: int) -> ca.Function:
+    """`f(THETA (d, width), NY, NW) -> (cost, success)` (each (1, width)): `point_function` on `width`
+    points at once in the CasADi VM (`ClosedLoop.batched`), every point with the base's noise."""
+    theta = ca.MX.sym("theta", len(dims), width)
+    x0, p, kn = _theta_rows(cl, dims, base, theta, width)
+    NY = ca.MX.sym("NY", *base.NY.shape)
+    NW = ca.MX.sym("NW", *base.NW.shape)
+    r = ca.DM(np.repeat(base.r.reshape(-1, 1), width, axis=1)) if base.r.size else ca.DM(0, width)
+    return ca.Function(f"points_x{width}", [theta, NY, NW], cl.batched(width)(x0, r, p, kn, NY, NW),
+                       ["theta", "NY", "NW"], ["cost", "success"])
+
+
+def chunk_function(point: ca.Function, width: int) -> ca.Function:
+    """`f(THETA (d, width), NY, NW) -> (cost, success)`: `width` explicit calls of the scalar `point`
+    sharing one copy of the noise (`Function.map` would copy the noise once per point)."""
+    d = point.size1_in(0)
+    theta = ca.MX.sym("theta", d, width)
+    NY = ca.MX.sym("NY", *point.size_in(1))
+    NW = ca.MX.sym("NW", *point.size_in(2))
+    outs = [point(theta[:, j], NY, NW) for j in range(width)]
+    return ca.Function(f"points_x{width}", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])],
+                       ["theta", "NY", "NW"], ["cost", "success"])
+
+
+def c_cache_dir() -> Path | None:
+    """Where compiled sweep libraries are kept (`$XDG_CACHE_HOME/symctl/casadi`, else
+    `~/.cache/symctl/casadi`); None when the environment sets SYMCTL_COMPILE_CACHE=0."""
+    if os.environ.get("SYMCTL_COMPILE_CACHE", "1") == "0":
+        return None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symctl" / "casadi"
+
+
+def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cache: Path | None | bool = True) -> tuple[ca.Function, dict]:
+    """Generate C for `fn` (non-expanded: mapaccum stays a loop), compile it with cc and load it back.
+
+    With `cache` (True: `c_cache_dir()`, or a folder), the shared library is kept under the hash of
+    the generated source, the compiler and the flags, and reused when the same C is asked for again."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise FileNotFoundError("no C compiler (gcc or cc) on PATH")
@@ -137,33 +180,73 @@ def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",)) -> t
     cg = ca.CodeGenerator(f"{name}.c", {"with_header": False})
     cg.add(fn)
     cg.generate(str(workdir) + "/")
+    src = workdir / f"{name}.c"
     t1 = time.perf_counter()
-    src, lib = workdir / f"{name}.c", workdir / f"{name}.so"
-    subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", str(lib), str(src), "-lm"], check=True, capture_output=True)
+    cache_dir = c_cache_dir() if cache is True else (Path(cache) if cache else None)
+    key = hashlib.sha256(b"\0".join([src.read_bytes(), cc.encode(), " ".join(flags).encode(), ca.__version__.encode()])).hexdigest()[:24]
+    lib = (cache_dir / f"{name}-{key}.so") if cache_dir else workdir / f"{name}.so"
+    hit = lib.exists()
+    if not hit:
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", str(tmp), str(src), "-lm"], check=True, capture_output=True)
+        os.replace(tmp, lib)
     t2 = time.perf_counter()
-    return ca.external(fn.name(), str(lib)), {"generate_s": t1 - t0, "compile_s": t2 - t1, "compiler": cc,
-                                                "flags": list(flags), "c_bytes": src.stat().st_size}
+    return ca.external(fn.name(), str(lib)), {"generate_s": t1 - t0, "compile_s": t2 - t1, "compiler": cc, "flags": list(flags),
+                                                "c_bytes": src.stat().st_size, "cache_hit": hit, "library": str(lib)}
 
 
-def evaluate(fn: ca.Function, points: np.ndarray, base: Base, cores: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
-    """Evaluate a point function on every row of `points`: (costs, successes, seconds)."""
+BATCH_WIDTH_MAX = 1024  # points per VM batch (longer rows gain nothing and cost memory)
+C_CHUNK = 100  # points per call of the compiled chunk function
+
+
+def _split(n: int, cores: int, cap: int) -> tuple[int, int]:
+    """(batches, width): at least `cores` batches when there are enough points, each at most `cap` wide."""
+    batches = max(min(cores, n), math.ceil(n / cap))
+    return batches, math.ceil(n / batches)
+
+
+def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, cores: int = 2, backend: str = "vm",
+             cache: Path | None | bool = True) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """The cost and success of every row of `points` (n, d): (costs, successes, seconds, info).
+
+    backend "vm": batches of points replayed on rows in the CasADi VM (`batch_point_function`), one
+    batch per thread (`Function.map(batches, "thread", cores)`); "c": CasADi-generated C of the scalar
+    closed loop, compiled (see `compile_c`), called on chunks of points, chunks mapped over threads.
+    The seconds include building and compiling."""
+    points = np.asarray(points, float).reshape(len(points), len(dims))
     n = points.shape[0]
     t0 = time.perf_counter()
-    fm = fn.map(n, "thread", cores)
-    cost, succ = fm(points.T.reshape(points.shape[1], n) if points.size else np.zeros((0, n)), base.NY, base.NW)
-    return np.asarray(cost).ravel(), np.asarray(succ).ravel() > 0.5, time.perf_counter() - t0
+    info: dict = {"backend": backend}
+    if n == 0:
+        return np.zeros(0), np.zeros(0, bool), 0.0, info
+    if backend == "vm" and cl.integrator == "fixed":
+        batches, width = _split(n, cores, BATCH_WIDTH_MAX)
+        fn = batch_point_function(cl, dims, base, width)
+    elif backend == "c":
+        batches, width = _split(n, cores, C_CHUNK)
+        fn, cinfo = compile_c(chunk_function(point_function(cl, dims, base), width), cache=cache)
+        info.update(cinfo)
+    elif backend == "vm":  # an MX closed loop (cvodes): the scalar Function mapped point by point
+        batches, width = n, 1
+        fn = point_function(cl, dims, base)
+    else:
+        raise ValueError(f"sweep backend {backend!r}: use 'vm' or 'c'")
+    info.update({"batches": batches, "width": width, "threads": int(cores)})
+    pad = batches * width - n
+    theta = np.vstack([points, np.repeat(points[-1:], pad, axis=0)]) if pad else points
+    fm = fn.map(batches, "thread", int(cores)) if batches > 1 else fn
+    cost, succ = fm(ca.DM(theta.T), ca.DM(base.NY), ca.DM(base.NW))  # batch b: columns b*width...
+    cost = np.asarray(cost).ravel()[:n]
+    succ = np.asarray(succ).ravel()[:n] > 0.5
+    return cost, succ, time.perf_counter() - t0, info
 
 
 def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lhs", seed: int = 0,
-          cores: int = 2, backend: str = "vm") -> dict:
+          cores: int = 2, backend: str = "vm", cache: Path | None | bool = True) -> dict:
     """Evaluate `n` points of the box `dims` (backend "vm" or "c")."""
     pts = sample(dims, n, design, seed)
-    fn = point_function(cl, dims, base)
-    info = {"backend": backend}
-    if backend == "c":
-        fn, info2 = compile_c(fn)
-        info.update(info2)
-    cost, succ, secs = evaluate(fn, pts, base, cores)
+    cost, succ, secs, info = evaluate(cl, dims, base, pts, cores, backend, cache)
     info.update({"seconds": secs, "trajectories_per_s": pts.shape[0] / secs if secs > 0 else None})
     return {"dims": [dataclasses.asdict(d) for d in dims], "design": design, "seed": seed, "n": int(pts.shape[0]),
             "points": pts.tolist(), "cost": cost.tolist(), "success": succ.astype(int).tolist(), "timing": info}
@@ -181,7 +264,6 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
     lo = np.array([x.low for x in dims])
     hi = np.array([x.high for x in dims])
     t0 = time.perf_counter()
-    point = point_function(cl, dims, base)
     obj = point_function(cl, dims, base, output="objective")
     s = ca.MX.sym("s", d)
     J = obj(ca.DM(lo) + s * ca.DM(hi - lo), base.NY, base.NW)
@@ -201,11 +283,11 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
         use_vertices = len(verts) <= max_vertices
     vert_cost = np.array([])
     if use_vertices and d:
-        vert_cost, _, _ = evaluate(point, verts, base, cores)
+        vert_cost, _, _, _ = evaluate(cl, dims, base, verts, cores)
     inits = []
     if seed_points is not None and len(seed_points):
         if seed_costs is None:
-            seed_cost, _, _ = evaluate(point, np.asarray(seed_points), base, cores)
+            seed_cost, _, _, _ = evaluate(cl, dims, base, np.asarray(seed_points), cores)
         else:
             seed_cost = np.asarray(seed_costs, float)
         sc = np.where(np.isnan(seed_cost), np.inf, seed_cost)
@@ -225,7 +307,7 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
                      "seconds": time.perf_counter() - t1, "point": (lo + sx * (hi - lo)).tolist()})
         candidates.append((f"ipopt from {label}", lo + sx * (hi - lo)))
     pts = np.array([c[1] for c in candidates]).reshape(len(candidates), d)
-    cost, succ, _ = evaluate(point, pts, base, cores)
+    cost, succ, _, _ = evaluate(cl, dims, base, pts, cores)
     for run, c in zip(runs, cost):
         run["cost"] = float(c)
     all_pts = [pts]
@@ -271,5 +353,6 @@ def confirm(task, policy, cl: ClosedLoop, dims: list[Dim], base: Base, point, rt
             "seconds": time.perf_counter() - t0}
 
 
-__all__ = ["DESIGNS", "Base", "Dim", "NOMINAL_KNOBS", "compile_c", "confirm", "evaluate", "parameter_box", "point_function",
+__all__ = ["DESIGNS", "Base", "Dim", "NOMINAL_KNOBS", "batch_point_function", "c_cache_dir", "chunk_function", "compile_c", "confirm",
+           "evaluate", "parameter_box", "point_function",
            "sample", "sweep", "vertices", "worst_case"]

@@ -24,7 +24,7 @@ from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
 from ._margins import lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
-from ._sweep import Base, Dim, confirm, evaluate, parameter_box, point_function, sweep, worst_case
+from ._sweep import Base, Dim, confirm, evaluate, parameter_box, sweep, worst_case
 from .lqg import LQGError, design, policy_from_design
 
 DEFAULT_SETTINGS: dict = {
@@ -88,7 +88,7 @@ def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
     for name, lo, hi in (("gain", *s["gain_range"]), ("obs_scale", 0.0, s["noise_scale_max"]), ("process_scale", 0.0, s["noise_scale_max"])):
         dims = [Dim("knob", name, float(lo), float(hi))]
         pts = np.linspace(lo, hi, n).reshape(n, 1)
-        cost, succ, secs = evaluate(point_function(cl, dims, base), pts, base, s["cores"])
+        cost, succ, secs, _ = evaluate(cl, dims, base, pts, int(s["cores"]))
         out[name] = {"values": pts.ravel().tolist(), "cost": cost.tolist(), "success": succ.astype(int).tolist(), "seconds": secs}
     delays = list(range(int(s["max_delay"]) + 1))
     dc, ds = [], []
@@ -104,7 +104,7 @@ def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
         m = int(s["x0_grid"])
         axes = [np.linspace(d.low, d.high, m) for d in dims]
         pts = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(dims), -1).T
-        cost, succ, secs = evaluate(point_function(cl, dims, base), pts, base, s["cores"])
+        cost, succ, secs, _ = evaluate(cl, dims, base, pts, int(s["cores"]))
         out["initial_state"] = {"dims": [dataclasses.asdict(d) for d in dims], "axes": [a.tolist() for a in axes],
                                 "cost": cost.tolist(), "success": succ.astype(int).tolist(), "seconds": secs}
     return out
