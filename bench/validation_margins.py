@@ -3,7 +3,9 @@
 Run: flock /tmp/symctl-bench.lock .venv/bin/python bench/validation_margins.py
 """
 
+import os
 import statistics
+import subprocess
 import time
 
 import plants
@@ -20,7 +22,15 @@ def once(task, variant):
     return time.perf_counter() - t0, summary(m), summary(ml)
 
 
+def machine() -> str:
+    model = [ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+             if ln.startswith("Model name")]
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return f"nproc {os.cpu_count()}, {model[0] if model else '?'}; uptime: {load}"
+
+
 def main():
+    print("machine:", machine())
     task = plants.get_task("sho/noisy")
     for variant in ("lqg-ss", "lqg"):
         once(task, variant)  # warm-up (imports, CasADi plugin loading)
@@ -36,6 +46,7 @@ def main():
               f"rho {s['spectral_radius']:.6f}")
         gml = sl["gain_margin"]
         print(f"  LQR loop: GM {gml['absolute']:.4g}; PM {sl['phase_margin']['deg']:.3f} deg; disk GM {sl['disk_margin']['gain_dB']:.3f} dB")
+    print("machine after:", machine())
 
 
 if __name__ == "__main__":

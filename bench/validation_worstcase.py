@@ -5,6 +5,8 @@ Run: flock /tmp/symctl-bench.lock .venv/bin/python bench/validation_worstcase.py
 """
 
 import argparse
+import os
+import subprocess
 import time
 
 import jax
@@ -20,7 +22,15 @@ from validation._sweep import Base, confirm, evaluate, parameter_box, sweep, ver
 jax.config.update("jax_enable_x64", True)
 
 
+def machine() -> str:
+    model = [ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+             if ln.startswith("Model name")]
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return f"nproc {os.cpu_count()}, {model[0] if model else '?'}; uptime: {load}"
+
+
 def main():
+    print("machine:", machine())
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=500)
     ap.add_argument("--substeps", type=int, default=None)
@@ -58,6 +68,7 @@ def main():
     c = confirm(short, pol, cl, dims, base, w["point"])
     print(f"CVODES confirmation: {c['cost_cvodes']:.6g} vs fixed step {c['cost_fixed_step']:.6g} (rel {c['relative_difference']:.3g}), "
           f"confirmed {c['confirmed']}, {c['seconds']:.2f} s")
+    print("machine after:", machine())
 
 
 if __name__ == "__main__":

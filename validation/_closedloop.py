@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 
 import casadi as ca
 import numpy as np
@@ -43,18 +44,22 @@ def _finite(v):
     return out
 
 
-_STEPS: dict[str, ca.Function] = {}
+_STEPS: dict[int, tuple[weakref.ref, ca.Function]] = {}
 
 
 def controller_step(policy: SymbolicPolicy) -> ca.Function:
     """The policy's tick `step(z, y, r) -> (u, z_next)` as a CasADi SX Function: `synth`'s
-    `to_casadi` (the one conversion of a policy to CasADi), cached per policy digest."""
-    key = policy.digest()
-    if key not in _STEPS:
-        if len(_STEPS) > 64:
-            _STEPS.clear()
-        _STEPS[key] = policy_to_casadi(policy)
-    return _STEPS[key]
+    `to_casadi` (the one conversion of a policy to CasADi), kept while the policy object lives
+    (keyed by identity: hashing the expressions costs more than converting a small policy)."""
+    hit = _STEPS.get(id(policy))
+    if hit is not None and hit[0]() is policy:
+        return hit[1]
+    if len(_STEPS) > 64:
+        for key in [k for k, (ref, _) in _STEPS.items() if ref() is None] or list(_STEPS):
+            del _STEPS[key]
+    step = policy_to_casadi(policy)
+    _STEPS[id(policy)] = (weakref.ref(policy), step)
+    return step
 
 
 @dataclasses.dataclass

@@ -197,7 +197,7 @@ def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cach
 
 
 BATCH_WIDTH_MAX = 1024  # points per VM batch (longer rows gain nothing and cost memory)
-C_CHUNK = 100  # points per call of the compiled chunk function
+C_CHUNK = 25  # points per call of the compiled chunk function (more calls, more C to compile)
 
 
 def _split(n: int, cores: int, cap: int) -> tuple[int, int]:
