@@ -4,9 +4,14 @@ A sweep varies some inputs of the closed loop around a base scenario (its initia
 noise are those of one held-out scenario, so every point sees the same noise): plant parameters,
 initial states, and the knobs `gain` (actuator gain error), `obs_scale` and `process_scale` (noise
 levels); a measurement delay of k ticks is structural and gets one closed loop per value. Points come
-from a grid, a Latin hypercube or a scrambled Sobol sequence (`scipy.stats.qmc`) and are evaluated with
-`Function.map(N, "thread", cores)`, or through CasADi-generated C of the non-expanded graph (the
-horizon stays a C loop) compiled with the system compiler when one is present.
+from a grid, a Latin hypercube or a scrambled Sobol sequence (`scipy.stats.qmc`).
+
+Two evaluators give the same costs. "vm": the per-tick SX algorithm is replayed on rows of points
+(`ClosedLoop.batched`), so each VM instruction does one elementwise operation over a batch; one batch
+per thread with `Function.map(batches, "thread", cores)`. "c": CasADi-generated C of the scalar closed
+loop (the horizon stays a C loop over the expanded tick), compiled with the system compiler and cached
+under the hash of its source (`compile_c`), called on chunks of points. The noise is passed to every
+point, never copied per point (`Function.map` over points would repeat it once per point).
 
 The worst-case search maximises the cost over a box with IPOPT (L-BFGS) from several starts (the
 best sweep point, the best vertex and random points); with few dimensions every vertex is evaluated
@@ -191,9 +196,18 @@ def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cach
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", str(tmp), str(src), "-lm"], check=True, capture_output=True)
         os.replace(tmp, lib)
+        if cache_dir:
+            _prune(cache_dir)
     t2 = time.perf_counter()
     return ca.external(fn.name(), str(lib)), {"generate_s": t1 - t0, "compile_s": t2 - t1, "compiler": cc, "flags": list(flags),
                                                 "c_bytes": src.stat().st_size, "cache_hit": hit, "library": str(lib)}
+
+
+def _prune(folder: Path, keep: int = 200) -> None:
+    """Keep the `keep` most recently written libraries of the cache folder."""
+    libs = sorted(folder.glob("*.so"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in libs[keep:]:
+        old.unlink(missing_ok=True)
 
 
 BATCH_WIDTH_MAX = 1024  # points per VM batch (longer rows gain nothing and cost memory)
@@ -212,7 +226,8 @@ def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, co
 
     backend "vm": batches of points replayed on rows in the CasADi VM (`batch_point_function`), one
     batch per thread (`Function.map(batches, "thread", cores)`); "c": CasADi-generated C of the scalar
-    closed loop, compiled (see `compile_c`), called on chunks of points, chunks mapped over threads.
+    closed loop, compiled (see `compile_c`) as a function of a chunk of points, called chunk after
+    chunk in one batch per thread.
     The seconds include building and compiling."""
     points = np.asarray(points, float).reshape(len(points), len(dims))
     n = points.shape[0]
@@ -224,9 +239,17 @@ def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, co
         batches, width = _split(n, cores, BATCH_WIDTH_MAX)
         fn = batch_point_function(cl, dims, base, width)
     elif backend == "c":
-        batches, width = _split(n, cores, C_CHUNK)
-        fn, cinfo = compile_c(chunk_function(point_function(cl, dims, base), width), cache=cache)
+        chunk = min(C_CHUNK, math.ceil(n / max(1, cores)))
+        ext, cinfo = compile_c(chunk_function(point_function(cl, dims, base), chunk), cache=cache)
         info.update(cinfo)
+        # one batch per thread, each a VM loop of calls to the compiled chunk (the noise passed, not copied)
+        batches, per = _split(math.ceil(n / chunk), cores, math.inf)
+        theta = ca.MX.sym("theta", len(dims), per * chunk)
+        NY, NW = ca.MX.sym("NY", *base.NY.shape), ca.MX.sym("NW", *base.NW.shape)
+        outs = [ext(theta[:, k * chunk:(k + 1) * chunk], NY, NW) for k in range(per)]
+        fn = ca.Function("points_c", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])])
+        width = per * chunk
+        info["chunk"] = chunk
     elif backend == "vm":  # an MX closed loop (cvodes): the scalar Function mapped point by point
         batches, width = n, 1
         fn = point_function(cl, dims, base)

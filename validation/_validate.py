@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ DEFAULT_SETTINGS: dict = {
     "sweep_design": "lhs",  # lhs | sobol | grid | random
     "widen": 1.0,  # factor on the parameter box about its centre
     "sweep_ticks": None,  # horizon of sweeps and the worst case in ticks (None: the task's)
-    "sweep_backend": "auto",  # vm | c | auto (c when a compiler is present)
+    "sweep_backend": "auto",  # vm | c | auto (vm: batched, it beats the compiled per-point C, see bench/validation_RESULTS.md)
     "starts": 8,  # worst-case IPOPT starts
     "max_vertices": 64,
     "cores": 2,
@@ -177,7 +176,7 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     dims = parameter_box(task, float(s["widen"]))
     backend = s["sweep_backend"]
     if backend == "auto":
-        backend = "c" if shutil.which("gcc") or shutil.which("cc") else "vm"
+        backend = "vm"
     sw = None
     if dims and int(s["sweep"]) > 0:
         sw = sweep(cl, dims, base, int(s["sweep"]), s["sweep_design"], int(s["seed"]), int(s["cores"]), backend)
