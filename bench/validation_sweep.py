@@ -100,6 +100,18 @@ def main():
             total = time.perf_counter() - t0
             same = np.array_equal(np.asarray(cost).ravel(), costs.get(label, np.asarray(cost).ravel()))
             print(f"  former {label} (per-point map, noise repeated per point): total {total:.3f} s; same costs {same}")
+        import casadi as ca
+
+        dNY, dNW = ca.DM(base.NY), ca.DM(base.NW)
+        for label in ("vm", "c"):
+            f = fn if label == "vm" else compile_c(fn, cache=False)[0]
+            k = 20
+            t0 = time.perf_counter()
+            for i in range(k):
+                f(ca.DM(pts[i]), dNY, dNW)
+            per = (time.perf_counter() - t0) / k
+            print(f"  per-point {label}, one thread, noise passed once: {per * 1e3:.2f} ms per trajectory "
+                  f"= {per / (a.ticks * cl.tick.n_instructions()) * 1e9:.1f} ns per SX instruction of the tick")
     if len(costs) == 2:
         v, cc = costs["vm"], costs["c"]
         fin = np.isfinite(v)
