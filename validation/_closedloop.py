@@ -130,8 +130,9 @@ class ClosedLoop:
             (a, b), (c, d) = self.noise_shapes()
             NY, NW = ca.MX.sym("NY", a, b), ca.MX.sym("NW", c, d)
             carry = start_b(X0, P)
+            ny_cols, nw_cols = ca.horzsplit(NY), ca.horzsplit(NW)  # one node each, not one slice per tick
             for k in range(self.ticks):
-                carry = tick_b(carry, R, P, KN, NY[:, k], NW[:, k])
+                carry = tick_b(carry, R, P, KN, ny_cols[k], nw_cols[k])
             cost, success, _, _ = finish_b(carry, R, P)
             self._batched[width] = ca.Function(f"closed_loop_cost_x{width}", [X0, R, P, KN, NY, NW], [cost, success],
                                                ["x0", "r", "p", "knobs", "NY", "NW"], ["cost", "success"])
