@@ -13,7 +13,9 @@ cost see the commanded `u_k`), observation- and process-noise scales, and a meas
 
 `ClosedLoop.sim(x0, r, p, knobs, NY, NW) -> (cost, success, finite, X, Y, Z, U)` with `knobs = (gain,
 obs_scale, process_scale)`, `NY` (ny, ticks), `NW` (substeps*nx, ticks). `ClosedLoop.cost_fn` returns
-the cost only (the function that is mapped over sweeps and maximised by the worst-case search).
+the cost only (the function maximised by the worst-case search); `ClosedLoop.batched(width)` is the
+same cost on `width` points at once (what sweeps evaluate). The controller is the policy's tick as
+`synth`'s `to_casadi` builds it (`controller_step`).
 """
 
 from __future__ import annotations
