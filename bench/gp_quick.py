@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--islands", type=int)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--out", default="/tmp/symctl-gp-bench")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a GP setting, e.g. --set const_opt=true")
     args = ap.parse_args()
 
     import numpy as np
@@ -43,8 +44,12 @@ def main() -> None:
     task = plants.get_task(args.task)
     out = Path(args.out) / f"{task.name.replace('/', '-')}-{args.method}-{args.budget}-{args.seed}"
     options = {"generations": args.generations, "population": args.population, "islands": args.islands}
+    overrides = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        overrides[k] = json.loads(v)
     t0 = time.perf_counter()
-    policy = run(task, out, seed=args.seed, options=options, resume=False, progress=None, method=args.method, budget=args.budget)
+    policy = run(task, out, seed=args.seed, options=options, resume=False, progress=None, method=args.method, budget=args.budget, **overrides)
     wall = time.perf_counter() - t0
     hist = [line.split(",") for line in (out / "history.csv").read_text().splitlines()[1:]]
     secs = [float(h[4]) for h in hist]

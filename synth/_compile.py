@@ -57,6 +57,15 @@ def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], lis
     return f, g, syms, np.array(values, dtype=float)
 
 
+def with_constants(policy: SymbolicPolicy, values) -> SymbolicPolicy:
+    """`policy` with its float constants, in the order `compile_policy` lifts them, set to `values`."""
+    import dataclasses
+
+    f, g, csyms, _ = _template(policy)
+    rep = {s: sp.Float(float(v)) for s, v in zip(csyms, values)}
+    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in f), g=tuple(e.xreplace(rep) for e in g))
+
+
 def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Controller, dict]:
     """A `Controller` and its parameters `{"c": constants, "z0": initial latent}` for `policy`.
 

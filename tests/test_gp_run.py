@@ -114,3 +114,35 @@ def test_selection_helpers():
     const[2, 0, 0] = 1.0
     assert list(duplicates(code, const)) == [False, True, False]
     assert list(duplicates(code, const, np.array([1.0, 2.0, 1.0]))) == [False, False, True]
+
+
+def test_behaviour_duplicates_tolerate_round_off_only():
+    """Clones whose training costs differ in the last digits are duplicates; a real difference,
+    a sign change or a non-finite cost is not."""
+    from synth.gp._select import duplicates
+
+    code = np.arange(7 * 3).reshape(7, 1, 3).astype(np.int32)  # all genotypes differ
+    const = np.zeros((7, 1, 3))
+    cost = np.array([0.5959, 0.5959 * (1 + 1e-7), 0.5959 * (1 + 1e-3), -0.5959, -0.5959 * (1 - 1e-8), np.inf, np.inf])
+    assert list(duplicates(code, const, cost)) == [False, True, False, False, True, False, False]
+
+
+def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
+    """Adam through the simulator tunes the float constants of a finished candidate: a readout
+    with a far too weak gain gets a lower training cost, and only its constants change."""
+    import sympy as sp
+
+    from synth.gp._evolve import context
+    from synth.gp._polish import tune_constants, validation_cost
+
+    ctx = context(gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", **TINY))
+    y, v, r = (sp.Symbol(n, real=True) for n in ("y_x", "y_v", "r"))
+    weak = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(),
+                          g=(sp.Float(0.02) * (r - y) - sp.Float(0.02) * v + r,), dt=ctx.task.dt)
+    tuned, train = tune_constants(ctx, weak, steps=60, lr=0.05)
+    before = validation_cost(ctx, weak, ctx.train)
+    after = validation_cost(ctx, tuned, ctx.train)
+    assert np.isclose(after, train, rtol=1e-3)
+    assert after < 0.9 * before
+    strip = lambda e: e.xreplace({a: sp.Float(1.0) for a in e.atoms(sp.Float)})  # noqa: E731
+    assert strip(tuned.g[0]) == strip(weak.g[0]) and tuned.g[0] != weak.g[0]

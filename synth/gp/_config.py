@@ -62,13 +62,13 @@ class GPConfig:
     selection: str = "nsga2"  # or "penalty": cost + complexity_penalty * nodes
     complexity_penalty: float = 0.0
     punish_duplicates: bool = True
-    const_opt: bool = False  # gradient (optax Adam through the simulator) on the best few; slow to compile on CPU
     const_search: bool = True  # random search on the constants of the best few, reusing the population program
     const_search_sd: float = 0.2
     const_every: int = 5
     const_top: int = 4
-    const_steps: int = 25
-    const_lr: float = 0.02
+    polish_top: int = 3  # after the run: Adam through the simulator on the constants of the best few (0: off)
+    polish_steps: int = 150
+    polish_lr: float = 0.02
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices
@@ -110,6 +110,8 @@ class GPConfig:
             bad("integrator", self.integrator, "use euler or rk4")
         if self.dtype not in ("float32", "float64"):
             bad("dtype", self.dtype, "use float32 or float64")
+        if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:
+            bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:
             bad("trajectories", (self.train_trajectories, self.validation_trajectories), "give at least 1")
         return self

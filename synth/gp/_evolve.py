@@ -7,7 +7,8 @@ duplicates punished) -> tournaments, crossover/mutation, elites, random immigran
 seeded from the generation's key) -> sympy simplification of a few -> evaluation of the whole
 population by one compiled program (sharded over devices when there are several) -> constant
 tuning of the best few every `const_every` generations (random search through the same compiled
-program; optionally Adam through the differentiable simulator) -> archive. The compiled pieces
+program) -> archive. (Gradient tuning of constants happens after the last generation, on a few
+finished candidates: see `_polish`.) The compiled pieces
 live in a context cached per configuration, so nothing is re-traced between generations.
 """
 
@@ -69,7 +70,6 @@ class Context:
         self._evaluate = jax.jit(self._evaluate_rows)
         self._evaluate_shared = jax.jit(self._evaluate_shared_impl)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
-        self._const_opt = jax.jit(self._const_opt_impl) if cfg.const_opt else None
         I, n = cfg.islands, cfg.island_size
         self.p_cross = cfg.island_rates(cfg.crossover_rate)
         self.n_immigrants = np.round(cfg.island_rates(cfg.immigrant_rate) * n).astype(int)
@@ -160,38 +160,6 @@ class Context:
                         for t in range(T):
                             new_code[i, slot, t], new_const[i, slot, t] = to_arrays(self.tok, child[t], self.dtype)
         return new_code, new_const
-
-    # Constant optimisation ----------------------------------------------------------------
-    def _const_opt_impl(self, code, const):
-        import optax
-
-        cfg = self.config
-        scen = self.train
-        opt = optax.adam(cfg.const_lr)
-
-        def loss(k, c):
-            p = prepare(self.tok, c, k)
-            costs = jax.vmap(lambda s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost)(scen)
-            return jnp.mean(costs)
-
-        def one(c, k):
-            def body(carry, _):
-                k, state, best_k, best_l = carry
-                val, g = jax.value_and_grad(loss)(k, c)
-                better = jnp.isfinite(val) & (val < best_l)
-                best_k = jnp.where(better, k, best_k)
-                best_l = jnp.where(better, val, best_l)
-                g = jnp.where(jnp.isfinite(g), g, 0)
-                upd, state = opt.update(g, state, k)
-                return (optax.apply_updates(k, upd), state, best_k, best_l), None
-
-            init = (k, opt.init(k), k, jnp.asarray(jnp.inf, k.dtype))
-            (k_last, _, best_k, best_l), _ = jax.lax.scan(body, init, None, length=cfg.const_steps)
-            last_l = loss(k_last, c)
-            better = jnp.isfinite(last_l) & (last_l < best_l)
-            return jnp.where(better, k_last, best_k), jnp.where(better, last_l, best_l)
-
-        return jax.lax.map(lambda a: one(*a), (code, const))
 
     # Archive --------------------------------------------------------------------------------
     def archive(self, a_code, a_const, a_cost, code, const, cost, cplx):
@@ -286,19 +254,6 @@ def step(state: GPState) -> GPState:
     code, const = ctx.breed(_rng(k_breed), a["code"], a["const"], a["cost"], a["complexity"], gen)
     simplify_slots(ctx, code, const, _rng(k_simp))
     cost, bad = _assess(ctx, code, const)
-    if ctx._const_opt is not None and cfg.const_top > 0 and gen % cfg.const_every == 0:
-        I, n, T, L = code.shape
-        flat = np.where(np.isfinite(cost.reshape(-1)), cost.reshape(-1), np.inf)
-        top = np.argsort(flat, kind="stable")[: cfg.const_top]
-        top = top[np.isfinite(flat[top])]
-        if top.size:
-            fc, fk = code.reshape(I * n, T, L), const.reshape(I * n, T, L)
-            new_k, _ = ctx._const_opt(jnp.asarray(fc[top]), jnp.asarray(fk[top]))
-            new_cost, _ = _assess_flat(ctx, fc[top], np.asarray(new_k))
-            for j, idx in enumerate(top):
-                if new_cost[j] < flat[idx]:
-                    fk[idx] = np.asarray(new_k[j])
-                    cost.reshape(-1)[idx] = new_cost[j]
     if cfg.const_search and cfg.const_top > 0 and gen % cfg.const_every == 0:
         _const_search(ctx, _rng(k_const), code, const, cost)
     a = {**a, "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),

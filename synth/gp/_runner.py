@@ -107,6 +107,32 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
     return np.where(np.all(np.isfinite(costs), 1), costs.mean(1), np.inf)
 
 
+def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
+    """Gradient-tuned copies of the `polish_top` candidates best on validation, each kept only if
+    tuning lowered its validation cost (both costs from the same compiled policy)."""
+    from synth._runfolder import stream_key
+
+    from ._polish import tune_constants, validation_cost
+
+    if cfg.polish_top <= 0 or cfg.polish_steps <= 0:
+        return []
+    order = [k for k in np.argsort([c[2] if math.isfinite(c[2]) else math.inf for c in cands], kind="stable")[: cfg.polish_top]
+             if math.isfinite(cands[k][2])]
+    if not order:
+        return []
+    scen = ctx.sim.scenarios(stream_key(cfg.seed, "validation"), cfg.validation_trajectories, dtype=ctx.dtype)
+    out = []
+    for k in order:
+        pol = cands[k][0]
+        tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr)
+        if not math.isfinite(train):
+            continue
+        before, after = validation_cost(ctx, pol, scen), validation_cost(ctx, tuned, scen)
+        if after < before:
+            out.append((tuned, train, after, True, cands[k][4]))
+    return out
+
+
 def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, list[dict]]:
     """Validate the Pareto archive, choose the policy, write policy.json and pareto.csv."""
     ctx = context(state.config)
@@ -121,21 +147,25 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
     else:
         codes, consts, train = a["archive_code"][front], a["archive_const"][front], a["archive_cost"][front]
     val = validation_costs(ctx, codes, consts)
-    best = int(np.argmin(np.where(np.isfinite(val), val, np.inf)))
-    rows = []
-    for k in range(len(codes)):
-        pol = policy_of(ctx, codes[k], consts[k])
-        rows.append({"complexity": int((codes[k] >= 0).sum()), "train_cost": float(train[k]), "validation_cost": float(val[k]),
-                     "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())})
-    policy = policy_of(ctx, codes[best], consts[best], seed=state.config.seed, generation=state.generation,
-                       train_cost=float(train[best]), validation_cost=float(val[best]),
-                       validation_trajectories=state.config.validation_trajectories)
+    cands = [(policy_of(ctx, codes[k], consts[k]), float(train[k]), float(val[k]), False, int((codes[k] >= 0).sum()))
+             for k in range(len(codes))]
+    cands += _polished(ctx, state.config, cands)
+    best = int(np.argmin([c[2] if math.isfinite(c[2]) else math.inf for c in cands]))
+    rows = [{"complexity": cx, "train_cost": t, "validation_cost": v, "tuned": int(tuned),
+             "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}
+            for k, (pol, t, v, tuned, cx) in enumerate(cands)]
+    pol, t, v, tuned, _ = cands[best]
+    import dataclasses
+
+    policy = dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "generation": state.generation,
+                                                  "train_cost": t, "validation_cost": v, "constants_tuned": tuned,
+                                                  "validation_trajectories": state.config.validation_trajectories})
     if out is not None:
         policy.save(Path(out) / "policy.json")
         with open(Path(out) / "pareto.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "chosen", "expressions"])
+            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "tuned", "chosen", "expressions"])
             w.writeheader()
-            w.writerows(sorted(rows, key=lambda r: r["complexity"]))
+            w.writerows(sorted(rows, key=lambda r: (r["complexity"], r["tuned"])))
     return policy, rows
 
 

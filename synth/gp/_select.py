@@ -53,16 +53,19 @@ def pareto_front(cost: np.ndarray, complexity: np.ndarray) -> np.ndarray:
     return ok[nondominated_rank(f) == 0]
 
 
-def duplicates(code: np.ndarray, const: np.ndarray, cost: np.ndarray | None = None) -> np.ndarray:
+def duplicates(code: np.ndarray, const: np.ndarray, cost: np.ndarray | None = None, rel: float = 1e-5) -> np.ndarray:
     """True for every individual identical to an earlier one (code, const (n, T, L)), or, when
-    `cost` is given, with exactly the same finite cost (the same behaviour on the training
-    trajectories, e.g. the same readout with different unused latent dynamics)."""
+    `cost` is given, whose finite cost equals an earlier one's to a relative `rel` (the same
+    behaviour on the training trajectories: e.g. the same readout with different unused latent
+    dynamics, or a clone whose constants differ in the last digits)."""
     n = code.shape[0]
     seen: set[bytes] = set()
     dup = np.zeros(n, bool)
     for i in range(n):
         if cost is not None and np.isfinite(cost[i]):
-            k = b"cost" + np.float64(cost[i]).tobytes()
+            c = float(cost[i])
+            q = (np.sign(c), np.round(np.log(abs(c)) / rel)) if rel > 0 and c != 0 else (c, 0.0)
+            k = b"cost" + np.asarray(q, np.float64).tobytes()
         else:
             k = code[i].tobytes() + np.where(code[i] >= 0, const[i], 0).tobytes()
         dup[i] = k in seen

@@ -1,0 +1,69 @@
+"""Gradient tuning of the constants of a few finished individuals (after the last generation).
+
+The evolutionary loop evaluates every individual with one compiled tree interpreter; differentiating
+that interpreter through a whole roll-out is too big a program for a CPU (minutes of compilation,
+gigabytes of memory). A finished candidate is a small `SymbolicPolicy`, though: `compile_policy`
+turns it into a program of its own shape whose constants are parameters, and optax Adam tunes them
+through the differentiable simulator on the training trajectories. Each candidate costs one small
+compilation (a few seconds); the run keeps a tuned candidate only if it is better on the held-out
+validation trajectories, so tuning cannot make the chosen policy worse there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from synth import SymbolicPolicy
+from synth._compile import compile_policy, with_constants
+
+
+def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float) -> tuple[SymbolicPolicy, float]:
+    """`policy` with its float constants tuned by Adam on the run's training trajectories, and its
+    training cost (the best iterate; the original if nothing improved it)."""
+    controller, p0 = compile_policy(policy, ctx.task)
+    if p0["c"].size == 0 or steps <= 0:
+        return policy, math.inf
+    dtype = ctx.dtype
+    c0 = jnp.asarray(p0["c"], dtype)
+    z0 = jnp.asarray(p0["z0"], dtype)
+    scen = ctx.train
+
+    def loss(c):
+        run = lambda s: ctx.sim.rollout(controller, {"c": c, "z0": z0}, s, hook=ctx.hook).cost  # noqa: E731
+        return jnp.mean(jax.vmap(run)(scen))
+
+    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
+
+    def body(carry, _):
+        c, state, best_c, best = carry
+        val, grad = jax.value_and_grad(loss)(c)
+        ok = jnp.isfinite(val) & jnp.all(jnp.isfinite(grad))
+        better = ok & (val < best)
+        best_c = jnp.where(better, c, best_c)
+        best = jnp.where(better, val, best)
+        upd, state = opt.update(jnp.where(ok, grad, 0.0), state, c)
+        return (optax.apply_updates(c, upd), state, best_c, best), None
+
+    @jax.jit
+    def run_all(c):
+        init = (c, opt.init(c), c, jnp.asarray(jnp.inf, dtype))
+        (c_last, _, best_c, best), _ = jax.lax.scan(body, init, None, length=steps)
+        last = loss(c_last)
+        better = jnp.isfinite(last) & (last < best)
+        return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
+
+    c, cost = run_all(c0)
+    return with_constants(policy, np.asarray(c, float)), float(cost)
+
+
+def validation_cost(ctx, policy: SymbolicPolicy, scen) -> float:
+    """Mean cost of `policy` on the scenarios `scen` (inf if any trajectory is non-finite)."""
+    controller, p = compile_policy(policy, ctx.task)
+    params = {"c": jnp.asarray(p["c"], ctx.dtype), "z0": jnp.asarray(p["z0"], ctx.dtype)}
+    cost = np.asarray(ctx.sim.run(controller, params, scen).cost, float)
+    return float(cost.mean()) if np.all(np.isfinite(cost)) else math.inf
