@@ -62,9 +62,11 @@ def main() -> int:
         rec = json.loads((ROOT / out / "manifest.json").read_text())["espl"]
         row = {"seed": seed, "test_cost": rec["test_cost"], "test_return": rec.get("test_return"),
                "complexity": rec["complexity"], "train_env_steps": rec["train_env_steps"],
-               "finetune_env_steps": rec["finetune_env_steps"], "network_validation_cost": rec["network_validation_cost"],
+               "finetune_env_steps": rec["finetune_env_steps"], "validation_env_steps": rec.get("validation_env_steps"),
+               "total_env_steps": rec.get("total_env_steps"), "network_validation_cost": rec["network_validation_cost"],
                "extracted_validation_cost": rec["extracted_validation_cost"], "validation_cost": rec["validation_cost"],
-               "wall_seconds": round(wall, 1), "policy": (ROOT / out / "policy.json").as_posix()}
+               "wall_seconds": round(wall, 1), "policy": (ROOT / out / "policy.json").as_posix(),
+               "expression": [e["text"] for e in json.loads((ROOT / out / "policy.json").read_text())["g"]]}
         if args.lqg:
             row["lqg_cost"] = lqg_cost(args.task, seed)
             row["ratio_to_lqg"] = row["test_cost"] / row["lqg_cost"]

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 from plants import lower, symbol
-from synth.espl import DEFAULT_LAYOUT, Network, forward, init_params, sample_masks, to_sympy
+from synth.espl import DEFAULT_LAYOUT, PAPER_LAYOUT, Network, forward, init_params, sample_masks, to_sympy
 from synth.espl._network import LayoutError, deterministic_masks
 
 
@@ -21,11 +21,20 @@ def _random_params(net, seed, spread=1.5):
     return params
 
 
-def test_default_layout_is_the_papers():
-    assert set(op for layer in DEFAULT_LAYOUT for op in layer) == {"mul", "div", "log", "exp", "sin", "cos"}
-    assert sum(len(layer) for layer in DEFAULT_LAYOUT) == 30
+def test_paper_layout_has_the_papers_size():
+    assert set(op for layer in PAPER_LAYOUT for op in layer) == {"mul", "div", "log", "exp", "sin", "cos"}
+    assert sum(len(layer) for layer in PAPER_LAYOUT) == 30
     for d in (2, 3, 4, 8, 24):  # 41 d + 496 paths per output, as in the paper's networks
-        assert Network(d, 1).n_paths == 41 * d + 496
+        assert Network(d, 1, PAPER_LAYOUT).n_paths == 41 * d + 496
+
+
+def test_default_layout_needs_no_guard():
+    # The default layout uses only operators without a guard, so no Max/Min can reach the export.
+    from synth.espl._network import GUARDS
+
+    ops = {op for layer in DEFAULT_LAYOUT for op in layer}
+    assert ops == {"mul", "sin", "cos", "tanh"} and not ops & set(GUARDS)
+    assert Network(3, 1).n_paths == 116  # pendulum: 6*3 + 6*6 + 4*12 + 14 (dense widths 3, 6, 12, 14)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -7,11 +7,11 @@ returns the exported `SymbolicPolicy` and a record of the run; `run_espl` is the
 
 from ._config import ESPLConfig, espl_config
 from ._extract import extract, finetune, prune_guards, simplify_policy
-from ._network import DEFAULT_LAYOUT, Network, forward, init_params, sample_masks, to_sympy
+from ._network import DEFAULT_LAYOUT, PAPER_LAYOUT, Network, forward, init_params, sample_masks, to_sympy
 from ._run import run_espl, synthesise
 from ._train import Trainer
 
 __all__ = [
-    "DEFAULT_LAYOUT", "ESPLConfig", "Network", "Trainer", "espl_config", "extract", "finetune", "forward",
+    "DEFAULT_LAYOUT", "ESPLConfig", "Network", "PAPER_LAYOUT", "Trainer", "espl_config", "extract", "finetune", "forward",
     "init_params", "prune_guards", "run_espl", "sample_masks", "simplify_policy", "synthesise", "to_sympy",
 ]

@@ -26,27 +26,31 @@ class ESPLConfig:
     """
 
     method: str = "espl-s"
-    iterations: int = 600
+    iterations: int = 240
     batch: int = 8
-    lr: float = 1e-2
-    lr_p: float = 3e-3
+    lr: float = 3e-2
+    lr_p: float = 3e-2
     lr_final: float = 0.1
     clip: float = 1.0
-    decay: float = 0.98
+    decay: float = 0.95
+    discount: float = 1.0
     layout: tuple[tuple[str, ...], ...] = DEFAULT_LAYOUT
     tau_target: float = 0.2
-    hard_fraction: float = 0.6
-    target_ratio: float = 0.001
+    hard_fraction: float = 0.7
+    warmup_fraction: float = 0.375
+    freeze_after_hard: bool = True
+    target_ratio: float = 0.25
     spls: float = 0.1
     regu: float = 1.0
     latent: int = 2
-    eval_every: int = 10
+    eval_every: int = 25
     eval_batch: int = 64
     drop: float = 1e-3
     max_paths: int = 60
-    finetune_iterations: int = 50
-    finetune_lr: float = 3e-3
-    finetune_batch: int = 8
+    finetune_iterations: int = 120
+    finetune_lr: float = 1e-2
+    finetune_batch: int = 16
+    finetune_decay: float = 0.98
     shaping: str = ""
     shaping_weight: float = 0.0
     cost_scale: float = 0.0
@@ -72,6 +76,10 @@ class ESPLConfig:
     @property
     def hard_iteration(self) -> int:
         return max(1, int(round(self.hard_fraction * self.iterations)))
+
+    @property
+    def warmup_iteration(self) -> int:
+        return min(int(round(self.warmup_fraction * self.iterations)), self.hard_iteration - 1)
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

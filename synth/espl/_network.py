@@ -30,7 +30,7 @@ import sympy as sp
 
 from plants import OPERATORS, UserInputError
 
-DEFAULT_LAYOUT: tuple[tuple[str, ...], ...] = (
+PAPER_LAYOUT: tuple[tuple[str, ...], ...] = (
     ("mul", "mul", "mul"),
     ("div", "div", "div"),
     ("log", "log", "exp", "exp", "sin", "sin", "cos", "cos"),
@@ -39,6 +39,14 @@ DEFAULT_LAYOUT: tuple[tuple[str, ...], ...] = (
     ("mul", "div", "log", "exp"),
 )
 """The operator layers of the ESPL paper's network (30 operators, 40 arguments)."""
+
+DEFAULT_LAYOUT: tuple[tuple[str, ...], ...] = (
+    ("mul", "mul", "mul"),
+    ("sin", "cos", "tanh", "sin", "cos", "tanh"),
+    ("mul", "mul"),
+)
+"""symctl's default: the same dense structure with operators whose outputs stay O(1) for O(1)
+arguments and that need no guard (see README: why not the paper's div/log/exp)."""
 
 # Guards applied to an operator's arguments: {argument index: (low or None, high or None)}.
 GUARDS: dict[str, dict[int, tuple[float | None, float | None]]] = {

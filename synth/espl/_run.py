@@ -90,8 +90,9 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
         it += 1
         if it % cfg.eval_every and it != cfg.iterations:
             continue
-        val = trainer.evaluate(state["params"])
+        # Only networks past the sparsity schedule are candidates for export: validate only those.
         candidate = it >= cfg.hard_iteration
+        val = trainer.evaluate(state["params"]) if candidate else math.nan
         if candidate and val < best_val:
             best, best_val, best_iter = jax.tree_util.tree_map(jnp.copy, state["params"]), val, it
         row = {"iteration": it, "env_steps": it * steps_per_it, "train_cost": float(info["train_cost"]),
@@ -109,10 +110,13 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
             _write_history(out, rows)
         if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
             break
+    evals = sum(1 for r in rows if not math.isnan(r["validation_cost"]))
     if best is None:
         best, best_iter, best_val = state["params"], it, trainer.evaluate(state["params"])
+        evals += 1
     record = {"iterations": it, "best_iteration": best_iter, "network_validation_cost": best_val,
-              "train_env_steps": it * steps_per_it, "train_seconds": round(time.perf_counter() - t0, 2)}
+              "train_env_steps": it * steps_per_it, "train_validations": evals,
+              "train_seconds": round(time.perf_counter() - t0, 2)}
     return best, record
 
 
@@ -122,6 +126,7 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     t0 = time.perf_counter()
     trainer = Trainer(task, config, seed)
     params, record = train(trainer, out, resume, progress)
+    trainer.training_validation_runs = trainer.validation_runs
     policy = simplify_policy(extract(trainer, params))
     cost = validation_cost(trainer, policy)
     record["extracted_validation_cost"] = cost
@@ -131,6 +136,13 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     policy = simplify_policy(policy)
     record["validation_cost"] = validation_cost(trainer, policy)
     record["finetune_env_steps"] = ft_steps
+    # Validation roll-outs are environment steps too: those of training (one per evaluation) and
+    # those made after it (extraction, guard pruning, tuning), plus the zero-input pilot.
+    n_val = record["train_validations"] + trainer.validation_runs - trainer.training_validation_runs
+    record["validation_env_steps"] = n_val * config.eval_batch * trainer.sim.n_ticks
+    record["pilot_env_steps"] = trainer.pilot_env_steps
+    record["total_env_steps"] = (record["train_env_steps"] + ft_steps + record["validation_env_steps"]
+                                 + record["pilot_env_steps"])
     # The exported policy, read back from its JSON form, is what gets scored.
     policy = SymbolicPolicy.from_json(policy.to_json())
     test = trainer.sim.scenarios(stream_key(seed, "test"), TEST_TRAJECTORIES)

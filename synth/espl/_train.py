@@ -58,6 +58,7 @@ class Trainer:
         ny, nr, nu, nz = task.ny, task.nr, pl.nu, (config.latent if config.dynamic else 0)
         self.nz = nz
         y_mean, y_std, auto_scale = _normalisation(sim, stream_key(seed, "pilot"))
+        self.pilot_env_steps = 64 * sim.n_ticks
         self.cost_scale = config.cost_scale or max(auto_scale, 1e-6)
         r_mean = np.array([d.mean for d in task.target_distribution])
         r_std = np.array([math.sqrt(d.variance) if d.variance > 0 else 1.0 for d in task.target_distribution])
@@ -80,13 +81,23 @@ class Trainer:
         self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
         self.shaping = self._shaping()
         self.schedule = optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final)
-        p_schedule = optax.cosine_decay_schedule(config.lr_p, config.iterations, alpha=config.lr_final)
+        # The keep-probabilities are frozen during the warm-up (the network first learns to control
+        # with every path on), then learn at `lr_p`, decaying like the weights' rate.
+        warm = config.warmup_iteration
+        p_decay = optax.cosine_decay_schedule(config.lr_p, max(1, config.iterations - warm), alpha=config.lr_final)
+
+        hard = config.hard_iteration
+
+        def p_schedule(count):
+            return jnp.where((count < warm) | (count >= hard), 0.0, p_decay(jnp.maximum(count - warm, 0)))
+
         adam = optax.multi_transform({"w": optax.adam(self.schedule), "p": optax.adam(p_schedule)}, self._labels)
         self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
         self._train_key = jr.key_data(stream_key(seed, "train"))
         self._mask_key = jr.key_data(stream_key(seed, "masks"))
         self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch)
         self._step = jax.jit(self._step_impl)
+        self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
 
     @staticmethod
     def _labels(params):
@@ -142,15 +153,16 @@ class Trainer:
 
     def ratio(self, it):
         cfg = self.config
-        frac = jnp.clip(it, 0, cfg.hard_iteration) / cfg.hard_iteration
+        w, h = cfg.warmup_iteration, cfg.hard_iteration
+        frac = (jnp.clip(it, w, h) - w) / (h - w)
         return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - frac) ** 2
 
     # Losses ---------------------------------------------------------------------------------------
-    def hook(self, x, z):
+    def hook(self, x, z, lam=None):
         # The carried state keeps the training dtype (a float32 state can come back float64 from
         # a continuous-time plant step when x64 is on).
         x, z = x.astype(self.dtype), z.astype(self.dtype)
-        lam = self.config.decay
+        lam = self.config.decay if lam is None else lam
         if lam >= 1.0:
             return x, z
         sg = jax.lax.stop_gradient
@@ -158,21 +170,33 @@ class Trainer:
         zd = jnp.concatenate([lam * z[:nz] + (1 - lam) * sg(z[:nz]), z[nz:]])
         return lam * x + (1 - lam) * sg(x), zd
 
-    def trajectory_loss(self, controller, cparams, scenario):
+    def _alive(self, x, scenario):
+        term = self.sim.fns.terminate
+        if term is None:
+            return jnp.ones(x.shape[0], bool)
+        ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
+        return jnp.cumsum(ended.astype(jnp.int32)) == 0
+
+    def trajectory_loss(self, controller, cparams, scenario, decay=None):
         """(task cost, training loss) of one scenario. A controller with one more latent entry
-        than the policy's carries the summed hinge violation there (see `_controller`)."""
-        roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=self.hook)
+        than the policy's carries the summed hinge violation there (see `_controller`). `decay`
+        overrides the configured per-tick gradient decay (constant tuning uses `finetune_decay`)."""
+        roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay))
         loss = roll.cost / self.cost_scale
+        if self.config.discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
+            # Discounted training loss (the reported cost is always the task's own): the stage
+            # costs of the saved trajectory weighted by discount**k while the trajectory is alive.
+            x, u = roll.x[:-1], roll.u
+            stage = jax.vmap(lambda xx, uu: self.sim.fns.stage_cost(xx, uu, scenario.r, scenario.p))(x, u)
+            alive = self._alive(x, scenario)
+            w = self.config.discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
+            disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
+            loss = jnp.where(jnp.isfinite(roll.cost), disc * self.sim.n_ticks / self.cost_scale, roll.cost)
         if controller.nz > self.nz:
             loss = loss + self.config.regu * roll.z[-1, self.nz] / self.sim.n_ticks
         if self.shaping is not None:
             x = roll.x[:-1]
-            term = self.sim.fns.terminate
-            if term is not None:
-                ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
-                alive = jnp.cumsum(ended.astype(jnp.int32)) == 0
-            else:
-                alive = jnp.ones(x.shape[0], bool)
+            alive = self._alive(x, scenario)
             s = self.shaping(x)[0]
             loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
         return roll.cost, loss
@@ -186,6 +210,11 @@ class Trainer:
         def one(scenario, mkey):
             ks = jr.split(mkey, len(params))
             masks = {name: sample_masks(params[name], k, tau) for name, k in zip(sorted(params), ks)}
+            if cfg.freeze_after_hard:
+                # After the sparsity schedule the selection is final: the kept paths (p > 0.5) are
+                # trained as the deterministic network the extraction will export.
+                fixed = {name: deterministic_masks(params[name]) for name in masks}
+                masks = jax.tree_util.tree_map(lambda m, d: jnp.where(it >= cfg.hard_iteration, d, m), masks, fixed)
             return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario)
 
         costs, losses = jax.vmap(one)(scen, mkeys)
@@ -220,6 +249,7 @@ class Trainer:
 
     def evaluate(self, params) -> float:
         """Mean task cost of the extraction network on the validation scenarios."""
+        self.validation_runs += 1
         res = self.sim.run(self.controller, self.deterministic(params), self.validation)
         cost = np.asarray(res.cost, float)
         return float(np.mean(cost)) if np.all(np.isfinite(cost)) else math.inf
