@@ -17,14 +17,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import sympy as sp
 
 from synth import SymbolicPolicy
 from synth._compile import compile_policy, with_constants
 
 
+def _tunable(e: sp.Basic) -> sp.Basic:
+    """`e` with its integer and rational coefficients as floats (simplification turns 2.0*x into
+    2*x), so that they are tuned too; exponents stay as they are."""
+    if isinstance(e, (sp.Integer, sp.Rational)) and not isinstance(e, sp.Float):
+        return sp.Float(float(e))
+    if isinstance(e, sp.Pow):
+        return sp.Pow(_tunable(e.base), e.exp, evaluate=False)
+    if not e.args or isinstance(e, sp.Symbol):
+        return e
+    return e.func(*[_tunable(a) for a in e.args])
+
+
 def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float) -> tuple[SymbolicPolicy, float]:
-    """`policy` with its float constants tuned by Adam on the run's training trajectories, and its
-    training cost (the best iterate; the original if nothing improved it)."""
+    """`policy` with its numeric coefficients tuned by Adam on the run's training trajectories, and
+    its training cost (the best iterate; the original if nothing improved it)."""
+    import dataclasses
+
+    policy = dataclasses.replace(policy, f=tuple(_tunable(e) for e in policy.f), g=tuple(_tunable(e) for e in policy.g))
     controller, p0 = compile_policy(policy, ctx.task)
     if p0["c"].size == 0 or steps <= 0:
         return policy, math.inf
