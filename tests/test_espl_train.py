@@ -39,8 +39,14 @@ def test_gradients_are_finite_through_the_full_horizon():
     assert np.isfinite(float(loss)) and np.isfinite(float(cost))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert sum(float(jnp.sum(jnp.abs(g))) for g in leaves) > 0
-    state, info = trainer.step(trainer.init())
+    init = trainer.init()
+    state, info = trainer.step(init)
     assert int(state["iteration"]) == 1 and np.isfinite(float(info["loss"]))
+    # Iteration 0 is in the warm-up: the keep-probabilities are frozen, the weights move.
+    assert cfg.warmup_iteration > 0
+    for a, b in zip(init["params"]["g"]["p"], state["params"]["g"]["p"]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(init["params"]["g"]["W"], state["params"]["g"]["W"]))
 
 
 @pytest.mark.parametrize("task_name, method", [

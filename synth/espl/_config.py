@@ -26,7 +26,7 @@ class ESPLConfig:
     """
 
     method: str = "espl-s"
-    iterations: int = 240
+    iterations: int = 200
     batch: int = 8
     lr: float = 3e-2
     lr_p: float = 3e-2
@@ -36,20 +36,20 @@ class ESPLConfig:
     discount: float = 1.0
     layout: tuple[tuple[str, ...], ...] = DEFAULT_LAYOUT
     tau_target: float = 0.2
-    hard_fraction: float = 0.7
-    warmup_fraction: float = 0.375
+    hard_fraction: float = 0.85
+    warmup_fraction: float = 0.4
     freeze_after_hard: bool = True
-    target_ratio: float = 0.25
-    spls: float = 0.1
+    target_ratio: float = 0.15
+    spls: float = 0.03
     regu: float = 1.0
     latent: int = 2
     eval_every: int = 25
     eval_batch: int = 64
     drop: float = 1e-3
     max_paths: int = 60
-    finetune_iterations: int = 120
-    finetune_lr: float = 1e-2
-    finetune_batch: int = 16
+    finetune_iterations: int = 170
+    finetune_lr: float = 2e-2
+    finetune_batch: int = 14
     finetune_decay: float = 0.98
     shaping: str = ""
     shaping_weight: float = 0.0
