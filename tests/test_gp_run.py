@@ -14,7 +14,8 @@ from synth import SymbolicPolicy
 from synth.gp import evolve, finish, gp_config
 
 TINY = dict(population=8, islands=2, max_nodes=7, max_depth=4, init_depth=3, train_trajectories=4, validation_trajectories=8,
-            elite=1, migration_size=1, migration_every=2, simplify_rate=(0.25, 0.25), const_every=2, const_top=2)
+            elite=1, migration_size=1, migration_every=2, simplify_rate=(0.25, 0.25), const_every=2, const_top=2,
+            tune_every=2, tune_steps=5, polish_steps=5)
 
 
 def _config(generations, **kw):

@@ -67,6 +67,9 @@ class GPConfig:
     const_every: int = 5
     const_top: int = 4
     polish_top: int = 3  # after the run: Adam through the simulator on the constants of the best few (0: off)
+    tune_every: int = 5  # during the run: the same on the `tune_top` best individuals every so many generations (0: off)
+    tune_top: int = 2
+    tune_steps: int = 60
     polish_steps: int = 150
     polish_lr: float = 0.02
     integrator: str = "euler"
@@ -110,6 +113,8 @@ class GPConfig:
             bad("integrator", self.integrator, "use euler or rk4")
         if self.dtype not in ("float32", "float64"):
             bad("dtype", self.dtype, "use float32 or float64")
+        if self.tune_every < 0 or self.tune_top < 0 or self.tune_steps < 0:
+            bad("tune_every/tune_top/tune_steps", (self.tune_every, self.tune_top, self.tune_steps), "give counts >= 0")
         if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:
             bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:

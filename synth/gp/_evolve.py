@@ -256,6 +256,8 @@ def step(state: GPState) -> GPState:
     cost, bad = _assess(ctx, code, const)
     if cfg.const_search and cfg.const_top > 0 and gen % cfg.const_every == 0:
         _const_search(ctx, _rng(k_const), code, const, cost)
+    if cfg.tune_every > 0 and cfg.tune_top > 0 and cfg.tune_steps > 0 and gen % cfg.tune_every == 0:
+        _tune_best(ctx, code, const, cost)
     a = {**a, "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
          "key": np.asarray(jr.key_data(key)), "generation": np.asarray(gen)}
     a = _update_archive(ctx, a)
@@ -285,6 +287,49 @@ def _const_search(ctx: Context, rng: np.random.Generator, code, const, cost) -> 
         if block[b] < flat[j]:
             fk[j] = rows_k[m * per + b]
             flat[j] = block[b]
+
+
+def _tune_best(ctx: Context, code, const, cost) -> None:
+    """Memetic step: Adam through the simulator on the coefficients of the `tune_top` best
+    individuals (each compiled as a small program of its own shape, see `_polish`); a tuned
+    individual that still fits the tree budget replaces the original if the population program
+    confirms a lower training cost. In place."""
+    from ._polish import tune_constants
+    from ._runner import policy_of
+    from ._trees import NotEncodable, check_tree, from_sympy
+
+    cfg = ctx.config
+    I, n, T, L = code.shape
+    fc, fk, flat = code.reshape(I * n, T, L), const.reshape(I * n, T, L), cost.reshape(-1)
+    order = np.argsort(np.where(np.isfinite(flat), flat, np.inf), kind="stable")
+    top, seen = [], set()
+    for j in order:
+        if not np.isfinite(flat[j]) or len(top) >= cfg.tune_top:
+            break
+        if round(float(flat[j]), 6) not in seen:
+            seen.add(round(float(flat[j]), 6))
+            top.append(int(j))
+    lay = ctx.layout
+    rows, new_code, new_const = [], [], []
+    for j in top:
+        tuned, train = tune_constants(ctx, policy_of(ctx, fc[j], fk[j]), cfg.tune_steps, cfg.polish_lr)
+        if not np.isfinite(train) or train >= flat[j]:
+            continue
+        try:
+            trees = [from_sympy(ctx.tok, lay.names, lay.allowed[t], e, fk.dtype) for t, e in enumerate((*tuned.f, *tuned.g))]
+        except (NotEncodable, RecursionError, TypeError, ValueError):
+            continue
+        if not all(check_tree(ctx.tok, c) and np.all(np.isfinite(k)) for c, k in trees):
+            continue
+        rows.append(j)
+        new_code.append(np.stack([c for c, _ in trees]))
+        new_const.append(np.stack([k for _, k in trees]))
+    if not rows:
+        return
+    confirmed, _ = _assess_flat(ctx, np.stack(new_code), np.stack(new_const))
+    for m, j in enumerate(rows):
+        if confirmed[m] < flat[j]:
+            fc[j], fk[j], flat[j] = new_code[m], new_const[m], confirmed[m]
 
 
 def _rng(key) -> np.random.Generator:
