@@ -38,19 +38,20 @@ def main() -> int:
     task = plants.get_task(args.task)
     cfg = espl_config(task, method=args.method, **over)
     t0 = time.perf_counter()
-    trainer = Trainer(task, cfg, args.seed)
+    trainer = None if args.extract else Trainer(task, cfg, args.seed)
 
     def progress(row):
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
-    params, rec = train(trainer, None, False, progress)
-    print("TRAIN", json.dumps(rec), f"{time.perf_counter() - t0:.1f}s", flush=True)
-    if args.extract:
+    if args.extract:  # the whole pipeline: train, extract, tune, score on the seed's test stream
         from synth.espl._run import synthesise
 
-        policy, rec = synthesise(task, cfg, args.seed)
-        print("SYNTH", json.dumps(rec, default=str))
+        policy, rec = synthesise(task, cfg, args.seed, progress=progress)
+        print("SYNTH", json.dumps(rec, default=str), f"{time.perf_counter() - t0:.1f}s", flush=True)
         print(policy.g)
+        return 0
+    params, rec = train(trainer, None, False, progress)
+    print("TRAIN", json.dumps(rec), f"{time.perf_counter() - t0:.1f}s", flush=True)
     return 0
 
 
