@@ -449,9 +449,7 @@ class _Reader:
             xref = sp.Matrix([self.expr(e, f"{key}.state_reference[{i}]", ref_known) for i, e in enumerate(xr)])
             ur = spec.get("input_reference", [0] * plant.nu)
             if ur == "equilibrium":
-                from ._backends import equilibrium_input
-
-                from ._backends import _unweighted
+                from ._backends import _unweighted, equilibrium_input
 
                 free = [i for i in range(plant.nx) if _unweighted(Q, i)]
                 try:

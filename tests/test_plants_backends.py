@@ -2,7 +2,6 @@
 
 import math
 
-import casadi as ca
 import jax
 import jax.numpy as jnp
 import numpy as np

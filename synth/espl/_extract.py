@@ -23,7 +23,7 @@ import sympy as sp
 
 from plants import UnsupportedExpression, lower
 
-from .._compile import _template, compile_policy
+from .._compile import compile_policy, with_constants
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
@@ -156,15 +156,6 @@ def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_sing
         if c <= cost:
             policy, cost = trial, c
     return policy, cost
-
-
-def with_constants(policy: SymbolicPolicy, values) -> SymbolicPolicy:
-    """`policy` with its float constants, in the order `compile_policy` lifts them, set to `values`."""
-    import dataclasses
-
-    f, g, csyms, _ = _template(policy)
-    rep = {s: sp.Float(float(v)) for s, v in zip(csyms, values)}
-    return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in f), g=tuple(e.xreplace(rep) for e in g))
 
 
 def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None) -> tuple[SymbolicPolicy, float, int]:
