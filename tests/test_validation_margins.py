@@ -111,3 +111,18 @@ def test_unstable_loop_is_reported_and_diverging_loop_has_no_margins():
     m = policy_margins(task, static(1 + y**2), np.zeros(2))  # -x + 1 + x**2 = 0 has no real root: it blows up
     assert m["applicable"] is False and "diverges" in m["reason"]
     assert control is not None
+
+
+def test_frequency_response_of_a_pure_integrator_is_unbounded_at_dc_only():
+    """A controller latent that integrates (pole z = 1) makes the loop singular at w = 0: the
+    response there is infinite instead of an exception, and finite elsewhere."""
+    import control
+
+    from validation._margins import frequency_response
+
+    dt = 0.02
+    L = control.ss([[1.0]], [[dt]], [[1.0]], [[0.0]], dt)
+    h = frequency_response(L, np.array([0.0, 1.0, 10.0]))
+    assert np.isinf(h[0].real)
+    z = np.exp(1j * np.array([1.0, 10.0]) * dt)
+    assert np.allclose(h[1:], dt / (z - 1.0), rtol=1e-12)

@@ -141,7 +141,19 @@ def frequency_response(L: control.StateSpace, w: np.ndarray) -> np.ndarray:
     if A.size == 0:
         return np.full(z.shape, complex(D[0, 0]))
     M = z[:, None, None] * np.eye(A.shape[0]) - A
-    X = np.linalg.solve(M, np.broadcast_to(B.astype(complex), (len(z),) + B.shape))
+    Bz = np.broadcast_to(B.astype(complex), (len(z),) + B.shape)
+    try:
+        X = np.linalg.solve(M, Bz)
+    except np.linalg.LinAlgError:
+        # A pole exactly on the grid (e.g. a pure integrator in the controller, pole z = 1 at w = 0):
+        # the loop gain is unbounded there.
+        out = np.empty(len(z), complex)
+        for k in range(len(z)):
+            try:
+                out[k] = (C @ np.linalg.solve(M[k], Bz[k]))[0, 0] + D[0, 0]
+            except np.linalg.LinAlgError:
+                out[k] = complex(np.inf, 0.0)
+        return out
     return (C[None] @ X)[:, 0, 0] + D[0, 0]
 
 
