@@ -186,15 +186,11 @@ class Simulator:
         scenario: Scenarios,
         save: bool = False,
         hook: Callable[[Array, Array], tuple[Array, Array]] | None = None,
-        remat: bool = False,
     ) -> Rollout:
         """Simulate one scenario (no batch axis). Pure and differentiable; not jitted here.
 
         `hook(x, z) -> (x, z)` is applied to the carried states after every tick; gradient-based
         methods use it to shape gradients (e.g. decay them per step) without changing values.
-        `remat=True` recomputes each tick in the backward pass instead of storing its
-        intermediates (reverse-mode memory then grows with the carried state only, not with the
-        controller's size).
         """
         task = self.task
         fns = self.fns
@@ -232,8 +228,7 @@ class Simulator:
             return (x_next, z_next, alive_now, acc, finite, ever), out
 
         init = (x0, z0, jnp.asarray(True), jnp.zeros((), dtype), jnp.asarray(True), jnp.asarray(False))
-        body = jax.checkpoint(tick) if remat else tick
-        (xN, zN, alive, acc, finite, ever), traj = jax.lax.scan(body, init, jnp.arange(self.n_ticks))
+        (xN, zN, alive, acc, finite, ever), traj = jax.lax.scan(tick, init, jnp.arange(self.n_ticks))
         if self.n_ticks % self.every == 0:
             ev = event(xN)
             acc = acc + jnp.where(alive & ev, terminal, 0.0)
