@@ -7,9 +7,9 @@ duplicates punished) -> tournaments, crossover/mutation, elites, random immigran
 seeded from the generation's key) -> sympy simplification of a few -> evaluation of the whole
 population by one compiled program (sharded over devices when there are several) -> constant
 tuning of the best few every `const_every` generations (random search through the same compiled
-program) -> archive. (Gradient tuning of constants happens after the last generation, on a few
-finished candidates: see `_polish`.) The compiled pieces
-live in a context cached per configuration, so nothing is re-traced between generations.
+program) -> gradient tuning of the best two every `tune_every` generations (each compiled as a
+small program of its own shape, see `_polish`) -> archive. The population program lives in a
+context cached per configuration, so it is not re-traced between generations.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class Context:
         self.devices = jax.devices()[:n_dev]
         self.rows = cfg.population  # evaluation batch: rows of (individual, scenario set)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
-        self._evaluate = jax.jit(self._evaluate_rows)
-        self._evaluate_shared = jax.jit(self._evaluate_shared_impl)
+        self._evaluate = jax.jit(self._evaluate_impl, static_argnames="shared")
+        self.tuners: dict = {}  # compiled constant tuners per policy shape (see `_polish`)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
         I, n = cfg.islands, cfg.island_size
         self.p_cross = cfg.island_rates(cfg.crossover_rate)
@@ -80,18 +80,13 @@ class Context:
         self.n_archive = self.layout.n_trees * cfg.max_nodes
 
     # Evaluation ---------------------------------------------------------------------------
-    def _evaluate_rows(self, code, const, scen):
-        """Costs (R, N) of individual r on its own scenarios (leaves of `scen` have (R, N, ...))."""
+    def _evaluate_impl(self, code, const, scen, shared: bool):
+        """Costs (R, N) of individual r on N scenarios: the same for every row (`shared`, leaves of
+        `scen` (N, ...): not batched over individuals, so each tick's noise is drawn once for all of
+        them) or its own (leaves (R, N, ...))."""
         params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
         one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
-        return jax.vmap(lambda p, s: jax.vmap(lambda si: one(p, si))(s))(params, scen)
-
-    def _evaluate_shared_impl(self, code, const, scen):
-        """Costs (R, N) of every individual on the same N scenarios. The scenarios are not batched
-        over individuals, so each tick's noise is drawn once for all of them (not R times)."""
-        params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
-        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
-        return jax.vmap(lambda p: jax.vmap(lambda si: one(p, si))(scen))(params)
+        return jax.vmap(lambda p, s: jax.vmap(lambda si: one(p, si))(s), in_axes=(0, None if shared else 0))(params, scen)
 
     def evaluate(self, code, const, scen) -> np.ndarray:
         """Costs (K, N) of K individuals (K <= population) on shared (N, ...) or per-row (K, N, ...)
@@ -111,8 +106,7 @@ class Context:
                 scen = jax.device_put(scen, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
             else:
                 scen = jax.device_put(scen, sh)
-        fn = self._evaluate_shared if shared else self._evaluate
-        cost = fn(code, const.astype(self.dtype), scen)
+        cost = self._evaluate(code, const.astype(self.dtype), scen, shared=shared)
         return np.asarray(cost)[:K]
 
     # Breeding (host) -----------------------------------------------------------------------

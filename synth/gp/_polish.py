@@ -1,16 +1,19 @@
-"""Gradient tuning of the constants of a few finished individuals (after the last generation).
+"""Gradient tuning of the constants of a few individuals (every `tune_every` generations, and of
+the best candidates after the last one).
 
 The evolutionary loop evaluates every individual with one compiled tree interpreter; differentiating
 that interpreter through a whole roll-out is too big a program for a CPU (minutes of compilation,
-gigabytes of memory). A finished candidate is a small `SymbolicPolicy`, though: `compile_policy`
-turns it into a program of its own shape whose constants are parameters, and optax Adam tunes them
-through the differentiable simulator on the training trajectories. Each candidate costs one small
-compilation (a few seconds); the run keeps a tuned candidate only if it is better on the held-out
-validation trajectories, so tuning cannot make the chosen policy worse there.
+gigabytes of memory). One individual is a small `SymbolicPolicy`, though: `compile_policy` turns it
+into a program of its own shape whose constants are parameters, and optax Adam tunes them through
+the differentiable simulator on the training trajectories. Each new shape costs one small
+compilation (a few seconds; kept in the run's context, so a shape tuned again is not recompiled).
+After the run a tuned candidate is kept only if it is better on the held-out validation
+trajectories, so tuning cannot make the chosen policy worse there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -35,46 +38,57 @@ def _tunable(e: sp.Basic) -> sp.Basic:
     return e.func(*[_tunable(a) for a in e.args])
 
 
-def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float) -> tuple[SymbolicPolicy, float]:
-    """`policy` with its numeric coefficients tuned by Adam on the run's training trajectories, and
-    its training cost (the best iterate; the original if nothing improved it)."""
-    import dataclasses
+def tunable(policy: SymbolicPolicy) -> SymbolicPolicy:
+    """`policy` with every numeric coefficient a float, i.e. a parameter of `compile_policy`."""
+    return dataclasses.replace(policy, f=tuple(_tunable(e) for e in policy.f), g=tuple(_tunable(e) for e in policy.g))
 
-    policy = dataclasses.replace(policy, f=tuple(_tunable(e) for e in policy.f), g=tuple(_tunable(e) for e in policy.g))
+
+def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float) -> tuple[SymbolicPolicy, float]:
+    """`tunable(policy)` with its coefficients tuned by Adam on the run's training trajectories, and
+    its training cost (the best iterate; the original if nothing improved it)."""
+    policy = tunable(policy)
     controller, p0 = compile_policy(policy, ctx.task)
     if p0["c"].size == 0 or steps <= 0:
         return policy, math.inf
+    c, cost = _tuner(ctx, controller, steps, lr)(jnp.asarray(p0["c"], ctx.dtype), jnp.asarray(p0["z0"], ctx.dtype))
+    return with_constants(policy, np.asarray(c, float)), float(cost)
+
+
+def _tuner(ctx, controller, steps: int, lr: float):
+    """The compiled Adam loop for one policy shape, kept in `ctx.tuners`."""
+    key = (id(controller), steps, lr)
+    hit = ctx.tuners.get(key)
+    if hit is not None and hit[0] is controller:
+        return hit[1]
     dtype = ctx.dtype
-    c0 = jnp.asarray(p0["c"], dtype)
-    z0 = jnp.asarray(p0["z0"], dtype)
     scen = ctx.train
 
-    def loss(c):
+    def loss(c, z0):
         run = lambda s: ctx.sim.rollout(controller, {"c": c, "z0": z0}, s, hook=ctx.hook).cost  # noqa: E731
         return jnp.mean(jax.vmap(run)(scen))
 
     opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
 
-    def body(carry, _):
-        c, state, best_c, best = carry
-        val, grad = jax.value_and_grad(loss)(c)
-        ok = jnp.isfinite(val) & jnp.all(jnp.isfinite(grad))
-        better = ok & (val < best)
-        best_c = jnp.where(better, c, best_c)
-        best = jnp.where(better, val, best)
-        upd, state = opt.update(jnp.where(ok, grad, 0.0), state, c)
-        return (optax.apply_updates(c, upd), state, best_c, best), None
-
     @jax.jit
-    def run_all(c):
+    def run_all(c, z0):
+        def body(carry, _):
+            c, state, best_c, best = carry
+            val, grad = jax.value_and_grad(loss)(c, z0)
+            ok = jnp.isfinite(val) & jnp.all(jnp.isfinite(grad))
+            better = ok & (val < best)
+            best_c = jnp.where(better, c, best_c)
+            best = jnp.where(better, val, best)
+            upd, state = opt.update(jnp.where(ok, grad, 0.0), state, c)
+            return (optax.apply_updates(c, upd), state, best_c, best), None
+
         init = (c, opt.init(c), c, jnp.asarray(jnp.inf, dtype))
         (c_last, _, best_c, best), _ = jax.lax.scan(body, init, None, length=steps)
-        last = loss(c_last)
+        last = loss(c_last, z0)
         better = jnp.isfinite(last) & (last < best)
         return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
 
-    c, cost = run_all(c0)
-    return with_constants(policy, np.asarray(c, float)), float(cost)
+    ctx.tuners[key] = (controller, run_all)
+    return run_all
 
 
 def validation_cost(ctx, policy: SymbolicPolicy, scen) -> float:

@@ -9,6 +9,7 @@ validation cost, expressions), `history.csv` (per generation), `config.toml`, `m
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -112,7 +113,7 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
     tuning lowered its validation cost (both costs from the same compiled policy)."""
     from synth._runfolder import stream_key
 
-    from ._polish import tune_constants, validation_cost
+    from ._polish import tunable, tune_constants, validation_cost
 
     if cfg.polish_top <= 0 or cfg.polish_steps <= 0:
         return []
@@ -127,7 +128,8 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
         tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr)
         if not math.isfinite(train):
             continue
-        before, after = validation_cost(ctx, pol, scen), validation_cost(ctx, tuned, scen)
+        # before and after on the same compiled shape (the original's coefficients as parameters)
+        before, after = validation_cost(ctx, tunable(pol), scen), validation_cost(ctx, tuned, scen)
         if after < before:
             out.append((tuned, train, after, True, cands[k][4]))
     return out
@@ -155,8 +157,6 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
              "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}
             for k, (pol, t, v, tuned, cx) in enumerate(cands)]
     pol, t, v, tuned, _ = cands[best]
-    import dataclasses
-
     policy = dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "generation": state.generation,
                                                   "train_cost": t, "validation_cost": v, "constants_tuned": tuned,
                                                   "validation_trajectories": state.config.validation_trajectories})
