@@ -151,24 +151,25 @@ def batch_point_function(cl: ClosedLoop, dims: list[Dim], base: Base, width: int
                        ["theta", "NY", "NW"], ["cost", "success"])
 
 
-def chunk_function(point: ca.Function, width: int) -> ca.Function:
-    """`f(THETA (d, width), NY, NW) -> (cost, success)`: `width` explicit calls of the scalar `point`
-    sharing one copy of the noise (`Function.map` would copy the noise once per point)."""
-    d = point.size1_in(0)
-    theta = ca.MX.sym("theta", d, width)
-    NY = ca.MX.sym("NY", *point.size_in(1))
-    NW = ca.MX.sym("NW", *point.size_in(2))
-    outs = [point(theta[:, j], NY, NW) for j in range(width)]
-    return ca.Function(f"points_x{width}", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])],
+def chunk_function(fn: ca.Function, times: int) -> ca.Function:
+    """`f(THETA (d, times * w), NY, NW) -> (cost, success)`: `times` explicit calls of `fn` (which
+    takes THETA of w columns), each on its own columns, all sharing one copy of the noise
+    (`Function.map` would copy the noise once per call)."""
+    d, w = fn.size_in(0)
+    theta = ca.MX.sym("theta", d, times * w)
+    NY = ca.MX.sym("NY", *fn.size_in(1))
+    NW = ca.MX.sym("NW", *fn.size_in(2))
+    outs = [fn(theta[:, k * w:(k + 1) * w], NY, NW) for k in range(times)]
+    return ca.Function(f"points_x{times * w}", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])],
                        ["theta", "NY", "NW"], ["cost", "success"])
 
 
 def c_cache_dir() -> Path | None:
-    """Where compiled sweep libraries are kept (`$XDG_CACHE_HOME/symctl/casadi`, else
-    `~/.cache/symctl/casadi`); None when the environment sets SYMCTL_COMPILE_CACHE=0."""
-    if os.environ.get("SYMCTL_COMPILE_CACHE", "1") == "0":
-        return None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symctl" / "casadi"
+    """Where compiled sweep libraries are kept (`synth`'s `cache_dir("casadi")`); None when the
+    environment sets SYMCTL_COMPILE_CACHE=0."""
+    from synth._runfolder import cache_dir
+
+    return cache_dir("casadi")
 
 
 def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cache: Path | None | bool = True) -> tuple[ca.Function, dict]:
@@ -244,10 +245,7 @@ def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, co
         info.update(cinfo)
         # one batch per thread, each a VM loop of calls to the compiled chunk (the noise passed, not copied)
         batches, per = _split(math.ceil(n / chunk), cores, math.inf)
-        theta = ca.MX.sym("theta", len(dims), per * chunk)
-        NY, NW = ca.MX.sym("NY", *base.NY.shape), ca.MX.sym("NW", *base.NW.shape)
-        outs = [ext(theta[:, k * chunk:(k + 1) * chunk], NY, NW) for k in range(per)]
-        fn = ca.Function("points_c", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])])
+        fn = chunk_function(ext, per)
         width = per * chunk
         info["chunk"] = chunk
     elif backend == "vm":  # an MX closed loop (cvodes): the scalar Function mapped point by point
