@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,19 +27,16 @@ _OUTPUTS = {
 }
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "symctl" / "jax"
-
-
 def enable_compilation_cache(enabled: bool = True) -> Path | None:
     """Keep JAX's compiled programs on disk so a second run of the same task skips most compilation.
     Off when `enabled` is false or the environment sets SYMCTL_COMPILE_CACHE=0."""
-    if not enabled or os.environ.get("SYMCTL_COMPILE_CACHE", "1") == "0":
+    from synth._runfolder import cache_dir
+
+    path = cache_dir("jax")
+    if not enabled or path is None:
         return None
     import jax
 
-    path = cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -28,6 +28,15 @@ class RunFolderError(UserInputError):
     """A run folder cannot be created, written or read."""
 
 
+def cache_dir(kind: str) -> Path | None:
+    """The folder of symctl's on-disk cache of `kind` ("jax" compiled programs, "casadi" compiled
+    sweep libraries): `$XDG_CACHE_HOME/symctl/<kind>`, else `~/.cache/symctl/<kind>`; None when the
+    environment switches caching off with SYMCTL_COMPILE_CACHE=0."""
+    if os.environ.get("SYMCTL_COMPILE_CACHE", "1") == "0":
+        return None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symctl" / kind
+
+
 def prepare(out: str | Path) -> Path:
     """Create the run folder `out` (and parents) and check it is writable."""
     out = Path(out)
