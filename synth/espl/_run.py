@@ -126,7 +126,7 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     t0 = time.perf_counter()
     trainer = Trainer(task, config, seed)
     params, record = train(trainer, out, resume, progress)
-    trainer.training_validation_runs = trainer.validation_runs
+    runs_after_training = trainer.validation_runs
     policy = simplify_policy(extract(trainer, params))
     cost = validation_cost(trainer, policy)
     record["extracted_validation_cost"] = cost
@@ -138,7 +138,7 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     record["finetune_env_steps"] = ft_steps
     # Validation roll-outs are environment steps too: those of training (one per evaluation) and
     # those made after it (extraction, guard pruning, tuning), plus the zero-input pilot.
-    n_val = record["train_validations"] + trainer.validation_runs - trainer.training_validation_runs
+    n_val = record["train_validations"] + trainer.validation_runs - runs_after_training
     record["validation_env_steps"] = n_val * config.eval_batch * trainer.sim.n_ticks
     record["pilot_env_steps"] = trainer.pilot_env_steps
     record["total_env_steps"] = (record["train_env_steps"] + ft_steps + record["validation_env_steps"]

@@ -159,9 +159,6 @@ class Trainer:
 
     # Losses ---------------------------------------------------------------------------------------
     def hook(self, x, z, lam=None):
-        # The carried state keeps the training dtype (a float32 state can come back float64 from
-        # a continuous-time plant step when x64 is on).
-        x, z = x.astype(self.dtype), z.astype(self.dtype)
         lam = self.config.decay if lam is None else lam
         if lam >= 1.0:
             return x, z
