@@ -32,4 +32,4 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
     assert rec["best_iteration"] == rec_full["best_iteration"]
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert (tmp_path / "b" / "history.csv").read_text() .count("\n") == 5
+    assert (tmp_path / "b" / "history.csv").read_text().count("\n") == 5
