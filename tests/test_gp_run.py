@@ -15,7 +15,7 @@ from synth.gp import evolve, finish, gp_config
 
 TINY = dict(population=8, islands=2, max_nodes=7, max_depth=4, init_depth=3, train_trajectories=4, validation_trajectories=8,
             elite=1, migration_size=1, migration_every=2, simplify_rate=(0.25, 0.25), const_every=2, const_top=2,
-            tune_every=2, tune_steps=5, polish_steps=5)
+            tune_every=2, tune_steps=5, polish_steps=5, linear_seeds=2, seed_steps=5)
 
 
 def _config(generations, **kw):
@@ -147,3 +147,30 @@ def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
     assert after < 0.9 * before
     strip = lambda e: e.xreplace({a: sp.Float(1.0) for a in e.atoms(sp.Float)})  # noqa: E731
     assert strip(tuned.g[0]) == strip(weak.g[0]) and tuned.g[0] != weak.g[0]
+
+
+def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
+    """Generation-0 seeds: every tree a weighted sum of its inputs within the node budget (latent
+    trees start from -1 * own state and read the observation), tuned below their starting cost."""
+    import sympy as sp
+
+    from synth.gp._evolve import context
+    from synth.gp._polish import validation_cost
+    from synth.gp._runner import policy_of
+    from synth.gp._seeds import linear_seeds, seed_expressions
+    from synth.gp._trees import check_tree, from_sympy
+
+    ctx = context(gp_config(plants.get_task("sho/partial"), "quick", method="gp-d",
+                            **{**TINY, "max_nodes": 15, "max_depth": 7, "seed_steps": 60}))
+    a1, y = sp.Symbol("a1", real=True), sp.Symbol("y_x", real=True)
+    exprs = seed_expressions(ctx, np.random.default_rng(3))
+    assert len(exprs) == 3
+    for e in exprs:
+        assert sp.Poly(e, *sorted(e.free_symbols, key=str)).is_linear and len(e.args) <= 4
+    assert exprs[0].coeff(a1) == -1.0 and exprs[0].coeff(y) != 0 and exprs[1].coeff(y) != 0
+    code, const, cost = linear_seeds(ctx, np.random.default_rng(3), 1)
+    assert code.shape == (1, 3, 15) and all(check_tree(ctx.tok, c) for c in code[0])
+    trees = [from_sympy(ctx.tok, ctx.layout.names, ctx.layout.allowed[t], e, ctx.dtype) for t, e in enumerate(exprs)]
+    before = validation_cost(ctx, policy_of(ctx, np.stack([c for c, _ in trees]), np.stack([k for _, k in trees])), ctx.train)
+    after = validation_cost(ctx, policy_of(ctx, code[0], const[0]), ctx.train)
+    assert np.isclose(after, cost[0], rtol=1e-3) and after < before

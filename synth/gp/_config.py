@@ -71,6 +71,9 @@ class GPConfig:
     tune_top: int = 2
     tune_steps: int = 60
     polish_steps: int = 150
+    linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
+    seed_steps: int = 800
+    seed_lr: float = 0.05
     polish_lr: float = 0.02
     integrator: str = "euler"
     dtype: str = "float32"
@@ -117,6 +120,10 @@ class GPConfig:
             bad("tune_every/tune_top/tune_steps", (self.tune_every, self.tune_top, self.tune_steps), "give counts >= 0")
         if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:
             bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
+        if self.linear_seeds < 0 or self.seed_steps < 0 or not self.seed_lr > 0:
+            bad("linear_seeds/seed_steps/seed_lr", (self.linear_seeds, self.seed_steps, self.seed_lr), "give counts >= 0 and a learning rate > 0")
+        if self.linear_seeds > self.population:
+            bad("linear_seeds", self.linear_seeds, f"give at most the population ({self.population})")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:
             bad("trajectories", (self.train_trajectories, self.validation_trajectories), "give at least 1")
         return self

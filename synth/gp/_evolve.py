@@ -197,7 +197,8 @@ def _assess(ctx: Context, code, const):
 
 
 def init(config: GPConfig, key=None) -> GPState:
-    """Generation 0: ramped half-and-half islands, evaluated; `key` defaults to the run's seed."""
+    """Generation 0: ramped half-and-half islands with `linear_seeds` tuned linear individuals
+(see `_seeds`), evaluated; `key` defaults to the run's seed."""
     from synth._runfolder import stream_key
 
     ctx = context(config)
@@ -206,8 +207,15 @@ def init(config: GPConfig, key=None) -> GPState:
     key = key if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else jr.wrap_key_data(key)
     key, k_init = jr.split(key)
     I, n, T, L = ctx.shape
-    code, const = ctx.random_population(_rng(k_init), I * n)
+    rng = _rng(k_init)
+    code, const = ctx.random_population(rng, I * n)
     code, const = code.reshape(I, n, T, L), const.reshape(I, n, T, L)
+    if config.linear_seeds and config.seed_steps:
+        from ._seeds import linear_seeds
+
+        s_code, s_const, _ = linear_seeds(ctx, rng, config.linear_seeds)
+        for k in range(len(s_code)):  # seed k to island k mod I, in the last slots
+            code[k % I, n - 1 - k // I], const[k % I, n - 1 - k // I] = s_code[k], s_const[k]
     cost, bad = _assess(ctx, code, const)
     arrays = {
         "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
