@@ -162,7 +162,7 @@ BUDGETS = {
     # The paper's setting: 5 islands x 100, 50 generations (30 for its SHO table), 32 trajectories.
     "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32},
     # A few minutes on two cores.
-    "quick": {"population": 200, "islands": 2, "generations": 25, "train_trajectories": 24},
+    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "tune_every": 10},
 }
 
 
