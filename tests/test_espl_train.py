@@ -31,8 +31,11 @@ def _perturb(params, seed, keep=0.6):
 
 def test_gradients_are_finite_through_the_full_horizon():
     task = plants.get_task("pendulum/swingup")
-    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=2, decay=1.0, iterations=10)
+    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=2, decay=1.0, iterations=10, retrain_lr=0.05)
     trainer = Trainer(task, cfg, seed=0)
+    # Once the selection is fixed the weights restart from `retrain_lr` (prune, then retrain).
+    h = cfg.hard_iteration
+    assert float(trainer.schedule(h - 1)) < cfg.lr and float(trainer.schedule(h)) == pytest.approx(0.05)
     params = trainer.init()["params"]
     (loss, (cost, _)), grads = jax.value_and_grad(trainer._loss, has_aux=True)(params, 3)
     leaves = jax.tree_util.tree_leaves(grads)
@@ -57,6 +60,13 @@ def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_n
     task = plants.get_task(task_name)
     cfg = espl_config(task, method=method, layout=SMALL, dtype="float64", latent=2, eval_batch=8, max_paths=10_000)
     trainer = Trainer(task, cfg, seed=1)
+    if method == "espl-d":
+        # The latent ODE starts stable (dz_i/dt = -latent_rate * z_i + bias), not as an integrator.
+        W = np.asarray(trainer.init()["params"]["f"]["W"][-1])[:, 0]
+        expected = np.zeros_like(W)
+        expected[np.arange(2), task.ny + np.arange(2)] = -cfg.latent_rate
+        assert cfg.latent_rate > 0
+        np.testing.assert_array_equal(W, expected)
     params = _perturb(trainer.init()["params"], 5)
     net_cost = np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(params), trainer.validation).cost)
     policy = extract(trainer, params, drop=0.0)

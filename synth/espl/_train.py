@@ -81,6 +81,13 @@ class Trainer:
         self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
         self.shaping = self._shaping()
         self.schedule = optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final)
+        if config.retrain_lr > 0 and config.freeze_after_hard and config.hard_iteration < config.iterations:
+            # Prune, then retrain: once the selection is fixed the weights of the kept paths get a
+            # fresh cosine schedule from `retrain_lr` (the single schedule is near its floor by then).
+            h = config.hard_iteration
+            self.schedule = optax.join_schedules(
+                [optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final),
+                 optax.cosine_decay_schedule(config.retrain_lr, config.iterations - h, alpha=config.lr_final)], [h])
         # The keep-probabilities are frozen during the warm-up (the network first learns to control
         # with every path on), then learn at `lr_p`, decaying like the weights' rate.
         warm = config.warmup_iteration
@@ -234,6 +241,14 @@ class Trainer:
     def init(self) -> dict[str, Any]:
         keys = jr.split(stream_key(self.seed, "init"), len(self.nets))
         params = {name: init_params(self.nets[name], k, self.dtype) for name, k in zip(sorted(self.nets), keys)}
+        if self.nz and self.config.latent_rate > 0:
+            # The latent ODE starts stable, dz_i/dt = -latent_rate * z_i + bias (the final map's
+            # weight from z_i to dz_i; the others start at 0 as for every network): with all final
+            # weights 0 the latent is a pure integrator of its bias and ramps for the whole horizon.
+            ny = self.task.ny
+            W = params["f"]["W"][-1]
+            idx = jnp.arange(self.nz)
+            params["f"]["W"][-1] = W.at[idx, 0, ny + idx].set(-self.config.latent_rate)
         return {"params": params, "opt": self.optimiser.init(params), "iteration": jnp.asarray(0, jnp.int32)}
 
     def step(self, state):
