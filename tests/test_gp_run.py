@@ -158,7 +158,7 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
     from synth.gp._polish import validation_cost
     from synth.gp._runner import policy_of
     from synth.gp._seeds import linear_seeds, seed_expressions
-    from synth.gp._trees import check_tree, from_sympy
+    from synth.gp._trees import check_tree
 
     ctx = context(gp_config(plants.get_task("sho/partial"), "quick", method="gp-d",
                             **{**TINY, "max_nodes": 15, "max_depth": 7, "seed_steps": 60}))
@@ -170,7 +170,6 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
     assert exprs[0].coeff(a1) == -1.0 and exprs[0].coeff(y) != 0 and exprs[1].coeff(y) != 0
     code, const, cost = linear_seeds(ctx, np.random.default_rng(3), 1)
     assert code.shape == (1, 3, 15) and all(check_tree(ctx.tok, c) for c in code[0])
-    trees = [from_sympy(ctx.tok, ctx.layout.names, ctx.layout.allowed[t], e, ctx.dtype) for t, e in enumerate(exprs)]
-    before = validation_cost(ctx, policy_of(ctx, np.stack([c for c, _ in trees]), np.stack([k for _, k in trees])), ctx.train)
+    before = validation_cost(ctx, policy_of(ctx, *ctx.encode(exprs)), ctx.train)
     after = validation_cost(ctx, policy_of(ctx, code[0], const[0]), ctx.train)
     assert np.isclose(after, cost[0], rtol=1e-3) and after < before

@@ -71,10 +71,10 @@ class GPConfig:
     tune_top: int = 2
     tune_steps: int = 60
     polish_steps: int = 150
+    polish_lr: float = 0.02
     linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
     seed_steps: int = 800
     seed_lr: float = 0.05
-    polish_lr: float = 0.02
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices

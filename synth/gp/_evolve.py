@@ -109,6 +109,21 @@ class Context:
         cost = self._evaluate(code, const.astype(self.dtype), scen, shared=shared)
         return np.asarray(cost)[:K]
 
+    def encode(self, exprs):
+        """Tree arrays `(code, const)` (T, L) of one expression per tree (latent trees, then
+        readouts), or None if one is not expressible in the alphabet, the node budget or the depth
+        limit, or has a non-finite constant."""
+        from ._trees import NotEncodable, check_tree, from_sympy
+
+        lay = self.layout
+        try:
+            trees = [from_sympy(self.tok, lay.names, lay.allowed[t], e, self.dtype) for t, e in enumerate(exprs)]
+        except (NotEncodable, RecursionError, TypeError, ValueError):
+            return None
+        if not all(check_tree(self.tok, c) and np.all(np.isfinite(k)) for c, k in trees):
+            return None
+        return np.stack([c for c, _ in trees]), np.stack([k for _, k in trees])
+
     # Breeding (host) -----------------------------------------------------------------------
     def random_population(self, rng, count: int):
         T, L = self.layout.n_trees, self.config.max_nodes
@@ -198,7 +213,7 @@ def _assess(ctx: Context, code, const):
 
 def init(config: GPConfig, key=None) -> GPState:
     """Generation 0: ramped half-and-half islands with `linear_seeds` tuned linear individuals
-(see `_seeds`), evaluated; `key` defaults to the run's seed."""
+    (see `_seeds`), evaluated; `key` defaults to the run's seed."""
     from synth._runfolder import stream_key
 
     ctx = context(config)
@@ -298,7 +313,6 @@ def _tune_best(ctx: Context, code, const, cost) -> None:
     confirms a lower training cost. In place."""
     from ._polish import tune_constants
     from ._runner import policy_of
-    from ._trees import NotEncodable, check_tree, from_sympy
 
     cfg = ctx.config
     I, n, T, L = code.shape
@@ -311,21 +325,17 @@ def _tune_best(ctx: Context, code, const, cost) -> None:
         if round(float(flat[j]), 6) not in seen:
             seen.add(round(float(flat[j]), 6))
             top.append(int(j))
-    lay = ctx.layout
     rows, new_code, new_const = [], [], []
     for j in top:
         tuned, train = tune_constants(ctx, policy_of(ctx, fc[j], fk[j]), cfg.tune_steps, cfg.polish_lr)
         if not np.isfinite(train) or train >= flat[j]:
             continue
-        try:
-            trees = [from_sympy(ctx.tok, lay.names, lay.allowed[t], e, fk.dtype) for t, e in enumerate((*tuned.f, *tuned.g))]
-        except (NotEncodable, RecursionError, TypeError, ValueError):
-            continue
-        if not all(check_tree(ctx.tok, c) and np.all(np.isfinite(k)) for c, k in trees):
+        arrays = ctx.encode((*tuned.f, *tuned.g))
+        if arrays is None:
             continue
         rows.append(j)
-        new_code.append(np.stack([c for c, _ in trees]))
-        new_const.append(np.stack([k for _, k in trees]))
+        new_code.append(arrays[0])
+        new_const.append(arrays[1])
     if not rows:
         return
     confirmed, _ = _assess_flat(ctx, np.stack(new_code), np.stack(new_const))

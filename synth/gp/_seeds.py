@@ -21,15 +21,14 @@ import sympy as sp
 
 from plants import symbol
 
-from ._trees import NotEncodable, check_tree, from_sympy
-
 
 def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     """One random linear expression per tree: own latent state first (weight -1), then the
     observations, the other latent states, the controls and the targets, each group shuffled, as
     many as fit in the node budget."""
     lay = ctx.layout
-    terms = (ctx.config.max_nodes + 1) // 4  # k products (3 nodes) and k-1 additions
+    # k products (3 nodes) and k-1 additions, folded left: 4k - 1 nodes, depth k
+    terms = min((ctx.config.max_nodes + 1) // 4, ctx.config.max_depth)
     groups = [range(0, lay.ny), range(lay.ny, lay.ny + lay.nz), range(lay.ny + lay.nz, lay.ny + lay.nz + lay.nu),
               range(lay.ny + lay.nz + lay.nu, lay.n_in)]
     sd = 0.5
@@ -51,25 +50,20 @@ def linear_seeds(ctx, rng: np.random.Generator, count: int):
     from ._polish import tune_constants
     from ._runner import policy_of
 
-    cfg, lay = ctx.config, ctx.layout
+    cfg = ctx.config
     codes, consts, costs = [], [], []
     for _ in range(count):
-        exprs = seed_expressions(ctx, rng)
-        trees = [from_sympy(ctx.tok, lay.names, lay.allowed[t], e, ctx.dtype) for t, e in enumerate(exprs)]
-        base = policy_of(ctx, np.stack([c for c, _ in trees]), np.stack([k for _, k in trees]))
-        tuned, train = tune_constants(ctx, base, cfg.seed_steps, cfg.seed_lr)
-        if not np.isfinite(train):
+        start = ctx.encode(seed_expressions(ctx, rng))
+        if start is None:
             continue
-        try:
-            trees = [from_sympy(ctx.tok, lay.names, lay.allowed[t], e, ctx.dtype) for t, e in enumerate((*tuned.f, *tuned.g))]
-        except (NotEncodable, RecursionError, TypeError, ValueError):
+        tuned, train = tune_constants(ctx, policy_of(ctx, *start), cfg.seed_steps, cfg.seed_lr)
+        arrays = ctx.encode((*tuned.f, *tuned.g)) if np.isfinite(train) else None
+        if arrays is None:
             continue
-        if not all(check_tree(ctx.tok, c) and np.all(np.isfinite(k)) for c, k in trees):
-            continue
-        codes.append(np.stack([c for c, _ in trees]))
-        consts.append(np.stack([k for _, k in trees]))
+        codes.append(arrays[0])
+        consts.append(arrays[1])
         costs.append(train)
-    T, L = lay.n_trees, cfg.max_nodes
+    T, L = ctx.layout.n_trees, cfg.max_nodes
     if not codes:
         return np.zeros((0, T, L), np.int32), np.zeros((0, T, L), ctx.dtype), np.zeros(0)
     return np.stack(codes), np.stack(consts), np.asarray(costs)
