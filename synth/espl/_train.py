@@ -86,8 +86,7 @@ class Trainer:
             # fresh cosine schedule from `retrain_lr` (the single schedule is near its floor by then).
             h = config.hard_iteration
             self.schedule = optax.join_schedules(
-                [optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final),
-                 optax.cosine_decay_schedule(config.retrain_lr, config.iterations - h, alpha=config.lr_final)], [h])
+                [self.schedule, optax.cosine_decay_schedule(config.retrain_lr, config.iterations - h, alpha=config.lr_final)], [h])
         # The keep-probabilities are frozen during the warm-up (the network first learns to control
         # with every path on), then learn at `lr_p`, decaying like the weights' rate.
         warm = config.warmup_iteration
