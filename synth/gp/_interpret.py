@@ -3,7 +3,9 @@
 A tree is evaluated once per control tick (the sampled-data contract), slot by slot from the last
 prefix position to the root: slot `j`'s first child is slot `j+1` (a static index) and its second
 child the precomputed `second[j]`, so one tick of one tree is a fixed, unrolled sequence of
-vectorised selects over the operators of the function set. Operators come from
+vectorised selects over the operators of the function set. A slot's leaf value (constant or
+input) is one small dot product per tree and tick, and `add`/`sub` share one select as
+`a + sign * b` (exact: negation is exact). Operators come from
 `plants.OPERATORS`; none is protected. Each operator sees its real operands only where it is
 selected (elsewhere a harmless dummy), so values are exact and gradients with respect to the
 constants stay finite for the constant optimiser.
@@ -27,12 +29,15 @@ def prepare(tok: Tokens, code, const):
     """Controller parameters of one individual from its trees `code`, `const` (T, L).
 
     The per-slot selections are decoded here, once per individual, into boolean masks, so the
-    per-tick work is selects and arithmetic only: `op` (T, L, n_f), `var` (T, L, n_in), `child`
-    (T, L, L) (one-hot second child), `const` (T, L) (zero except at constant leaves)."""
+    per-tick work is selects and arithmetic only: `op` (T, L, n_f) booleans, `var` (T, L, n_in)
+    one-hot input weights (so that the leaf values of a tree are `const + var @ x`, exact: every
+    other term is zero; the inputs are finite on every tick the cost counts, since the simulator
+    marks a trajectory non-finite as soon as a state, latent or control is), `child` (T, L, L) (one-hot second child), `const` (T, L) (zero except at
+    constant leaves)."""
     L = tok.max_nodes
     second = jax.vmap(lambda c: structure(tok, c)[2])(code)
     op = code[..., None] == jnp.arange(tok.n_f).reshape(1, 1, -1)
-    var = code[..., None] == tok.n_f + jnp.arange(tok.n_in).reshape(1, 1, -1)
+    var = (code[..., None] == tok.n_f + jnp.arange(tok.n_in).reshape(1, 1, -1)).astype(const.dtype)
     child = second[..., None] == jnp.arange(L).reshape(1, 1, -1)
     const = jnp.where(code == tok.const_code, const, 0)
     return {"op": op, "var": var, "child": child, "const": const}
@@ -48,17 +53,25 @@ def evaluate_tree(tok: Tokens, p, t: int, x):
     arity = [OPERATORS[f].arity for f in tok.funcs]
     dtype = x.dtype
     zero = jnp.zeros((), dtype)
-    op, var, child, const = p["op"][t], p["var"][t], p["child"][t], p["const"][t].astype(dtype)
+    op, var, child, const = p["op"][t], p["var"][t].astype(dtype), p["child"][t], p["const"][t].astype(dtype)
+    leaf = const + var @ x
+    merged = {"add", "sub"} <= set(tok.funcs)
+    if merged:
+        i_add, i_sub = tok.funcs.index("add"), tok.funcs.index("sub")
+        addsub = op[:, i_add] | op[:, i_sub]
+        sign = jnp.where(op[:, i_sub], -1, 1).astype(dtype)
     vals: list = [zero] * (L + 1)
     for j in range(L - 1, -1, -1):
         a = vals[j + 1]
         b = zero
         for k in range(j + 2, L):
             b = jnp.where(child[j, k], vals[k], b)
-        out = const[j]
-        for v in range(tok.n_in):
-            out = jnp.where(var[j, v], x[v], out)
+        out = leaf[j]
+        if merged:
+            out = jnp.where(addsub[j], a + sign[j] * b, out)
         for i, (name, fn, ar) in enumerate(zip(tok.funcs, fns, arity)):
+            if merged and name in ("add", "sub"):
+                continue
             sel = op[j, i]
             if ar == 2:
                 bb = jnp.where(sel, b, jnp.asarray(_SAFE[name], dtype)) if name in _SAFE else b
