@@ -28,6 +28,9 @@ def main() -> None:
     ap.add_argument("--population", type=int)
     ap.add_argument("--islands", type=int)
     ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--constant-grid", type=int, default=0, metavar="N",
+                    help="also score N constant controls spread over the input range (one-input tasks) and report the best "
+                         "(chosen on the test set itself, so the baseline is as strong as it can be)")
     ap.add_argument("--out", default="/tmp/symctl-gp-bench")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a GP setting, e.g. --set const_opt=true")
     args = ap.parse_args()
@@ -61,16 +64,27 @@ def main() -> None:
         c = np.asarray(sim.simulate(pol, scen).cost, float)
         return float(np.mean(np.where(np.isfinite(c), c, np.nan))), int((~np.isfinite(c)).sum())
 
-    zero = SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=(),
-                          controls=tuple(task.plant.inputs), f=(), g=tuple(sp.Float(0.0) for _ in task.plant.inputs),
-                          dt=task.dt, input_limits=tuple(task.input_limits))
+    def constant(values):
+        return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=(),
+                              controls=tuple(task.plant.inputs), f=(), g=tuple(sp.Float(v) for v in values),
+                              dt=task.dt, input_limits=tuple(task.input_limits))
+
+    zero = constant([0.0] * len(task.plant.inputs))
     res = {"task": task.name, "method": args.method, "budget": args.budget, "seed": args.seed, "generations": len(hist) - 1,
            "wall_seconds": round(wall, 1), "gen0_seconds_incl_compile": secs[0],
            "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "policy": str(policy), "complexity": policy.complexity()}
     res["gp_cost"], res["gp_non_finite"] = cost(policy)
-    res["zero_cost"], _ = cost(zero)
+    res["zero_cost"], res["zero_non_finite"] = cost(zero)
+    if args.constant_grid and len(task.plant.inputs) == 1:
+        lo, hi = task.input_limits[0]
+        grid = []
+        for v in np.linspace(lo, hi, args.constant_grid):
+            c, bad = cost(constant([float(v)]))
+            grid.append((c if bad == 0 else float("inf"), float(v), bad))
+        best = min(grid)
+        res["best_constant"] = {"control": best[1], "cost": best[0], "grid": [[v, c, bad] for c, v, bad in grid]}
     try:
         res["lqg_cost"], _ = cost(lqg(task, "lqg"))
         res["lqg_ss_cost"], _ = cost(lqg(task, "lqg-ss"))

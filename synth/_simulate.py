@@ -146,6 +146,12 @@ class Simulator:
         n_w = jr.normal(k_proc, (self.substeps, self.nx), dtype)
         return n_y, n_w
 
+    def noise_draws(self, scenario: Scenarios) -> tuple[Array, Array]:
+        """All draws of one scenario (no batch axis) as arrays (ticks, ny), (ticks, substeps, nx);
+        traceable (see `rollout`'s `noise`)."""
+        dtype = scenario.x0.dtype
+        return jax.vmap(lambda k: self.noise(scenario.key, k, dtype))(jnp.arange(self.n_ticks))
+
     def noise_sequence(self, scenario: Scenarios) -> tuple[np.ndarray, np.ndarray]:
         """All standard-normal draws of one scenario: (ticks, ny) and (ticks, substeps, nx).
         Other simulators (CasADi) replay these to reproduce a trajectory exactly."""
@@ -186,11 +192,14 @@ class Simulator:
         scenario: Scenarios,
         save: bool = False,
         hook: Callable[[Array, Array], tuple[Array, Array]] | None = None,
+        noise: tuple[Array, Array] | None = None,
     ) -> Rollout:
         """Simulate one scenario (no batch axis). Pure and differentiable; not jitted here.
 
         `hook(x, z) -> (x, z)` is applied to the carried states after every tick; gradient-based
         methods use it to shape gradients (e.g. decay them per step) without changing values.
+        `noise`: the scenario's draws `self.noise_draws(scenario)`, computed ahead by a caller that
+        simulates many controllers on the same scenario (the same numbers as drawn per tick).
         """
         task = self.task
         fns = self.fns
@@ -204,10 +213,11 @@ class Simulator:
         def event(x):
             return jnp.asarray(terminate(x, r, p), bool) if terminate is not None else jnp.asarray(False)
 
-        def tick(carry, k):
+        def tick(carry, xs):
             x, z, alive, acc, finite, ever = carry
+            k = xs[0]
             t = k * self.dt
-            n_y, n_w = self.noise(key, k, dtype)
+            n_y, n_w = self.noise(key, k, dtype) if noise is None else xs[1:]
             y = self.observe(x, p, n_y)
             u = self.saturate(jnp.asarray(controller.act(params, z, y, r), dtype).reshape(self.nu))
             z_next = jnp.asarray(controller.advance(params, z, y, u, r), dtype).reshape(controller.nz)
@@ -228,7 +238,9 @@ class Simulator:
             return (x_next, z_next, alive_now, acc, finite, ever), out
 
         init = (x0, z0, jnp.asarray(True), jnp.zeros((), dtype), jnp.asarray(True), jnp.asarray(False))
-        (xN, zN, alive, acc, finite, ever), traj = jax.lax.scan(tick, init, jnp.arange(self.n_ticks))
+        ks = jnp.arange(self.n_ticks)
+        xs = (ks,) if noise is None else (ks, noise[0].astype(dtype), noise[1].astype(dtype))
+        (xN, zN, alive, acc, finite, ever), traj = jax.lax.scan(tick, init, xs)
         if self.n_ticks % self.every == 0:
             ev = event(xN)
             acc = acc + jnp.where(alive & ev, terminal, 0.0)

@@ -15,7 +15,7 @@ from synth.gp import evolve, finish, gp_config
 
 TINY = dict(population=8, islands=2, max_nodes=7, max_depth=4, init_depth=3, train_trajectories=4, validation_trajectories=8,
             elite=1, migration_size=1, migration_every=2, simplify_rate=(0.25, 0.25), const_every=2, const_top=2,
-            tune_every=2, tune_steps=5, polish_steps=5, linear_seeds=2, seed_steps=5)
+            tune_every=2, tune_steps=5, polish_steps=5, polish_trajectories=8, linear_seeds=2, seed_steps=5)
 
 
 def _config(generations, **kw):
@@ -147,6 +147,13 @@ def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
     assert after < 0.9 * before
     strip = lambda e: e.xreplace({a: sp.Float(1.0) for a in e.atoms(sp.Float)})  # noqa: E731
     assert strip(tuned.g[0]) == strip(weak.g[0]) and tuned.g[0] != weak.g[0]
+    # on a training set of its own (the final polish's `polish_trajectories`): the cost is on that set
+    from synth._runfolder import stream_key
+
+    other = ctx.sim.scenarios(stream_key(5, "polish"), 8, dtype=ctx.dtype)
+    tuned2, train2 = tune_constants(ctx, weak, steps=60, lr=0.05, scen=other)
+    assert np.isclose(validation_cost(ctx, tuned2, other), train2, rtol=1e-3)
+    assert tuned2.g[0] != tuned.g[0] and validation_cost(ctx, tuned2, other) < validation_cost(ctx, weak, other)
 
 
 def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():

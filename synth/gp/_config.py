@@ -72,6 +72,7 @@ class GPConfig:
     tune_steps: int = 60
     polish_steps: int = 150
     polish_lr: float = 0.02
+    polish_trajectories: int = 0  # after the run, tune on this many fresh training trajectories (0: the run's own)
     linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
     seed_steps: int = 800
     seed_lr: float = 0.05
@@ -118,6 +119,8 @@ class GPConfig:
             bad("dtype", self.dtype, "use float32 or float64")
         if self.tune_every < 0 or self.tune_top < 0 or self.tune_steps < 0:
             bad("tune_every/tune_top/tune_steps", (self.tune_every, self.tune_top, self.tune_steps), "give counts >= 0")
+        if self.polish_trajectories < 0:
+            bad("polish_trajectories", self.polish_trajectories, "give a count >= 0 (0: the run's training trajectories)")
         if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:
             bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
         if self.linear_seeds < 0 or self.seed_steps < 0 or not self.seed_lr > 0:

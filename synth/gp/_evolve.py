@@ -85,8 +85,12 @@ class Context:
         `scen` (N, ...): not batched over individuals, so each tick's noise is drawn once for all of
         them) or its own (leaves (R, N, ...))."""
         params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
-        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost
-        return jax.vmap(lambda p, s: jax.vmap(lambda si: one(p, si))(s), in_axes=(0, None if shared else 0))(params, scen)
+        if shared:  # draw each scenario's noise once, ahead of the roll-outs of every individual
+            noise = jax.vmap(self.sim.noise_draws)(scen)
+            one = lambda p, s, n: self.sim.rollout(self.controller, p, s, hook=self.hook, noise=n).cost  # noqa: E731
+            return jax.vmap(lambda p: jax.vmap(lambda s, n: one(p, s, n))(scen, noise))(params)
+        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost  # noqa: E731
+        return jax.vmap(lambda p, s: jax.vmap(one, in_axes=(None, 0))(p, s))(params, scen)
 
     def evaluate(self, code, const, scen) -> np.ndarray:
         """Costs (K, N) of K individuals (K <= population) on shared (N, ...) or per-row (K, N, ...)

@@ -43,25 +43,25 @@ def tunable(policy: SymbolicPolicy) -> SymbolicPolicy:
     return dataclasses.replace(policy, f=tuple(_tunable(e) for e in policy.f), g=tuple(_tunable(e) for e in policy.g))
 
 
-def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float) -> tuple[SymbolicPolicy, float]:
-    """`tunable(policy)` with its coefficients tuned by Adam on the run's training trajectories, and
-    its training cost (the best iterate; the original if nothing improved it)."""
+def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float, scen=None) -> tuple[SymbolicPolicy, float]:
+    """`tunable(policy)` with its coefficients tuned by Adam on training trajectories (`scen`, by
+    default the run's), and its cost on them (the best iterate; the original if nothing improved it)."""
     policy = tunable(policy)
     controller, p0 = compile_policy(policy, ctx.task)
     if p0["c"].size == 0 or steps <= 0:
         return policy, math.inf
-    c, cost = _tuner(ctx, controller, steps, lr)(jnp.asarray(p0["c"], ctx.dtype), jnp.asarray(p0["z0"], ctx.dtype))
+    scen = ctx.train if scen is None else scen
+    c, cost = _tuner(ctx, controller, steps, lr, scen)(jnp.asarray(p0["c"], ctx.dtype), jnp.asarray(p0["z0"], ctx.dtype))
     return with_constants(policy, np.asarray(c, float)), float(cost)
 
 
-def _tuner(ctx, controller, steps: int, lr: float):
-    """The compiled Adam loop for one policy shape, kept in `ctx.tuners`."""
-    key = (id(controller), steps, lr)
+def _tuner(ctx, controller, steps: int, lr: float, scen):
+    """The compiled Adam loop for one policy shape and training set, kept in `ctx.tuners`."""
+    key = (id(controller), steps, lr, id(scen))
     hit = ctx.tuners.get(key)
-    if hit is not None and hit[0] is controller:
+    if hit is not None and hit[0] is controller and hit[2] is scen:
         return hit[1]
     dtype = ctx.dtype
-    scen = ctx.train
 
     def loss(c, z0):
         run = lambda s: ctx.sim.rollout(controller, {"c": c, "z0": z0}, s, hook=ctx.hook).cost  # noqa: E731
@@ -87,7 +87,7 @@ def _tuner(ctx, controller, steps: int, lr: float):
         better = jnp.isfinite(last) & (last < best)
         return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
 
-    ctx.tuners[key] = (controller, run_all)
+    ctx.tuners[key] = (controller, run_all, scen)
     return run_all
 
 

@@ -122,10 +122,14 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
     if not order:
         return []
     scen = ctx.sim.scenarios(stream_key(cfg.seed, "validation"), cfg.validation_trajectories, dtype=ctx.dtype)
+    # more training data than the evolution can afford per individual: drawn from the task like the
+    # training set, on a stream of its own (never the validation or test trajectories)
+    train_set = (ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
+                 if cfg.polish_trajectories else None)
     out = []
     for k in order:
         pol = cands[k][0]
-        tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr)
+        tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set)
         if not math.isfinite(train):
             continue
         # before and after on the same compiled shape (the original's coefficients as parameters)
