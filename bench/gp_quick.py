@@ -11,6 +11,7 @@ import json
 import resource
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import jax
@@ -32,6 +33,8 @@ def main() -> None:
                     help="also score N constant controls spread over the input range (one-input tasks) and report the best "
                          "(chosen on the test set itself, so the baseline is as strong as it can be)")
     ap.add_argument("--out", default="/tmp/symctl-gp-bench")
+    ap.add_argument("--seed-policy", default=None, help="GP-D's seed policy as `symctl synth --seed-policy` takes it: "
+                    "a policy.json, lqg or none (default: the steady-state LQG when the task has one that fits)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a GP setting, e.g. --set const_opt=true")
     args = ap.parse_args()
 
@@ -41,12 +44,13 @@ def main() -> None:
     import plants
     from synth import Simulator, SymbolicPolicy
     from synth._runfolder import stream_key
-    from synth.gp import run
+    from symctl._methods import run_gp as run
     from validation import lqg
 
     task = plants.get_task(args.task)
     out = Path(args.out) / f"{task.name.replace('/', '-')}-{args.method}-{args.budget}-{args.seed}"
-    options = {"generations": args.generations, "population": args.population, "islands": args.islands}
+    options = {"generations": args.generations, "population": args.population, "islands": args.islands,
+               "seed_policy": args.seed_policy}
     overrides = {}
     for kv in args.set:
         k, v = kv.split("=", 1)
@@ -74,7 +78,8 @@ def main() -> None:
            "wall_seconds": round(wall, 1), "gen0_seconds_incl_compile": secs[0],
            "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "policy": str(policy), "complexity": policy.complexity()}
+           "policy": str(policy), "complexity": policy.complexity(),
+           "seed_policy": tomllib.loads((out / "config.toml").read_text()).get("seed_policy", "")}
     res["gp_cost"], res["gp_non_finite"] = cost(policy)
     res["zero_cost"], res["zero_non_finite"] = cost(zero)
     if args.constant_grid and len(task.plant.inputs) == 1:

@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--generations", type=int, default=30)
     ap.add_argument("--budget", default="paper")
+    ap.add_argument("--seed-policy", default=None, help="passed to gp_quick.py (default: as `symctl synth`)")
     args = ap.parse_args()
     here = Path(__file__).resolve().parent
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -33,7 +34,7 @@ def main() -> None:
         for method in args.methods:
             for seed in args.seeds:
                 cmd = [sys.executable, str(here / "gp_quick.py"), task, method, "--budget", args.budget, "--seed", str(seed),
-                       "--generations", str(args.generations)]
+                       "--generations", str(args.generations)] + (["--seed-policy", args.seed_policy] if args.seed_policy else [])
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 res = json.loads(out[out.index("{"):])
                 print(json.dumps({k: res.get(k) for k in ("task", "method", "seed", "generations", "gp_cost", "lqg_cost",

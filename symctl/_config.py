@@ -27,6 +27,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "islands": (None, int, "GP: islands."),
     "latent": (None, int, "Dynamic methods: latent size."),
     "time_budget": (None, float, "Synthesis: stop after this many seconds."),
+    "seed_policy": (None, str, "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none."),
     "iterations": (None, int, "ESPL: optimiser iterations."),
     "batch": (None, int, "ESPL: trajectories per iteration."),
     "trajectories": (1000, int, "Validation: Monte Carlo trajectories."),
@@ -39,7 +40,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "resume": (False, bool, "Continue an interrupted run (synthesis from its checkpoint)."),
     "quiet": (False, bool, "No progress display."),
 }
-SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "iterations", "batch")
+SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
 
 
 class RunConfigError(UserInputError):

@@ -21,8 +21,8 @@ from synth import SymbolicPolicy
 METHODS: dict[str, str] = {
     "lqg": "symctl._methods:run_lqg",
     "lqg-ss": "symctl._methods:run_lqg",
-    "gp-s": "synth.gp:run",
-    "gp-d": "synth.gp:run",
+    "gp-s": "symctl._methods:run_gp",
+    "gp-d": "symctl._methods:run_gp",
     "espl-s": "synth.espl:run_espl",
     "espl-d": "synth.espl:run_espl",
 }
@@ -63,3 +63,66 @@ def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = F
     write_config(out, config)
     write_manifest(out, config, seed, stage_seconds={"synth": round(seconds, 3)})
     return policy
+
+
+SEED_POLICY_FILE = "seed_policy.json"
+
+
+def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
+           budget: str = "quick", **overrides: Any) -> SymbolicPolicy:
+    """GP-S / GP-D (`synth.gp.run`), with GP-D started from a known linear controller.
+
+    `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
+    variant "lqg-ss") and uses it when the task has one and it fits the run's trees (None: quietly
+    skipped otherwise; "lqg": an error says why); "none" starts from random trees only; anything
+    else is the path of a `policy.json`. The seed is copied into the run folder
+    (`seed_policy.json`), so the run folder says what the run started from and `--resume` finds it.
+    """
+    from synth.gp import run
+
+    opts = dict(options)
+    choice = opts.pop("seed_policy", None)
+    if method != "gp-d" or "seed_policy" in overrides:
+        if method != "gp-d" and choice not in (None, "none"):
+            raise UserInputError(f"option --seed-policy {choice!r} applies to gp-d only (a static policy has no latent state)")
+        return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
+    path = _seed_policy(task, Path(out), choice, budget, {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})})
+    if path is not None:
+        overrides["seed_policy"] = str(path.resolve())
+    return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
+
+
+def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any]) -> Path | None:
+    """Write the seed policy `choice` into the run folder and return its path (None: no seed)."""
+    from synth._runfolder import prepare
+    from synth.gp._config import gp_config, make_layout
+    from synth.gp._seeds import SeedPolicyError, fit_linear
+
+    if choice == "none":
+        return None
+    auto = choice is None
+    if auto or choice == "lqg":
+        from validation.lqg import LQGError, lqg
+
+        try:
+            policy = lqg(task, "lqg-ss")
+        except LQGError as err:
+            if auto:
+                return None
+            raise UserInputError(f"--seed-policy lqg: {err}") from None
+        source = "--seed-policy lqg (the steady-state LQG)"
+    else:
+        if not Path(choice).is_file():
+            raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, 'lqg' or 'none'")
+        policy = SymbolicPolicy.load(choice)
+        source = f"--seed-policy {choice!r}"
+    cfg = gp_config(task, budget, method="gp-d", **settings)
+    try:
+        fit_linear(policy, make_layout(task, "gp-d", cfg.latent), task.dt, min((cfg.max_nodes + 1) // 4, cfg.max_depth), source)
+    except SeedPolicyError:
+        if auto:
+            return None
+        raise
+    path = prepare(out) / SEED_POLICY_FILE
+    policy.save(path)
+    return path

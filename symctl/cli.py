@@ -176,6 +176,8 @@ def synth_cmd(
     islands: Annotated[int | None, typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
     latent: Annotated[int | None, typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
     time_budget: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
+    seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from this linear controller (a policy.json), "
+                                                         "lqg (the default when the task has a steady-state LQG that fits) or none.")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
@@ -191,7 +193,7 @@ def synth_cmd(
     runner = get_method(method)
     out = out or Path("runs") / f"{t.name.replace('/', '-')}-{method}-{seed}"
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
-               "time_budget": time_budget, "iterations": iterations, "batch": batch}
+               "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
     progress = None if quiet else _progress_printer()
     policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method)
     if not quiet:

@@ -180,3 +180,84 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
     before = validation_cost(ctx, policy_of(ctx, *ctx.encode(exprs)), ctx.train)
     after = validation_cost(ctx, policy_of(ctx, code[0], const[0]), ctx.train)
     assert np.isclose(after, cost[0], rtol=1e-3) and after < before
+
+
+def _fitted(task_name):
+    from synth.gp._evolve import context
+    from synth.gp._runner import policy_of
+    from synth.gp._seeds import fitted_seed
+    from validation import lqg
+
+    task = plants.get_task(task_name)
+    ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    ss = lqg(task, "lqg-ss")
+    return ss, policy_of(ctx, *fitted_seed(ctx, ss, "lqg-ss"))
+
+
+def test_a_linear_seed_policy_is_fitted_to_trees_without_changing_it():
+    """sho/partial's steady-state LQG in GP-D trees (control substituted, Euler form, float32
+    constants): the same controls as the LQG itself on the same observations and target."""
+    ss, fitted = _fitted("sho/partial")
+    assert all(len(sp_e.args) <= 4 for sp_e in (*fitted.f, *fitted.g))
+    ys = np.random.default_rng(0).normal(0.0, 2.0, size=(300, 1))
+    u_ss, _ = ss.run_reference(ys, [1.3])
+    u_fit, _ = fitted.run_reference(ys, [1.3])
+    assert np.abs(u_ss).max() > 0.5
+    np.testing.assert_allclose(u_fit, u_ss, rtol=1e-4, atol=1e-5)
+
+
+def test_a_seed_policy_whose_targets_do_not_fit_has_them_moved_to_the_readout():
+    """sho/noisy (two observations): the target leaves the latent trees; for a constant target the
+    controls differ from the LQG's only by a transient from the shifted initial estimate."""
+    import sympy as sp
+
+    ss, fitted = _fitted("sho/noisy")
+    r = sp.Symbol("r", real=True)
+    assert all(r not in e.free_symbols for e in fitted.f) and r in fitted.g[0].free_symbols
+    ys = np.random.default_rng(1).normal(0.0, 2.0, size=(1500, 2))
+    u_ss, _ = ss.run_reference(ys, [2.0])
+    u_fit, _ = fitted.run_reference(ys, [2.0])
+    gap = np.abs(u_fit - u_ss)[:, 0]
+    assert gap[0] > 1e-2
+    assert gap[-100:].max() < 1e-4 * gap[0]
+
+
+def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
+    import pytest
+
+    from synth.gp._evolve import context
+    from synth.gp._seeds import SeedPolicyError, fitted_seed
+    from validation import lqg
+
+    task = plants.get_task("sho/partial")
+    ctx3 = context(gp_config(task, "quick", method="gp-d", latent=3, **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    with pytest.raises(SeedPolicyError, match="it has 2 latent states, the run has 3"):
+        fitted_seed(ctx3, lqg(task, "lqg-ss"), "lqg-ss")
+    ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    ss = lqg(task, "lqg-ss")
+    curved = SymbolicPolicy(**{**{k: getattr(ss, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator")},
+                               "f": (ss.f[0] * ss.z[1], ss.f[1]), "g": ss.g})
+    with pytest.raises(SeedPolicyError, match="my.json: its latent map is not linear in"):
+        fitted_seed(ctx, curved, "my.json")
+    small = context(gp_config(task, "quick", method="gp-d", **TINY))  # 7 nodes: one term per tree
+    with pytest.raises(SeedPolicyError, match="terms; at most 2 fit in a tree"):
+        fitted_seed(small, ss, "lqg-ss")
+
+
+def test_a_run_starts_from_its_seed_policy(tmp_path):
+    """The seed policy (tuned) is in generation 0, so the best training cost starts at or below
+    the fitted seed's own cost."""
+    from synth.gp import init
+    from synth.gp._evolve import context
+    from synth.gp._polish import validation_cost
+    from validation import lqg
+
+    task = plants.get_task("sho/partial")
+    path = lqg(task, "lqg-ss").save(tmp_path / "seed.json")
+    base = {**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_steps": 20}
+    with_seed = init(gp_config(task, "quick", method="gp-d", seed_policy=str(path), **base))
+    without = init(gp_config(task, "quick", method="gp-d", **base))
+    ss, fitted = _fitted("sho/partial")
+    ctx = context(gp_config(task, "quick", method="gp-d", seed_policy=str(path), **base))
+    assert with_seed.arrays["cost"].min() <= validation_cost(ctx, fitted, ctx.train) * (1 + 1e-4)
+    assert with_seed.arrays["cost"].min() < without.arrays["cost"].min()

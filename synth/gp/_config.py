@@ -76,6 +76,7 @@ class GPConfig:
     linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
     seed_steps: int = 800
     seed_lr: float = 0.05
+    seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices
@@ -125,6 +126,8 @@ class GPConfig:
             bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
         if self.linear_seeds < 0 or self.seed_steps < 0 or not self.seed_lr > 0:
             bad("linear_seeds/seed_steps/seed_lr", (self.linear_seeds, self.seed_steps, self.seed_lr), "give counts >= 0 and a learning rate > 0")
+        if self.seed_policy and self.method != "gp-d":
+            bad("seed_policy", self.seed_policy, "a seed policy starts GP-D runs only; leave it empty for GP-S")
         if self.linear_seeds > self.population:
             bad("linear_seeds", self.linear_seeds, f"give at most the population ({self.population})")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:

@@ -216,8 +216,8 @@ def _assess(ctx: Context, code, const):
 
 
 def init(config: GPConfig, key=None) -> GPState:
-    """Generation 0: ramped half-and-half islands with `linear_seeds` tuned linear individuals
-    (see `_seeds`), evaluated; `key` defaults to the run's seed."""
+    """Generation 0: ramped half-and-half islands with the fitted `seed_policy` and `linear_seeds`
+    tuned linear individuals (see `_seeds`), evaluated; `key` defaults to the run's seed."""
     from synth._runfolder import stream_key
 
     ctx = context(config)
@@ -229,12 +229,20 @@ def init(config: GPConfig, key=None) -> GPState:
     rng = _rng(k_init)
     code, const = ctx.random_population(rng, I * n)
     code, const = code.reshape(I, n, T, L), const.reshape(I, n, T, L)
-    if config.linear_seeds and config.seed_steps:
+    first = []
+    if config.seed_policy:
+        from synth import SymbolicPolicy
+
+        from ._seeds import fitted_seed
+
+        first.append(fitted_seed(ctx, SymbolicPolicy.load(config.seed_policy), f"seed policy {config.seed_policy!r}"))
+    seeds = first  # untuned when seed_steps = 0
+    if (config.linear_seeds or first) and config.seed_steps:
         from ._seeds import linear_seeds
 
-        s_code, s_const, _ = linear_seeds(ctx, rng, config.linear_seeds)
-        for k in range(len(s_code)):  # seed k to island k mod I, in the last slots
-            code[k % I, n - 1 - k // I], const[k % I, n - 1 - k // I] = s_code[k], s_const[k]
+        seeds = list(zip(*linear_seeds(ctx, rng, config.linear_seeds, first)[:2]))
+    for k, (s_code, s_const) in enumerate(seeds[: I * n]):  # seed k to island k mod I, in the last slots
+        code[k % I, n - 1 - k // I], const[k % I, n - 1 - k // I] = s_code, s_const
     cost, bad = _assess(ctx, code, const)
     arrays = {
         "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),

@@ -12,6 +12,17 @@ simplification prunes them, and a nonlinear individual that beats it replaces it
 
 The seeds are drawn from the run's key and tuned on the training trajectories only, so a run
 stays reproducible and nothing held-out is looked at. `linear_seeds = 0` turns them off.
+
+A run can also start from a known linear dynamic controller (`seed_policy`, a `policy.json`: the
+user's existing design, or the steady-state LQG that `symctl synth` designs for GP-D when the task
+has one). `fit_linear` rewrites it in the GP-D tree form: the control is substituted into the
+latent map, a discrete map becomes its Euler equivalent (`dz/dt = (z[k+1] - z[k]) / dt`), and when
+the targets do not fit next to the latent states and observations in a latent tree, the latent
+state is shifted by a constant multiple of the targets (`z' = z + M r + m`, which moves every
+target term into the readout; exact for a constant target). GP latent states start at zero, so a
+controller that starts elsewhere (or a shifted one) starts from a different estimate; the tuning
+that follows accounts for that. The fitted controller is tuned like the random seeds and enters
+generation 0 as the first seed.
 """
 
 from __future__ import annotations
@@ -19,7 +30,11 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from plants import symbol
+from plants import UserInputError, symbol
+
+
+class SeedPolicyError(UserInputError):
+    """A seed policy cannot start a GP run; the message names the file and says why."""
 
 
 def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
@@ -28,7 +43,7 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     many as fit in the node budget."""
     lay = ctx.layout
     # k products (3 nodes) and k-1 additions, folded left: 4k - 1 nodes, depth k
-    terms = min((ctx.config.max_nodes + 1) // 4, ctx.config.max_depth)
+    terms = _terms(ctx.config)
     groups = [range(0, lay.ny), range(lay.ny, lay.ny + lay.nz), range(lay.ny + lay.nz, lay.ny + lay.nz + lay.nu),
               range(lay.ny + lay.nz + lay.nu, lay.n_in)]
     sd = 0.5
@@ -44,16 +59,107 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     return out
 
 
-def linear_seeds(ctx, rng: np.random.Generator, count: int):
-    """`count` tuned linear individuals as arrays `(code, const)` of shape (k, T, L), k <= count
-    (a seed whose tuned form no longer fits the tree budget is left out), and their training costs."""
+def _terms(cfg) -> int:
+    return min((cfg.max_nodes + 1) // 4, cfg.max_depth)
+
+
+def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy") -> list[sp.Expr]:
+    """The latent trees and readouts (GP-D order) of the linear dynamic controller `policy`, each a
+    weighted sum of at most `terms` inputs (a constant counts as one); `SeedPolicyError` if
+    `policy` is not such a controller for this layout."""
+
+    def bad(why: str):
+        raise SeedPolicyError(f"{source}: {why}")
+
+    if layout.nz == 0:
+        bad("a seed policy starts GP-D runs only (GP-S has no latent state)")
+    if policy.nz != layout.nz:
+        bad(f"it has {policy.nz} latent states, the run has {layout.nz}; give --latent {policy.nz} or another policy")
+    lay_y, lay_r = layout.names[: layout.ny], layout.names[layout.ny + layout.nz + layout.nu:]
+    if tuple(policy.observations) != lay_y or tuple(policy.targets) != lay_r:
+        bad(f"its observations {list(policy.observations)} and targets {list(policy.targets)} are not the task's "
+            f"({list(lay_y)}, {list(lay_r)})")
+    if policy.integrator not in ("discrete", "euler"):
+        bad(f"its latent map is integrated with {policy.integrator!r}; a seed needs 'discrete' or 'euler'")
+    z, y, r = list(policy.z), list(policy.y), list(policy.r)
+    f = sp.Matrix(policy.f).subs(dict(zip(policy.u, policy.g)))
+    g = sp.Matrix(policy.g)
+
+    def affine(m: sp.Matrix, vars_: list, what: str):
+        zero = {v: 0 for v in vars_}
+        if not vars_:
+            J = np.zeros((m.rows, 0))
+        else:
+            Jm = m.jacobian(vars_)
+            if Jm.free_symbols:
+                bad(f"its {what} is not linear in {', '.join(sorted(str(s) for s in Jm.free_symbols))}; a seed must be a linear controller")
+            J = np.array(Jm.tolist(), dtype=float)
+        c = m.subs(zero)
+        if c.free_symbols:
+            bad(f"its {what} depends on {', '.join(sorted(str(s) for s in c.free_symbols))}, which a GP tree cannot read")
+        return J, np.array(c.tolist(), dtype=float).reshape(-1)
+
+    nz, ny, nr = layout.nz, layout.ny, layout.nr
+    Jf, f0 = affine(f, z + y + r, "latent map")
+    Jg, g0 = affine(g, z + r, "readout")
+    Fz, Fy, Fr = Jf[:, :nz], Jf[:, nz:nz + ny], Jf[:, nz + ny:]
+    if policy.integrator == "euler":  # z[k+1] = z + dt f
+        Fz, Fy, Fr, f0 = np.eye(nz) + dt * Fz, dt * Fy, dt * Fr, dt * f0
+    Gz, Gr = Jg[:, :nz], Jg[:, nz:]
+
+    def used(a) -> np.ndarray:
+        return np.abs(a) > 1e-12 * max(1.0, float(np.max(np.abs(a), initial=0.0)))
+
+    width = used(Fz - np.eye(nz)).sum(1) + used(Fy).sum(1) + used(Fr).sum(1) + used(f0[:, None]).sum(1)
+    if np.any(width > terms) and (used(Fr).any() or used(f0).any()):
+        try:  # z' = z + M r + m: no target or constant term in the latent map
+            A = np.eye(nz) - Fz
+            M, m = -np.linalg.solve(A, Fr), -np.linalg.solve(A, f0)
+        except np.linalg.LinAlgError:
+            bad("its latent map has an integrator (a unit eigenvalue), so its target terms cannot be moved into the readout")
+        Gr, g0 = Gr - Gz @ M, g0 - Gz @ m
+        Fr, f0 = np.zeros_like(Fr), np.zeros_like(f0)
+    zs = [symbol(n) for n in layout.names[ny:ny + nz]]
+    ys, rs = [symbol(n) for n in lay_y], [symbol(n) for n in lay_r]
+
+    def total(coefs, syms, c0) -> sp.Expr:
+        keep = used(np.append(coefs, c0))
+        parts = [sp.Float(float(c)) * s for c, s, k in zip(coefs, syms, keep) if k]
+        if keep[-1]:
+            parts.append(sp.Float(float(c0)))
+        if len(parts) > terms:
+            bad(f"one of its expressions has {len(parts)} terms; at most {terms} fit in a tree")
+        return sp.Add(*parts) if parts else sp.Float(0.0)
+
+    rates = (Fz - np.eye(nz)) / dt
+    exprs = [total(np.concatenate([rates[i], Fy[i] / dt, Fr[i] / dt]), zs + ys + rs, f0[i] / dt) for i in range(nz)]
+    exprs += [total(np.concatenate([Gz[j], Gr[j]]), zs + rs, g0[j]) for j in range(layout.nu)]
+    return exprs
+
+
+def fitted_seed(ctx, policy, source: str):
+    """Arrays `(code, const)` (T, L) of `policy` fitted to the run's trees (`fit_linear`)."""
+    exprs = fit_linear(policy, ctx.layout, ctx.task.dt, _terms(ctx.config), source)
+    arrays = ctx.encode(exprs)
+    if arrays is None:
+        raise SeedPolicyError(f"{source}: its fitted form does not fit the trees (node budget {ctx.config.max_nodes}, "
+                              f"depth {ctx.config.max_depth}, operators {', '.join(ctx.config.operators)})")
+    return arrays
+
+
+def linear_seeds(ctx, rng: np.random.Generator, count: int, first=()):
+    """The individuals `first` (arrays `(code, const)`, e.g. a fitted seed policy), then `count`
+    random linear ones, each tuned, as arrays `(code, const)` of shape (k, T, L),
+    k <= len(first) + count (a seed whose tuned form no longer fits the tree budget is left out),
+    and their training costs."""
     from ._polish import tune_constants
     from ._runner import policy_of
 
     cfg = ctx.config
     codes, consts, costs = [], [], []
-    for _ in range(count):
-        start = ctx.encode(seed_expressions(ctx, rng))
+    starts = list(first) + [None] * count
+    for given in starts:
+        start = given if given is not None else ctx.encode(seed_expressions(ctx, rng))
         if start is None:
             continue
         tuned, train = tune_constants(ctx, policy_of(ctx, *start), cfg.seed_steps, cfg.seed_lr)
