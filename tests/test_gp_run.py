@@ -154,6 +154,12 @@ def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
     tuned2, train2 = tune_constants(ctx, weak, steps=60, lr=0.05, scen=other)
     assert np.isclose(validation_cost(ctx, tuned2, other), train2, rtol=1e-3)
     assert tuned2.g[0] != tuned.g[0] and validation_cost(ctx, tuned2, other) < validation_cost(ctx, weak, other)
+    # on fresh trajectories at every step (`polish_batch`): better on trajectories it never saw,
+    # and the cost reported is the one on the fixed set
+    tuned3, train3 = tune_constants(ctx, weak, steps=60, lr=0.05, fresh=(stream_key(5, "polish-batches"), 8))
+    assert np.isclose(validation_cost(ctx, tuned3, ctx.train), train3, rtol=1e-3)
+    assert validation_cost(ctx, tuned3, other) < 0.9 * validation_cost(ctx, weak, other)
+    assert tuned3.g[0] not in (tuned.g[0], tuned2.g[0])
 
 
 def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():

@@ -73,6 +73,7 @@ class GPConfig:
     polish_steps: int = 150
     polish_lr: float = 0.02
     polish_trajectories: int = 0  # after the run, tune on this many fresh training trajectories (0: the run's own)
+    polish_batch: int = 0  # > 0: draw this many new trajectories at every polish step instead (see `_polish.tune_constants`)
     linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
     seed_steps: int = 800
     seed_lr: float = 0.05
@@ -120,6 +121,8 @@ class GPConfig:
             bad("dtype", self.dtype, "use float32 or float64")
         if self.tune_every < 0 or self.tune_top < 0 or self.tune_steps < 0:
             bad("tune_every/tune_top/tune_steps", (self.tune_every, self.tune_top, self.tune_steps), "give counts >= 0")
+        if self.polish_batch < 0:
+            bad("polish_batch", self.polish_batch, "give a count >= 0 (0: tune on a fixed set of trajectories)")
         if self.polish_trajectories < 0:
             bad("polish_trajectories", self.polish_trajectories, "give a count >= 0 (0: the run's training trajectories)")
         if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:

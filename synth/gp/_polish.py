@@ -43,37 +43,46 @@ def tunable(policy: SymbolicPolicy) -> SymbolicPolicy:
     return dataclasses.replace(policy, f=tuple(_tunable(e) for e in policy.f), g=tuple(_tunable(e) for e in policy.g))
 
 
-def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float, scen=None) -> tuple[SymbolicPolicy, float]:
-    """`tunable(policy)` with its coefficients tuned by Adam on training trajectories (`scen`, by
-    default the run's), and its cost on them (the best iterate; the original if nothing improved it)."""
+def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float, scen=None, fresh=None) -> tuple[SymbolicPolicy, float]:
+    """`tunable(policy)` with its coefficients tuned by Adam, and its cost on the run's training
+    trajectories (or on `scen`).
+
+    Fixed data (`fresh` None): every step uses the same trajectories (`scen`, by default the run's
+    training set); the best iterate is returned (the original if nothing improved it). Fresh data
+    (`fresh = (key, n)`): every step draws `n` new trajectories of the task from `key` (folded with
+    the step), so the tuning follows the task's expected cost, not one sample of it, and cannot
+    overfit a fixed set; the last iterate is returned (the step size decays to a tenth), unless it
+    is non-finite or worse on the fixed set than the original."""
     policy = tunable(policy)
     controller, p0 = compile_policy(policy, ctx.task)
     if p0["c"].size == 0 or steps <= 0:
         return policy, math.inf
     scen = ctx.train if scen is None else scen
-    c, cost = _tuner(ctx, controller, steps, lr, scen)(jnp.asarray(p0["c"], ctx.dtype), jnp.asarray(p0["z0"], ctx.dtype))
+    c, cost = _tuner(ctx, controller, steps, lr, scen, fresh)(jnp.asarray(p0["c"], ctx.dtype), jnp.asarray(p0["z0"], ctx.dtype))
     return with_constants(policy, np.asarray(c, float)), float(cost)
 
 
-def _tuner(ctx, controller, steps: int, lr: float, scen):
+def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
     """The compiled Adam loop for one policy shape and training set, kept in `ctx.tuners`."""
-    key = (id(controller), steps, lr, id(scen))
+    fresh_key = None if fresh is None else (np.asarray(jax.random.key_data(fresh[0])).tobytes(), fresh[1])
+    key = (id(controller), steps, lr, id(scen), fresh_key)
     hit = ctx.tuners.get(key)
     if hit is not None and hit[0] is controller and hit[2] is scen:
         return hit[1]
     dtype = ctx.dtype
 
-    def loss(c, z0):
+    def loss(c, z0, batch):
         run = lambda s: ctx.sim.rollout(controller, {"c": c, "z0": z0}, s, hook=ctx.hook).cost  # noqa: E731
-        return jnp.mean(jax.vmap(run)(scen))
+        return jnp.mean(jax.vmap(run)(batch))
 
     opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
 
     @jax.jit
     def run_all(c, z0):
-        def body(carry, _):
+        def body(carry, i):
             c, state, best_c, best = carry
-            val, grad = jax.value_and_grad(loss)(c, z0)
+            batch = scen if fresh is None else ctx.sim.scenarios(jax.random.fold_in(fresh[0], i), fresh[1], dtype=dtype)
+            val, grad = jax.value_and_grad(loss)(c, z0, batch)
             ok = jnp.isfinite(val) & jnp.all(jnp.isfinite(grad))
             better = ok & (val < best)
             best_c = jnp.where(better, c, best_c)
@@ -82,8 +91,12 @@ def _tuner(ctx, controller, steps: int, lr: float, scen):
             return (optax.apply_updates(c, upd), state, best_c, best), None
 
         init = (c, opt.init(c), c, jnp.asarray(jnp.inf, dtype))
-        (c_last, _, best_c, best), _ = jax.lax.scan(body, init, None, length=steps)
-        last = loss(c_last, z0)
+        (c_last, _, best_c, best), _ = jax.lax.scan(body, init, jnp.arange(steps))
+        last = loss(c_last, z0, scen)
+        if fresh is not None:  # the batch losses are of different batches: judge on the fixed set
+            first = loss(c, z0, scen)
+            keep = jnp.isfinite(last) & (last <= first)
+            return jnp.where(keep, c_last, c), jnp.where(keep, last, first)
         better = jnp.isfinite(last) & (last < best)
         return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
 

@@ -126,10 +126,11 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
     # training set, on a stream of its own (never the validation or test trajectories)
     train_set = (ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
                  if cfg.polish_trajectories else None)
+    fresh = (stream_key(cfg.seed, "polish-batches"), cfg.polish_batch) if cfg.polish_batch else None
     out = []
     for k in order:
         pol = cands[k][0]
-        tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set)
+        tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set, fresh)
         if not math.isfinite(train):
             continue
         # before and after on the same compiled shape (the original's coefficients as parameters)
