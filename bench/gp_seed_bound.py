@@ -3,6 +3,7 @@ trees (`synth.gp._seeds.fitted_seed`, as `--seed-policy lqg` does), tune its coe
 Adam through the simulator far beyond a run's budget, and score it on 1,000 held-out trajectories.
 
     .venv/bin/python bench/gp_seed_bound.py sho/partial --trajectories 256 --steps 3000 --lr 0.05
+    .venv/bin/python bench/gp_seed_bound.py sho/partial --batch 32 --steps 2000 --lr 0.05
 
 Test set: 1,000 trajectories of stream "test", seed 0, simulated in float64 on the exported
 expressions (the draw of `bench/gp_quick.py`); ratios are to LQG (`validation.lqg`, time-varying).
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--trajectories", type=int, default=256)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--batch", type=int, default=0, help="draw this many new training trajectories at every step instead (polish_batch)")
     ap.add_argument("--save", help="write the tuned policy.json here")
     args = ap.parse_args()
 
@@ -53,8 +55,10 @@ def main() -> None:
     fitted = policy_of(ctx, *fitted_seed(ctx, ss, "lqg-ss"))
     print(f"LQG {ref:.5f}; lqg-ss {cost(ss) / ref:.4f} x LQG; fitted to GP-D trees {cost(fitted) / ref:.4f} x LQG", flush=True)
     t0 = time.perf_counter()
-    tuned, train = tune_constants(ctx, fitted, args.steps, args.lr)
-    print(f"tuned {args.steps} steps (lr {args.lr}) on {args.trajectories} training trajectories: {cost(tuned) / ref:.4f} x LQG "
+    fresh = (stream_key(0, "polish-batches"), args.batch) if args.batch else None
+    tuned, train = tune_constants(ctx, fitted, args.steps, args.lr, fresh=fresh)
+    data = f"{args.batch} new trajectories per step" if args.batch else f"{args.trajectories} training trajectories"
+    print(f"tuned {args.steps} steps (lr {args.lr}) on {data}: {cost(tuned) / ref:.4f} x LQG "
           f"(training cost {train:.5f}, {time.perf_counter() - t0:.0f} s)")
     print(tuned)
     if args.save:

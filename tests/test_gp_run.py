@@ -250,20 +250,29 @@ def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
         fitted_seed(small, ss, "lqg-ss")
 
 
-def test_a_run_starts_from_its_seed_policy(tmp_path):
-    """The seed policy (tuned) is in generation 0, so the best training cost starts at or below
-    the fitted seed's own cost."""
+def test_a_run_starts_from_its_seed_policy_and_keeps_it_as_a_candidate(tmp_path):
+    """The seed policy, tuned on trajectories of its own, is in generation 0 (so the run starts
+    better than without it), stays in the state, and is one of the final candidates."""
     from synth.gp import init
-    from synth.gp._evolve import context
-    from synth.gp._polish import validation_cost
     from validation import lqg
 
     task = plants.get_task("sho/partial")
     path = lqg(task, "lqg-ss").save(tmp_path / "seed.json")
-    base = {**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_steps": 20}
-    with_seed = init(gp_config(task, "quick", method="gp-d", seed_policy=str(path), **base))
+    base = {**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_policy_steps": 30, "seed_policy_trajectories": 8}
+    config = gp_config(task, "quick", method="gp-d", seed_policy=str(path), **base)
+    with_seed = init(config)
     without = init(gp_config(task, "quick", method="gp-d", **base))
-    ss, fitted = _fitted("sho/partial")
-    ctx = context(gp_config(task, "quick", method="gp-d", seed_policy=str(path), **base))
-    assert with_seed.arrays["cost"].min() <= validation_cost(ctx, fitted, ctx.train) * (1 + 1e-4)
-    assert with_seed.arrays["cost"].min() < without.arrays["cost"].min()
+    a = with_seed.arrays
+    I, n = a["cost"].shape
+    assert np.array_equal(a["code"][0, n - 1], a["seed_code"]) and a["cost"][0, n - 1] == a["seed_cost"]
+    assert a["cost"].min() < without.arrays["cost"].min()
+    _, fitted = _fitted("sho/partial")
+    assert not np.array_equal(a["seed_const"], _fitted_arrays(config, fitted)[1])  # tuned
+    _, rows = finish(with_seed)
+    assert sum(r["train_cost"] == float(a["seed_cost"]) and not r["tuned"] for r in rows) >= 1
+
+
+def _fitted_arrays(config, policy):
+    from synth.gp._evolve import context
+
+    return context(config).encode((*policy.f, *policy.g))

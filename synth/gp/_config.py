@@ -78,6 +78,8 @@ class GPConfig:
     seed_steps: int = 800
     seed_lr: float = 0.05
     seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
+    seed_policy_steps: int = 3000  # Adam steps on the seed policy's constants in generation 0 (0: seed_steps on the training set)
+    seed_policy_trajectories: int = 256  # ... on this many trajectories of a training stream of their own
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices
@@ -129,6 +131,9 @@ class GPConfig:
             bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
         if self.linear_seeds < 0 or self.seed_steps < 0 or not self.seed_lr > 0:
             bad("linear_seeds/seed_steps/seed_lr", (self.linear_seeds, self.seed_steps, self.seed_lr), "give counts >= 0 and a learning rate > 0")
+        if self.seed_policy_steps < 0 or self.seed_policy_trajectories < 1:
+            bad("seed_policy_steps/seed_policy_trajectories", (self.seed_policy_steps, self.seed_policy_trajectories),
+                "give steps >= 0 and at least 1 trajectory")
         if self.seed_policy and self.method != "gp-d":
             bad("seed_policy", self.seed_policy, "a seed policy starts GP-D runs only; leave it empty for GP-S")
         if self.linear_seeds > self.population:
@@ -171,7 +176,8 @@ BUDGETS = {
     # The paper's setting: 5 islands x 100, 50 generations (30 for its SHO table), 32 trajectories.
     "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32},
     # A few minutes on two cores.
-    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "tune_every": 10},
+    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "tune_every": 10,
+              "seed_policy_steps": 1000, "seed_policy_trajectories": 128},
 }
 
 

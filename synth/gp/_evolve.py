@@ -229,26 +229,35 @@ def init(config: GPConfig, key=None) -> GPState:
     rng = _rng(k_init)
     code, const = ctx.random_population(rng, I * n)
     code, const = code.reshape(I, n, T, L), const.reshape(I, n, T, L)
-    first = []
+    seeds, given = [], {}
     if config.seed_policy:
         from synth import SymbolicPolicy
 
-        from ._seeds import fitted_seed
+        from ._seeds import fitted_seed, tuned_seed
 
-        first.append(fitted_seed(ctx, SymbolicPolicy.load(config.seed_policy), f"seed policy {config.seed_policy!r}"))
-    seeds = first  # untuned when seed_steps = 0
-    if (config.linear_seeds or first) and config.seed_steps:
+        fitted = fitted_seed(ctx, SymbolicPolicy.load(config.seed_policy), f"seed policy {config.seed_policy!r}")
+        if config.seed_policy_steps:  # thoroughly, on trajectories of its own (see `_seeds`)
+            own = ctx.sim.scenarios(stream_key(config.seed, "seed-policy"), config.seed_policy_trajectories, dtype=ctx.dtype)
+            tuned = tuned_seed(ctx, fitted, config.seed_policy_steps, own)
+        else:
+            tuned = tuned_seed(ctx, fitted) if config.seed_steps else None
+        s_code, s_const = tuned[:2] if tuned is not None else fitted
+        seeds.append((s_code, s_const))
+        given = {"seed_code": s_code, "seed_const": s_const}
+    if config.linear_seeds and config.seed_steps:
         from ._seeds import linear_seeds
 
-        seeds = list(zip(*linear_seeds(ctx, rng, config.linear_seeds, first)[:2]))
+        seeds += list(zip(*linear_seeds(ctx, rng, config.linear_seeds)[:2]))
     for k, (s_code, s_const) in enumerate(seeds[: I * n]):  # seed k to island k mod I, in the last slots
         code[k % I, n - 1 - k // I], const[k % I, n - 1 - k // I] = s_code, s_const
     cost, bad = _assess(ctx, code, const)
+    if given:
+        given["seed_cost"] = np.asarray(cost[0, n - 1])
     arrays = {
         "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
         "archive_code": np.full((ctx.n_archive, T, L), -1, np.int32), "archive_const": np.zeros((ctx.n_archive, T, L), const.dtype),
         "archive_cost": np.full(ctx.n_archive, np.inf),
-        "key": np.asarray(jr.key_data(key)), "generation": np.asarray(0),
+        "key": np.asarray(jr.key_data(key)), "generation": np.asarray(0), **given,
     }
     arrays = _update_archive(ctx, arrays)
     return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))

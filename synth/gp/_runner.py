@@ -108,9 +108,10 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
     return np.where(np.all(np.isfinite(costs), 1), costs.mean(1), np.inf)
 
 
-def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
-    """Gradient-tuned copies of the `polish_top` candidates best on validation, each kept only if
-    tuning lowered its validation cost (both costs from the same compiled policy)."""
+def _polished(ctx: Context, cfg: GPConfig, cands: list, always=()) -> list:
+    """Gradient-tuned copies of the `polish_top` candidates best on validation (and of the
+    candidates `always`, the seed policy), each kept only if tuning lowered its validation cost
+    (both costs from the same compiled policy)."""
     from synth._runfolder import stream_key
 
     from ._polish import tunable, tune_constants, validation_cost
@@ -119,6 +120,7 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list) -> list:
         return []
     order = [k for k in np.argsort([c[2] if math.isfinite(c[2]) else math.inf for c in cands], kind="stable")[: cfg.polish_top]
              if math.isfinite(cands[k][2])]
+    order += [k for k in always if k not in order and math.isfinite(cands[k][2])]
     if not order:
         return []
     scen = ctx.sim.scenarios(stream_key(cfg.seed, "validation"), cfg.validation_trajectories, dtype=ctx.dtype)
@@ -153,10 +155,13 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
         train = flat[[j]]
     else:
         codes, consts, train = a["archive_code"][front], a["archive_const"][front], a["archive_cost"][front]
+    if "seed_code" in a:  # the (tuned) seed policy the run started from is always a candidate
+        codes, consts = np.concatenate([codes, a["seed_code"][None]]), np.concatenate([consts, a["seed_const"][None]])
+        train = np.append(train, a["seed_cost"])
     val = validation_costs(ctx, codes, consts)
     cands = [(policy_of(ctx, codes[k], consts[k]), float(train[k]), float(val[k]), False, int((codes[k] >= 0).sum()))
              for k in range(len(codes))]
-    cands += _polished(ctx, state.config, cands)
+    cands += _polished(ctx, state.config, cands, always=[len(cands) - 1] if "seed_code" in a else [])
     best = int(np.argmin([c[2] if math.isfinite(c[2]) else math.inf for c in cands]))
     rows = [{"complexity": cx, "train_cost": t, "validation_cost": v, "tuned": int(tuned),
              "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}

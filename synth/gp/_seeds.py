@@ -21,8 +21,13 @@ the targets do not fit next to the latent states and observations in a latent tr
 state is shifted by a constant multiple of the targets (`z' = z + M r + m`, which moves every
 target term into the readout; exact for a constant target). GP latent states start at zero, so a
 controller that starts elsewhere (or a shifted one) starts from a different estimate; the tuning
-that follows accounts for that. The fitted controller is tuned like the random seeds and enters
-generation 0 as the first seed.
+that follows accounts for that. The fitted controller is tuned thoroughly once, before evolution
+(`seed_policy_steps` Adam steps on `seed_policy_trajectories` trajectories of a training stream of
+its own: a tuning on the run's few training trajectories stops in a worse place, and these
+controllers need many steps to leave the steady-state LQG's gains), enters generation 0 as the
+first seed, and is kept in the run's state (`seed_code`, `seed_const`): it is
+one of the candidates of the final polish and choice whatever evolution does with it, so a run
+never ends with a policy worse on validation than the (tuned) controller it started from.
 """
 
 from __future__ import annotations
@@ -147,29 +152,33 @@ def fitted_seed(ctx, policy, source: str):
     return arrays
 
 
-def linear_seeds(ctx, rng: np.random.Generator, count: int, first=()):
-    """The individuals `first` (arrays `(code, const)`, e.g. a fitted seed policy), then `count`
-    random linear ones, each tuned, as arrays `(code, const)` of shape (k, T, L),
-    k <= len(first) + count (a seed whose tuned form no longer fits the tree budget is left out),
-    and their training costs."""
+def tuned_seed(ctx, start, steps: int | None = None, scen=None):
+    """`start` (arrays `(code, const)`) with its constants tuned (`steps`, default `seed_steps`, on
+    `scen`, default the training trajectories), and the cost on them; None if the tuned form is not
+    finite or no longer fits."""
     from ._polish import tune_constants
     from ._runner import policy_of
 
     cfg = ctx.config
+    steps = cfg.seed_steps if steps is None else steps
+    tuned, train = tune_constants(ctx, policy_of(ctx, *start), steps, cfg.seed_lr, scen)
+    arrays = ctx.encode((*tuned.f, *tuned.g)) if np.isfinite(train) else None
+    return None if arrays is None else (*arrays, train)
+
+
+def linear_seeds(ctx, rng: np.random.Generator, count: int):
+    """`count` tuned linear individuals as arrays `(code, const)` of shape (k, T, L), k <= count
+    (a seed whose tuned form no longer fits the tree budget is left out), and their training costs."""
     codes, consts, costs = [], [], []
-    starts = list(first) + [None] * count
-    for given in starts:
-        start = given if given is not None else ctx.encode(seed_expressions(ctx, rng))
-        if start is None:
+    for _ in range(count):
+        start = ctx.encode(seed_expressions(ctx, rng))
+        got = None if start is None else tuned_seed(ctx, start)
+        if got is None:
             continue
-        tuned, train = tune_constants(ctx, policy_of(ctx, *start), cfg.seed_steps, cfg.seed_lr)
-        arrays = ctx.encode((*tuned.f, *tuned.g)) if np.isfinite(train) else None
-        if arrays is None:
-            continue
-        codes.append(arrays[0])
-        consts.append(arrays[1])
-        costs.append(train)
-    T, L = ctx.layout.n_trees, cfg.max_nodes
+        codes.append(got[0])
+        consts.append(got[1])
+        costs.append(got[2])
+    T, L = ctx.layout.n_trees, ctx.config.max_nodes
     if not codes:
         return np.zeros((0, T, L), np.int32), np.zeros((0, T, L), ctx.dtype), np.zeros(0)
     return np.stack(codes), np.stack(consts), np.asarray(costs)
