@@ -276,3 +276,13 @@ def _fitted_arrays(config, policy):
     from synth.gp._evolve import context
 
     return context(config).encode((*policy.f, *policy.g))
+
+
+def test_seed_tuning_is_capped_by_simulation_cost():
+    """A plant with 20 substeps per tick gets fewer seed-tuning steps than one with 1."""
+    from synth.gp._seeds import seed_steps
+
+    sho, cstr = plants.get_task("sho/partial"), plants.get_task("cstr/varying")
+    assert seed_steps(gp_config(sho, "quick", method="gp-d"), sho) == 400
+    assert seed_steps(gp_config(cstr, "quick", method="gp-d"), cstr) == int(2.5e7 // (24 * 1500 * 20)) == 34
+    assert seed_steps(gp_config(cstr, "quick", method="gp-d", seed_budget=0), cstr) == 400

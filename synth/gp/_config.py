@@ -77,6 +77,7 @@ class GPConfig:
     linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
     seed_steps: int = 800
     seed_lr: float = 0.05
+    seed_budget: float = 6.4e7  # cap per random seed: Adam steps x trajectories x ticks x plant substeps (0: no cap)
     seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
     seed_policy_steps: int = 3000  # Adam steps on the seed policy's constants in generation 0 (0: seed_steps on the training set)
     seed_policy_trajectories: int = 256  # ... on this many trajectories of a training stream of their own
@@ -136,6 +137,8 @@ class GPConfig:
                 "give steps >= 0 and at least 1 trajectory")
         if self.seed_policy and self.method != "gp-d":
             bad("seed_policy", self.seed_policy, "a seed policy starts GP-D runs only; leave it empty for GP-S")
+        if not self.seed_budget >= 0:
+            bad("seed_budget", self.seed_budget, "give 0 (no cap) or a number of plant steps > 0")
         if self.linear_seeds > self.population:
             bad("linear_seeds", self.linear_seeds, f"give at most the population ({self.population})")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:
@@ -176,7 +179,7 @@ BUDGETS = {
     # The paper's setting: 5 islands x 100, 50 generations (30 for its SHO table), 32 trajectories.
     "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32},
     # A few minutes on two cores.
-    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "tune_every": 10,
+    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "seed_budget": 2.5e7, "tune_every": 10,
               "seed_policy_steps": 1000, "seed_policy_trajectories": 128},
 }
 

@@ -166,13 +166,24 @@ def tuned_seed(ctx, start, steps: int | None = None, scen=None):
     return None if arrays is None else (*arrays, train)
 
 
+def seed_steps(cfg, task) -> int:
+    """Adam steps per random seed: `seed_steps`, capped so that steps x training trajectories x
+    ticks x plant substeps stays within `seed_budget` (a stiff plant integrated with many substeps
+    gets fewer steps, so generation 0 stays short; at least 1)."""
+    if not cfg.seed_budget:
+        return cfg.seed_steps
+    per_step = cfg.train_trajectories * task.n_ticks * task.substeps
+    return max(1, min(cfg.seed_steps, int(cfg.seed_budget // per_step)))
+
+
 def linear_seeds(ctx, rng: np.random.Generator, count: int):
     """`count` tuned linear individuals as arrays `(code, const)` of shape (k, T, L), k <= count
     (a seed whose tuned form no longer fits the tree budget is left out), and their training costs."""
     codes, consts, costs = [], [], []
+    steps = seed_steps(ctx.config, ctx.task)
     for _ in range(count):
         start = ctx.encode(seed_expressions(ctx, rng))
-        got = None if start is None else tuned_seed(ctx, start)
+        got = None if start is None else tuned_seed(ctx, start, steps)
         if got is None:
             continue
         codes.append(got[0])
