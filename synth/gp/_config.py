@@ -79,8 +79,8 @@ class GPConfig:
     seed_lr: float = 0.05
     seed_budget: float = 6.4e7  # cap per random seed: Adam steps x trajectories x ticks x plant substeps (0: no cap)
     seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
-    seed_policy_steps: int = 3000  # Adam steps on the seed policy's constants in generation 0 (0: seed_steps on the training set)
-    seed_policy_trajectories: int = 256  # ... on this many trajectories of a training stream of their own
+    seed_policy_steps: int = 0  # > 0: tune the seed policy this many steps on trajectories of its own (0: like the random seeds)
+    seed_policy_trajectories: int = 256  # ... this many, of a training stream of their own
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices
@@ -180,8 +180,7 @@ BUDGETS = {
     # The final polish on fresh trajectories (1,000 steps of 32 new ones) is ours, not the paper's.
     "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32, "polish_batch": 32, "polish_steps": 1000},
     # A few minutes on two cores.
-    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "seed_budget": 2.5e7, "tune_every": 10,
-              "seed_policy_steps": 1000, "seed_policy_trajectories": 128},
+    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "seed_budget": 2.5e7, "tune_every": 10},
 }
 
 

@@ -21,12 +21,11 @@ the targets do not fit next to the latent states and observations in a latent tr
 state is shifted by a constant multiple of the targets (`z' = z + M r + m`, which moves every
 target term into the readout; exact for a constant target). GP latent states start at zero, so a
 controller that starts elsewhere (or a shifted one) starts from a different estimate; the tuning
-that follows accounts for that. The fitted controller is tuned thoroughly once, before evolution
-(`seed_policy_steps` Adam steps on `seed_policy_trajectories` trajectories of a training stream of
-its own: a tuning on the run's few training trajectories stops in a worse place, and these
-controllers need many steps to leave the steady-state LQG's gains), enters generation 0 as the
-first seed, and is kept in the run's state (`seed_code`, `seed_const`): it is
-one of the candidates of the final polish and choice whatever evolution does with it, so a run
+that follows accounts for that. The fitted controller is tuned like the random seeds (or, with
+`seed_policy_steps` > 0, for that many Adam steps on `seed_policy_trajectories` trajectories of a
+training stream of its own), enters generation 0 as the first seed, and is kept in the run's state
+(`seed_code`, `seed_const`): it is one of the candidates of the final polish and choice whatever
+evolution does with it, so a run
 never ends with a policy worse on validation than the (tuned) controller it started from.
 """
 
