@@ -86,13 +86,14 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
         if method != "gp-d" and choice not in (None, "none"):
             raise UserInputError(f"option --seed-policy {choice!r} applies to gp-d only (a static policy has no latent state)")
         return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
-    path = _seed_policy(task, Path(out), choice, budget, {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})})
+    path = _seed_policy(task, Path(out), choice, budget, {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})},
+                        resume)
     if path is not None:
         overrides["seed_policy"] = str(path.resolve())
     return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
 
 
-def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any]) -> Path | None:
+def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False) -> Path | None:
     """Write the seed policy `choice` into the run folder and return its path (None: no seed)."""
     from synth._runfolder import prepare
     from synth.gp._config import gp_config, make_layout
@@ -124,5 +125,10 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
             return None
         raise
     path = prepare(out) / SEED_POLICY_FILE
+    if resume and path.exists():  # the checkpoint holds the seed the run started from: it must be this one
+        if SymbolicPolicy.load(path).digest() != policy.digest():
+            raise UserInputError(f"--resume: the run in {str(out)!r} started from another seed policy ({path}); "
+                                 "give the same --seed-policy, or run without --resume")
+        return path
     policy.save(path)
     return path

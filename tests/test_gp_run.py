@@ -286,3 +286,25 @@ def test_seed_tuning_is_capped_by_simulation_cost():
     assert seed_steps(gp_config(sho, "quick", method="gp-d"), sho) == 400
     assert seed_steps(gp_config(cstr, "quick", method="gp-d"), cstr) == int(2.5e7 // (24 * 1500 * 20)) == 34
     assert seed_steps(gp_config(cstr, "quick", method="gp-d", seed_budget=0), cstr) == 400
+
+
+def test_resume_refuses_a_different_seed_policy(tmp_path):
+    """The run folder keeps the seed it started from; resuming with another one is an error, with
+    the same one it is accepted; without LQG-compatible options nothing is written."""
+    import pytest
+
+    from plants import UserInputError
+    from symctl._methods import _seed_policy
+    from validation import lqg
+
+    task = plants.get_task("sho/partial")
+    first = _seed_policy(task, tmp_path / "run", None, "quick", {})
+    assert first == tmp_path / "run" / "seed_policy.json"
+    assert _seed_policy(task, tmp_path / "run", "lqg", "quick", {}, resume=True) == first
+    mine = lqg(task, "lqg-ss")
+    changed = SymbolicPolicy(**{**{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "f", "dt",
+                                                                   "integrator", "latent_init")}, "g": (mine.g[0] * 1.5,)})
+    path = changed.save(tmp_path / "mine.json")
+    with pytest.raises(UserInputError, match="started from another seed policy"):
+        _seed_policy(task, tmp_path / "run", str(path), "quick", {}, resume=True)
+    assert _seed_policy(task, tmp_path / "none", "none", "quick", {}) is None and not (tmp_path / "none").exists()
