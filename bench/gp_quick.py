@@ -42,9 +42,9 @@ def main() -> None:
     import sympy as sp
 
     import plants
+    from symctl._methods import run_gp as run
     from synth import Simulator, SymbolicPolicy
     from synth._runfolder import stream_key
-    from symctl._methods import run_gp as run
     from validation import lqg
 
     task = plants.get_task(args.task)

@@ -103,7 +103,7 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
             bad(f"its {what} depends on {', '.join(sorted(str(s) for s in c.free_symbols))}, which a GP tree cannot read")
         return J, np.array(c.tolist(), dtype=float).reshape(-1)
 
-    nz, ny, nr = layout.nz, layout.ny, layout.nr
+    nz, ny = layout.nz, layout.ny
     Jf, f0 = affine(f, z + y + r, "latent map")
     Jg, g0 = affine(g, z + r, "readout")
     Fz, Fy, Fr = Jf[:, :nz], Jf[:, nz:nz + ny], Jf[:, nz + ny:]
