@@ -1,6 +1,11 @@
 """ESPL probe: train one configuration (no extraction) and print the validation cost as it goes.
 
     nice -n 10 .venv/bin/python bench/espl_probe.py pendulum/swingup --seed 0 --set iterations=300 lr=0.01
+
+With --extract the whole pipeline runs (train, extract, tune) and the exported policy is scored; with
+--probe as well, on 1,000 trajectories of stream "probe" of the seed instead of its test stream (so
+settings can be compared without looking at the held-out figure), and --out keeps the run folder
+(checkpoint for bench/espl_retune.py, policy.json for bench/espl_cross.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ jax.config.update("jax_enable_x64", True)
 
 def main() -> int:
     import plants
+    from synth import Simulator
     from synth.espl import Trainer, espl_config
     from synth.espl._run import train
 
@@ -27,6 +33,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--extract", action="store_true")
+    ap.add_argument("--probe", action="store_true",
+                    help="with --extract: score on 1,000 trajectories of stream 'probe' and leave the test figure out")
+    ap.add_argument("--out", default=None, help="with --extract: run folder for the checkpoint (for bench/espl_retune.py)")
     args = ap.parse_args()
     over = {}
     for kv in args.set:
@@ -44,9 +53,30 @@ def main() -> int:
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
     if args.extract:  # the whole pipeline: train, extract, tune, score on the seed's test stream
+        from pathlib import Path
+
         from synth.espl._run import synthesise
 
-        policy, rec = synthesise(task, cfg, args.seed, progress=progress)
+        out = Path(args.out) if args.out else None
+        if out is not None:
+            from synth._runfolder import write_config
+
+            out.mkdir(parents=True, exist_ok=True)
+            write_config(out, {"task": task.name, "task_file": task.source, "method": args.method, "seed": args.seed,
+                               "espl": cfg.as_dict()})
+        policy, rec = synthesise(task, cfg, args.seed, out=out, progress=progress)
+        if args.probe:
+            import numpy as np
+
+            from synth._runfolder import stream_key
+
+            for k in ("test_cost", "test_return", "test_non_finite"):
+                rec.pop(k, None)
+            sim = Simulator(task)
+            scen = sim.scenarios(stream_key(args.seed, "probe"), 1000)
+            rec["probe_cost"] = float(np.mean(np.asarray(sim.simulate(policy, scen).cost, float)))
+            if out is not None:
+                policy.save(out / "policy.json")
         print("SYNTH", json.dumps(rec, default=str), f"{time.perf_counter() - t0:.1f}s", flush=True)
         print(policy.g)
         return 0
