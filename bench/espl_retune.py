@@ -43,7 +43,6 @@ def main() -> int:
     ap.add_argument("run")
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--save", default=None, help="write the tuned policy to this JSON file")
-    ap.add_argument("--from-policy", default=None, help="tune this policy.json (of the same run) instead of re-extracting")
     args = ap.parse_args()
     run = Path(args.run)
     cfg_file = tomllib.loads((run / "config.toml").read_text())
@@ -63,15 +62,9 @@ def main() -> int:
     trainer = Trainer(task, cfg, seed)
     state = trainer.init()
     _, best, meta = load_checkpoint(run / "checkpoint", state, state["params"])
-    if args.from_policy:
-        from synth import SymbolicPolicy
-
-        policy = SymbolicPolicy.from_json(Path(args.from_policy).read_text())
-        cost = validation_cost(trainer, policy)
-    else:
-        policy = simplify_policy(extract(trainer, best))
-        cost = validation_cost(trainer, policy)
-        policy, cost = prune_guards(trainer, policy, cost)
+    policy = simplify_policy(extract(trainer, best))
+    cost = validation_cost(trainer, policy)
+    policy, cost = prune_guards(trainer, policy, cost)
     before = probe_cost(trainer, policy, seed)
     policy, vcost, steps = finetune(trainer, policy, cost)
     policy = simplify_policy(policy)

@@ -99,14 +99,3 @@ def test_guards_keep_operators_finite_and_hinge_measures_violation():
 def test_unknown_layout_operator_is_a_user_error():
     with pytest.raises(LayoutError, match="atan"):
         Network(2, 1, (("atan",),))
-
-
-@pytest.mark.parametrize("name", ["discount", "finetune_discount"])
-def test_discount_outside_the_unit_interval_is_a_user_error(name):
-    from plants import UserInputError
-    from synth.espl import espl_config
-
-    assert getattr(espl_config("pendulum/swingup", **{name: 0.98}), name) == 0.98
-    for bad in (0.0, 1.5):
-        with pytest.raises(UserInputError, match=name):
-            espl_config("pendulum/swingup", **{name: bad})

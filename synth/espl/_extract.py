@@ -176,7 +176,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     def loss(c, it):
         scen = trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype)
         decay = cfg.finetune_decay or None
-        one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s, decay, cfg.finetune_discount)[1]  # noqa: E731
+        one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s, decay)[1]  # noqa: E731
         return jnp.mean(jax.vmap(one)(scen))
 
     @jax.jit

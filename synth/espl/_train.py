@@ -180,21 +180,19 @@ class Trainer:
         ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
         return jnp.cumsum(ended.astype(jnp.int32)) == 0
 
-    def trajectory_loss(self, controller, cparams, scenario, decay=None, discount=None):
+    def trajectory_loss(self, controller, cparams, scenario, decay=None):
         """(task cost, training loss) of one scenario. A controller with one more latent entry
-        than the policy's carries the summed hinge violation there (see `_controller`). `decay` and
-        `discount` override the configured per-tick gradient decay and discount (constant tuning
-        uses `finetune_decay` and `finetune_discount`)."""
-        discount = self.config.discount if discount is None else discount
+        than the policy's carries the summed hinge violation there (see `_controller`). `decay`
+        overrides the configured per-tick gradient decay (constant tuning uses `finetune_decay`)."""
         roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay))
         loss = roll.cost / self.cost_scale
-        if discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
+        if self.config.discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
             # Discounted training loss (the reported cost is always the task's own): the stage
             # costs of the saved trajectory weighted by discount**k while the trajectory is alive.
             x, u = roll.x[:-1], roll.u
             stage = jax.vmap(lambda xx, uu: self.sim.fns.stage_cost(xx, uu, scenario.r, scenario.p))(x, u)
             alive = self._alive(x, scenario)
-            w = discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
+            w = self.config.discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
             disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
             loss = jnp.where(jnp.isfinite(roll.cost), disc * self.sim.n_ticks / self.cost_scale, roll.cost)
         if controller.nz > self.nz:
