@@ -56,7 +56,8 @@ def _extend(children):
 
 
 def _real_expression(e):
-    return not e.is_Number and not e.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I)
+    # sympy folds e.g. sin(oo) into an interval (AccumBounds), which is not an expression a policy can hold
+    return not e.is_Number and not e.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I) and not e.has(sp.AccumBounds)
 
 
 expressions = st.recursive(leaves, _extend, max_leaves=8).filter(_real_expression)
