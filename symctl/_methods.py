@@ -97,7 +97,7 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
     """Write the seed policy `choice` into the run folder and return its path (None: no seed)."""
     from synth._runfolder import prepare
     from synth.gp._config import gp_config, make_layout
-    from synth.gp._seeds import SeedPolicyError, fit_linear
+    from synth.gp._seeds import SeedPolicyError, fit_linear, tree_terms
 
     if choice == "none":
         return None
@@ -119,7 +119,7 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
         source = f"--seed-policy {choice!r}"
     cfg = gp_config(task, budget, method="gp-d", **settings)
     try:
-        fit_linear(policy, make_layout(task, "gp-d", cfg.latent), task.dt, min((cfg.max_nodes + 1) // 4, cfg.max_depth), source)
+        fit_linear(policy, make_layout(task, "gp-d", cfg.latent), task.dt, tree_terms(cfg), source)
     except SeedPolicyError:
         if auto:
             return None

@@ -46,8 +46,7 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     observations, the other latent states, the controls and the targets, each group shuffled, as
     many as fit in the node budget."""
     lay = ctx.layout
-    # k products (3 nodes) and k-1 additions, folded left: 4k - 1 nodes, depth k
-    terms = _terms(ctx.config)
+    terms = tree_terms(ctx.config)
     groups = [range(0, lay.ny), range(lay.ny, lay.ny + lay.nz), range(lay.ny + lay.nz, lay.ny + lay.nz + lay.nu),
               range(lay.ny + lay.nz + lay.nu, lay.n_in)]
     sd = 0.5
@@ -63,7 +62,9 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     return out
 
 
-def _terms(cfg) -> int:
+def tree_terms(cfg) -> int:
+    """How many weighted inputs (`c*x`, or a constant) a tree of the node budget and depth limit holds:
+    k products (3 nodes) and k-1 additions, folded left, take 4k - 1 nodes and depth k."""
     return min((cfg.max_nodes + 1) // 4, cfg.max_depth)
 
 
@@ -143,7 +144,7 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
 
 def fitted_seed(ctx, policy, source: str):
     """Arrays `(code, const)` (T, L) of `policy` fitted to the run's trees (`fit_linear`)."""
-    exprs = fit_linear(policy, ctx.layout, ctx.task.dt, _terms(ctx.config), source)
+    exprs = fit_linear(policy, ctx.layout, ctx.task.dt, tree_terms(ctx.config), source)
     arrays = ctx.encode(exprs)
     if arrays is None:
         raise SeedPolicyError(f"{source}: its fitted form does not fit the trees (node budget {ctx.config.max_nodes}, "
