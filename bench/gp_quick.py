@@ -64,8 +64,12 @@ def main() -> None:
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(0, "test"), args.test)
 
-    def cost(pol):
+    per_trajectory = {}  # name -> costs of the test trajectories, for the comparison on the common finite set
+
+    def cost(pol, name=None):
         c = np.asarray(sim.simulate(pol, scen).cost, float)
+        if name:
+            per_trajectory[name] = c
         return float(np.mean(np.where(np.isfinite(c), c, np.nan))), int((~np.isfinite(c)).sum())
 
     def constant(values):
@@ -80,22 +84,30 @@ def main() -> None:
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "policy": str(policy), "complexity": policy.complexity(),
            "seed_policy": tomllib.loads((out / "config.toml").read_text()).get("seed_policy", "")}
-    res["gp_cost"], res["gp_non_finite"] = cost(policy)
-    res["zero_cost"], res["zero_non_finite"] = cost(zero)
+    res["gp_cost"], res["gp_non_finite"] = cost(policy, "gp")
+    res["zero_cost"], res["zero_non_finite"] = cost(zero, "zero")
     if args.constant_grid and len(task.plant.inputs) == 1:
         lo, hi = task.input_limits[0]
         grid = []
         for v in np.linspace(lo, hi, args.constant_grid):
-            c, bad = cost(constant([float(v)]))
+            c, bad = cost(constant([float(v)]), f"constant {float(v):g}")
             grid.append((c if bad == 0 else float("inf"), float(v), bad))
         best = min(grid)
         res["best_constant"] = {"control": best[1], "cost": best[0], "grid": [[v, c, bad] for c, v, bad in grid]}
     try:
-        res["lqg_cost"], _ = cost(lqg(task, "lqg"))
-        res["lqg_ss_cost"], _ = cost(lqg(task, "lqg-ss"))
+        res["lqg_cost"], _ = cost(lqg(task, "lqg"), "lqg")
+        res["lqg_ss_cost"], _ = cost(lqg(task, "lqg-ss"), "lqg_ss")
         res["ratio_to_lqg"] = res["gp_cost"] / res["lqg_cost"]
     except Exception as err:  # LQG needs a linearisable task
         res["lqg_error"] = str(err)
+    # Where some controller loses trajectories (a plain mean is then NaN), compare on the trajectories
+    # that every controller keeps finite.
+    common = np.all([np.isfinite(v) for v in per_trajectory.values()], axis=0)
+    res["common_finite"] = int(common.sum())
+    res["common_finite_cost"] = {k: float(v[common].mean()) for k, v in per_trajectory.items()}
+    consts = {k: c for k, c in res["common_finite_cost"].items() if k.startswith("constant ")}
+    if consts:
+        res["common_finite_best_constant"] = min(consts.items(), key=lambda kv: kv[1])
     print(json.dumps(res, indent=1))
     sys.stdout.flush()
 
