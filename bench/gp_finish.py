@@ -27,12 +27,15 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
     ap.add_argument("--out", default="/tmp/symctl-gp-finish")
     ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--constants", type=float, nargs="*", default=[],
+                    help="also score these constant controls (on the trajectories every controller keeps finite)")
     args = ap.parse_args()
 
     import numpy as np
+    import sympy as sp
 
     import plants
-    from synth import Simulator
+    from synth import Simulator, SymbolicPolicy
     from synth._runfolder import stream_key
     from synth.gp import _checkpoint
     from synth.gp._runner import finish
@@ -45,8 +48,11 @@ def main() -> None:
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(0, "test"), args.test)
 
-    def cost(pol):
-        return float(np.mean(np.asarray(sim.simulate(pol, scen).cost, float)))
+    per_trajectory = {}
+
+    def cost(pol, name):
+        per_trajectory[name] = c = np.asarray(sim.simulate(pol, scen).cost, float)
+        return float(np.mean(c))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,9 +60,19 @@ def main() -> None:
     policy, rows = finish(state, out)
     res = {"run": args.run, "overrides": overrides, "finish_seconds": round(time.perf_counter() - t0, 1),
            "policy": str(policy), "validation_cost": policy.provenance["validation_cost"],
-           "constants_tuned": policy.provenance["constants_tuned"], "test_cost": cost(policy)}
-    res["lqg_cost"] = cost(lqg(task, "lqg"))
+           "validation_lost": policy.provenance.get("validation_lost"),
+           "constants_tuned": policy.provenance["constants_tuned"], "test_cost": cost(policy, "gp")}
+    res["lqg_cost"] = cost(lqg(task, "lqg"), "lqg")
     res["ratio_to_lqg"] = res["test_cost"] / res["lqg_cost"]
+    for v in args.constants:
+        cost(SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=(),
+                            controls=tuple(task.plant.inputs), f=(), g=(sp.Float(v),), dt=task.dt,
+                            input_limits=tuple(task.input_limits)), f"constant {v:g}")
+    # where some controller loses trajectories (a plain mean is then NaN): the ones all of them keep
+    common = np.all([np.isfinite(c) for c in per_trajectory.values()], axis=0)
+    res["non_finite"] = {k: int((~np.isfinite(c)).sum()) for k, c in per_trajectory.items()}
+    res["common_finite"] = int(common.sum())
+    res["common_finite_cost"] = {k: float(c[common].mean()) for k, c in per_trajectory.items()}
     print(json.dumps(res, indent=1))
 
 

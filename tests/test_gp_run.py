@@ -93,6 +93,23 @@ def test_non_finite_gets_worst_cost_and_is_counted():
     assert np.isfinite(cost[0, 0]) and cost[0, 1] == np.inf and bad == 1
 
 
+def test_held_out_scores_compare_candidates_that_lose_trajectories():
+    from synth.gp._runner import held_out_scores
+
+    inf, nan = np.inf, np.nan
+    costs = np.array([[1.0, 2.0, 3.0, inf],   # loses only the trajectory every candidate loses
+                      [1.0, 9.0, 3.0, nan],   # keeps everything the others keep, but worse
+                      [nan, 2.0, 1.0, inf]])  # loses the first, which the others keep at cost 1
+    scores, lost = held_out_scores(costs)
+    # the fourth trajectory, lost by all, is left out; a lost one costs the worst kept cost there
+    assert np.allclose(scores, [2.0, 13 / 3, 4 / 3]) and list(lost) == [0, 0, 1]
+    assert np.argmin(scores) == 2
+    # nothing lost: the plain mean
+    assert np.allclose(held_out_scores(np.array([[1.0, 3.0]]))[0], [2.0])
+    # everything lost: no comparison possible, every score inf
+    assert np.all(held_out_scores(np.full((2, 3), inf))[0] == inf)
+
+
 def test_cli_rejects_latent_for_gp_s(tmp_path):
     from symctl.cli import main
 

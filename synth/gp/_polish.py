@@ -104,9 +104,14 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
     return run_all
 
 
-def validation_cost(ctx, policy: SymbolicPolicy, scen) -> float:
-    """Mean cost of `policy` on the scenarios `scen` (inf if any trajectory is non-finite)."""
+def trajectory_costs(ctx, policy: SymbolicPolicy, scen) -> np.ndarray:
+    """The cost of `policy` on each of the scenarios `scen` (non-finite where it ran away)."""
     controller, p = compile_policy(policy, ctx.task)
     params = {"c": jnp.asarray(p["c"], ctx.dtype), "z0": jnp.asarray(p["z0"], ctx.dtype)}
-    cost = np.asarray(ctx.sim.run(controller, params, scen).cost, float)
+    return np.asarray(ctx.sim.run(controller, params, scen).cost, float)
+
+
+def validation_cost(ctx, policy: SymbolicPolicy, scen) -> float:
+    """Mean cost of `policy` on the scenarios `scen` (inf if any trajectory is non-finite)."""
+    cost = trajectory_costs(ctx, policy, scen)
     return float(cost.mean()) if np.all(np.isfinite(cost)) else math.inf

@@ -84,15 +84,15 @@ def policy_of(ctx: Context, code: np.ndarray, const: np.ndarray, **provenance: A
     )
 
 
-def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None) -> np.ndarray:
-    """Mean cost of each of K individuals on held-out trajectories of `stream` (inf if any is non-finite)."""
-    from synth._runfolder import stream_key
-
+def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None,
+                     per_trajectory: bool = False) -> np.ndarray:
+    """Mean cost of each of K individuals on held-out trajectories of `stream` (inf if any is
+    non-finite), or with `per_trajectory` their costs (K, n) on each of those trajectories."""
     cfg = ctx.config
     N = cfg.train_trajectories
     n = n or cfg.validation_trajectories
     chunks = math.ceil(n / N)
-    scen = ctx.sim.scenarios(stream_key(cfg.seed, stream), chunks * N, dtype=ctx.dtype)
+    scen = _validation_scenarios(ctx, stream, n)
     scen = jax.tree_util.tree_map(lambda a: a.reshape(chunks, N, *a.shape[1:]), scen)
     K = code.shape[0]
     rows = [(k, c) for k in range(K) for c in range(chunks)]
@@ -105,25 +105,59 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
         res = ctx.evaluate(code[ks], const[ks], sc)
         costs[ks, cs] = res
     costs = costs.reshape(K, -1)[:, :n]
+    if per_trajectory:
+        return costs
     return np.where(np.all(np.isfinite(costs), 1), costs.mean(1), np.inf)
 
 
-def _polished(ctx: Context, cfg: GPConfig, cands: list, always=()) -> list:
-    """Gradient-tuned copies of the `polish_top` candidates best on validation (and of the
-    candidates `always`, the seed policy), each kept only if tuning lowered its validation cost
-    (both costs from the same compiled policy)."""
+def _validation_scenarios(ctx: Context, stream: str, n: int):
+    """The held-out trajectories of `stream`: whole chunks of the training batch size (the first
+    `n` are the ones scored)."""
     from synth._runfolder import stream_key
 
-    from ._polish import tunable, tune_constants, validation_cost
+    cfg = ctx.config
+    N = cfg.train_trajectories
+    return ctx.sim.scenarios(stream_key(cfg.seed, stream), math.ceil(n / N) * N, dtype=ctx.dtype)
+
+
+def held_out_scores(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Comparable held-out costs of K candidates from their costs (K, n) on the same n trajectories,
+    and how many of those each lost (non-finite).
+
+    A lost trajectory gets the worst cost that any candidate reached on it (so losing it is never
+    better than the worst controller that kept it); a trajectory every candidate lost is left out
+    of every mean, since it tells the candidates apart in nothing. On tasks where no controller
+    keeps every trajectory finite (a stiff plant whose integration breaks down for some draws,
+    LQG included), a plain "inf if any is lost" would make every candidate inf and the choice
+    arbitrary; this keeps it a comparison. A candidate that loses nothing the others keep scores
+    its plain mean."""
+    costs = np.asarray(costs, float)
+    finite = np.isfinite(costs)
+    kept = finite.any(axis=0)
+    if not kept.any():
+        return np.full(costs.shape[0], np.inf), finite.shape[1] - finite.sum(1)
+    worst = np.max(np.where(finite, costs, -np.inf), axis=0)
+    filled = np.where(finite, costs, worst)[:, kept]
+    return filled.mean(axis=1), (~finite[:, kept]).sum(axis=1)
+
+
+def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, always=()) -> list:
+    """Gradient-tuned copies of the `polish_top` candidates best on validation (`scores`) and of the
+    candidates `always` (the seed policy): per copy `(tuned policy, training cost, its validation
+    costs per trajectory, the original's, index of the original)`, both cost vectors from the same
+    compiled policy shape; the caller keeps a copy only if tuning lowered its validation score."""
+    from synth._runfolder import stream_key
+
+    from ._polish import trajectory_costs, tunable, tune_constants
 
     if cfg.polish_top <= 0 or cfg.polish_steps <= 0:
         return []
-    order = [k for k in np.argsort([c[2] if math.isfinite(c[2]) else math.inf for c in cands], kind="stable")[: cfg.polish_top]
-             if math.isfinite(cands[k][2])]
-    order += [k for k in always if k not in order and math.isfinite(cands[k][2])]
+    order = [int(k) for k in np.argsort(scores, kind="stable")[: cfg.polish_top] if math.isfinite(scores[k])]
+    order += [k for k in always if k not in order and math.isfinite(scores[k])]
     if not order:
         return []
-    scen = ctx.sim.scenarios(stream_key(cfg.seed, "validation"), cfg.validation_trajectories, dtype=ctx.dtype)
+    n = cfg.validation_trajectories
+    scen = _validation_scenarios(ctx, "validation", n)
     # more training data than the evolution can afford per individual: drawn from the task like the
     # training set, on a stream of its own (never the validation or test trajectories)
     train_set = (ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
@@ -135,10 +169,8 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, always=()) -> list:
         tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set, fresh)
         if not math.isfinite(train):
             continue
-        # before and after on the same compiled shape (the original's coefficients as parameters)
-        before, after = validation_cost(ctx, tunable(pol), scen), validation_cost(ctx, tuned, scen)
-        if after < before:
-            out.append((tuned, train, after, True, cands[k][4]))
+        before, after = trajectory_costs(ctx, tunable(pol), scen)[:n], trajectory_costs(ctx, tuned, scen)[:n]
+        out.append((tuned, train, after, before, k))
     return out
 
 
@@ -158,22 +190,29 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
     if "seed_code" in a:  # the (tuned) seed policy the run started from is always a candidate
         codes, consts = np.concatenate([codes, a["seed_code"][None]]), np.concatenate([consts, a["seed_const"][None]])
         train = np.append(train, a["seed_cost"])
-    val = validation_costs(ctx, codes, consts)
-    cands = [(policy_of(ctx, codes[k], consts[k]), float(train[k]), float(val[k]), False, int((codes[k] >= 0).sum()))
-             for k in range(len(codes))]
-    cands += _polished(ctx, state.config, cands, always=[len(cands) - 1] if "seed_code" in a else [])
-    best = int(np.argmin([c[2] if math.isfinite(c[2]) else math.inf for c in cands]))
-    rows = [{"complexity": cx, "train_cost": t, "validation_cost": v, "tuned": int(tuned),
-             "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}
-            for k, (pol, t, v, tuned, cx) in enumerate(cands)]
-    pol, t, v, tuned, _ = cands[best]
+    val = validation_costs(ctx, codes, consts, per_trajectory=True)
+    K = len(codes)
+    cands = [(policy_of(ctx, codes[k], consts[k]), float(train[k]), False, int((codes[k] >= 0).sum())) for k in range(K)]
+    polished = _polished(ctx, state.config, cands, held_out_scores(val)[0], always=[K - 1] if "seed_code" in a else [])
+    # a tuned copy is kept if it beats its original, both compiled alike and scored with every candidate
+    joint, _ = held_out_scores(np.concatenate([val] + [np.stack([p[2], p[3]]) for p in polished]))
+    kept = [p for i, p in enumerate(polished) if joint[K + 2 * i] < joint[K + 2 * i + 1]]
+    cands += [(tuned, t, True, cands[k][3]) for tuned, t, _, _, k in kept]
+    val = np.concatenate([val] + [p[2][None] for p in kept])
+    scores, lost = held_out_scores(val)
+    best = int(np.argmin(scores))
+    rows = [{"complexity": cx, "train_cost": t, "validation_cost": float(scores[k]), "validation_lost": int(lost[k]),
+             "tuned": int(tuned), "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}
+            for k, (pol, t, tuned, cx) in enumerate(cands)]
+    pol, t, tuned, _ = cands[best]
     policy = dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "generation": state.generation,
-                                                  "train_cost": t, "validation_cost": v, "constants_tuned": tuned,
+                                                  "train_cost": t, "validation_cost": float(scores[best]),
+                                                  "validation_lost": int(lost[best]), "constants_tuned": tuned,
                                                   "validation_trajectories": state.config.validation_trajectories})
     if out is not None:
         policy.save(Path(out) / "policy.json")
         with open(Path(out) / "pareto.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "tuned", "chosen", "expressions"])
+            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "validation_lost", "tuned", "chosen", "expressions"])
             w.writeheader()
             w.writerows(sorted(rows, key=lambda r: (r["complexity"], r["tuned"])))
     return policy, rows
