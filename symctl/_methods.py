@@ -96,8 +96,9 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
 def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False) -> Path | None:
     """Write the seed policy `choice` into the run folder and return its path (None: no seed)."""
     from synth._runfolder import prepare
-    from synth.gp._config import gp_config, make_layout
-    from synth.gp._seeds import SeedPolicyError, fit_linear, tree_terms
+    from synth.gp._config import gp_config
+    from synth.gp._evolve import context
+    from synth.gp._seeds import SeedPolicyError, fitted_seed
 
     if choice == "none":
         return None
@@ -119,7 +120,7 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
         source = f"--seed-policy {choice!r}"
     cfg = gp_config(task, budget, method="gp-d", **settings)
     try:
-        fit_linear(policy, make_layout(task, "gp-d", cfg.latent), task.dt, tree_terms(cfg), source)
+        fitted_seed(context(cfg), policy, source)
     except SeedPolicyError:
         if auto:
             return None

@@ -176,7 +176,7 @@ def synth_cmd(
     islands: Annotated[int | None, typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
     latent: Annotated[int | None, typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
     time_budget: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
-    seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from this linear controller (a policy.json), "
+    seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from this controller (a policy.json: a linear one, or one in GP-D tree form such as an earlier run's), "
                                                          "lqg (the default when the task has a steady-state LQG that fits) or none.")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,

@@ -267,6 +267,37 @@ def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
         fitted_seed(small, ss, "lqg-ss")
 
 
+def test_a_seed_policy_in_tree_form_starts_the_run_as_it_is_even_when_nonlinear():
+    """An earlier GP-D result (Euler steps, the run's inputs, other latent names, a nonlinear gain)
+    is taken as it is: the same controls; one whose expressions exceed the trees is refused, naming
+    both reasons."""
+    import pytest
+    import sympy as sp
+
+    from plants import symbol
+    from synth.gp._evolve import context
+    from synth.gp._runner import policy_of
+    from synth.gp._seeds import SeedPolicyError, fitted_seed
+
+    task = plants.get_task("sho/partial")
+    ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    p, q, u, r, y = (symbol(n) for n in ("p", "q", "u", "r", "y_x"))
+    e = y - p
+    mine = SymbolicPolicy(observations=("y_x",), targets=("r",), latent=("p", "q"), controls=("u",), dt=task.dt,
+                          integrator="euler", f=(q + e * (sp.Float(1.5) + e * e), u - p + sp.Float(0.5) * e),
+                          g=(sp.Float(1.4) * r - sp.Float(0.4) * p - sp.Float(0.9) * q,))
+    seeded = policy_of(ctx, *fitted_seed(ctx, mine, "mine.json"))
+    ys = np.random.default_rng(2).normal(0.0, 1.0, size=(200, 1))
+    u_mine, _ = mine.run_reference(ys, [0.7])
+    u_seed, _ = seeded.run_reference(ys, [0.7])
+    assert np.abs(u_mine).max() > 0.5
+    np.testing.assert_allclose(u_seed, u_mine, rtol=1e-4, atol=1e-5)
+    big = SymbolicPolicy(**{**{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator", "g")},
+                            "f": (mine.f[0] + e * e * e * e, mine.f[1])})
+    with pytest.raises(SeedPolicyError, match="big.json: its latent map is not linear in .*; nor do its own expressions fit the trees"):
+        fitted_seed(ctx, big, "big.json")
+
+
 def test_a_run_starts_from_its_seed_policy_and_keeps_it_as_a_candidate(tmp_path):
     """The seed policy, tuned, is in generation 0 (better than every random individual), stays in
     the state, and is one of the final candidates."""

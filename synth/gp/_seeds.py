@@ -13,9 +13,11 @@ simplification prunes them, and a nonlinear individual that beats it replaces it
 The seeds are drawn from the run's key and tuned on the training trajectories only, so a run
 stays reproducible and nothing held-out is looked at. `linear_seeds = 0` turns them off.
 
-A run can also start from a known linear dynamic controller (`seed_policy`, a `policy.json`: the
-user's existing design, or the steady-state LQG that `symctl synth` designs for GP-D when the task
-has one). `fit_linear` rewrites it in the GP-D tree form: the control is substituted into the
+A run can also start from a known dynamic controller (`seed_policy`, a `policy.json`: the user's
+existing design, an earlier GP-D run's result, or the steady-state LQG that `symctl synth` designs
+for GP-D when the task has one). A controller already in the run's form (same inputs, latent count,
+Euler steps of the task's tick) whose expressions fit the trees starts the run as it is, nonlinear
+or not (`in_run_form`); otherwise it must be linear, and `fit_linear` rewrites it in the GP-D tree form: the control is substituted into the
 latent map, a discrete map becomes its Euler equivalent (`dz/dt = (z[k+1] - z[k]) / dt`), and when
 the targets do not fit next to the latent states and observations in a latent tree, the latent
 state is shifted by a constant multiple of the targets (`z' = z + M r + m`, which moves every
@@ -142,9 +144,41 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
     return exprs
 
 
+def in_run_form(policy, ctx) -> list[sp.Expr] | None:
+    """`policy`'s own expressions (latent trees, then readouts) with its latent states renamed to
+    the run's, if it already is a GP-D controller of this run's form: the same observations,
+    targets and controls, as many latent states starting at zero, the run's integrator and tick.
+    (A `policy.json` of an earlier GP-D run on the task is; whether it fits the trees is `encode`'s
+    answer.)"""
+    lay = ctx.layout
+    ny, nz, nu = lay.ny, lay.nz, lay.nu
+    if nz == 0 or policy.nz != nz or any(v != 0.0 for v in policy.latent_init):
+        return None
+    if (tuple(policy.observations), tuple(policy.controls), tuple(policy.targets)) != (
+            lay.names[:ny], lay.names[ny + nz:ny + nz + nu], lay.names[ny + nz + nu:]):
+        return None
+    if policy.integrator != ctx.config.integrator or abs(policy.dt - ctx.task.dt) > 1e-12 * ctx.task.dt:
+        return None
+    rename = {symbol(a): symbol(b) for a, b in zip(policy.latent, lay.names[ny:ny + nz])}
+    return [e.xreplace(rename) for e in (*policy.f, *policy.g)]
+
+
 def fitted_seed(ctx, policy, source: str):
-    """Arrays `(code, const)` (T, L) of `policy` fitted to the run's trees (`fit_linear`)."""
-    exprs = fit_linear(policy, ctx.layout, ctx.task.dt, tree_terms(ctx.config), source)
+    """Arrays `(code, const)` (T, L) of `policy` in the run's trees: its own expressions when it is
+    already in the run's form and they fit (`in_run_form`; nonlinear ones too), else its linear
+    rewrite (`fit_linear`)."""
+    own = in_run_form(policy, ctx)
+    arrays = None if own is None else ctx.encode(own)
+    if arrays is not None:
+        return arrays
+    try:
+        exprs = fit_linear(policy, ctx.layout, ctx.task.dt, tree_terms(ctx.config), source)
+    except SeedPolicyError as err:
+        if own is None:
+            raise
+        cfg = ctx.config
+        raise SeedPolicyError(f"{err}; nor do its own expressions fit the trees (node budget {cfg.max_nodes}, depth "
+                              f"{cfg.max_depth}, operators {', '.join(cfg.operators)})") from None
     arrays = ctx.encode(exprs)
     if arrays is None:
         raise SeedPolicyError(f"{source}: its fitted form does not fit the trees (node budget {ctx.config.max_nodes}, "
