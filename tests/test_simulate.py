@@ -178,3 +178,28 @@ def test_rollout_is_differentiable_with_respect_to_policy_constants(sho_noisy):
     grad = jax.grad(loss)(params["c"])
     assert np.all(np.isfinite(np.asarray(grad)))
     assert np.any(np.asarray(grad) != 0.0)
+
+
+def test_stratified_scenarios_cover_every_interval_once(sho_noisy):
+    """A Latin hypercube: each initial state, target (and parameter) has one draw in each of the n
+    equally likely intervals of its distribution; reproducible from the key; noise keys as usual."""
+    from scipy.stats import norm
+
+    sim = Simulator(sho_noisy)
+    n = 64
+    a = sim.scenarios(stream_key(0, "train"), n, stratified=True)
+    b = sim.scenarios(stream_key(0, "train"), n, stratified=True)
+    plain = sim.scenarios(stream_key(0, "train"), n)
+    np.testing.assert_array_equal(np.asarray(a.x0), np.asarray(b.x0))
+    np.testing.assert_array_equal(np.asarray(jax.random.key_data(a.key)), np.asarray(jax.random.key_data(plain.key)))
+    x, v = np.asarray(a.x0, float).T  # x ~ N(0, 3^2), v ~ N(0, 1)
+    r = np.asarray(a.r, float)[:, 0]  # r ~ U(-3, 3)
+    for q in (norm.cdf(x / 3.0), norm.cdf(v), (r + 3.0) / 6.0):
+        assert np.all(np.isfinite(q))
+        np.testing.assert_array_equal(np.sort(np.floor(q * n).astype(int)), np.arange(n))
+    # The plain draws do not have that property (with 64 draws a repeat is all but certain).
+    q_plain = norm.cdf(np.asarray(plain.x0, float)[:, 0] / 3.0)
+    assert len(np.unique(np.floor(q_plain * n).astype(int))) < n
+    # Under jit (the training loops draw their batches inside compiled code).
+    c = jax.jit(lambda k: sim.scenarios(k, n, stratified=True).x0)(stream_key(0, "train"))
+    np.testing.assert_allclose(np.asarray(c), np.asarray(a.x0), rtol=1e-6)
