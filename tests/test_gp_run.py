@@ -310,6 +310,7 @@ def test_a_run_starts_from_its_seed_policy_and_keeps_it_as_a_candidate(tmp_path)
     ss = lqg(task, "lqg-ss")
     path = ss.save(tmp_path / "seed.json")
     config = gp_config(task, "quick", method="gp-d", seed_policy=str(path),
+                       scheduled_seeds=False,
                        **{**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_steps": 30, "polish_top": 0})
     state = init(config)
     a = state.arrays

@@ -81,6 +81,7 @@ class GPConfig:
     seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
     seed_policy_steps: int = 0  # > 0: tune the seed policy this many steps on trajectories of its own (0: like the random seeds)
     seed_policy_trajectories: int = 256  # ... this many, of a training stream of their own
+    scheduled_seeds: bool = True  # generation 0 also holds gain-scheduled observer forms of the seed policy (see `_schedule`)
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices

@@ -244,6 +244,8 @@ def init(config: GPConfig, key=None) -> GPState:
         s_code, s_const = tuned[:2] if tuned is not None else fitted
         seeds.append((s_code, s_const))
         given = {"seed_code": s_code, "seed_const": s_const}
+        if config.scheduled_seeds and config.seed_steps:
+            seeds += _scheduled(ctx, SymbolicPolicy.load(config.seed_policy))
     if config.linear_seeds and config.seed_steps:
         from ._seeds import linear_seeds
 
@@ -261,6 +263,20 @@ def init(config: GPConfig, key=None) -> GPState:
     }
     arrays = _update_archive(ctx, arrays)
     return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))
+
+
+def _scheduled(ctx: Context, policy) -> list:
+    """The gain-scheduled observer forms of the seed policy (`_schedule`), each tuned like a linear
+    seed, as arrays `(code, const)`."""
+    from ._schedule import scheduled_seeds
+    from ._seeds import seed_steps, tuned_seed
+
+    out = []
+    for exprs in scheduled_seeds(ctx, policy):
+        got = tuned_seed(ctx, ctx.encode(exprs), seed_steps(ctx.config, ctx.task))
+        if got is not None:
+            out.append(got[:2])
+    return out
 
 
 def _update_archive(ctx: Context, a: dict) -> dict:

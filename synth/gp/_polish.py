@@ -28,9 +28,11 @@ from synth._compile import compile_policy, with_constants
 
 def _tunable(e: sp.Basic) -> sp.Basic:
     """`e` with its integer and rational coefficients as floats (simplification turns 2.0*x into
-    2*x), so that they are tuned too; exponents stay as they are."""
+    2*x), so that they are tuned too; exponents stay as they are, and so do the signs +-1 (the -1
+    of `y - a` is a subtraction in the tree, not a constant leaf: tuning it would make the tree two
+    nodes larger, and a tree at the node budget could no longer be written back)."""
     if isinstance(e, (sp.Integer, sp.Rational)) and not isinstance(e, sp.Float):
-        return sp.Float(float(e))
+        return e if abs(e) == 1 else sp.Float(float(e))
     if isinstance(e, sp.Pow):
         return sp.Pow(_tunable(e.base), e.exp, evaluate=False)
     if not e.args or isinstance(e, sp.Symbol):

@@ -70,6 +70,23 @@ def tree_terms(cfg) -> int:
     return min((cfg.max_nodes + 1) // 4, cfg.max_depth)
 
 
+def affine(m: sp.Matrix, vars_: list, what: str, bad) -> tuple[np.ndarray, np.ndarray]:
+    """`m = J vars + c` as numbers `(J, c)`; `bad(why)` (which raises) if `m` is not affine in
+    `vars_` or depends on anything else."""
+    zero = {v: 0 for v in vars_}
+    if not vars_:
+        J = np.zeros((m.rows, 0))
+    else:
+        Jm = m.jacobian(vars_)
+        if Jm.free_symbols:
+            bad(f"its {what} is not linear in {', '.join(sorted(str(s) for s in Jm.free_symbols))}; a seed must be a linear controller")
+        J = np.array(Jm.tolist(), dtype=float)
+    c = m.subs(zero)
+    if c.free_symbols:
+        bad(f"its {what} depends on {', '.join(sorted(str(s) for s in c.free_symbols))}, which a GP tree cannot read")
+    return J, np.array(c.tolist(), dtype=float).reshape(-1)
+
+
 def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy") -> list[sp.Expr]:
     """The latent trees and readouts (GP-D order) of the linear dynamic controller `policy`, each a
     weighted sum of at most `terms` inputs (a constant counts as one); `SeedPolicyError` if
@@ -91,24 +108,9 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
     z, y, r = list(policy.z), list(policy.y), list(policy.r)
     f = sp.Matrix(policy.f).subs(dict(zip(policy.u, policy.g)))
     g = sp.Matrix(policy.g)
-
-    def affine(m: sp.Matrix, vars_: list, what: str):
-        zero = {v: 0 for v in vars_}
-        if not vars_:
-            J = np.zeros((m.rows, 0))
-        else:
-            Jm = m.jacobian(vars_)
-            if Jm.free_symbols:
-                bad(f"its {what} is not linear in {', '.join(sorted(str(s) for s in Jm.free_symbols))}; a seed must be a linear controller")
-            J = np.array(Jm.tolist(), dtype=float)
-        c = m.subs(zero)
-        if c.free_symbols:
-            bad(f"its {what} depends on {', '.join(sorted(str(s) for s in c.free_symbols))}, which a GP tree cannot read")
-        return J, np.array(c.tolist(), dtype=float).reshape(-1)
-
     nz, ny = layout.nz, layout.ny
-    Jf, f0 = affine(f, z + y + r, "latent map")
-    Jg, g0 = affine(g, z + r, "readout")
+    Jf, f0 = affine(f, z + y + r, "latent map", bad)
+    Jg, g0 = affine(g, z + r, "readout", bad)
     Fz, Fy, Fr = Jf[:, :nz], Jf[:, nz:nz + ny], Jf[:, nz + ny:]
     if policy.integrator == "euler":  # z[k+1] = z + dt f
         Fz, Fy, Fr, f0 = np.eye(nz) + dt * Fz, dt * Fy, dt * Fr, dt * f0
