@@ -38,7 +38,7 @@ def main() -> None:
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 res = json.loads(out[out.index("{"):])
                 print(json.dumps({k: res.get(k) for k in ("task", "method", "seed", "generations", "gp_cost", "lqg_cost",
-                                                         "ratio_to_lqg", "median_gen_seconds", "gen0_seconds_incl_compile",
+                                                         "ratio_to_lqg", "ratio_to_lqg_every_tick", "median_gen_seconds", "gen0_seconds_incl_compile",
                                                          "peak_rss_mb", "policy")}), flush=True)
                 ratios.setdefault((task, method), []).append(res["ratio_to_lqg"])
     for (task, method), r in ratios.items():
