@@ -39,11 +39,17 @@ def test_the_lqg_observer_is_recognised_and_its_gain_scheduled_within_the_tree_b
     assert not Fr.any() and not f0.any()
     a1, a2, u, y = (symbol(n) for n in ("a1", "a2", "u", "y_x"))
     variants = scheduled_seeds(ctx, ss)
-    assert variants
+    signals = set()
     for exprs in variants:
         code, _ = ctx.encode(exprs)
         assert (code >= 0).sum(axis=1).max() <= ctx.config.max_nodes == 15
+        signals |= {s for s in (y, a1, a2) if sp.Pow(s, 2) in sp.preorder_traversal(exprs[0])}
+        assert sp.Pow(y, 2) in sp.preorder_traversal(exprs[0]) or any(sp.Pow(s, 2) in sp.preorder_traversal(exprs[0]) for s in (a1, a2))
+    assert signals == {y, a1, a2}  # a measurement and both state estimates
+    for exprs in variants:
         f = exprs[0]
+        if sp.Pow(y, 2) not in sp.preorder_traversal(f):
+            continue
         # The plant's model, exactly: d(position)/dt = velocity estimate, with coefficient 1.
         assert sp.diff(f, a2) == 1 and sp.diff(f, u) == 0
         # The gain on the innovation is L where the measurement is 0 and grows to 2 L (bounded).
@@ -55,18 +61,27 @@ def test_the_lqg_observer_is_recognised_and_its_gain_scheduled_within_the_tree_b
         assert sp.simplify(exprs[2] - renamed) == 0
 
 
-def test_two_measurements_give_one_variant_per_scheduling_signal_each_within_budget():
+def test_two_measurements_give_variants_for_every_scheduling_signal_each_within_budget():
+    """sho/noisy: the position tree scheduled on either measurement or either estimate (15 nodes);
+    with 17 nodes (the paper budget) the velocity tree too."""
     task = plants.get_task("sho/noisy")
-    ctx = _ctx(task)
-    variants = scheduled_seeds(ctx, lqg(task, "lqg-ss"))
-    y_x, y_v = symbol("y_x"), symbol("y_v")
-    signals = set()
-    for exprs in variants:
-        code, _ = ctx.encode(exprs)
-        assert (code >= 0).sum(axis=1).max() <= 15
-        scheduled = [s for s in (y_x, y_v) if any(isinstance(p, sp.Pow) and p.base == s and p.exp == 2 for p in sp.preorder_traversal(exprs[0]))]
-        signals.update(scheduled)
-    assert signals == {y_x, y_v}
+    ss = lqg(task, "lqg-ss")
+    y_x, y_v, a1, a2 = (symbol(n) for n in ("y_x", "y_v", "a1", "a2"))
+
+    def scheduled_on(e):
+        return {s for s in (y_x, y_v, a1, a2) if sp.Pow(s, 2) in sp.preorder_traversal(e)}
+
+    for budget in (15, 17):
+        ctx = _ctx(task, max_nodes=budget)
+        variants = scheduled_seeds(ctx, ss)
+        per_tree = [set(), set()]
+        for exprs in variants:
+            code, _ = ctx.encode(exprs)
+            assert (code >= 0).sum(axis=1).max() <= budget
+            for t in (0, 1):
+                per_tree[t] |= scheduled_on(exprs[t])
+        assert per_tree[0] == {y_x, y_v, a1, a2}
+        assert per_tree[1] == (set() if budget == 15 else {y_x, y_v, a1, a2})
 
 
 def test_a_controller_whose_latent_states_are_not_the_plant_states_gets_none():

@@ -16,16 +16,18 @@ operating point:
 
     dx̂_i/dt = (A x̂ + B u)_i + a_i(r) + sum_k L_ik (y_k - (C x̂)_k),
 
-and makes one variant per (latent tree, measured signal s) and one per signal for all trees at
+and makes one variant per (latent tree, scheduling signal s) and one per signal for all trees at
 once, in which the tree's main innovation gain `L` becomes
 
     G(s) = 2 L - L c / (c + s^2)
 
-(`G = L` at `s = 0`, `2 L` for large `|s|`; bounded, so the Euler step stays stable however large
-the signal; `c` sets the scale: 1 + s^2 at the operating point). In GP's prefix form this is
-`sub(c1, div(c2, add(c3, mul(s, s))))`, nine nodes, so a scheduled position estimate
-`a2 + G(y) (y - a1)` is exactly 15 nodes, the paper's tree budget. Where a variant does not fit,
-the tree's smaller innovation terms are dropped. Each variant is tuned like the linear seeds and
+with `s` a measurement or a state estimate (`G = L` at `s = 0`, `2 L` for large `|s|`, a shape the
+tuning is free to change, including a gain that falls with `|s|`; bounded while `c > 0`, so the
+Euler step stays stable however large the signal; `c` starts at 1 + s^2 at the operating point).
+In GP's prefix form this is `sub(c1, div(c2, add(c3, mul(s, s))))`, nine nodes, so a scheduled
+position estimate `a2 + G(s) (y - a1)` is exactly 15 nodes, the paper's tree budget, and a
+scheduled velocity estimate `-a1 + u + G(s) (y - a1)` 17. Where a variant does not fit, the
+tree's smaller innovation terms are dropped. Each variant is tuned like the linear seeds and
 enters generation 0; selection keeps it only if it is better, so on tasks where scheduling does
 not help it is simply outcompeted. The seeds use nothing held out and draw no random numbers.
 """
@@ -124,14 +126,14 @@ def scheduled_seeds(ctx, policy) -> list[list[sp.Expr]]:
     main = [int(np.argmax(np.abs(L[i]))) for i in range(nz)]
     active = [i for i in range(nz) if abs(L[i, main[i]]) > 1e-6 * scale_L]
     x_op, _ = operating_point(ctx.task)
-    y_op = C @ x_op
+    signals, s_op = ys + zs, np.concatenate([C @ x_op, x_op])  # the scheduling candidates and their operating values
 
     def tree(i: int, s: int | None, keep: int) -> sp.Expr:
         """Latent tree i with its main innovation scheduled on signal s (None: fixed gain), keeping
         only the `keep` largest of its other innovation terms."""
         others = sorted((k for k in range(ny) if k != main[i] and L[i, k] != 0.0), key=lambda k: -abs(L[i, k]))[:keep]
         e = models[i] + sum((sp.Float(float(L[i, k])) * innovations[k] for k in others), sp.Integer(0))
-        gain = sp.Float(float(L[i, main[i]])) if s is None else _gain(float(L[i, main[i]]), ys[s], 1.0 + float(y_op[s]) ** 2)
+        gain = sp.Float(float(L[i, main[i]])) if s is None else _gain(float(L[i, main[i]]), signals[s], 1.0 + float(s_op[s]) ** 2)
         return e + gain * innovations[main[i]]
 
     def fits(i: int, e: sp.Expr) -> bool:
@@ -152,7 +154,7 @@ def scheduled_seeds(ctx, policy) -> list[list[sp.Expr]]:
         return exprs if ctx.encode(exprs) is not None else None
 
     out, seen = [], set()
-    for s in range(ny):
+    for s in range(ny + nz):
         for schedule in [{i: s} for i in active] + ([{i: s for i in active}] if len(active) > 1 else []):
             exprs = fitted(schedule)
             key = None if exprs is None else tuple(sp.srepr(e) for e in exprs)
