@@ -316,3 +316,16 @@ class Task:
 
     def replace(self, **changes) -> Task:
         return dataclasses.replace(self, **changes)
+
+    def on_every_tick(self) -> Task:
+        """This task with its cost evaluated at every control tick instead of every `cost.every`-th:
+        a finer grid for the same cost. A sum's stage cost is divided by `every`, so totals keep
+        their scale (a mean stays a mean), and termination is checked at every tick. On the task's
+        own grid a controller whose latent state moves faster than the grid can act hard between
+        the ticks that are counted and look better than it is; on every tick it cannot."""
+        c = self.cost
+        if c.every == 1:
+            return self
+        if c.aggregate == "sum":
+            c = dataclasses.replace(c, stage=c.stage / c.every, quadratic=None)
+        return self.replace(cost=dataclasses.replace(c, every=1))

@@ -353,3 +353,14 @@ def test_resume_refuses_a_different_seed_policy(tmp_path):
     with pytest.raises(UserInputError, match="started from another seed policy"):
         _seed_policy(task, tmp_path / "run", str(path), "quick", {}, resume=True)
     assert _seed_policy(task, tmp_path / "none", "none", "quick", {}) is None and not (tmp_path / "none").exists()
+
+
+def test_candidates_are_trained_and_chosen_on_the_cost_at_every_tick():
+    """By default GP's simulator evaluates the task's cost at every control tick (the SHO's grid
+    is every 10th tick); `cost_every_tick = false` keeps the task's grid."""
+    from synth.gp._evolve import context
+
+    task = plants.get_task("sho/partial")
+    assert task.cost.every == 10
+    assert context(_config(1)).sim.task.cost.every == 1
+    assert context(_config(1, cost_every_tick=False)).sim.task.cost.every == 10

@@ -203,3 +203,34 @@ def test_stratified_scenarios_cover_every_interval_once(sho_noisy):
     # Under jit (the training loops draw their batches inside compiled code).
     c = jax.jit(lambda k: sim.scenarios(k, n, stratified=True).x0)(stream_key(0, "train"))
     np.testing.assert_allclose(np.asarray(c), np.asarray(a.x0), rtol=1e-6)
+
+
+def test_a_controller_acting_between_grid_points_is_caught_on_every_tick(sho_noisy):
+    """The SHO cost looks at every 10th tick. A latent state that flips sign every tick is +1 on
+    every grid tick, so a readout that pushes only when it is -1 pays no input cost on the grid;
+    `Task.on_every_tick` counts every tick. A sane controller costs about the same on both."""
+    z, r = sp.Symbol("z", real=True), sp.Symbol("r", real=True)
+    sneaky = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=("z",), controls=("u",), f=(-z,),
+                            g=(r + sp.Integer(3) * (1 - z),), dt=0.02, integrator="discrete", latent_init=(1.0,))
+    fine = lqg(sho_noisy, "lqg-ss")
+    tick = sho_noisy.on_every_tick()
+    assert tick.cost.every == 1 and tick.cost.stage == sho_noisy.cost.stage and tick.cost.aggregate == "mean"
+    scen = Simulator(sho_noisy).scenarios(stream_key(6, "test"), 64)
+    grid_cost = [float(np.mean(np.asarray(Simulator(sho_noisy).simulate(p, scen).cost))) for p in (sneaky, fine)]
+    tick_cost = [float(np.mean(np.asarray(Simulator(tick).simulate(p, scen).cost))) for p in (sneaky, fine)]
+    assert tick_cost[0] > grid_cost[0] + 8.0  # half the ticks pay 0.5 * 6^2 for the push
+    assert abs(tick_cost[1] / grid_cost[1] - 1) < 0.1
+
+
+def test_every_tick_keeps_the_scale_of_a_summed_cost():
+    """acrobot/noisy sums `1 + 0.1 tau^2` over its grid (every 10th tick) until the swing-up: on
+    every tick each stage counts a tenth, so the same trajectories cost about the same."""
+    task = plants.get_task("acrobot/noisy")
+    tick = task.on_every_tick()
+    assert tick.cost.every == 1 and sp.simplify(tick.cost.stage - task.cost.stage / task.cost.every) == 0
+    zero = SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=(), latent=(), controls=("tau",),
+                          f=(), g=(sp.Float(0.3),), dt=task.dt, input_limits=task.input_limits)
+    scen = Simulator(task).scenarios(stream_key(7, "test"), 8)
+    a = np.asarray(Simulator(task).simulate(zero, scen).cost)
+    b = np.asarray(Simulator(tick).simulate(zero, scen).cost)
+    np.testing.assert_allclose(b, a, rtol=0.02)

@@ -82,6 +82,7 @@ class GPConfig:
     seed_policy_steps: int = 0  # > 0: tune the seed policy this many steps on trajectories of its own (0: like the random seeds)
     seed_policy_trajectories: int = 256  # ... this many, of a training stream of their own
     scheduled_seeds: bool = True  # generation 0 also holds gain-scheduled observer forms of the seed policy (see `_schedule`)
+    cost_every_tick: bool = True  # train and choose on the task's cost at every control tick (`Task.on_every_tick`), not its grid
     integrator: str = "euler"
     dtype: str = "float32"
     devices: int = 0  # 0: all local devices

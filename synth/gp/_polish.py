@@ -25,6 +25,8 @@ import sympy as sp
 from synth import SymbolicPolicy
 from synth._compile import compile_policy, with_constants
 
+TUNERS_KEPT = 4
+
 
 def _tunable(e: sp.Basic) -> sp.Basic:
     """`e` with its integer and rational coefficients as floats (simplification turns 2.0*x into
@@ -65,11 +67,14 @@ def tune_constants(ctx, policy: SymbolicPolicy, steps: int, lr: float, scen=None
 
 
 def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
-    """The compiled Adam loop for one policy shape and training set, kept in `ctx.tuners`."""
+    """The compiled Adam loop for one policy shape and training set, kept in `ctx.tuners` (the
+    `TUNERS_KEPT` used last: each compiled loop holds 10-25 MB, and a run tunes many shapes once,
+    the seeds of generation 0 among them, so keeping all of them grew a paper-budget run past 1 GB)."""
     fresh_key = None if fresh is None else (np.asarray(jax.random.key_data(fresh[0])).tobytes(), fresh[1])
     key = (id(controller), steps, lr, id(scen), fresh_key)
     hit = ctx.tuners.get(key)
     if hit is not None and hit[0] is controller and hit[2] is scen:
+        ctx.tuners.move_to_end(key)
         return hit[1]
     dtype = ctx.dtype
 
@@ -103,6 +108,8 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
         return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
 
     ctx.tuners[key] = (controller, run_all, scen)
+    while len(ctx.tuners) > TUNERS_KEPT:
+        ctx.tuners.popitem(last=False)
     return run_all
 
 
