@@ -8,7 +8,8 @@ For every seed it runs the CLI exactly as a user would (default settings unless 
 then reads the run folder: the held-out cost/return of the exported policy (1,000 trajectories of
 the "test" stream), its size, the environment steps (trajectories x ticks x iterations, training
 and constant tuning) and the wall-clock. With --lqg it also scores `validation.lqg(task, "lqg")` on
-the same 1,000 held-out trajectories and gives the ratio.
+the same 1,000 held-out trajectories and gives the ratio; with --every-tick as well, both costs again
+with the task's cost evaluated at every control tick (sho tasks count it only every 10th tick).
 """
 
 from __future__ import annotations
@@ -23,21 +24,47 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def lqg_cost(task_name: str, seed: int) -> float:
+def lqg_cost(task_name: str, seed: int, every_tick: bool = False) -> float:
+    """LQG's mean cost on the seed's 1,000 test trajectories; with `every_tick`, the cost evaluated
+    at every control tick (LQG designed for that task) instead of the task's grid."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    import plants
     from synth import Simulator
     from synth._runfolder import stream_key
     from validation import lqg
 
-    task = plants.get_task(task_name)
+    task = _task(task_name, every_tick)
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(seed, "test"), 1000)
     return float(np.mean(np.asarray(sim.simulate(lqg(task, "lqg"), scen).cost)))
+
+
+def _task(task_name: str, every_tick: bool):
+    import dataclasses
+
+    import plants
+
+    task = plants.get_task(task_name)
+    return dataclasses.replace(task, cost=dataclasses.replace(task.cost, every=1)) if every_tick else task
+
+
+def every_tick_cost(task_name: str, seed: int, policy_path: Path) -> float:
+    """The exported policy's mean cost on the same 1,000 test trajectories with the cost evaluated at
+    every control tick (a policy that acts hard between the task's grid points pays for it here)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from synth import Simulator, SymbolicPolicy
+    from synth._runfolder import stream_key
+
+    sim = Simulator(_task(task_name, True))
+    scen = sim.scenarios(stream_key(seed, "test"), 1000)
+    return float(np.mean(np.asarray(sim.simulate(SymbolicPolicy.load(policy_path), scen).cost)))
 
 
 def main() -> int:
@@ -47,6 +74,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--lqg", action="store_true")
+    ap.add_argument("--every-tick", action="store_true",
+                    help="with --lqg: also both costs with the cost evaluated at every control tick")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[])
     args = ap.parse_args()
     rows = []
@@ -70,6 +99,10 @@ def main() -> int:
         if args.lqg:
             row["lqg_cost"] = lqg_cost(args.task, seed)
             row["ratio_to_lqg"] = row["test_cost"] / row["lqg_cost"]
+            if args.every_tick:
+                row["every_tick_cost"] = every_tick_cost(args.task, seed, ROOT / out / "policy.json")
+                row["every_tick_lqg_cost"] = lqg_cost(args.task, seed, every_tick=True)
+                row["every_tick_ratio"] = row["every_tick_cost"] / row["every_tick_lqg_cost"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     return 0

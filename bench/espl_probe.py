@@ -5,7 +5,9 @@
 With --extract the whole pipeline runs (train, extract, tune) and the exported policy is scored; with
 --probe as well, on 1,000 trajectories of stream "probe" of the seed instead of its test stream (so
 settings can be compared without looking at the held-out figure), and --out keeps the run folder
-(checkpoint for bench/espl_retune.py, policy.json for bench/espl_cross.py).
+(checkpoint for bench/espl_retune.py, policy.json for bench/espl_cross.py). --expected adds the
+expected cost, estimated on 8 x 1,024 stratified trajectories of stream "expected"
+(bench/espl_expected.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main() -> int:
     ap.add_argument("--extract", action="store_true")
     ap.add_argument("--probe", action="store_true",
                     help="with --extract: score on 1,000 trajectories of stream 'probe' and leave the test figure out")
+    ap.add_argument("--expected", action="store_true",
+                    help="with --extract: also the expected cost on 8 x 1,024 stratified trajectories (bench/espl_expected.py)")
     ap.add_argument("--out", default=None, help="with --extract: run folder for the checkpoint (for bench/espl_retune.py)")
     args = ap.parse_args()
     over = {}
@@ -77,6 +81,10 @@ def main() -> int:
             rec["probe_cost"] = float(np.mean(np.asarray(sim.simulate(policy, scen).cost, float)))
             if out is not None:
                 policy.save(out / "policy.json")
+        if args.expected:
+            from espl_expected import expected_cost
+
+            rec["expected_cost"], rec["expected_se"] = expected_cost(Simulator(task), policy)
         print("SYNTH", json.dumps(rec, default=str), f"{time.perf_counter() - t0:.1f}s", flush=True)
         print(policy.g)
         return 0

@@ -1,10 +1,10 @@
 """ESPL probe of the constant tuning alone: re-extract the best network of a finished run folder and
 tune it with other settings, then score the tuned policy on 1,000 trajectories of a probe stream.
 
-    nice -n 10 .venv/bin/python bench/espl_retune.py RUN_FOLDER --set finetune_discount=0.98 finetune_decay=1.0
+    nice -n 10 .venv/bin/python bench/espl_retune.py RUN_FOLDER --set finetune_decay=0.99 finetune_lr=0.01 [--expected]
 
 The training settings must be the run's own (they rebuild the same network); the tuning settings
-(`finetune_*`) may differ. The score is on stream "probe" of the run's seed (never the test stream),
+(`finetune_*`, `TUNING_ONLY`) may differ. The score is on stream "probe" of the run's seed (never the test stream),
 so tuning variants can be compared without looking at the held-out figure.
 """
 
@@ -21,6 +21,11 @@ from pathlib import Path
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+
+# Settings besides finetune_* that act only after training (the tuning batches and the validation set
+# the tuning is scored on; the trained network is the checkpoint's either way).
+TUNING_ONLY = {"stratified_finetune", "stratified_validation", "eval_batch", "eval_every"}
 
 
 def probe_cost(trainer, policy, seed: int, stream: str = "probe", n: int = 1000) -> float:
@@ -43,14 +48,16 @@ def main() -> int:
     ap.add_argument("run")
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--save", default=None, help="write the tuned policy to this JSON file")
+    ap.add_argument("--expected", action="store_true",
+                    help="also the expected cost on 8 x 1,024 stratified trajectories (bench/espl_expected.py)")
     args = ap.parse_args()
     run = Path(args.run)
     cfg_file = tomllib.loads((run / "config.toml").read_text())
     over = {}
     for kv in args.set:
         k, v = kv.split("=", 1)
-        if not k.startswith("finetune_"):
-            raise SystemExit(f"--set {k}: only finetune_* settings may differ from the run's")
+        if not (k.startswith("finetune_") or k in TUNING_ONLY):
+            raise SystemExit(f"--set {k}: only finetune_* and {', '.join(sorted(TUNING_ONLY))} may differ from the run's")
         try:
             over[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError):
@@ -71,6 +78,10 @@ def main() -> int:
     out = {"run": str(run), "set": over, "extracted_validation": cost, "extracted_probe": before,
            "tuned_validation": vcost, "tuned_probe": probe_cost(trainer, policy, seed), "finetune_env_steps": steps,
            "complexity": policy.complexity(), "seconds": round(time.perf_counter() - t0, 1)}
+    if args.expected:
+        from espl_expected import expected_cost
+
+        out["expected_cost"], out["expected_se"] = expected_cost(trainer.sim, policy)
     print(json.dumps(out), flush=True)
     if args.save:
         policy.save(args.save)

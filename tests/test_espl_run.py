@@ -33,3 +33,20 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert (tmp_path / "b" / "history.csv").read_text().count("\n") == 5
+
+
+def test_restarts_train_independent_candidates_and_export_the_best_validated_one():
+    from synth.espl._run import synthesise
+    from synth.espl._extract import validation_cost
+
+    task = plants.get_task("pendulum/swingup")
+    cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
+                      batch=2, finetune_iterations=2, restarts=2)
+    policy, rec = synthesise(task, cfg, seed=1)
+    costs = rec["restart_validation_costs"]
+    assert len(costs) == 2 and costs[0] != costs[1]  # own initialisation, batches and masks
+    assert rec["restart"] == int(np.argmin(costs))
+    # The exported policy is the chosen candidate: its validation cost is the smallest one.
+    assert validation_cost(Trainer(task, cfg, seed=1), policy) == pytest.approx(min(costs), rel=1e-6)
+    # Every candidate's environment steps are counted.
+    assert rec["train_env_steps"] == 2 * 6 * 2 * Trainer(task, cfg, seed=1).sim.n_ticks

@@ -52,6 +52,24 @@ def test_gradients_are_finite_through_the_full_horizon():
     assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(init["params"]["g"]["W"], state["params"]["g"]["W"]))
 
 
+def test_training_batches_are_latin_hypercubes_and_are_what_the_trainer_trains_on():
+    task = plants.get_task("pendulum/swingup")
+    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=8, iterations=10, stratified_batches=True)
+    trainer = Trainer(task, cfg, seed=2)
+    # One draw in each eighth of every start distribution (both are uniform), a new design per iteration.
+    for it in (0, 7):
+        x0 = np.asarray(trainer.batch(it).x0, float)
+        for j, d in enumerate(task.initial_state):
+            cells = np.floor((x0[:, j] - d.a) / (d.b - d.a) * 8).astype(int)
+            assert sorted(cells) == list(range(8))
+    assert not np.array_equal(np.asarray(trainer.batch(0).x0), np.asarray(trainer.batch(7).x0))
+    # The training cost of iteration 0 (warm-up: every path on) is the network's cost on batch(0).
+    state = trainer.init()
+    _, info = trainer.step(state)
+    cost = trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.batch(0)).cost
+    assert float(info["train_cost"]) == pytest.approx(float(np.mean(np.asarray(cost, float))), rel=1e-5)
+
+
 @pytest.mark.parametrize("task_name, method", [
     pytest.param("pendulum/swingup", "espl-s", marks=pytest.mark.slow),
     ("sho/partial", "espl-d"),

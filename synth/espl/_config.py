@@ -39,6 +39,8 @@ class ESPLConfig:
     lr_final: float = 0.1
     clip: float = 1.0
     decay: float = 0.95
+    decay_final: float = 0.0
+    state_bound: float = 0.0
     discount: float = 1.0
     layout: tuple[tuple[str, ...], ...] = DEFAULT_LAYOUT
     tau_target: float = 0.2
@@ -59,17 +61,22 @@ class ESPLConfig:
     finetune_lr: float = 2e-2
     finetune_batch: int = 14
     finetune_decay: float = 0.98
+    finetune_fixed: bool = False
+    stratified_batches: bool = False
+    stratified_validation: bool = False
+    stratified_finetune: bool = False
     shaping: str = ""
     shaping_weight: float = 0.0
     cost_scale: float = 0.0
     dtype: str = "float32"
     time_budget: float = 0.0
+    restarts: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "layout", check_layout(self.layout))
         if self.method not in ("espl-s", "espl-d"):
             raise UserInputError(f"ESPL method {self.method!r} is not valid; use espl-s or espl-d")
-        for name in ("iterations", "batch", "eval_every", "eval_batch", "latent", "finetune_batch"):
+        for name in ("iterations", "batch", "eval_every", "eval_batch", "latent", "finetune_batch", "restarts"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"ESPL option {name} = {getattr(self, name)} must be at least 1")
         if not 0.0 <= self.warmup_fraction < self.hard_fraction <= 1.0:
@@ -79,7 +86,9 @@ class ESPLConfig:
             raise UserInputError(f"ESPL option discount = {self.discount} must lie in (0, 1]")
         if not 0.0 <= self.decay <= 1.0:
             raise UserInputError(f"ESPL option decay = {self.decay} must lie in [0, 1]")
-        for name in ("retrain_lr", "latent_rate"):
+        if not 0.0 <= self.decay_final <= 1.0:
+            raise UserInputError(f"ESPL option decay_final = {self.decay_final} must lie in [0, 1] (0: the same as decay)")
+        for name in ("retrain_lr", "latent_rate", "state_bound"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"ESPL option {name} = {getattr(self, name)} must be at least 0 (0 turns it off)")
         if self.dtype not in ("float32", "float64"):

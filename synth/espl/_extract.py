@@ -159,7 +159,8 @@ def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_sing
 
 
 def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None) -> tuple[SymbolicPolicy, float, int]:
-    """Tune the constants of `policy` on the task; returns (policy, validation cost, env steps)."""
+    """Tune the constants of `policy` (whose validation cost is `cost`) on the task; returns (policy,
+    validation cost, env steps)."""
     cfg = trainer.config
     if cfg.finetune_iterations <= 0:
         return policy, cost, 0
@@ -171,10 +172,14 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     z0 = p0["z0"].astype(dtype)
     opt = optax.chain(optax.clip_by_global_norm(cfg.clip),
                       optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
-    key = stream_key(trainer.seed, "finetune")
+    key = stream_key(trainer.seed, trainer.stream("finetune"))
+
+    fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune)
 
     def loss(c, it):
-        scen = trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype)
+        # One fixed set of `finetune_batch` trajectories (full-batch), or a fresh draw per step.
+        scen = fixed if cfg.finetune_fixed else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
+                                                                      stratified=cfg.stratified_finetune)
         decay = cfg.finetune_decay or None
         one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s, decay)[1]  # noqa: E731
         return jnp.mean(jax.vmap(one)(scen))
@@ -193,7 +198,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         v = np.asarray(res.cost, float)
         return float(v.mean()) if np.all(np.isfinite(v)) else math.inf
 
-    best_c, best = c0, score(c0)
+    best_c, best = c0, cost  # `cost`: the validation cost of `policy` itself, as given
     c, state = c0, opt.init(c0)
     for it in range(cfg.finetune_iterations):
         c, state, val = step(c, state, it)

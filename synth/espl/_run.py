@@ -60,11 +60,11 @@ def load_checkpoint(folder: Path, template: Any, best_template: Any) -> tuple[An
     return state, best, meta
 
 
-def _write_history(out: Path, rows: list[dict]) -> None:
+def _write_history(out: Path, rows: list[dict], name: str = "history.csv") -> None:
     if not rows:
         return
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(out / "history.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(out / name, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
@@ -75,7 +75,9 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     cfg = trainer.config
     state = trainer.init()
     best, best_val, best_iter, rows, elapsed = None, math.inf, None, [], 0.0
-    ckpt = out / "checkpoint" if out is not None else None
+    r = trainer.restart
+    ckpt = (out / ("checkpoint" if r == 0 else f"checkpoint-{r}")) if out is not None else None
+    history = "history.csv" if r == 0 else f"history-{r}.csv"
     if resume and ckpt is not None and (ckpt / "state.json").exists():
         state, best, meta = load_checkpoint(ckpt, state, state["params"])
         if meta.get("config_hash") != config_hash(cfg.as_dict()) or meta.get("seed") != trainer.seed:
@@ -101,13 +103,13 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
                "grad_norm": float(info["grad_norm"]), "seconds": round(time.perf_counter() - t0, 2)}
         rows.append(row)
         if progress is not None:
-            progress({"stage": "train", **row})
+            progress({"stage": "train", **({"restart": r} if cfg.restarts > 1 else {}), **row})
         if ckpt is not None:
             meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.as_dict()),
                     "best_validation": None if math.isinf(best_val) else best_val, "best_iteration": best_iter,
                     "history": rows, "seconds": time.perf_counter() - t0}
             save_checkpoint(ckpt, state, best, meta)
-            _write_history(out, rows)
+            _write_history(out, rows, history)
         if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
             break
     evals = sum(1 for r in rows if not math.isnan(r["validation_cost"]))
@@ -120,11 +122,10 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     return best, record
 
 
-def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False,
-               progress=None) -> tuple[SymbolicPolicy, dict]:
-    """Train, extract, prune guards, tune constants and score on held-out trajectories."""
-    t0 = time.perf_counter()
-    trainer = Trainer(task, config, seed)
+def _candidate(trainer: Trainer, out: Path | None, resume: bool, progress) -> tuple[SymbolicPolicy, dict]:
+    """Train one network, extract it, prune its guards and tune its constants; the record holds
+    its validation costs and environment steps (the pilot's are counted once, by the caller)."""
+    config = trainer.config
     params, record = train(trainer, out, resume, progress)
     runs_after_training = trainer.validation_runs
     policy = simplify_policy(extract(trainer, params))
@@ -133,16 +134,38 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     policy, cost = prune_guards(trainer, policy, cost)
     record["pruned_validation_cost"] = cost
     policy, cost, ft_steps = finetune(trainer, policy, cost, progress)
-    policy = simplify_policy(policy)
-    record["validation_cost"] = validation_cost(trainer, policy)
+    tuned = simplify_policy(policy)
+    # Re-scored only if the simplification changed the tuned policy.
+    record["validation_cost"] = cost if tuned.digest() == policy.digest() else validation_cost(trainer, tuned)
     record["finetune_env_steps"] = ft_steps
     # Validation roll-outs are environment steps too: those of training (one per evaluation) and
-    # those made after it (extraction, guard pruning, tuning), plus the zero-input pilot.
+    # those made after it (extraction, guard pruning, tuning).
     n_val = record["train_validations"] + trainer.validation_runs - runs_after_training
     record["validation_env_steps"] = n_val * config.eval_batch * trainer.sim.n_ticks
+    return tuned, record
+
+
+def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False,
+               progress=None) -> tuple[SymbolicPolicy, dict]:
+    """Train, extract, prune guards, tune constants and score on held-out trajectories. With
+    `restarts` > 1, that many independent candidates (own initialisation, batches, masks and tuning
+    batches) and the one with the lowest validation cost (shared validation set) is exported."""
+    t0 = time.perf_counter()
+    candidates = []
+    for r in range(config.restarts):
+        trainer = Trainer(task, config, seed, restart=r)
+        policy, rec = _candidate(trainer, out, resume, progress)
+        candidates.append((rec["validation_cost"], r, policy, rec))
+    _, chosen, policy, record = min(candidates, key=lambda c: (c[0], c[1]))
+    record = dict(record)
+    for k in ("train_env_steps", "finetune_env_steps", "validation_env_steps"):
+        record[k] = sum(c[3][k] for c in candidates)
     record["pilot_env_steps"] = trainer.pilot_env_steps
-    record["total_env_steps"] = (record["train_env_steps"] + ft_steps + record["validation_env_steps"]
+    record["total_env_steps"] = (record["train_env_steps"] + record["finetune_env_steps"] + record["validation_env_steps"]
                                  + record["pilot_env_steps"])
+    if config.restarts > 1:
+        record["restart"] = chosen
+        record["restart_validation_costs"] = [c[0] for c in candidates]
     # The exported policy, read back from its JSON form, is what gets scored.
     policy = SymbolicPolicy.from_json(policy.to_json())
     test = trainer.sim.scenarios(stream_key(seed, "test"), TEST_TRAJECTORIES)

@@ -50,8 +50,8 @@ def _rounded(v: np.ndarray) -> tuple[float, ...]:
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
-    def __init__(self, task: Task, config: ESPLConfig, seed: int):
-        self.task, self.config, self.seed = task, config, seed
+    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0):
+        self.task, self.config, self.seed, self.restart = task, config, seed, restart
         self.sim = sim = Simulator(task)
         self.dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
         pl = task.plant
@@ -99,11 +99,18 @@ class Trainer:
 
         adam = optax.multi_transform({"w": optax.adam(self.schedule), "p": optax.adam(p_schedule)}, self._labels)
         self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
-        self._train_key = jr.key_data(stream_key(seed, "train"))
-        self._mask_key = jr.key_data(stream_key(seed, "masks"))
-        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch)
+        self._train_key = jr.key_data(stream_key(seed, self.stream("train")))
+        self._mask_key = jr.key_data(stream_key(seed, self.stream("masks")))
+        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch,
+                                        stratified=config.stratified_validation)
         self._step = jax.jit(self._step_impl)
         self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
+
+    def stream(self, name: str) -> str:
+        """The name of this restart's own stream `name` (restart 0 uses the plain names; the pilot,
+        validation and test streams are shared by all restarts, so they are compared on the same
+        trajectories)."""
+        return name if self.restart == 0 else f"{name}/restart{self.restart}"
 
     @staticmethod
     def _labels(params):
@@ -163,15 +170,33 @@ class Trainer:
         frac = (jnp.clip(it, w, h) - w) / (h - w)
         return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - frac) ** 2
 
+    def decay_at(self, it):
+        """The per-tick gradient decay of training iteration `it`: `decay` until the end of the
+        warm-up, then linearly to `decay_final` (when set) at the end of the sparsity schedule."""
+        cfg = self.config
+        if not cfg.decay_final or cfg.decay_final == cfg.decay:
+            return cfg.decay
+        w, h = cfg.warmup_iteration, cfg.hard_iteration
+        frac = (jnp.clip(it, w, h) - w) / (h - w)
+        return cfg.decay + (cfg.decay_final - cfg.decay) * frac
+
     # Losses ---------------------------------------------------------------------------------------
     def hook(self, x, z, lam=None):
+        """Applied to the carried plant and latent states after every tick of a training roll-out:
+        the per-tick gradient decay `lam` (values unchanged) and, with `state_bound`, a clamp of
+        both states to +-state_bound (training only: a roll-out that would blow up stays finite,
+        costs a lot, and still has a gradient through its ticks before the clamp)."""
         lam = self.config.decay if lam is None else lam
-        if lam >= 1.0:
-            return x, z
-        sg = jax.lax.stop_gradient
+        bound = self.config.state_bound
         nz = self.nz
-        zd = jnp.concatenate([lam * z[:nz] + (1 - lam) * sg(z[:nz]), z[nz:]])
-        return lam * x + (1 - lam) * sg(x), zd
+        if not (isinstance(lam, (int, float)) and lam >= 1.0):
+            sg = jax.lax.stop_gradient
+            x = lam * x + (1 - lam) * sg(x)
+            z = jnp.concatenate([lam * z[:nz] + (1 - lam) * sg(z[:nz]), z[nz:]])
+        if bound > 0:
+            x = jnp.clip(x, -bound, bound)
+            z = jnp.concatenate([jnp.clip(z[:nz], -bound, bound), z[nz:]])
+        return x, z
 
     def _alive(self, x, scenario):
         term = self.sim.fns.terminate
@@ -204,11 +229,21 @@ class Trainer:
             loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
         return roll.cost, loss
 
+    def batch(self, it):
+        """The training scenarios of iteration `it` (traceable): `batch` draws from `fold_in(train
+        stream, it)`, a Latin hypercube of the initial states, targets and parameters when
+        `stratified_batches` is on."""
+        cfg = self.config
+        key = jr.fold_in(jr.wrap_key_data(self._train_key), it)
+        return self.sim.scenarios(key, cfg.batch, self.dtype, stratified=cfg.stratified_batches)
+
     def _loss(self, params, it):
         cfg = self.config
-        scen = self.sim.scenarios(jr.fold_in(jr.wrap_key_data(self._train_key), it), cfg.batch, self.dtype)
+        scen = self.batch(it)
         mkeys = jr.split(jr.fold_in(jr.wrap_key_data(self._mask_key), it), cfg.batch)
         tau = self.tau(it).astype(self.dtype)
+        decay = self.decay_at(it)
+        decay = jnp.asarray(decay, self.dtype) if not isinstance(decay, float) else decay
 
         def one(scenario, mkey):
             ks = jr.split(mkey, len(params))
@@ -218,7 +253,7 @@ class Trainer:
                 # trained as the deterministic network the extraction will export.
                 fixed = {name: deterministic_masks(params[name]) for name in masks}
                 masks = jax.tree_util.tree_map(lambda m, d: jnp.where(it >= cfg.hard_iteration, d, m), masks, fixed)
-            return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario)
+            return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario, decay)
 
         costs, losses = jax.vmap(one)(scen, mkeys)
         expected = sum(jnp.sum(p) for net in params.values() for p in net["p"])
@@ -238,7 +273,7 @@ class Trainer:
 
     # Public API -----------------------------------------------------------------------------------
     def init(self) -> dict[str, Any]:
-        keys = jr.split(stream_key(self.seed, "init"), len(self.nets))
+        keys = jr.split(stream_key(self.seed, self.stream("init")), len(self.nets))
         params = {name: init_params(self.nets[name], k, self.dtype) for name, k in zip(sorted(self.nets), keys)}
         if self.nz and self.config.latent_rate > 0:
             # The latent ODE starts stable, dz_i/dt = -latent_rate * z_i + bias (the final map's
