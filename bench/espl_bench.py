@@ -43,12 +43,10 @@ def lqg_cost(task_name: str, seed: int, every_tick: bool = False) -> float:
 
 
 def _task(task_name: str, every_tick: bool):
-    import dataclasses
-
     import plants
 
     task = plants.get_task(task_name)
-    return dataclasses.replace(task, cost=dataclasses.replace(task.cost, every=1)) if every_tick else task
+    return task.on_every_tick() if every_tick else task
 
 
 def every_tick_cost(task_name: str, seed: int, policy_path: Path) -> float:
