@@ -174,12 +174,12 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                       optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
     key = stream_key(trainer.seed, trainer.stream("finetune"))
 
-    fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune)
+    fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune) if cfg.finetune_fixed else None
 
     def loss(c, it):
         # One fixed set of `finetune_batch` trajectories (full-batch), or a fresh draw per step.
-        scen = fixed if cfg.finetune_fixed else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
-                                                                      stratified=cfg.stratified_finetune)
+        scen = fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
+                                                                     stratified=cfg.stratified_finetune)
         decay = cfg.finetune_decay or None
         one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s, decay)[1]  # noqa: E731
         return jnp.mean(jax.vmap(one)(scen))

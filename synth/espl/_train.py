@@ -164,11 +164,15 @@ class Trainer:
         frac = jnp.minimum(it, cfg.hard_iteration) / cfg.hard_iteration
         return (1.0 - cfg.tau_target) * (1.0 - frac) + cfg.tau_target
 
+    def sparsification(self, it):
+        """How far iteration `it` is through the sparsification phase: 0 until the end of the
+        warm-up, 1 from the start of the fixed selection, linear in between."""
+        w, h = self.config.warmup_iteration, self.config.hard_iteration
+        return (jnp.clip(it, w, h) - w) / (h - w)
+
     def ratio(self, it):
         cfg = self.config
-        w, h = cfg.warmup_iteration, cfg.hard_iteration
-        frac = (jnp.clip(it, w, h) - w) / (h - w)
-        return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - frac) ** 2
+        return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - self.sparsification(it)) ** 2
 
     def decay_at(self, it):
         """The per-tick gradient decay of training iteration `it`: `decay` until the end of the
@@ -176,9 +180,7 @@ class Trainer:
         cfg = self.config
         if not cfg.decay_final or cfg.decay_final == cfg.decay:
             return cfg.decay
-        w, h = cfg.warmup_iteration, cfg.hard_iteration
-        frac = (jnp.clip(it, w, h) - w) / (h - w)
-        return cfg.decay + (cfg.decay_final - cfg.decay) * frac
+        return (cfg.decay + (cfg.decay_final - cfg.decay) * self.sparsification(it)).astype(self.dtype)
 
     # Losses ---------------------------------------------------------------------------------------
     def hook(self, x, z, lam=None):
@@ -243,7 +245,6 @@ class Trainer:
         mkeys = jr.split(jr.fold_in(jr.wrap_key_data(self._mask_key), it), cfg.batch)
         tau = self.tau(it).astype(self.dtype)
         decay = self.decay_at(it)
-        decay = jnp.asarray(decay, self.dtype) if not isinstance(decay, float) else decay
 
         def one(scenario, mkey):
             ks = jr.split(mkey, len(params))
