@@ -91,6 +91,22 @@ class _Increment(diffrax.AbstractPath):
         return self.dw
 
 
+def compute_once(live: Array, value: Array) -> Array:
+    """`value`, computed once per tick whatever the number of its users.
+
+    XLA's CPU compiler fuses a chain of elementwise operations into each of the kernels that use
+    its result and computes it again in every one of them. A controller's output has many users
+    (the cost, the plant step, the finiteness check, the latent map), so a symbolic controller of a
+    few hundred operations was evaluated four to five times per tick (GP trees: 2,200 selects per
+    tick where the trees have 513; bench/gp_RESULTS.md, session 8). A conditional is a boundary
+    fusion does not cross: its operand is computed once, and every user reads the result. `live`
+    must be a run-time value that is true (the tick index >= 0), not batched, so that the compiler
+    keeps the conditional and `vmap` does not turn it into a select. Values are unchanged, except
+    that operations the compiler used to contract across the boundary (multiply-add) may now
+    round once more: float32 round-off."""
+    return jax.lax.cond(live, lambda v: v, jnp.zeros_like, value)
+
+
 def _sample(dists: tuple[Distribution, ...], key: Array, n: int, dtype, stratified: bool = False) -> Array:
     """`n` draws of each distribution (columns). `stratified`: Latin hypercube, i.e. each column
     has exactly one draw in each of the `n` equally likely intervals of its distribution (a random
@@ -237,8 +253,9 @@ class Simulator:
             t = k * self.dt
             n_y, n_w = self.noise(key, k, dtype) if noise is None else xs[1:]
             y = self.observe(x, p, n_y)
-            u = self.saturate(jnp.asarray(controller.act(params, z, y, r), dtype).reshape(self.nu))
-            z_next = jnp.asarray(controller.advance(params, z, y, u, r), dtype).reshape(controller.nz)
+            live = k >= 0  # true on every tick, but not known to the compiler (see `compute_once`)
+            u = compute_once(live, self.saturate(jnp.asarray(controller.act(params, z, y, r), dtype).reshape(self.nu)))
+            z_next = compute_once(live, jnp.asarray(controller.advance(params, z, y, u, r), dtype).reshape(controller.nz))
             on_grid = (k % self.every) == 0
             ev = on_grid & event(x)
             newly = alive & ev

@@ -84,16 +84,17 @@ class Context:
         self.n_archive = self.layout.n_trees * cfg.max_nodes
 
     # Evaluation ---------------------------------------------------------------------------
-    def _evaluate_impl(self, code, const, scen, shared: bool):
+    def _evaluate_impl(self, code, const, scen, live, shared: bool):
         """Costs (R, N) of individual r on N scenarios: the same for every row (`shared`, leaves of
         `scen` (N, ...): not batched over individuals, so each tick's noise is drawn once for all of
-        them) or its own (leaves (R, N, ...))."""
+        them) or its own (leaves (R, N, ...)). `live`: a run-time True (see `make_controller`)."""
         params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
+        with_live = lambda p: {**p, "live": live}  # noqa: E731  (closed over: not batched)
         if shared:  # draw each scenario's noise once, ahead of the roll-outs of every individual
             noise = jax.vmap(self.sim.noise_draws)(scen)
-            one = lambda p, s, n: self.sim.rollout(self.controller, p, s, hook=self.hook, noise=n).cost  # noqa: E731
+            one = lambda p, s, n: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook, noise=n).cost  # noqa: E731
             return jax.vmap(lambda p: jax.vmap(lambda s, n: one(p, s, n))(scen, noise))(params)
-        one = lambda p, s: self.sim.rollout(self.controller, p, s, hook=self.hook).cost  # noqa: E731
+        one = lambda p, s: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook).cost  # noqa: E731
         return jax.vmap(lambda p, s: jax.vmap(one, in_axes=(None, 0))(p, s))(params, scen)
 
     def evaluate(self, code, const, scen) -> np.ndarray:
@@ -114,7 +115,7 @@ class Context:
                 scen = jax.device_put(scen, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
             else:
                 scen = jax.device_put(scen, sh)
-        cost = self._evaluate(code, const.astype(self.dtype), scen, shared=shared)
+        cost = self._evaluate(code, const.astype(self.dtype), scen, np.bool_(True), shared=shared)
         return np.asarray(cost)[:K]
 
     def encode(self, exprs):

@@ -85,13 +85,21 @@ def evaluate_tree(tok: Tokens, p, t: int, x):
 
 
 def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "euler"):
-    """A `synth.Controller` whose params are one individual's prepared trees (T, L)."""
+    """A `synth.Controller` whose params are one individual's prepared trees (T, L), and
+    optionally `live`: a run-time `True` that is not batched over individuals or trajectories; with
+    it each tree's value is computed once per tick and then shared by its users (a tree's value
+    feeds the cost, the plant, the checks and the other trees; without this the compiler repeats
+    the whole tree in each of them: 3-4 x slower on the CPU, bench/gp_RESULTS.md, session 8)."""
     from synth import Controller
+    from synth._simulate import compute_once
 
     nz, nu = layout.nz, layout.nu
 
     def trees(params, sl, x):
-        return jnp.stack([evaluate_tree(tok, params, t, x) for t in range(sl.start, sl.stop)])
+        vals = [evaluate_tree(tok, params, t, x) for t in range(sl.start, sl.stop)]
+        if "live" in params:  # each tree computed once, not once per user (`synth._simulate.compute_once`)
+            vals = [compute_once(params["live"], v) for v in vals]
+        return jnp.stack(vals)
 
     def init(params):
         return jnp.zeros(nz, params["const"].dtype)
