@@ -15,6 +15,7 @@ same structure reuses one compiled program; GP and ESPL supply their own.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Callable
@@ -31,6 +32,8 @@ import numpy as np
 from plants import Distribution, Task, to_jax
 
 Array = jax.Array
+
+COMPILED_KEPT = 16  # compiled simulations kept per Simulator (the ones used last)
 
 
 class Scenarios(eqx.Module):
@@ -149,7 +152,7 @@ class Simulator:
         self.sigma_y = np.asarray(task.observation_noise)
         self.every = task.cost.every
         self.n_grid = math.ceil(self.n_ticks / self.every)
-        self._cache: dict[tuple, Callable] = {}
+        self._cache: collections.OrderedDict = collections.OrderedDict()  # the last COMPILED_KEPT programs
         self._solver = diffrax.EulerHeun()
 
     # Scenarios -------------------------------------------------------------------------------
@@ -304,18 +307,21 @@ class Simulator:
     # Compiled batches --------------------------------------------------------------------------
     def _compiled(self, controller: Controller, mode: str, save: bool) -> Callable:
         key = (id(controller), mode, save)
-        fn = self._cache.get(key)
-        if fn is None:
-            one = lambda params, scen: self.rollout(controller, params, scen, save)  # noqa: E731
-            if mode == "shared":  # one parameter set, a batch of scenarios
-                fn = jax.jit(jax.vmap(one, in_axes=(None, 0)))
-            elif mode == "paired":  # parameter set i with scenario i
-                fn = jax.jit(jax.vmap(one, in_axes=(0, 0)))
-            else:  # "cross": every parameter set on every scenario -> (P, N)
-                fn = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
-            self._cache[key] = (fn, controller)  # keep the controller alive so its id stays unique
-            return fn
-        return fn[0]
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit[0]
+        one = lambda params, scen: self.rollout(controller, params, scen, save)  # noqa: E731
+        if mode == "shared":  # one parameter set, a batch of scenarios
+            fn = jax.jit(jax.vmap(one, in_axes=(None, 0)))
+        elif mode == "paired":  # parameter set i with scenario i
+            fn = jax.jit(jax.vmap(one, in_axes=(0, 0)))
+        else:  # "cross": every parameter set on every scenario -> (P, N)
+            fn = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
+        self._cache[key] = (fn, controller)  # keep the controller alive so its id stays unique
+        while len(self._cache) > COMPILED_KEPT:  # each holds tens of MB; a GP run simulates many shapes once
+            self._cache.popitem(last=False)
+        return fn
 
     def run(self, controller: Controller, params: Any, scenarios: Scenarios, save: bool = False) -> Rollout:
         """One controller on a batch of scenarios (compiled once per controller)."""

@@ -71,7 +71,7 @@ class Context:
         self.devices = jax.devices()[:n_dev]
         self.rows = cfg.population  # evaluation batch: rows of (individual, scenario set)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
-        self._evaluate = jax.jit(self._evaluate_impl, static_argnames="shared")
+        self._evaluate = jax.jit(self._evaluate_impl)
         self.tuners: collections.OrderedDict = collections.OrderedDict()  # compiled constant tuners, the last few shapes (`_polish`)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
         I, n = cfg.islands, cfg.island_size
@@ -84,38 +84,28 @@ class Context:
         self.n_archive = self.layout.n_trees * cfg.max_nodes
 
     # Evaluation ---------------------------------------------------------------------------
-    def _evaluate_impl(self, code, const, scen, live, shared: bool):
-        """Costs (R, N) of individual r on N scenarios: the same for every row (`shared`, leaves of
-        `scen` (N, ...): not batched over individuals, so each tick's noise is drawn once for all of
-        them) or its own (leaves (R, N, ...)). `live`: a run-time True (see `make_controller`)."""
+    def _evaluate_impl(self, code, const, scen, live):
+        """Costs (R, N) of individual r on the N scenarios `scen` (leaves (N, ...), the same for
+        every row: each tick's noise is drawn once for all of them). `live`: a run-time True (see
+        `make_controller`)."""
         params = jax.vmap(lambda c, k: prepare(self.tok, c, k))(code, const)
+        noise = jax.vmap(self.sim.noise_draws)(scen)
         with_live = lambda p: {**p, "live": live}  # noqa: E731  (closed over: not batched)
-        if shared:  # draw each scenario's noise once, ahead of the roll-outs of every individual
-            noise = jax.vmap(self.sim.noise_draws)(scen)
-            one = lambda p, s, n: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook, noise=n).cost  # noqa: E731
-            return jax.vmap(lambda p: jax.vmap(lambda s, n: one(p, s, n))(scen, noise))(params)
-        one = lambda p, s: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook).cost  # noqa: E731
-        return jax.vmap(lambda p, s: jax.vmap(one, in_axes=(None, 0))(p, s))(params, scen)
+        one = lambda p, s, n: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook, noise=n).cost  # noqa: E731
+        return jax.vmap(lambda p: jax.vmap(lambda s, n: one(p, s, n))(scen, noise))(params)
 
     def evaluate(self, code, const, scen) -> np.ndarray:
-        """Costs (K, N) of K individuals (K <= population) on shared (N, ...) or per-row (K, N, ...)
-        scenarios."""
+        """Costs (K, N) of K individuals (K <= population) on the scenarios `scen` (N, ...); one
+        compiled program for every call with N scenarios (the training batch size)."""
         R = self.rows
         K = code.shape[0]
         pad = R - K
         code = jnp.concatenate([code, jnp.repeat(code[:1], pad, 0)]) if pad else code
         const = jnp.concatenate([const, jnp.repeat(const[:1], pad, 0)]) if pad else const
-        shared = scen.x0.ndim == 2
-        if not shared and pad:
-            scen = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, 0)]), scen)
         if len(self.devices) > 1:
-            sh = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("pop"))
-            code, const = jax.device_put((code, const), sh)
-            if shared:
-                scen = jax.device_put(scen, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
-            else:
-                scen = jax.device_put(scen, sh)
-        cost = self._evaluate(code, const.astype(self.dtype), scen, np.bool_(True), shared=shared)
+            code, const = jax.device_put((code, const), jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("pop")))
+            scen = jax.device_put(scen, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
+        cost = self._evaluate(code, const.astype(self.dtype), scen, np.bool_(True))
         return np.asarray(cost)[:K]
 
     def encode(self, exprs):

@@ -24,6 +24,7 @@ import sympy as sp
 
 from synth import SymbolicPolicy
 from synth._compile import compile_policy, with_constants
+from synth._memory import release
 
 TUNERS_KEPT = 4
 
@@ -84,8 +85,17 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
 
     opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
 
-    @jax.jit
     def run_all(c, z0):
+        out = jax.block_until_ready(compiled(c, z0))
+        if not ran:  # compiled just now: give back what the compilation freed (`synth._memory`)
+            ran.append(True)
+            release()
+        return out
+
+    ran: list = []
+
+    @jax.jit
+    def compiled(c, z0):
         def body(carry, i):
             c, state, best_c, best = carry
             batch = scen if fresh is None else ctx.sim.scenarios(jax.random.fold_in(fresh[0], i), fresh[1], dtype=dtype)

@@ -93,17 +93,12 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
     n = n or cfg.validation_trajectories
     chunks = math.ceil(n / N)
     scen = _validation_scenarios(ctx, stream, n)
-    scen = jax.tree_util.tree_map(lambda a: a.reshape(chunks, N, *a.shape[1:]), scen)
     K = code.shape[0]
-    rows = [(k, c) for k in range(K) for c in range(chunks)]
     costs = np.zeros((K, chunks, N))
-    for s in range(0, len(rows), ctx.rows):
-        part = rows[s:s + ctx.rows]
-        ks = np.array([r[0] for r in part])
-        cs = np.array([r[1] for r in part])
-        sc = jax.tree_util.tree_map(lambda a, cs=cs: a[cs], scen)
-        res = ctx.evaluate(code[ks], const[ks], sc)
-        costs[ks, cs] = res
+    for c in range(chunks):  # batches of the training batch's size: the population program, no new compilation
+        part = jax.tree_util.tree_map(lambda a, c=c: a[c * N:(c + 1) * N], scen)
+        for s in range(0, K, ctx.rows):
+            costs[s:s + ctx.rows, c] = ctx.evaluate(code[s:s + ctx.rows], const[s:s + ctx.rows], part)
     costs = costs.reshape(K, -1)[:, :n]
     if per_trajectory:
         return costs
@@ -146,6 +141,7 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, alwa
     candidates `always` (the seed policy): per copy `(tuned policy, training cost, its validation
     costs per trajectory, the original's, index of the original)`, both cost vectors from the same
     compiled policy shape; the caller keeps a copy only if tuning lowered its validation score."""
+    from synth._memory import release
     from synth._runfolder import stream_key
 
     from ._polish import trajectory_costs, tunable, tune_constants
@@ -171,6 +167,8 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, alwa
             continue
         before, after = trajectory_costs(ctx, tunable(pol), scen)[:n], trajectory_costs(ctx, tuned, scen)[:n]
         out.append((tuned, train, after, before, k))
+    ctx.tuners.clear()  # each shape is tuned once here: nothing to reuse
+    release()
     return out
 
 
