@@ -58,6 +58,7 @@ def main() -> None:
     t0 = time.perf_counter()
     policy = run(task, out, seed=args.seed, options=options, resume=False, progress=None, method=args.method, budget=args.budget, **overrides)
     wall = time.perf_counter() - t0
+    synth_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any test scoring
     hist = [line.split(",") for line in (out / "history.csv").read_text().splitlines()[1:]]
     secs = [float(h[4]) for h in hist]
 
@@ -81,7 +82,7 @@ def main() -> None:
     res = {"task": task.name, "method": args.method, "budget": args.budget, "seed": args.seed, "generations": len(hist) - 1,
            "wall_seconds": round(wall, 1), "gen0_seconds_incl_compile": secs[0],
            "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_mb_synthesis": synth_peak_mb,
            "policy": str(policy), "complexity": policy.complexity(),
            "seed_policy": tomllib.loads((out / "config.toml").read_text()).get("seed_policy", "")}
     res["gp_cost"], res["gp_non_finite"] = cost(policy, "gp")

@@ -39,7 +39,7 @@ def main() -> None:
                 res = json.loads(out[out.index("{"):])
                 print(json.dumps({k: res.get(k) for k in ("task", "method", "seed", "generations", "gp_cost", "lqg_cost",
                                                          "ratio_to_lqg", "ratio_to_lqg_every_tick", "median_gen_seconds", "gen0_seconds_incl_compile",
-                                                         "peak_rss_mb", "policy")}), flush=True)
+                                                         "peak_rss_mb", "peak_rss_mb_synthesis", "policy")}), flush=True)
                 ratios.setdefault((task, method), []).append(res["ratio_to_lqg"])
     for (task, method), r in ratios.items():
         print(f"{task} {method}: median ratio to LQG {np.median(r):.4f} over seeds {args.seeds} ({[round(x, 4) for x in r]})")
