@@ -36,8 +36,8 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
 
 
 def test_restarts_train_independent_candidates_and_export_the_best_validated_one():
-    from synth.espl._run import synthesise
     from synth.espl._extract import validation_cost
+    from synth.espl._run import synthesise
 
     task = plants.get_task("pendulum/swingup")
     cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
@@ -47,6 +47,10 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     assert len(costs) == 2 and costs[0] != costs[1]  # own initialisation, batches and masks
     assert rec["restart"] == int(np.argmin(costs))
     # The exported policy is the chosen candidate: its validation cost is the smallest one.
-    assert validation_cost(Trainer(task, cfg, seed=1), policy) == pytest.approx(min(costs), rel=1e-6)
-    # Every candidate's environment steps are counted.
-    assert rec["train_env_steps"] == 2 * 6 * 2 * Trainer(task, cfg, seed=1).sim.n_ticks
+    trainer = Trainer(task, cfg, seed=1)
+    assert validation_cost(trainer, policy) == pytest.approx(min(costs), rel=1e-6)
+    # Every candidate's environment steps are counted; the zero-input pilot is shared, run once.
+    assert rec["train_env_steps"] == 2 * 6 * 2 * trainer.sim.n_ticks
+    assert rec["pilot_env_steps"] == trainer.pilot_env_steps == 64 * trainer.sim.n_ticks
+    shared = Trainer(task, cfg, seed=1, restart=1, pilot=trainer.pilot)
+    assert shared.pilot_env_steps == 0 and shared.cost_scale == trainer.cost_scale

@@ -143,9 +143,13 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # ODE), which is slower to train than a static law. Full-horizon gradients (no decay) train it
     # faster on this stable plant; 1,000 iterations (the warm-up network needs about 400 to come
     # near LQG), a fresh learning-rate schedule once the selection is fixed, and 400 constant-tuning
-    # steps (measurements: bench/espl_RESULTS.md).
+    # steps (measurements: bench/espl_RESULTS.md). The structure the sparsification keeps decides
+    # most of the result and varies from run to run (probe streams of seeds 0-2: 1.07 to 1.40 x LQG
+    # for independent runs of one seed), so three independent candidates are trained and the one
+    # with the lowest validation cost is exported (it was the best of the three on the probe stream
+    # for each of seeds 0-2; bench/espl_RESULTS.md, session 8).
     "sho/partial": {"decay": 1.0, "finetune_decay": 1.0, "iterations": 1000, "retrain_lr": 3e-2,
-                    "finetune_iterations": 400},
+                    "finetune_iterations": 400, "restarts": 3},
     "sho/varying": {"decay": 0.995, "finetune_decay": 0.995},
 }
 

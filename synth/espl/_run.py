@@ -151,16 +151,18 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     `restarts` > 1, that many independent candidates (own initialisation, batches, masks and tuning
     batches) and the one with the lowest validation cost (shared validation set) is exported."""
     t0 = time.perf_counter()
-    candidates = []
+    candidates, pilot, pilot_steps = [], None, 0
     for r in range(config.restarts):
-        trainer = Trainer(task, config, seed, restart=r)
+        # The zero-input pilot (shared stream) is run once and shared by every restart.
+        trainer = Trainer(task, config, seed, restart=r, pilot=pilot)
+        pilot, pilot_steps = trainer.pilot, pilot_steps + trainer.pilot_env_steps
         policy, rec = _candidate(trainer, out, resume, progress)
         candidates.append((rec["validation_cost"], r, policy, rec))
     _, chosen, policy, record = min(candidates, key=lambda c: (c[0], c[1]))
     record = dict(record)
     for k in ("train_env_steps", "finetune_env_steps", "validation_env_steps"):
         record[k] = sum(c[3][k] for c in candidates)
-    record["pilot_env_steps"] = trainer.pilot_env_steps
+    record["pilot_env_steps"] = pilot_steps
     record["total_env_steps"] = (record["train_env_steps"] + record["finetune_env_steps"] + record["validation_env_steps"]
                                  + record["pilot_env_steps"])
     if config.restarts > 1:

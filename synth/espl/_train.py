@@ -50,15 +50,19 @@ def _rounded(v: np.ndarray) -> tuple[float, ...]:
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
-    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0):
+    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0, pilot: tuple | None = None):
+        """`pilot`: the zero-input pilot's (observation mean, std, mean |cost|) of an earlier
+        Trainer of the same task and seed (`Trainer.pilot`); restarts share it, so it is run and
+        counted once (`pilot_env_steps` is then 0)."""
         self.task, self.config, self.seed, self.restart = task, config, seed, restart
         self.sim = sim = Simulator(task)
         self.dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
         pl = task.plant
         ny, nr, nu, nz = task.ny, task.nr, pl.nu, (config.latent if config.dynamic else 0)
         self.nz = nz
-        y_mean, y_std, auto_scale = _normalisation(sim, stream_key(seed, "pilot"))
-        self.pilot_env_steps = 64 * sim.n_ticks
+        self.pilot = pilot if pilot is not None else _normalisation(sim, stream_key(seed, "pilot"))
+        self.pilot_env_steps = 0 if pilot is not None else 64 * sim.n_ticks
+        y_mean, y_std, auto_scale = self.pilot
         self.cost_scale = config.cost_scale or max(auto_scale, 1e-6)
         r_mean = np.array([d.mean for d in task.target_distribution])
         r_std = np.array([math.sqrt(d.variance) if d.variance > 0 else 1.0 for d in task.target_distribution])
