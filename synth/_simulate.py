@@ -106,7 +106,10 @@ def compute_once(live: Array, value: Array) -> Array:
     must be a run-time value that is true (the tick index >= 0), not batched, so that the compiler
     keeps the conditional and `vmap` does not turn it into a select. Values are unchanged, except
     that operations the compiler used to contract across the boundary (multiply-add) may now
-    round once more: float32 round-off."""
+    round once more: float32 round-off. On other back ends (GPU) the value is returned as it is: a
+    conditional there may cost a device-to-host synchronisation per tick."""
+    if jax.default_backend() != "cpu":
+        return value
     return jax.lax.cond(live, lambda v: v, jnp.zeros_like, value)
 
 

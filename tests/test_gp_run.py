@@ -364,3 +364,34 @@ def test_candidates_are_trained_and_chosen_on_the_cost_at_every_tick():
     assert task.cost.every == 10
     assert context(_config(1)).sim.task.cost.every == 1
     assert context(_config(1, cost_every_tick=False)).sim.task.cost.every == 10
+
+
+def test_the_compiled_population_program_computes_each_tree_once_per_tick():
+    """XLA's CPU compiler would fuse a copy of a tree into each of its users (cost, plant, checks,
+    other trees); `compute_once` keeps one. Counted in the compiled program: its selects are those
+    of the trees evaluated once, plus a few of the simulator's own, not three to five times as many."""
+    import re
+
+    import jax
+    import jax.numpy as jnp
+
+    from synth.gp._evolve import Context
+    from synth.gp._interpret import evaluate_tree, prepare
+
+    if jax.default_backend() != "cpu":
+        import pytest
+
+        pytest.skip("the conditional is used on the CPU only")
+    ctx = Context(_config(1))
+    code, const = ctx.random_population(np.random.default_rng(0), ctx.rows)
+    code, const = jnp.asarray(code), jnp.asarray(const)
+
+    def selects(fn, *args):
+        return len(re.findall(r" select\(", jax.jit(fn).lower(*args).compile().as_text()))
+
+    n_in = ctx.layout.n_in
+    trees_once = selects(lambda c, k, x: jax.vmap(lambda c1, k1, x1: jnp.stack(
+        [evaluate_tree(ctx.tok, prepare(ctx.tok, c1, k1), t, x1) for t in range(ctx.layout.n_trees)]))(c, k, x),
+        code, const, jnp.ones((ctx.rows, n_in), jnp.float32))
+    program = selects(lambda c, k, s, live: ctx._evaluate_impl(c, k, s, live), code, const, ctx.train, np.bool_(True))
+    assert program < 1.5 * trees_once, (program, trees_once)
