@@ -14,12 +14,12 @@ and whether the validation choice picks the better one.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
 
 import jax
+from espl_common import settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -44,13 +44,7 @@ def main() -> int:
     ap.add_argument("--expected", action="store_true")
     ap.add_argument("--save", default=None, help="folder for each candidate's policy-R.json")
     args = ap.parse_args()
-    over = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        try:
-            over[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            over[k] = v
+    over = settings(args.set)
     task = plants.get_task(args.task)
     cfg = espl_config(task, method=args.method, **over)
     sim = Simulator(task)

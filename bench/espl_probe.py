@@ -13,12 +13,12 @@ expected cost, estimated on 8 x 1,024 stratified trajectories of stream "expecte
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
 
 import jax
+from espl_common import settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -41,13 +41,7 @@ def main() -> int:
                     help="with --extract: also the expected cost on 8 x 1,024 stratified trajectories (bench/espl_expected.py)")
     ap.add_argument("--out", default=None, help="with --extract: run folder for the checkpoint (for bench/espl_retune.py)")
     args = ap.parse_args()
-    over = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        try:
-            over[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            over[k] = v
+    over = settings(args.set)
     task = plants.get_task(args.task)
     cfg = espl_config(task, method=args.method, **over)
     t0 = time.perf_counter()

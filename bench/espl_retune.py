@@ -11,7 +11,6 @@ so tuning variants can be compared without looking at the held-out figure.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
@@ -19,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 import jax
+from espl_common import settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -53,15 +53,10 @@ def main() -> int:
     args = ap.parse_args()
     run = Path(args.run)
     cfg_file = tomllib.loads((run / "config.toml").read_text())
-    over = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
+    over = settings(args.set)
+    for k in over:
         if not (k.startswith("finetune_") or k in TUNING_ONLY):
             raise SystemExit(f"--set {k}: only finetune_* and {', '.join(sorted(TUNING_ONLY))} may differ from the run's")
-        try:
-            over[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            over[k] = v
     cfg = ESPLConfig.from_dict({**cfg_file["espl"], **over})
     seed = cfg_file["seed"]
     task = plants.get_task(cfg_file["task"])

@@ -85,14 +85,14 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
 
     opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
 
+    ran: list = []  # empty until the first call, which compiles
+
     def run_all(c, z0):
         out = jax.block_until_ready(compiled(c, z0))
         if not ran:  # compiled just now: give back what the compilation freed (`synth._memory`)
             ran.append(True)
             release()
         return out
-
-    ran: list = []
 
     @jax.jit
     def compiled(c, z0):
