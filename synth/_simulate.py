@@ -233,6 +233,7 @@ class Simulator:
         save: bool = False,
         hook: Callable[[Array, Array], tuple[Array, Array]] | None = None,
         noise: tuple[Array, Array] | None = None,
+        ticks: int | None = None,
     ) -> Rollout:
         """Simulate one scenario (no batch axis). Pure and differentiable; not jitted here.
 
@@ -240,6 +241,8 @@ class Simulator:
         methods use it to shape gradients (e.g. decay them per step) without changing values.
         `noise`: the scenario's draws `self.noise_draws(scenario)`, computed ahead by a caller that
         simulates many controllers on the same scenario (the same numbers as drawn per tick).
+        `ticks`: simulate only the first `ticks` ticks of the horizon (a training-only shortcut of
+        gradient methods); the cost and the success test are then those of the shortened trajectory.
         """
         task = self.task
         fns = self.fns
@@ -249,6 +252,9 @@ class Simulator:
         terminate = fns.terminate
         success_fn = fns.success
         terminal = jnp.asarray(task.cost.terminal, dtype)
+        n_ticks = self.n_ticks if ticks is None else int(ticks)
+        if not 1 <= n_ticks <= self.n_ticks:
+            raise ValueError(f"ticks = {ticks} must lie in [1, {self.n_ticks}] (the task's horizon)")
 
         def event(x):
             return jnp.asarray(terminate(x, r, p), bool) if terminate is not None else jnp.asarray(False)
@@ -279,16 +285,16 @@ class Simulator:
             return (x_next, z_next, alive_now, acc, finite, ever), out
 
         init = (x0, z0, jnp.asarray(True), jnp.zeros((), dtype), jnp.asarray(True), jnp.asarray(False))
-        ks = jnp.arange(self.n_ticks)
-        xs = (ks,) if noise is None else (ks, noise[0].astype(dtype), noise[1].astype(dtype))
+        ks = jnp.arange(n_ticks)
+        xs = (ks,) if noise is None else (ks, noise[0][:n_ticks].astype(dtype), noise[1][:n_ticks].astype(dtype))
         (xN, zN, alive, acc, finite, ever), traj = jax.lax.scan(tick, init, xs)
-        if self.n_ticks % self.every == 0:
+        if n_ticks % self.every == 0:
             ev = event(xN)
             acc = acc + jnp.where(alive & ev, terminal, 0.0)
             alive = alive & ~ev
         finite = finite & (jnp.all(jnp.isfinite(xN)) | ~alive)
         if task.cost.aggregate == "mean":
-            acc = acc / self.n_grid
+            acc = acc / math.ceil(n_ticks / self.every)
         cost = jnp.where(finite, acc, jnp.inf)
         if task.success is None:
             success = finite
@@ -301,7 +307,7 @@ class Simulator:
             xs, ys, zs, us = traj
             result = Rollout(
                 cost=cost, finite=finite, success=success, terminated=~alive,
-                t=jnp.arange(self.n_ticks + 1, dtype=dtype) * self.dt,
+                t=jnp.arange(n_ticks + 1, dtype=dtype) * self.dt,
                 x=jnp.concatenate([xs, xN[None]], 0), y=ys,
                 z=jnp.concatenate([zs, zN[None]], 0), u=us,
             )

@@ -70,6 +70,28 @@ def test_training_batches_are_latin_hypercubes_and_are_what_the_trainer_trains_o
     assert float(info["train_cost"]) == pytest.approx(float(np.mean(np.asarray(cost, float))), rel=1e-5)
 
 
+def test_training_on_a_shortened_horizon_trains_on_the_first_ticks_and_counts_only_those():
+    task = plants.get_task("pendulum/swingup")
+    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=4, iterations=10, train_ticks=60)
+    trainer = Trainer(task, cfg, seed=3)
+    assert trainer.train_ticks == 60 < trainer.sim.n_ticks
+    state = trainer.init()
+    _, info = trainer.step(state)
+    # The training cost is the stage cost summed over the first 60 ticks of the full roll-out.
+    full = trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.batch(0), save=True)
+    x, u = np.asarray(full.x, float), np.asarray(full.u, float)
+    th, dth = x[:, :60, 0], x[:, :60, 1]
+    stage = np.mod(th + np.pi, 2 * np.pi) - np.pi
+    stage = stage**2 + 0.1 * dth**2 + 0.001 * u[:, :60, 0] ** 2
+    assert float(info["train_cost"]) == pytest.approx(stage.sum(1).mean(), rel=1e-5)
+    assert float(info["train_cost"]) < float(np.mean(np.asarray(full.cost, float)))
+    # Validation keeps the whole horizon.
+    assert trainer.evaluate(state["params"]) == pytest.approx(
+        float(np.mean(np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.validation).cost))))
+    with pytest.raises(plants.UserInputError, match=r"train_ticks = 201 exceeds the horizon .* \(200 ticks\)"):
+        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, train_ticks=201), seed=0)
+
+
 @pytest.mark.parametrize("task_name, method", [
     pytest.param("pendulum/swingup", "espl-s", marks=pytest.mark.slow),
     ("sho/partial", "espl-d"),

@@ -71,6 +71,7 @@ class ESPLConfig:
     dtype: str = "float32"
     time_budget: float = 0.0
     restarts: int = 1
+    train_ticks: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "layout", check_layout(self.layout))
@@ -88,7 +89,7 @@ class ESPLConfig:
             raise UserInputError(f"ESPL option decay = {self.decay} must lie in [0, 1]")
         if not 0.0 <= self.decay_final <= 1.0:
             raise UserInputError(f"ESPL option decay_final = {self.decay_final} must lie in [0, 1] (0: the same as decay)")
-        for name in ("retrain_lr", "latent_rate", "state_bound"):
+        for name in ("retrain_lr", "latent_rate", "state_bound", "train_ticks"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"ESPL option {name} = {getattr(self, name)} must be at least 0 (0 turns it off)")
         if self.dtype not in ("float32", "float64"):

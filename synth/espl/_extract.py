@@ -208,6 +208,6 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                 best, best_c = v, c
             if progress is not None:
                 progress({"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best})
-    steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.sim.n_ticks
+    steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.train_ticks
     tuned = with_constants(policy, np.asarray(best_c, float))
     return tuned, validation_cost(trainer, tuned), steps

@@ -86,7 +86,7 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
         best_val = math.inf if best_val is None else best_val
     t0 = time.perf_counter() - elapsed
     it = int(state["iteration"])
-    steps_per_it = cfg.batch * trainer.sim.n_ticks
+    steps_per_it = cfg.batch * trainer.train_ticks
     while it < cfg.iterations:
         state, info = trainer.step(state)
         it += 1
