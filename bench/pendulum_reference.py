@@ -112,10 +112,12 @@ def families() -> None:
                             [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.0]]),
         "cos-switched PD + energy (dth^3)": (lambda k, c, s, d: -k[0] * np.tanh(k[1] * s + k[2] * d + k[3] * c * d + k[4] * c * s
                                                                                 + k[5] * d * energy(c, d)),
-                                             [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.02]]),
+                                             [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.02],
+                                              [6.9, -0.58, -0.12, 0.31, 1.48, 0.026]]),
     }
-    # Nelder-Mead is a local method: each family starts from the same two points (the second one
-    # with an energy gain of 0.02 where the family has one), and the better fit is reported.
+    # Nelder-Mead is a local method, so each family has several starts and the best fit is
+    # reported. The third start of the energy family is where an exploratory fit on a 96 x 8
+    # grid of starts ended (from [4.19, 1.8, 0.137, 2.81, 7.14, 0]).
     for name, (form, starts) in forms.items():
         t0 = time.perf_counter()
         best = None
