@@ -9,7 +9,8 @@
 2. For each POLICY.json (a static pendulum policy of cos_th, sin_th, dth_obs), its cost from a
    72 x 8 grid of starts against the optimum from the same starts, by band of |th0|: where the
    policy loses to the optimal one.
-3. With --families, two small families of expressions with their constants fitted by Nelder-Mead
+3. With --map, the optimal first torque on a coarse (th, dth) grid, as characters.
+4. With --families, two small families of expressions with their constants fitted by Nelder-Mead
    on 2,048 Latin hypercube starts and scored on a 256 x 16 grid (a different set): the
    "cos-switched PD" that ESPL extracts on this task,
        -k0 tanh(k1 sin + k2 dth + k3 cos dth + k4 cos sin + k5),
@@ -136,6 +137,7 @@ def main() -> int:
     ap.add_argument("policies", nargs="*", help="policy.json files of static pendulum policies")
     ap.add_argument("--grid", type=int, nargs=2, default=(361, 321), help="grid points in th and dth")
     ap.add_argument("--families", action="store_true", help="fit the two expression families (a few minutes)")
+    ap.add_argument("--map", action="store_true", help="print the optimal first torque over (th, dth)")
     args = ap.parse_args()
     grid, torques = Grid(*args.grid), np.linspace(-2.0, 2.0, 41)
     t0 = time.perf_counter()
@@ -146,6 +148,16 @@ def main() -> int:
     print(f"optimal expected cost: value function {grid.interp(V[STEPS], th0, dth0).mean():.2f}, greedy policy simulated "
           f"{cost.mean():.2f} +- {cost.std() / np.sqrt(len(cost)):.2f} (std of one episode {cost.std():.1f}; 20,000 starts; "
           f"grid {grid.n_th} x {grid.n_dth}; {time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.map:
+        print("optimal torque with 200 steps to go: + / - is +2 / -2, p / n in (0, 2) / (-2, 0); "
+              "rows dth from 8 down to -8, columns th from -pi to pi (0 = upright)")
+        th = np.linspace(-np.pi, np.pi, 37)
+        for d in np.linspace(MAX_SPEED, -MAX_SPEED, 17):
+            dd = np.full_like(th, d)
+            q = np.stack([stage(th, dd, u) + grid.interp(V[STEPS - 1], *step(th, dd, u)) for u in torques])
+            u = torques[np.argmin(q, axis=0)]
+            row = "".join("+" if v > 1.9 else "-" if v < -1.9 else "p" if v > 0 else "n" if v < 0 else "0" for v in u)
+            print(f"{d:5.1f} {row}")
     if args.policies:
         import sympy as sp
 
