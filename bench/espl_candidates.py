@@ -13,13 +13,12 @@ and whether the validation choice picks the better one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 import jax
-from espl_common import settings
+from espl_common import parser, settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -33,13 +32,9 @@ def main() -> int:
     from synth.espl import Trainer, espl_config
     from synth.espl._run import _candidate
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("task")
-    ap.add_argument("--method", default="espl-s")
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser()
     ap.add_argument("--restarts", type=int, default=2)
     ap.add_argument("--first", type=int, default=0, help="first candidate to train (to split a probe into parts)")
-    ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--lqg", action="store_true")
     ap.add_argument("--expected", action="store_true")
     ap.add_argument("--save", default=None, help="folder for each candidate's policy-R.json")

@@ -12,13 +12,12 @@ expected cost, estimated on 8 x 1,024 stratified trajectories of stream "expecte
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 import jax
-from espl_common import settings
+from espl_common import parser, settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -29,11 +28,7 @@ def main() -> int:
     from synth.espl import Trainer, espl_config
     from synth.espl._run import train
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("task")
-    ap.add_argument("--method", default="espl-s")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", nargs="*", default=[])
+    ap = parser()
     ap.add_argument("--extract", action="store_true")
     ap.add_argument("--probe", action="store_true",
                     help="with --extract: score on 1,000 trajectories of stream 'probe' and leave the test figure out")

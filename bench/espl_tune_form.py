@@ -12,13 +12,12 @@ test stream).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 
 import jax
-from espl_common import settings
+from espl_common import parser, settings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -32,11 +31,8 @@ def main() -> int:
     from synth.espl import Trainer, espl_config
     from synth.espl._extract import finetune, validation_cost
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("task")
+    ap = parser(method=False)
     ap.add_argument("expr", help="the readout u = g(y, r), in the task's observation and target names")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args()
     task = plants.get_task(args.task)
     if task.plant.nu != 1:
