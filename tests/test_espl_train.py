@@ -122,3 +122,46 @@ def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_n
     test = trainer.sim.scenarios(stream_key(1, "test"), 4)
     np.testing.assert_array_equal(np.asarray(trainer.sim.simulate(again, test).cost),
                                   np.asarray(trainer.sim.simulate(policy, test).cost))
+
+
+def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned():
+    import dataclasses
+    import itertools
+    import math
+
+    import sympy as sp
+
+    from synth.espl._extract import _squash, augment, prune_augmented, validation_cost
+
+    task = plants.get_task("pendulum/swingup")
+    cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3)
+    trainer = Trainer(task, cfg, seed=2)
+    shell = SymbolicPolicy(observations=("cos_th", "sin_th", "dth_obs"), targets=(), latent=(), controls=tuple(task.plant.inputs),
+                           f=(), g=(sp.S.Zero,), dt=task.dt, input_limits=task.input_limits)
+    c, s, d = shell.y
+    law = sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d)
+    policy = dataclasses.replace(shell, g=(law,))
+    aug, scales, found = augment(trainer, policy)
+    # Every monomial of degree 1 to 3 of the three observations (19) except the law's own terms.
+    assert len(found) == 19 - 3
+    inner = _squash(aug.g[0]).args[0]
+    assert {t.as_coeff_Mul()[1] for t in sp.Add.make_args(inner)} == {
+        sp.Mul(*m) for k in (1, 2, 3) for m in itertools.combinations_with_replacement((c, s, d), k)}
+    assert (aug.g[0] / _squash(aug.g[0])) == sp.Float(-2.3)  # still -2.3*tanh(...): inside the squashing
+    # The candidates start negligible; the tuner's scale of each is the inverse of its typical size.
+    f0, f1 = (sp.lambdify(shell.y, p.g[0]) for p in (policy, aug))
+    pts = np.random.default_rng(0).normal(size=(3, 50)) * np.array([[1], [1], [4]])
+    np.testing.assert_allclose(f1(*pts), f0(*pts), rtol=0, atol=1e-4)
+    assert np.max(np.abs(f1(*pts) - f0(*pts))) > 0
+    assert sorted(np.flatnonzero(scales != 1.0)) == sorted(i for i, _, _ in found)
+    np.testing.assert_allclose([scales[i] for i, _, _ in found], [1 / size for _, size, _ in found])
+    # A strong dth^3 term stays, the negligible ones go when the validation cost allows it.
+    values = np.asarray(compile_policy(aug, task)[1]["c"], float).copy()
+    i3, size3 = next((i, size) for i, size, mono in found if mono == d**3)
+    values[i3] = 0.2 / size3
+    strong = with_constants(aug, values)
+    pruned, cost, kept = prune_augmented(trainer, strong, math.inf, found)
+    assert kept == 1 and cost == validation_cost(trainer, pruned)
+    assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
+    same, cost, kept = prune_augmented(trainer, strong, -math.inf, found)
+    assert same is strong and kept == len(found) and cost == -math.inf

@@ -72,6 +72,8 @@ class ESPLConfig:
     time_budget: float = 0.0
     restarts: int = 1
     train_ticks: int = 0
+    augment_degree: int = 0
+    augment_prune: float = 0.05
 
     def __post_init__(self):
         object.__setattr__(self, "layout", check_layout(self.layout))
@@ -89,7 +91,7 @@ class ESPLConfig:
             raise UserInputError(f"ESPL option decay = {self.decay} must lie in [0, 1]")
         if not 0.0 <= self.decay_final <= 1.0:
             raise UserInputError(f"ESPL option decay_final = {self.decay_final} must lie in [0, 1] (0: the same as decay)")
-        for name in ("retrain_lr", "latent_rate", "state_bound", "train_ticks"):
+        for name in ("retrain_lr", "latent_rate", "state_bound", "train_ticks", "augment_degree", "augment_prune"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"ESPL option {name} = {getattr(self, name)} must be at least 0 (0 turns it off)")
         if self.dtype not in ("float32", "float64"):

@@ -158,9 +158,91 @@ def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_sing
     return policy, cost
 
 
-def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None) -> tuple[SymbolicPolicy, float, int]:
+def _squash(e: sp.Expr):
+    """The output squashing of a bounded readout: the outermost `tanh` of `e` when `e` is affine
+    in it (`mid + half*tanh(o)`, however simplified), else None."""
+    for node in sp.preorder_traversal(e):
+        if isinstance(node, sp.tanh):
+            d = sp.Dummy()
+            slope = sp.diff(e.xreplace({node: d}), d)
+            return node if slope.is_Number and slope != 0 else None
+    return None
+
+
+def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, np.ndarray, list[tuple[int, float, sp.Expr]]]:
+    """`policy` with candidate terms added to each readout before its constants are tuned: every
+    monomial of degree 1 to `augment_degree` of the readout's inputs that the readout does not have
+    yet as a term, with a negligible coefficient, inside the output squashing of a bounded input.
+
+    Returns the policy, the tuner's scale of each constant (1, and 1/T for a candidate's
+    coefficient, T the typical size of its monomial from the pilot's input statistics, so the
+    tuner moves every term in steps of the same size) and, per candidate, (constant index, T,
+    monomial).
+    """
+    from itertools import combinations_with_replacement
+
+    from .._compile import _template
+
+    degree = trainer.config.augment_degree
+    net = trainer.nets["g"]
+    inputs = policy.readout_inputs
+    typical = [math.hypot(float(c), 1.0 / float(k)) for c, k in zip(net.shift, net.scale)]
+    added: list[tuple[float, float, sp.Expr]] = []  # (initial coefficient, typical size, monomial)
+    g = []
+    for e in policy.g:
+        site = _squash(e)
+        o = site.args[0] if site is not None else e
+        present = {t.as_coeff_Mul()[1] for t in sp.Add.make_args(o)}  # like terms would merge
+        terms = []
+        for combo in (c for d in range(1, degree + 1) for c in combinations_with_replacement(range(len(inputs)), d)):
+            mono = sp.Mul(*[inputs[i] for i in combo])
+            if mono in present:
+                continue
+            size = float(np.prod([typical[i] for i in combo]))
+            # Distinct negligible values, so that each candidate's constant can be found again.
+            value = 1e-6 * (1.0 + len(added) / 101.0) / size
+            added.append((value, size, mono))
+            terms.append(sp.Float(value) * mono)
+        o = sp.Add(o, *terms)
+        g.append(e.xreplace({site: sp.tanh(o)}) if site is not None else o)
+    import dataclasses
+
+    out = dataclasses.replace(policy, g=tuple(g))
+    values = _template(out)[3]
+    scales = np.ones(len(values))
+    found = []
+    for value, size, mono in added:
+        idx = np.flatnonzero(values == value)
+        if len(idx) == 1:
+            scales[idx[0]] = 1.0 / size
+            found.append((int(idx[0]), size, mono))
+    return out, scales, found
+
+
+def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]]) -> tuple[SymbolicPolicy, float, int]:
+    """Remove the candidate terms whose tuned coefficient times the typical size of its monomial is
+    below `augment_prune`, if the validation cost is no worse without them; returns (policy, cost,
+    candidate terms kept)."""
+    from .._compile import _template
+
+    values = _template(policy)[3].copy()
+    weak = [i for i, size, _ in found if abs(values[i]) * size < trainer.config.augment_prune]
+    if not weak:
+        return policy, cost, len(found)
+    values[weak] = 0.0
+    trial = with_constants(policy, values)
+    c = validation_cost(trainer, trial)
+    if c <= cost:
+        return trial, c, len(found) - len(weak)
+    return policy, cost, len(found)
+
+
+def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None,
+             scales: np.ndarray | None = None) -> tuple[SymbolicPolicy, float, int]:
     """Tune the constants of `policy` (whose validation cost is `cost`) on the task; returns (policy,
-    validation cost, env steps)."""
+    validation cost, env steps). With `scales` (one per constant, in `compile_policy` order) the
+    optimiser works on `c / scales`, so a constant that multiplies a large term moves in steps of
+    its own size."""
     cfg = trainer.config
     if cfg.finetune_iterations <= 0:
         return policy, cost, 0
@@ -168,7 +250,9 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     if p0["c"].size == 0:
         return policy, cost, 0
     dtype = trainer.dtype
-    c0 = p0["c"].astype(dtype)
+    s = None if scales is None else jnp.asarray(scales, dtype)
+    unscale = (lambda t: t) if s is None else (lambda t: t * s)  # noqa: E731
+    c0 = p0["c"].astype(dtype) if s is None else p0["c"].astype(dtype) / s
     z0 = p0["z0"].astype(dtype)
     opt = optax.chain(optax.clip_by_global_norm(cfg.clip),
                       optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
@@ -181,7 +265,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         scen = fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
                                                                      stratified=cfg.stratified_finetune)
         decay = cfg.finetune_decay or None
-        one = lambda s: trainer.trajectory_loss(controller, {"c": c, "z0": z0}, s, decay)[1]  # noqa: E731
+        one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay)[1]  # noqa: E731
         return jnp.mean(jax.vmap(one)(scen))
 
     @jax.jit
@@ -194,7 +278,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     def score(c):
         trainer.validation_runs += 1
-        res = trainer.sim.run(controller, {"c": c, "z0": z0}, trainer.validation)
+        res = trainer.sim.run(controller, {"c": unscale(c), "z0": z0}, trainer.validation)
         v = np.asarray(res.cost, float)
         return float(v.mean()) if np.all(np.isfinite(v)) else math.inf
 
@@ -209,5 +293,5 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
             if progress is not None:
                 progress({"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best})
     steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.train_ticks
-    tuned = with_constants(policy, np.asarray(best_c, float))
+    tuned = with_constants(policy, np.asarray(unscale(best_c), float))
     return tuned, validation_cost(trainer, tuned), steps

@@ -23,7 +23,7 @@ from plants import Task, UserInputError
 from .._policy import SymbolicPolicy
 from .._runfolder import RunFolderError, config_hash, prepare, stream_key, write_config, write_manifest
 from ._config import ESPLConfig, espl_config
-from ._extract import extract, finetune, prune_guards, simplify_policy, validation_cost
+from ._extract import augment, extract, finetune, prune_augmented, prune_guards, simplify_policy, validation_cost
 from ._network import active_paths
 from ._train import Trainer
 
@@ -133,7 +133,13 @@ def _candidate(trainer: Trainer, out: Path | None, resume: bool, progress) -> tu
     record["extracted_validation_cost"] = cost
     policy, cost = prune_guards(trainer, policy, cost)
     record["pruned_validation_cost"] = cost
-    policy, cost, ft_steps = finetune(trainer, policy, cost, progress)
+    if config.augment_degree:
+        augmented, scales, found = augment(trainer, policy)
+        policy, cost, ft_steps = finetune(trainer, augmented, cost, progress, scales)
+        policy, cost, kept = prune_augmented(trainer, policy, cost, found)
+        record["augment_candidates"], record["augment_kept"] = len(found), kept
+    else:
+        policy, cost, ft_steps = finetune(trainer, policy, cost, progress)
     tuned = simplify_policy(policy)
     # Re-scored only if the simplification changed the tuned policy.
     record["validation_cost"] = cost if tuned.digest() == policy.digest() else validation_cost(trainer, tuned)
