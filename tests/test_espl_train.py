@@ -90,6 +90,8 @@ def test_training_on_a_shortened_horizon_trains_on_the_first_ticks_and_counts_on
         float(np.mean(np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.validation).cost))))
     with pytest.raises(plants.UserInputError, match=r"train_ticks = 201 exceeds the horizon .* \(200 ticks\)"):
         Trainer(task, espl_config(task, method="espl-s", layout=SMALL, train_ticks=201), seed=0)
+    with pytest.raises(plants.UserInputError, match=r"finetune_ticks = 300 exceeds the horizon .* use 1 to 200, or 0"):
+        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, finetune_ticks=300), seed=0)
 
 
 @pytest.mark.parametrize("task_name, method", [
@@ -131,7 +133,7 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
 
     import sympy as sp
 
-    from synth.espl._extract import _squash, augment, prune_augmented, validation_cost
+    from synth.espl._extract import _squash, augment, finetune, prune_augmented, validation_cost
 
     task = plants.get_task("pendulum/swingup")
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3)
@@ -165,3 +167,11 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
     same, cost, kept = prune_augmented(trainer, strong, -math.inf, found)
     assert same is strong and kept == len(found) and cost == -math.inf
+    # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
+    # and the cost returned is the full-horizon validation cost of the policy returned.
+    cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,
+                      finetune_iterations=4, finetune_batch=3, finetune_ticks=50, finetune_eval_every=2, finetune_restore=0.1)
+    trainer = Trainer(task, cfg, seed=2)
+    base = validation_cost(trainer, strong)
+    tuned, cost, steps = finetune(trainer, strong, base, scales=scales)
+    assert steps == 4 * 3 * 50 and cost == validation_cost(trainer, tuned) and cost <= base

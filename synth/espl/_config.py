@@ -74,6 +74,10 @@ class ESPLConfig:
     train_ticks: int = 0
     augment_degree: int = 0
     augment_prune: float = 0.05
+    finetune_average: float = 0.0
+    finetune_ticks: int = 0
+    finetune_eval_every: int = 0
+    finetune_restore: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "layout", check_layout(self.layout))
@@ -91,9 +95,12 @@ class ESPLConfig:
             raise UserInputError(f"ESPL option decay = {self.decay} must lie in [0, 1]")
         if not 0.0 <= self.decay_final <= 1.0:
             raise UserInputError(f"ESPL option decay_final = {self.decay_final} must lie in [0, 1] (0: the same as decay)")
-        for name in ("retrain_lr", "latent_rate", "state_bound", "train_ticks", "augment_degree", "augment_prune"):
+        for name in ("retrain_lr", "latent_rate", "state_bound", "train_ticks", "augment_degree", "augment_prune",
+                     "finetune_ticks", "finetune_eval_every", "finetune_restore"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"ESPL option {name} = {getattr(self, name)} must be at least 0 (0 turns it off)")
+        if not 0.0 <= self.finetune_average < 1.0:
+            raise UserInputError(f"ESPL option finetune_average = {self.finetune_average} must lie in [0, 1) (0: off)")
         if self.dtype not in ("float32", "float64"):
             raise UserInputError(f"ESPL option dtype = {self.dtype!r}; use float32 or float64")
 

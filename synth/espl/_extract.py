@@ -265,7 +265,8 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         scen = fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
                                                                      stratified=cfg.stratified_finetune)
         decay = cfg.finetune_decay or None
-        one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay)[1]  # noqa: E731
+        one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay,  # noqa: E731
+                                                 trainer.finetune_ticks)[1]
         return jnp.mean(jax.vmap(one)(scen))
 
     @jax.jit
@@ -284,14 +285,22 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     best_c, best = c0, cost  # `cost`: the validation cost of `policy` itself, as given
     c, state = c0, opt.init(c0)
+    avg, a = c0, cfg.finetune_average
     for it in range(cfg.finetune_iterations):
         c, state, val = step(c, state, it)
-        if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.finetune_iterations:
-            v = score(c)
+        # With `finetune_average`, the candidates are an exponential average of the iterates.
+        avg = a * avg + (1 - a) * c if a else c
+        if (it + 1) % (cfg.finetune_eval_every or cfg.eval_every) == 0 or it + 1 == cfg.finetune_iterations:
+            v = score(avg)
             if v < best:
-                best, best_c = v, c
+                best, best_c = v, avg
+            elif cfg.finetune_restore and v > best * (1 + cfg.finetune_restore):
+                # Diverging: go back to the best validated constants (the optimiser keeps its
+                # state, so the learning-rate schedule goes on and the large second moments damp
+                # the next steps).
+                c, avg = best_c, best_c
             if progress is not None:
                 progress({"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best})
-    steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.train_ticks
+    steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.finetune_ticks
     tuned = with_constants(policy, np.asarray(unscale(best_c), float))
     return tuned, validation_cost(trainer, tuned), steps

@@ -60,12 +60,15 @@ class Trainer:
         pl = task.plant
         ny, nr, nu, nz = task.ny, task.nr, pl.nu, (config.latent if config.dynamic else 0)
         self.nz = nz
-        if config.train_ticks > sim.n_ticks:
-            raise UserInputError(f"ESPL option train_ticks = {config.train_ticks} exceeds the horizon of task {task.name!r} "
-                                 f"({sim.n_ticks} ticks); use 1 to {sim.n_ticks}, or 0 for the whole horizon")
-        # Training and constant-tuning roll-outs simulate the first `train_ticks` ticks (0: all);
-        # validation, the checkpoint choice and every reported cost use the whole horizon.
+        for name in ("train_ticks", "finetune_ticks"):
+            if getattr(config, name) > sim.n_ticks:
+                raise UserInputError(f"ESPL option {name} = {getattr(config, name)} exceeds the horizon of task {task.name!r} "
+                                     f"({sim.n_ticks} ticks); use 1 to {sim.n_ticks}, or 0 for the whole horizon")
+        # Training roll-outs simulate the first `train_ticks` ticks (0: all), constant-tuning ones
+        # the first `finetune_ticks` (0: as training); validation, the checkpoint choice and every
+        # reported cost use the whole horizon.
         self.train_ticks = config.train_ticks or sim.n_ticks
+        self.finetune_ticks = config.finetune_ticks or self.train_ticks
         self.pilot = pilot if pilot is not None else _normalisation(sim, stream_key(seed, "pilot"))
         self.pilot_env_steps = 0 if pilot is not None else 64 * sim.n_ticks
         y_mean, y_std, auto_scale = self.pilot
@@ -217,12 +220,14 @@ class Trainer:
         ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
         return jnp.cumsum(ended.astype(jnp.int32)) == 0
 
-    def trajectory_loss(self, controller, cparams, scenario, decay=None):
-        """(task cost, training loss) of one scenario. A controller with one more latent entry
-        than the policy's carries the summed hinge violation there (see `_controller`). `decay`
-        overrides the configured per-tick gradient decay (constant tuning uses `finetune_decay`)."""
+    def trajectory_loss(self, controller, cparams, scenario, decay=None, ticks=None):
+        """(task cost, training loss) of one scenario over its first `ticks` ticks (default
+        `train_ticks`). A controller with one more latent entry than the policy's carries the
+        summed hinge violation there (see `_controller`). `decay` overrides the configured per-tick
+        gradient decay (constant tuning uses `finetune_decay`)."""
+        ticks = self.train_ticks if ticks is None else ticks
         roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay),
-                                ticks=self.train_ticks)
+                                ticks=ticks)
         loss = roll.cost / self.cost_scale
         if self.config.discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
             # Discounted training loss (the reported cost is always the task's own): the stage
@@ -232,9 +237,9 @@ class Trainer:
             alive = self._alive(x, scenario)
             w = self.config.discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
             disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
-            loss = jnp.where(jnp.isfinite(roll.cost), disc * self.train_ticks / self.cost_scale, roll.cost)
+            loss = jnp.where(jnp.isfinite(roll.cost), disc * ticks / self.cost_scale, roll.cost)
         if controller.nz > self.nz:
-            loss = loss + self.config.regu * roll.z[-1, self.nz] / self.train_ticks
+            loss = loss + self.config.regu * roll.z[-1, self.nz] / ticks
         if self.shaping is not None:
             x = roll.x[:-1]
             alive = self._alive(x, scenario)
