@@ -54,3 +54,11 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     assert rec["pilot_env_steps"] == trainer.pilot_env_steps == 64 * trainer.sim.n_ticks
     shared = Trainer(task, cfg, seed=1, restart=1, pilot=trainer.pilot)
     assert shared.pilot_env_steps == 0 and shared.cost_scale == trainer.cost_scale
+    # With `tune_chosen` the candidates are compared as extracted and only the chosen one is tuned.
+    cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
+                      batch=2, finetune_iterations=2, restarts=2, tune_chosen=True)
+    _, once = synthesise(task, cfg, seed=1)
+    assert once["restart"] == int(np.argmin(once["restart_validation_costs"]))
+    assert once["finetune_env_steps"] == 2 * cfg.finetune_batch * trainer.sim.n_ticks
+    assert once["train_env_steps"] == rec["train_env_steps"] and once["total_env_steps"] < rec["total_env_steps"]
+    assert once["validation_cost"] <= min(once["restart_validation_costs"])

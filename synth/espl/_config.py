@@ -78,6 +78,7 @@ class ESPLConfig:
     finetune_ticks: int = 0
     finetune_eval_every: int = 0
     finetune_restore: float = 0.0
+    tune_chosen: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "layout", check_layout(self.layout))

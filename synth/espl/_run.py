@@ -122,17 +122,22 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     return best, record
 
 
-def _candidate(trainer: Trainer, out: Path | None, resume: bool, progress) -> tuple[SymbolicPolicy, dict]:
-    """Train one network, extract it, prune its guards and tune its constants; the record holds
-    its validation costs and environment steps (the pilot's are counted once, by the caller)."""
-    config = trainer.config
+def _structure(trainer: Trainer, out: Path | None, resume: bool, progress) -> tuple[SymbolicPolicy, float, dict]:
+    """Train one network, extract it and prune its guards; returns (policy, validation cost, record)."""
     params, record = train(trainer, out, resume, progress)
-    runs_after_training = trainer.validation_runs
+    record["_runs_after_training"] = trainer.validation_runs
     policy = simplify_policy(extract(trainer, params))
     cost = validation_cost(trainer, policy)
     record["extracted_validation_cost"] = cost
     policy, cost = prune_guards(trainer, policy, cost)
     record["pruned_validation_cost"] = cost
+    return policy, cost, record
+
+
+def _tune(trainer: Trainer, policy: SymbolicPolicy, cost: float, record: dict, progress) -> SymbolicPolicy:
+    """Tune the constants of an extracted policy (with candidate terms when `augment_degree` is
+    set); completes `record` with its validation cost and environment steps."""
+    config = trainer.config
     if config.augment_degree:
         augmented, scales, found = augment(trainer, policy)
         policy, cost, ft_steps = finetune(trainer, augmented, cost, progress, scales)
@@ -144,27 +149,41 @@ def _candidate(trainer: Trainer, out: Path | None, resume: bool, progress) -> tu
     # Re-scored only if the simplification changed the tuned policy.
     record["validation_cost"] = cost if tuned.digest() == policy.digest() else validation_cost(trainer, tuned)
     record["finetune_env_steps"] = ft_steps
+    return tuned
+
+
+def _count_validations(trainer: Trainer, record: dict) -> None:
     # Validation roll-outs are environment steps too: those of training (one per evaluation) and
     # those made after it (extraction, guard pruning, tuning).
-    n_val = record["train_validations"] + trainer.validation_runs - runs_after_training
-    record["validation_env_steps"] = n_val * config.eval_batch * trainer.sim.n_ticks
-    return tuned, record
+    n_val = record["train_validations"] + trainer.validation_runs - record.pop("_runs_after_training")
+    record["validation_env_steps"] = n_val * trainer.config.eval_batch * trainer.sim.n_ticks
 
 
 def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False,
                progress=None) -> tuple[SymbolicPolicy, dict]:
     """Train, extract, prune guards, tune constants and score on held-out trajectories. With
     `restarts` > 1, that many independent candidates (own initialisation, batches, masks and tuning
-    batches) and the one with the lowest validation cost (shared validation set) is exported."""
+    batches) and the one with the lowest validation cost (shared validation set) is exported; with
+    `tune_chosen`, the candidates are compared before tuning and only the chosen one is tuned."""
     t0 = time.perf_counter()
     candidates, pilot, pilot_steps = [], None, 0
     for r in range(config.restarts):
         # The zero-input pilot (shared stream) is run once and shared by every restart.
         trainer = Trainer(task, config, seed, restart=r, pilot=pilot)
         pilot, pilot_steps = trainer.pilot, pilot_steps + trainer.pilot_env_steps
-        policy, rec = _candidate(trainer, out, resume, progress)
-        candidates.append((rec["validation_cost"], r, policy, rec))
-    _, chosen, policy, record = min(candidates, key=lambda c: (c[0], c[1]))
+        policy, cost, rec = _structure(trainer, out, resume, progress)
+        if not config.tune_chosen:
+            policy = _tune(trainer, policy, cost, rec, progress)
+            cost = rec["validation_cost"]
+        candidates.append([cost, r, policy, rec, trainer])
+    chosen_cost, chosen, policy, record, trainer = min(candidates, key=lambda c: (c[0], c[1]))
+    if config.tune_chosen:
+        policy = _tune(trainer, policy, chosen_cost, record, progress)
+        for c in candidates:
+            c[3].setdefault("finetune_env_steps", 0)
+            c[3].setdefault("validation_cost", c[0])
+    for c in candidates:
+        _count_validations(c[4], c[3])
     record = dict(record)
     for k in ("train_env_steps", "finetune_env_steps", "validation_env_steps"):
         record[k] = sum(c[3][k] for c in candidates)
