@@ -153,8 +153,8 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # by tick 91 in every probe episode), with a return to the best validated constants if tuning
     # diverges; two networks trained on 100-tick roll-outs, of which the better extracted one is
     # tuned. Expected cost of the exported policy over seeds 0-7 (8 x 1,024 stratified episodes of
-    # a probe stream): 149.58 against 151.15 with the session-7 settings, lower for every seed,
-    # 982,600-995,400 steps (bench/espl_RESULTS.md, session 10).
+    # a probe stream): 149.58 against 151.15 with the session-7 settings, lower for 6 of the 8
+    # seeds, 982,600-995,400 steps (bench/espl_RESULTS.md, session 10).
     "pendulum/swingup": {"stratified_batches": True, "stratified_finetune": True, "augment_degree": 3, "iterations": 150,
                          "train_ticks": 100, "finetune_ticks": 150, "finetune_iterations": 250, "finetune_restore": 0.1,
                          "restarts": 2, "tune_chosen": True},
