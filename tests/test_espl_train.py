@@ -31,7 +31,8 @@ def _perturb(params, seed, keep=0.6):
 
 def test_gradients_are_finite_through_the_full_horizon():
     task = plants.get_task("pendulum/swingup")
-    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=2, decay=1.0, iterations=10, retrain_lr=0.05)
+    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=2, decay=1.0, iterations=10, retrain_lr=0.05, train_ticks=0)
+    assert Trainer(task, cfg, seed=0).train_ticks == 200  # the whole horizon (the pendulum default trains on 100 ticks)
     trainer = Trainer(task, cfg, seed=0)
     # Once the selection is fixed the weights restart from `retrain_lr` (prune, then retrain).
     h = cfg.hard_iteration
@@ -54,7 +55,7 @@ def test_gradients_are_finite_through_the_full_horizon():
 
 def test_training_batches_are_latin_hypercubes_and_are_what_the_trainer_trains_on():
     task = plants.get_task("pendulum/swingup")
-    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=8, iterations=10, stratified_batches=True)
+    cfg = espl_config(task, method="espl-s", layout=SMALL, batch=8, iterations=10, stratified_batches=True, train_ticks=0)
     trainer = Trainer(task, cfg, seed=2)
     # One draw in each eighth of every start distribution (both are uniform), a new design per iteration.
     for it in (0, 7):
@@ -167,6 +168,10 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
     same, cost, kept = prune_augmented(trainer, strong, -math.inf, found)
     assert same is strong and kept == len(found) and cost == -math.inf
+    # Too many candidates for the readout's inputs is refused with the option, the count and the way out.
+    big = Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12), seed=2)
+    with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 454 candidate terms .* at most 200"):
+        augment(big, policy)
     # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
     # and the cost returned is the full-horizon validation cost of the policy returned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,
