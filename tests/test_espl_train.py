@@ -168,10 +168,10 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
     same, cost, kept = prune_augmented(trainer, strong, -math.inf, found)
     assert same is strong and kept == len(found) and cost == -math.inf
-    # Too many candidates for the readout's inputs is refused with the option, the count and the way out.
-    big = Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12), seed=2)
+    # Too many candidates for the readout's inputs is refused before training, with the option, the
+    # count and the way out.
     with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 454 candidate terms .* at most 200"):
-        augment(big, policy)
+        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12), seed=2)
     # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
     # and the cost returned is the full-horizon validation cost of the policy returned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,

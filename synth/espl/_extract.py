@@ -21,7 +21,7 @@ import numpy as np
 import optax
 import sympy as sp
 
-from plants import UnsupportedExpression, UserInputError, lower
+from plants import UnsupportedExpression, lower
 
 from .._compile import compile_policy, with_constants
 from .._policy import SymbolicPolicy
@@ -158,10 +158,6 @@ def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_sing
     return policy, cost
 
 
-MAX_CANDIDATES = 200
-"""Most candidate terms `augment` adds to one readout (each is a tuned constant)."""
-
-
 def _squash(e: sp.Expr):
     """The output squashing of a bounded readout: the outermost `tanh` of `e` when `e` is affine
     in it (`mid + half*tanh(o)`, however simplified), else None."""
@@ -190,11 +186,6 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     degree = trainer.config.augment_degree
     net = trainer.nets["g"]
     inputs = policy.readout_inputs
-    count = math.comb(len(inputs) + degree, degree) - 1
-    if count > MAX_CANDIDATES:
-        raise UserInputError(f"ESPL option augment_degree = {degree} gives {count} candidate terms for the "
-                             f"{len(inputs)} readout inputs of task {trainer.task.name!r}; at most {MAX_CANDIDATES} "
-                             f"are allowed: use a smaller degree, or 0 to turn the candidates off")
     typical = [math.hypot(float(c), 1.0 / float(k)) for c, k in zip(net.shift, net.scale)]
     added: list[tuple[float, float, sp.Expr]] = []  # (initial coefficient, typical size, monomial)
     g = []

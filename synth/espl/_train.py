@@ -47,6 +47,10 @@ def _rounded(v: np.ndarray) -> tuple[float, ...]:
     return tuple(float(f"{x:.3g}") for x in v)
 
 
+MAX_CANDIDATES = 200
+"""Most candidate terms `augment_degree` may add to one readout (each is a tuned constant)."""
+
+
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
@@ -89,6 +93,14 @@ class Trainer:
             }
         else:
             self.nets = {"g": Network(ny + nr, nu, config.layout, y_shift + r_shift, y_scale + r_scale, lo, hi)}
+        if config.augment_degree:
+            # Checked before training: the candidate terms are added after it (`_extract.augment`).
+            n_in, degree = (nz if nz else ny) + nr, config.augment_degree
+            count = math.comb(n_in + degree, degree) - 1
+            if count > MAX_CANDIDATES:
+                raise UserInputError(f"ESPL option augment_degree = {degree} gives {count} candidate terms for the {n_in} "
+                                     f"readout inputs of task {task.name!r}; at most {MAX_CANDIDATES} are allowed: use a "
+                                     f"smaller degree, or 0 to turn the candidates off")
         self.controller = self._controller()
         self._train_controller = self._controller(violation=config.regu > 0)
         self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
