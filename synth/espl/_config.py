@@ -27,8 +27,10 @@ class ESPLConfig:
     `hard_fraction` (with `freeze_after_hard`) the selection is final: p is frozen and the weights
     train on the deterministic p > 0.5 network, with a fresh cosine schedule from `retrain_lr` when
     it is positive (prune, then retrain). ESPL-D's latent ODE starts stable,
-    `dz_i/dt = -latent_rate * z_i + bias`. The settings and the measurements behind them are in
-    `synth/espl/README.md`.
+    `dz_i/dt = -latent_rate * z_i + bias`. Before the constants are tuned, `augment_degree` adds
+    candidate monomial terms to the readout; `finetune_*` shape the tuning, and with `restarts`,
+    `tune_chosen` tunes only the best extracted candidate. The settings and the measurements
+    behind them are in `synth/espl/README.md`.
     """
 
     method: str = "espl-s"
