@@ -163,10 +163,10 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     i3, size3 = next((i, size) for i, size, mono in found if mono == d**3)
     values[i3] = 0.2 / size3
     strong = with_constants(aug, values)
-    pruned, cost, kept = prune_augmented(trainer, strong, math.inf, found)
+    pruned, cost, kept = prune_augmented(trainer, strong, math.inf, found, len(scales))
     assert kept == 1 and cost == validation_cost(trainer, pruned)
     assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
-    same, cost, kept = prune_augmented(trainer, strong, -math.inf, found)
+    same, cost, kept = prune_augmented(trainer, strong, -math.inf, found, len(scales))
     assert same is strong and kept == len(found) and cost == -math.inf
     # Too many candidates for the readout's inputs is refused before training, with the option, the
     # count and the way out.

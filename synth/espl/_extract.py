@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -108,8 +109,6 @@ def simplify_expression(e: sp.Expr, symbols, max_ops: int = 60, seed: int = 0) -
 
 
 def simplify_policy(policy: SymbolicPolicy) -> SymbolicPolicy:
-    import dataclasses
-
     g = tuple(simplify_expression(e, policy.readout_inputs) for e in policy.g)
     f = tuple(simplify_expression(e, policy.y + policy.z + policy.u + policy.r) for e in policy.f)
     return dataclasses.replace(policy, f=f, g=g)
@@ -126,8 +125,6 @@ def _guards(policy: SymbolicPolicy) -> list[sp.Expr]:
 
 
 def _without(policy: SymbolicPolicy, guards) -> SymbolicPolicy:
-    import dataclasses
-
     rep = {gd: next(a for a in gd.args if not a.is_Number) for gd in guards}
     return dataclasses.replace(policy, f=tuple(e.xreplace(rep) for e in policy.f), g=tuple(e.xreplace(rep) for e in policy.g))
 
@@ -205,8 +202,6 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
             terms.append(sp.Float(value) * mono)
         o = sp.Add(o, *terms)
         g.append(e.xreplace({site: sp.tanh(o)}) if site is not None else o)
-    import dataclasses
-
     out = dataclasses.replace(policy, g=tuple(g))
     values = _template(out)[3]
     scales = np.ones(len(values))
@@ -219,15 +214,17 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     return out, scales, found
 
 
-def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]]) -> tuple[SymbolicPolicy, float, int]:
+def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]],
+                    n_constants: int) -> tuple[SymbolicPolicy, float, int]:
     """Remove the candidate terms whose tuned coefficient times the typical size of its monomial is
     below `augment_prune`, if the validation cost is no worse without them; returns (policy, cost,
-    candidate terms kept)."""
+    candidate terms kept). `policy` is the tuned augmented policy, `n_constants` the number of
+    constants of the augmented one (the indices in `found` refer to them)."""
     from .._compile import _template
 
     values = _template(policy)[3].copy()
     weak = [i for i, size, _ in found if abs(values[i]) * size < trainer.config.augment_prune]
-    if not weak:
+    if not weak or len(values) != n_constants:  # (a tuned constant of exactly 0 would shift the indices)
         return policy, cost, len(found)
     values[weak] = 0.0
     trial = with_constants(policy, values)
@@ -294,7 +291,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
             v = score(avg)
             if v < best:
                 best, best_c = v, avg
-            elif cfg.finetune_restore and v > best * (1 + cfg.finetune_restore):
+            elif cfg.finetune_restore and v > best + cfg.finetune_restore * abs(best):  # costs may be negative (returns)
                 # Diverging: go back to the best validated constants (the optimiser keeps its
                 # state, so the learning-rate schedule goes on and the large second moments damp
                 # the next steps).

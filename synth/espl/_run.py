@@ -141,7 +141,7 @@ def _tune(trainer: Trainer, policy: SymbolicPolicy, cost: float, record: dict, p
     if config.augment_degree:
         augmented, scales, found = augment(trainer, policy)
         policy, cost, ft_steps = finetune(trainer, augmented, cost, progress, scales)
-        policy, cost, kept = prune_augmented(trainer, policy, cost, found)
+        policy, cost, kept = prune_augmented(trainer, policy, cost, found, len(scales))
         record["augment_candidates"], record["augment_kept"] = len(found), kept
     else:
         policy, cost, ft_steps = finetune(trainer, policy, cost, progress)
