@@ -62,3 +62,4 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     assert once["finetune_env_steps"] == 2 * cfg.finetune_batch * trainer.sim.n_ticks
     assert once["train_env_steps"] == rec["train_env_steps"] and once["total_env_steps"] < rec["total_env_steps"]
     assert once["validation_cost"] <= min(once["restart_validation_costs"])
+    assert once["train_seconds"] <= once["seconds"]  # both candidates' training, within the whole run

@@ -30,8 +30,8 @@ BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, 
 
 def _apply(fn, *args):
     """sympy refuses some constructions (Max of zoo, ...): keep the first argument then, and for
-    sin/cos of a huge number (`too_big_to_fold`)."""
-    if fn in (sp.sin, sp.cos) and too_big_to_fold(args[0]):
+    sin/cos/exp of a huge number (`too_big_to_fold`)."""
+    if fn in (sp.sin, sp.cos, sp.exp) and too_big_to_fold(args[0]):
         return args[0]
     try:
         return fn(*args)

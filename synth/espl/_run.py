@@ -187,6 +187,7 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     record = dict(record)
     for k in ("train_env_steps", "finetune_env_steps", "validation_env_steps"):
         record[k] = sum(c[3][k] for c in candidates)
+    record["train_seconds"] = round(sum(c[3]["train_seconds"] for c in candidates), 2)  # every candidate's training
     record["pilot_env_steps"] = pilot_steps
     record["total_env_steps"] = (record["train_env_steps"] + record["finetune_env_steps"] + record["validation_env_steps"]
                                  + record["pilot_env_steps"])
