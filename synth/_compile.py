@@ -57,6 +57,11 @@ def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], lis
     return f, g, syms, np.array(values, dtype=float)
 
 
+def constants(policy: SymbolicPolicy) -> np.ndarray:
+    """The float constants of `policy` (float64), in the order `compile_policy` lifts them."""
+    return _template(policy)[3]
+
+
 def with_constants(policy: SymbolicPolicy, values) -> SymbolicPolicy:
     """`policy` with its float constants, in the order `compile_policy` lifts them, set to `values`."""
     import dataclasses

@@ -24,7 +24,7 @@ import sympy as sp
 
 from plants import UnsupportedExpression, lower
 
-from .._compile import compile_policy, with_constants
+from .._compile import compile_policy, constants, with_constants
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
@@ -178,8 +178,6 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     """
     from itertools import combinations_with_replacement
 
-    from .._compile import _template
-
     degree = trainer.config.augment_degree
     net = trainer.nets["g"]
     inputs = policy.readout_inputs
@@ -203,7 +201,7 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
         o = sp.Add(o, *terms)
         g.append(e.xreplace({site: sp.tanh(o)}) if site is not None else o)
     out = dataclasses.replace(policy, g=tuple(g))
-    values = _template(out)[3]
+    values = constants(out)
     scales = np.ones(len(values))
     found = []
     for value, size, mono in added:
@@ -220,9 +218,7 @@ def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found
     below `augment_prune`, if the validation cost is no worse without them; returns (policy, cost,
     candidate terms kept). `policy` is the tuned augmented policy, `n_constants` the number of
     constants of the augmented one (the indices in `found` refer to them)."""
-    from .._compile import _template
-
-    values = _template(policy)[3].copy()
+    values = constants(policy).copy()
     weak = [i for i, size, _ in found if abs(values[i]) * size < trainer.config.augment_prune]
     if not weak or len(values) != n_constants:  # (a tuned constant of exactly 0 would shift the indices)
         return policy, cost, len(found)
@@ -247,9 +243,10 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     if p0["c"].size == 0:
         return policy, cost, 0
     dtype = trainer.dtype
-    s = None if scales is None else jnp.asarray(scales, dtype)
-    unscale = (lambda t: t) if s is None else (lambda t: t * s)  # noqa: E731
-    c0 = p0["c"].astype(dtype) if s is None else p0["c"].astype(dtype) / s
+    # Scales of 1 (the default) leave every value exactly as it is.
+    s = jnp.asarray(np.ones(p0["c"].size) if scales is None else scales, dtype)
+    unscale = lambda t: t * s  # noqa: E731
+    c0 = p0["c"].astype(dtype) / s
     z0 = p0["z0"].astype(dtype)
     opt = optax.chain(optax.clip_by_global_norm(cfg.clip),
                       optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
