@@ -156,10 +156,13 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # diverges; two networks trained on 100-tick roll-outs, of which the better extracted one is
     # tuned. Expected cost of the exported policy over seeds 0-7 (8 x 1,024 stratified episodes of
     # a probe stream): 149.58 against 151.15 with the session-7 settings, lower for 6 of the 8
-    # seeds, 982,600-995,400 steps (bench/espl_RESULTS.md, session 10).
+    # seeds, 982,600-995,400 steps (bench/espl_RESULTS.md, session 10). Tuning gradient decay 0.97
+    # (session 11): on seeds 8-15, not used for any earlier choice, the exported policies' expected
+    # costs spread over 149.51-151.02 (mean 150.15) against 149.84-151.70 (mean 150.57) with 0.98;
+    # the target holds for every seed, so the worst seed counts.
     "pendulum/swingup": {"stratified_batches": True, "stratified_finetune": True, "augment_degree": 3, "iterations": 150,
                          "train_ticks": 100, "finetune_ticks": 150, "finetune_iterations": 250, "finetune_restore": 0.1,
-                         "restarts": 2, "tune_chosen": True},
+                         "finetune_decay": 0.97, "restarts": 2, "tune_chosen": True},
     # Stable linear plants: gradients stay well behaved over long horizons.
     "sho/noisy": {"decay": 0.995, "finetune_decay": 0.995},
     # Only the position is measured: the controller must learn an observer (a two-state latent
