@@ -137,7 +137,7 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     from synth.espl._extract import _squash, augment, finetune, prune_augmented, validation_cost
 
     task = plants.get_task("pendulum/swingup")
-    cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3)
+    cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3, augment_odd=())
     trainer = Trainer(task, cfg, seed=2)
     shell = SymbolicPolicy(observations=("cos_th", "sin_th", "dth_obs"), targets=(), latent=(), controls=tuple(task.plant.inputs),
                            f=(), g=(sp.S.Zero,), dt=task.dt, input_limits=task.input_limits)
@@ -168,10 +168,23 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     assert len(sp.Add.make_args(_squash(pruned.g[0]).args[0])) == 4 and pruned.g[0].has(d**3)
     same, cost, kept = prune_augmented(trainer, strong, -math.inf, found, len(scales))
     assert same is strong and kept == len(found) and cost == -math.inf
+    # Odd candidates only (a plant symmetric under the sign change of sin_th and dth_obs): the
+    # monomials of odd total degree in them, 10 of the 19, less the law's three (all odd).
+    odd_trainer = Trainer(task, dataclasses.replace(cfg, augment_odd=("sin_th", "dth_obs")), seed=2)
+    odd_aug, _, odd_found = augment(odd_trainer, policy)
+    assert len(odd_found) == 10 - 3
+    f_odd, f_all = (sp.lambdify(shell.y, p.g[0]) for p in (odd_aug, aug))
+    # Its readout is odd in (sin_th, dth_obs); with every candidate it is not (a constant, cos_th^2 ...).
+    np.testing.assert_allclose(f_odd(pts[0], -pts[1], -pts[2]), -f_odd(*pts), rtol=0, atol=1e-12)
+    assert np.max(np.abs(f_all(pts[0], -pts[1], -pts[2]) + f_all(*pts))) > 1e-9
+    with pytest.raises(plants.UserInputError, match=r"augment_odd names 'sin'.*readout inputs are cos_th, sin_th, dth_obs"):
+        Trainer(task, dataclasses.replace(cfg, augment_odd=("sin", "dth_obs")), seed=2)
     # Too many candidates for the readout's inputs is refused before training, with the option, the
     # count and the way out.
     with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 454 candidate terms .* at most 200"):
-        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12), seed=2)
+        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12, augment_odd=()), seed=2)
+    with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 224 candidate terms"):  # odd ones only
+        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12, augment_odd=("sin_th", "dth_obs")), seed=2)
     # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
     # and the cost returned is the full-horizon validation cost of the policy returned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,

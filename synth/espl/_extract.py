@@ -28,7 +28,7 @@ from .._compile import compile_policy, constants, with_constants
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
-from ._train import Trainer
+from ._train import Trainer, is_candidate
 
 
 def latent_names(trainer: Trainer) -> tuple[str, ...]:
@@ -170,6 +170,8 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     """`policy` with candidate terms added to each readout before its constants are tuned: every
     monomial of degree 1 to `augment_degree` of the readout's inputs that the readout does not have
     yet as a term, with a negligible coefficient, inside the output squashing of a bounded input.
+    With `augment_odd`, only the monomials of odd total degree in those inputs (the readout of a
+    plant symmetric under their sign change should be odd in them).
 
     Returns the policy, the tuner's scale of each constant (1, and 1/T for a candidate's
     coefficient, T the typical size of its monomial from the pilot's input statistics, so the
@@ -181,6 +183,7 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     degree = trainer.config.augment_degree
     net = trainer.nets["g"]
     inputs = policy.readout_inputs
+    odd = frozenset(i for i, x in enumerate(inputs) if str(x) in trainer.config.augment_odd)
     typical = [math.hypot(float(c), 1.0 / float(k)) for c, k in zip(net.shift, net.scale)]
     added: list[tuple[float, float, sp.Expr]] = []  # (initial coefficient, typical size, monomial)
     g = []
@@ -191,7 +194,7 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
         terms = []
         for combo in (c for d in range(1, degree + 1) for c in combinations_with_replacement(range(len(inputs)), d)):
             mono = sp.Mul(*[inputs[i] for i in combo])
-            if mono in present:
+            if mono in present or not is_candidate(combo, odd):
                 continue
             size = float(np.prod([typical[i] for i in combo]))
             # Distinct negligible values, so that each candidate's constant can be found again.

@@ -51,6 +51,22 @@ MAX_CANDIDATES = 200
 """Most candidate terms `augment_degree` may add to one readout (each is a tuned constant)."""
 
 
+def candidate_count(n_inputs: int, degree: int, n_odd: int = 0) -> int:
+    """How many monomials of degree 1 to `degree` there are in `n_inputs` inputs; with `n_odd`,
+    only those of odd total degree in `n_odd` of the inputs (k of them times any monomial of degree
+    at most `degree` - k in the others, k odd)."""
+    if not n_odd:
+        return math.comb(n_inputs + degree, degree) - 1
+    rest = n_inputs - n_odd
+    return sum(math.comb(n_odd + k - 1, k) * math.comb(rest + degree - k, degree - k) for k in range(1, degree + 1, 2))
+
+
+def is_candidate(combo: tuple[int, ...], odd: frozenset[int]) -> bool:
+    """Whether the monomial with input indices `combo` (repeated by power) is a candidate term:
+    always without `odd`, else when its total degree in the inputs `odd` is odd."""
+    return not odd or sum(i in odd for i in combo) % 2 == 1
+
+
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
@@ -93,10 +109,16 @@ class Trainer:
             }
         else:
             self.nets = {"g": Network(ny + nr, nu, config.layout, y_shift + r_shift, y_scale + r_scale, lo, hi)}
+        if config.augment_odd:
+            names = self.readout_names()
+            unknown = [n for n in config.augment_odd if n not in names]
+            if unknown:
+                raise UserInputError(f"ESPL option augment_odd names {', '.join(map(repr, unknown))}, not a readout input of "
+                                     f"{config.method} on task {task.name!r}; the readout inputs are {', '.join(names)}")
         if config.augment_degree:
             # Checked before training: the candidate terms are added after it (`_extract.augment`).
             n_in, degree = (nz if nz else ny) + nr, config.augment_degree
-            count = math.comb(n_in + degree, degree) - 1
+            count = candidate_count(n_in, degree, len(set(config.augment_odd)))
             if count > MAX_CANDIDATES:
                 raise UserInputError(f"ESPL option augment_degree = {degree} gives {count} candidate terms for the {n_in} "
                                      f"readout inputs of task {task.name!r}; at most {MAX_CANDIDATES} are allowed: use a "
@@ -130,6 +152,14 @@ class Trainer:
                                         stratified=config.stratified_validation)
         self._step = jax.jit(self._step_impl)
         self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
+
+    def readout_names(self) -> tuple[str, ...]:
+        """Names of the readout's inputs, in order: (latent, targets) for ESPL-D, (observations,
+        targets) for ESPL-S (`SymbolicPolicy.readout_inputs` of the exported policy)."""
+        from ._extract import latent_names
+
+        first = latent_names(self) if self.nz else tuple(o.name for o in self.task.observations)
+        return first + tuple(self.task.targets)
 
     def stream(self, name: str) -> str:
         """The name of this restart's own stream `name` (restart 0 uses the plain names; the pilot,
