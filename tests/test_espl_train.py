@@ -32,8 +32,8 @@ def _perturb(params, seed, keep=0.6):
 def test_gradients_are_finite_through_the_full_horizon():
     task = plants.get_task("pendulum/swingup")
     cfg = espl_config(task, method="espl-s", layout=SMALL, batch=2, decay=1.0, iterations=10, retrain_lr=0.05, train_ticks=0)
-    assert Trainer(task, cfg, seed=0).train_ticks == 200  # the whole horizon (the pendulum default trains on 100 ticks)
     trainer = Trainer(task, cfg, seed=0)
+    assert trainer.train_ticks == 200  # the whole horizon (the pendulum default trains on 100 ticks)
     # Once the selection is fixed the weights restart from `retrain_lr` (prune, then retrain).
     h = cfg.hard_iteration
     assert float(trainer.schedule(h - 1)) < cfg.lr and float(trainer.schedule(h)) == pytest.approx(0.05)

@@ -28,16 +28,7 @@ from .._compile import compile_policy, constants, with_constants
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
-from ._train import Trainer, is_candidate
-
-
-def latent_names(trainer: Trainer) -> tuple[str, ...]:
-    task = trainer.task
-    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs)
-    prefix = "z"
-    while any(f"{prefix}{i}" in taken for i in range(trainer.nz)):
-        prefix = "espl_" + prefix
-    return tuple(f"{prefix}{i}" for i in range(trainer.nz))
+from ._train import Trainer, candidate_monomials
 
 
 def _strongest(params: dict, max_paths: int) -> list:
@@ -58,7 +49,7 @@ def extract(trainer: Trainer, params: dict, drop: float | None = None) -> Symbol
     task = trainer.task
     pl = task.plant
     policy_args = dict(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
-                       latent=latent_names(trainer), controls=tuple(pl.inputs))
+                       latent=trainer.latent_names(), controls=tuple(pl.inputs))
     shell = SymbolicPolicy(**policy_args, f=tuple(sp.S.Zero for _ in range(trainer.nz)), g=tuple(sp.S.Zero for _ in pl.inputs),
                            dt=task.dt)
     nets = trainer.nets
@@ -178,8 +169,6 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     tuner moves every term in steps of the same size) and, per candidate, (constant index, T,
     monomial).
     """
-    from itertools import combinations_with_replacement
-
     degree = trainer.config.augment_degree
     net = trainer.nets["g"]
     inputs = policy.readout_inputs
@@ -192,9 +181,9 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
         o = site.args[0] if site is not None else e
         present = {t.as_coeff_Mul()[1] for t in sp.Add.make_args(o)}  # like terms would merge
         terms = []
-        for combo in (c for d in range(1, degree + 1) for c in combinations_with_replacement(range(len(inputs)), d)):
+        for combo in candidate_monomials(len(inputs), degree, odd):
             mono = sp.Mul(*[inputs[i] for i in combo])
-            if mono in present or not is_candidate(combo, odd):
+            if mono in present:
                 continue
             size = float(np.prod([typical[i] for i in combo]))
             # Distinct negligible values, so that each candidate's constant can be found again.

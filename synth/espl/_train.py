@@ -8,6 +8,7 @@ comes from `fold_in(stream key, i)`, so a resumed run repeats an uninterrupted o
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -61,10 +62,14 @@ def candidate_count(n_inputs: int, degree: int, n_odd: int = 0) -> int:
     return sum(math.comb(n_odd + k - 1, k) * math.comb(rest + degree - k, degree - k) for k in range(1, degree + 1, 2))
 
 
-def is_candidate(combo: tuple[int, ...], odd: frozenset[int]) -> bool:
-    """Whether the monomial with input indices `combo` (repeated by power) is a candidate term:
-    always without `odd`, else when its total degree in the inputs `odd` is odd."""
-    return not odd or sum(i in odd for i in combo) % 2 == 1
+def candidate_monomials(n_inputs: int, degree: int, odd: frozenset[int] = frozenset()):
+    """The candidate terms, as input indices repeated by power, by degree: every monomial of degree 1
+    to `degree` of `n_inputs` inputs, or with `odd` only those of odd total degree in those inputs
+    (`candidate_count` of them)."""
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(n_inputs), d):
+            if not odd or sum(i in odd for i in combo) % 2 == 1:
+                yield combo
 
 
 class Trainer:
@@ -153,12 +158,20 @@ class Trainer:
         self._step = jax.jit(self._step_impl)
         self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
 
+    def latent_names(self) -> tuple[str, ...]:
+        """Names of the exported policy's latent states: z0, z1, ... (prefixed with `espl_` as often
+        as needed to differ from the task's observation, target and input names)."""
+        task = self.task
+        taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs)
+        prefix = "z"
+        while any(f"{prefix}{i}" in taken for i in range(self.nz)):
+            prefix = "espl_" + prefix
+        return tuple(f"{prefix}{i}" for i in range(self.nz))
+
     def readout_names(self) -> tuple[str, ...]:
         """Names of the readout's inputs, in order: (latent, targets) for ESPL-D, (observations,
         targets) for ESPL-S (`SymbolicPolicy.readout_inputs` of the exported policy)."""
-        from ._extract import latent_names
-
-        first = latent_names(self) if self.nz else tuple(o.name for o in self.task.observations)
+        first = self.latent_names() if self.nz else tuple(o.name for o in self.task.observations)
         return first + tuple(self.task.targets)
 
     def stream(self, name: str) -> str:
