@@ -222,6 +222,23 @@ def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found
     return policy, cost, len(found)
 
 
+def _mlp_init(key, n_in: int, width: int, dtype) -> list:
+    """A two-hidden-layer tanh network (the value critic of constant tuning); the last layer
+    starts at zero."""
+    k1, k2 = jr.split(key)
+    return [(jr.normal(k1, (n_in, width), dtype) / math.sqrt(n_in), jnp.zeros(width, dtype)),
+            (jr.normal(k2, (width, width), dtype) / math.sqrt(width), jnp.zeros(width, dtype)),
+            (jnp.zeros((width, 1), dtype), jnp.zeros(1, dtype))]
+
+
+def _mlp(params: list, f):
+    h = f
+    for w, b in params[:-1]:
+        h = jnp.tanh(h @ w + b)
+    w, b = params[-1]
+    return (h @ w + b)[..., 0]
+
+
 def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None,
              scales: np.ndarray | None = None) -> tuple[SymbolicPolicy, float, int]:
     """Tune the constants of `policy` (whose validation cost is `cost`) on the task; returns (policy,
@@ -246,14 +263,20 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune) if cfg.finetune_fixed else None
 
-    def loss(c, it):
+    ticks = trainer.finetune_ticks
+    decay = cfg.finetune_decay or None
+    lam = float(cfg.finetune_decay or cfg.decay)  # the hook's decay (finetune_decay 0: training's)
+    use_critic = cfg.finetune_critic > 0 and lam < 1.0  # (the configuration refuses a critic without decay)
+    y_mean, y_std = (jnp.asarray(v, dtype) for v in trainer.pilot[:2])
+
+    def scenarios(it):
         # One fixed set of `finetune_batch` trajectories (full-batch), or a fresh draw per step.
-        scen = fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
+        return fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
                                                                      stratified=cfg.stratified_finetune)
-        decay = cfg.finetune_decay or None
-        one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay,  # noqa: E731
-                                                 trainer.finetune_ticks)[1]
-        return jnp.mean(jax.vmap(one)(scen))
+
+    def loss(c, it):
+        one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay, ticks)[1]  # noqa: E731
+        return jnp.mean(jax.vmap(one)(scenarios(it)))
 
     @jax.jit
     def step(c, state, it):
@@ -262,6 +285,70 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         grad = jnp.where(ok, grad, 0.0)
         upd, state = opt.update(grad, state)
         return optax.apply_updates(c, upd), state, val
+
+    def features(roll, sc):
+        # Critic inputs per tick: normalised observations, the policy's latent state, targets, time.
+        n = roll.y.shape[0]
+        parts = [(roll.y - y_mean) / y_std, roll.z[:n, :controller.nz], jnp.broadcast_to(sc.r, (n, sc.r.shape[-1])),
+                 (jnp.arange(n, dtype=dtype) / ticks)[:, None]]
+        return jnp.concatenate([q.astype(dtype) for q in parts], axis=1)
+
+    def critic_loss(c, vp, it, weight):
+        # The decayed gradient sees about 1/(1-decay) ticks ahead. A learnt value of the rest of
+        # the roll-out supplies what lies beyond: cutting the gradient chain at each tick with
+        # probability 1-decay and adding the value at the cut gives, in expectation, the decayed
+        # chain of the costs plus (1-decay) x the value at every tick.
+        def one(sc):
+            roll = trainer.sim.rollout(controller, {"c": unscale(c), "z0": z0}, sc, save=True,
+                                       hook=lambda x, z: trainer.hook(x, z, decay), ticks=ticks)
+            # The cost of each tick as the simulator sums it (stage costs while alive, the terminal
+            # cost on the tick the trajectory ends; what a final event adds is counted at the end).
+            stage = jax.vmap(lambda xx, uu: trainer.sim.fns.stage_cost(xx, uu, sc.r, sc.p))(roll.x[:-1], roll.u)
+            alive = trainer._alive(roll.x[:-1], sc)
+            ended = jnp.concatenate([jnp.ones(1, bool), alive[:-1]]) & ~alive
+            per_tick = jnp.where(alive, stage, 0.0) + jnp.where(ended, jnp.asarray(trainer.task.cost.terminal, dtype), 0.0)
+            to_go = jnp.cumsum(per_tick[::-1])[::-1]
+            if trainer.sim.fns.terminate is not None:
+                to_go = to_go + (roll.cost - jnp.sum(per_tick))
+            to_go = to_go / trainer.cost_scale
+            f = features(roll, sc)
+            lo = roll.cost / trainer.cost_scale + weight * (1.0 - lam) * jnp.sum(_mlp(vp, f)[1:])
+            return lo, (jax.lax.stop_gradient(f), jax.lax.stop_gradient(to_go))
+
+        lo, aux = jax.vmap(one)(scenarios(it))
+        return jnp.mean(lo), aux
+
+    if use_critic:
+        n_in = int(trainer.task.ny + controller.nz + trainer.task.nr + 1)
+        vp = _mlp_init(stream_key(trainer.seed, trainer.stream("critic")), n_in, cfg.critic_width, dtype)
+        copt = optax.adam(cfg.critic_lr)
+        cstate = copt.init(vp)
+
+        @jax.jit
+        def critic_step(c, state, vp, cstate, it):
+            # The critic's value enters once it has been fitted for `critic_warmup` steps.
+            weight = jnp.where(it >= cfg.critic_warmup, cfg.finetune_critic, 0.0).astype(dtype)
+            (val, (f, g)), grad = jax.value_and_grad(critic_loss, has_aux=True)(c, vp, it, weight)
+            ok = jnp.all(jnp.isfinite(grad))
+            upd, state = opt.update(jnp.where(ok, grad, 0.0), state)
+            c = optax.apply_updates(c, upd)
+            f, g = f.reshape(-1, f.shape[-1]), g.reshape(-1)
+            good = jnp.isfinite(g) & jnp.all(jnp.isfinite(f), axis=1)
+            f, g = jnp.where(good[:, None], f, 0.0), jnp.where(good, g, 0.0)
+
+            def fit(p):
+                return jnp.sum(jnp.where(good, (_mlp(p, f) - g) ** 2, 0.0)) / jnp.maximum(jnp.sum(good), 1)
+
+            def body(_, carry):
+                p, s = carry
+                u, s = copt.update(jax.grad(fit)(p), s)
+                return optax.apply_updates(p, u), s
+
+            # How much of the new batch's cost-to-go the critic leaves unexplained before it is
+            # fitted on it (1 for a critic that knows nothing; reported at the validation checks).
+            unexplained = fit(vp) / jnp.maximum(jnp.var(g), 1e-12)
+            vp, cstate = jax.lax.fori_loop(0, cfg.critic_steps, body, (vp, cstate))
+            return c, state, vp, cstate, unexplained
 
     def score(c):
         trainer.validation_runs += 1
@@ -273,7 +360,10 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     c, state = c0, opt.init(c0)
     avg, a = c0, cfg.finetune_average
     for it in range(cfg.finetune_iterations):
-        c, state, val = step(c, state, it)
+        if use_critic:
+            c, state, vp, cstate, unexplained = critic_step(c, state, vp, cstate, it)
+        else:
+            c, state, val = step(c, state, it)
         # With `finetune_average`, the candidates are an exponential average of the iterates.
         avg = a * avg + (1 - a) * c if a else c
         if (it + 1) % (cfg.finetune_eval_every or cfg.eval_every) == 0 or it + 1 == cfg.finetune_iterations:
@@ -286,7 +376,10 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                 # the next steps).
                 c, avg = best_c, best_c
             if progress is not None:
-                progress({"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best})
+                row = {"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best}
+                if use_critic:
+                    row["critic_unexplained"] = float(unexplained)
+                progress(row)
     steps = cfg.finetune_iterations * cfg.finetune_batch * trainer.finetune_ticks
     tuned = with_constants(policy, np.asarray(unscale(best_c), float))
     return tuned, validation_cost(trainer, tuned), steps

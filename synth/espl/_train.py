@@ -89,6 +89,10 @@ class Trainer:
             if getattr(config, name) > sim.n_ticks:
                 raise UserInputError(f"ESPL option {name} = {getattr(config, name)} exceeds the horizon of task {task.name!r} "
                                      f"({sim.n_ticks} ticks); use 1 to {sim.n_ticks}, or 0 for the whole horizon")
+        if config.finetune_critic > 0 and (task.cost.aggregate != "sum" or sim.every != 1):
+            raise UserInputError(f"ESPL option finetune_critic = {config.finetune_critic} needs a cost summed over every tick; "
+                                 f"task {task.name!r} has aggregate {task.cost.aggregate!r} every {sim.every} tick(s); "
+                                 "set finetune_critic = 0")
         # Training roll-outs simulate the first `train_ticks` ticks (0: all), constant-tuning ones
         # the first `finetune_ticks` (0: as training); validation, the checkpoint choice and every
         # reported cost use the whole horizon.
