@@ -193,3 +193,45 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     base = validation_cost(trainer, strong)
     tuned, cost, steps = finetune(trainer, strong, base, scales=scales)
     assert steps == 4 * 3 * 50 and cost == validation_cost(trainer, tuned) and cost <= base
+
+
+def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted():
+    import dataclasses
+
+    import sympy as sp
+
+    from synth.espl._extract import finetune, validation_cost
+
+    task = plants.get_task("pendulum/swingup")
+    shell = SymbolicPolicy(observations=("cos_th", "sin_th", "dth_obs"), targets=(), latent=(), controls=tuple(task.plant.inputs),
+                           f=(), g=(sp.S.Zero,), dt=task.dt, input_limits=task.input_limits)
+    c, s, d = shell.y
+    policy = dataclasses.replace(shell, g=(sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d),))
+    base = dict(method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, finetune_batch=4, finetune_ticks=60,
+                finetune_decay=0.97, finetune_eval_every=10, augment_odd=())
+    # Until the critic has been fitted for `critic_warmup` steps its value does not enter: the
+    # constants move exactly as with the plain decayed gradient.
+    plain = Trainer(task, espl_config(task, finetune_iterations=6, **base), seed=1)
+    cost0 = validation_cost(plain, policy)
+    tuned_plain, cost_plain, steps_plain = finetune(plain, policy, cost0)
+    off = Trainer(task, espl_config(task, finetune_iterations=6, finetune_critic=3.0, critic_warmup=6, **base), seed=1)
+    tuned_off, cost_off, steps_off = finetune(off, policy, cost0)
+    assert steps_off == steps_plain == 6 * 4 * 60
+    np.testing.assert_allclose(np.asarray(compile_policy(tuned_off, task)[1]["c"]),
+                               np.asarray(compile_policy(tuned_plain, task)[1]["c"]), rtol=1e-12, atol=0)
+    # The critic learns the cost-to-go of the tuning roll-outs: the fraction of its variance the
+    # critic leaves unexplained on a fresh batch (before fitting on it) starts at 1 or more (the
+    # critic starts at zero) and falls well below.
+    rows = []
+    on = Trainer(task, espl_config(task, finetune_iterations=40, finetune_critic=3.0, critic_warmup=20,
+                                   **{**base, "finetune_eval_every": 1}), seed=1)
+    tuned, cost, steps = finetune(on, policy, cost0, progress=rows.append)
+    unexplained = [r["critic_unexplained"] for r in rows]
+    assert len(unexplained) == 40 and unexplained[0] >= 1.0 and max(unexplained[-10:]) < 0.3, unexplained
+    # With the critic on, the cost returned is still the validation cost of exactly the policy
+    # returned, never worse than the start's, and the steps counted are the tuning roll-outs'.
+    assert steps == 40 * 4 * 60 and cost == validation_cost(on, tuned) and cost <= cost0
+    with pytest.raises(plants.UserInputError, match=r"finetune_critic = -1.0 must be at least 0"):
+        espl_config(task, finetune_critic=-1.0)
+    with pytest.raises(plants.UserInputError, match=r"finetune_critic = 3.0 needs a tuning gradient decay below 1"):
+        espl_config(task, finetune_critic=3.0, finetune_decay=1.0)

@@ -226,12 +226,13 @@ def _mlp_init(key, n_in: int, width: int, dtype) -> list:
     """A two-hidden-layer tanh network (the value critic of constant tuning); the last layer
     starts at zero."""
     k1, k2 = jr.split(key)
-    return [(jr.normal(k1, (n_in, width), dtype) / math.sqrt(n_in), jnp.zeros(width, dtype)),
-            (jr.normal(k2, (width, width), dtype) / math.sqrt(width), jnp.zeros(width, dtype)),
-            (jnp.zeros((width, 1), dtype), jnp.zeros(1, dtype))]
+    return [(jr.normal(k1, (n_in, width), dtype) / math.sqrt(n_in), jnp.zeros((1, width), dtype)),
+            (jr.normal(k2, (width, width), dtype) / math.sqrt(width), jnp.zeros((1, width), dtype)),
+            (jnp.zeros((width, 1), dtype), jnp.zeros((1, 1), dtype))]
 
 
 def _mlp(params: list, f):
+    """The critic's value of each row of `f` (features x inputs)."""
     h = f
     for w, b in params[:-1]:
         h = jnp.tanh(h @ w + b)
@@ -289,7 +290,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     def features(roll, sc):
         # Critic inputs per tick: normalised observations, the policy's latent state, targets, time.
         n = roll.y.shape[0]
-        parts = [(roll.y - y_mean) / y_std, roll.z[:n, :controller.nz], jnp.broadcast_to(sc.r, (n, sc.r.shape[-1])),
+        parts = [(roll.y - y_mean[None, :]) / y_std[None, :], roll.z[:n, :controller.nz], jnp.broadcast_to(sc.r, (n, sc.r.shape[-1])),
                  (jnp.arange(n, dtype=dtype) / ticks)[:, None]]
         return jnp.concatenate([q.astype(dtype) for q in parts], axis=1)
 
