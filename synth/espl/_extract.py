@@ -305,7 +305,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
             # The cost of each tick as the simulator sums it (stage costs while alive, the terminal
             # cost on the tick the trajectory ends; what a final event adds is counted at the end).
             stage = jax.vmap(lambda xx, uu: trainer.sim.fns.stage_cost(xx, uu, sc.r, sc.p))(roll.x[:-1], roll.u)
-            alive = trainer._alive(roll.x[:-1], sc)
+            alive = trainer.alive(roll.x[:-1], sc)
             ended = jnp.concatenate([jnp.ones(1, bool), alive[:-1]]) & ~alive
             per_tick = jnp.where(alive, stage, 0.0) + jnp.where(ended, jnp.asarray(trainer.task.cost.terminal, dtype), 0.0)
             to_go = jnp.cumsum(per_tick[::-1])[::-1]

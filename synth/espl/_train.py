@@ -272,7 +272,9 @@ class Trainer:
             z = jnp.concatenate([jnp.clip(z[:nz], -bound, bound), z[nz:]])
         return x, z
 
-    def _alive(self, x, scenario):
+    def alive(self, x, scenario):
+        """Per tick of the states `x`: whether the trajectory has not yet ended (no terminal event
+        so far, that tick included)."""
         term = self.sim.fns.terminate
         if term is None:
             return jnp.ones(x.shape[0], bool)
@@ -293,7 +295,7 @@ class Trainer:
             # costs of the saved trajectory weighted by discount**k while the trajectory is alive.
             x, u = roll.x[:-1], roll.u
             stage = jax.vmap(lambda xx, uu: self.sim.fns.stage_cost(xx, uu, scenario.r, scenario.p))(x, u)
-            alive = self._alive(x, scenario)
+            alive = self.alive(x, scenario)
             w = self.config.discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
             disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
             loss = jnp.where(jnp.isfinite(roll.cost), disc * ticks / self.cost_scale, roll.cost)
@@ -301,7 +303,7 @@ class Trainer:
             loss = loss + self.config.regu * roll.z[-1, self.nz] / ticks
         if self.shaping is not None:
             x = roll.x[:-1]
-            alive = self._alive(x, scenario)
+            alive = self.alive(x, scenario)
             s = self.shaping(x)[0]
             loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
         return roll.cost, loss
