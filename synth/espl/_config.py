@@ -120,7 +120,7 @@ class ESPLConfig:
             raise UserInputError(f"ESPL option critic_width = {self.critic_width} must be at least 1")
         if not self.critic_lr > 0:
             raise UserInputError(f"ESPL option critic_lr = {self.critic_lr} must be positive")
-        if self.finetune_critic > 0 and (self.finetune_decay or self.decay) >= 1.0:
+        if self.finetune_critic > 0 and self.tuning_decay >= 1.0:
             raise UserInputError(f"ESPL option finetune_critic = {self.finetune_critic} needs a tuning gradient decay below 1 "
                                  f"(finetune_decay = {self.finetune_decay}, decay = {self.decay}): the critic supplies what "
                                  "the decayed gradient does not see; set finetune_decay in (0, 1) or finetune_critic = 0")
@@ -132,6 +132,12 @@ class ESPLConfig:
     @property
     def dynamic(self) -> bool:
         return self.method == "espl-d"
+
+    @property
+    def tuning_decay(self) -> float:
+        """The per-tick gradient decay of constant tuning: `finetune_decay`, or training's `decay`
+        when that is 0."""
+        return self.finetune_decay or self.decay
 
     @property
     def hard_iteration(self) -> int:

@@ -265,9 +265,8 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune) if cfg.finetune_fixed else None
 
     ticks = trainer.finetune_ticks
-    decay = cfg.finetune_decay or None
-    lam = float(cfg.finetune_decay or cfg.decay)  # the hook's decay (finetune_decay 0: training's)
-    use_critic = cfg.finetune_critic > 0 and lam < 1.0  # (the configuration refuses a critic without decay)
+    decay = cfg.tuning_decay
+    use_critic = cfg.finetune_critic > 0  # (the configuration refuses a critic without decay)
     y_mean, y_std = (jnp.asarray(v, dtype) for v in trainer.pilot[:2])
 
     def scenarios(it):
@@ -300,12 +299,10 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         # probability 1-decay and adding the value at the cut gives, in expectation, the decayed
         # chain of the costs plus (1-decay) x the value at every tick.
         def one(sc):
-            roll = trainer.sim.rollout(controller, {"c": unscale(c), "z0": z0}, sc, save=True,
-                                       hook=lambda x, z: trainer.hook(x, z, decay), ticks=ticks)
+            roll, lo = trainer.rollout_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay, ticks)
             # The cost of each tick as the simulator sums it (stage costs while alive, the terminal
             # cost on the tick the trajectory ends; what a final event adds is counted at the end).
-            stage = jax.vmap(lambda xx, uu: trainer.sim.fns.stage_cost(xx, uu, sc.r, sc.p))(roll.x[:-1], roll.u)
-            alive = trainer.alive(roll.x[:-1], sc)
+            stage, alive = trainer.tick_costs(roll, sc)
             ended = jnp.concatenate([jnp.ones(1, bool), alive[:-1]]) & ~alive
             per_tick = jnp.where(alive, stage, 0.0) + jnp.where(ended, jnp.asarray(trainer.task.cost.terminal, dtype), 0.0)
             to_go = jnp.cumsum(per_tick[::-1])[::-1]
@@ -313,7 +310,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                 to_go = to_go + (roll.cost - jnp.sum(per_tick))
             to_go = to_go / trainer.cost_scale
             f = features(roll, sc)
-            lo = roll.cost / trainer.cost_scale + weight * (1.0 - lam) * jnp.sum(_mlp(vp, f)[1:])
+            lo = lo + weight * (1.0 - decay) * jnp.sum(_mlp(vp, f)[1:])
             return lo, (jax.lax.stop_gradient(f), jax.lax.stop_gradient(to_go))
 
         lo, aux = jax.vmap(one)(scenarios(it))

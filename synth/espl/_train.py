@@ -281,11 +281,23 @@ class Trainer:
         ended = jax.vmap(lambda xx: jnp.asarray(term(xx, scenario.r, scenario.p), bool))(x)
         return jnp.cumsum(ended.astype(jnp.int32)) == 0
 
+    def tick_costs(self, roll, scenario):
+        """(stage cost, alive) per tick of a saved roll-out: the stage costs of its states and inputs,
+        and whether the trajectory has not yet ended at that tick."""
+        x = roll.x[:-1]
+        stage = jax.vmap(lambda xx, uu: self.sim.fns.stage_cost(xx, uu, scenario.r, scenario.p))(x, roll.u)
+        return stage, self.alive(x, scenario)
+
     def trajectory_loss(self, controller, cparams, scenario, decay=None, ticks=None):
         """(task cost, training loss) of one scenario over its first `ticks` ticks (default
         `train_ticks`). A controller with one more latent entry than the policy's carries the
         summed hinge violation there (see `_controller`). `decay` overrides the configured per-tick
         gradient decay (constant tuning uses `finetune_decay`)."""
+        roll, loss = self.rollout_loss(controller, cparams, scenario, decay, ticks)
+        return roll.cost, loss
+
+    def rollout_loss(self, controller, cparams, scenario, decay=None, ticks=None):
+        """(saved roll-out, training loss) of one scenario: `trajectory_loss` with the trajectory."""
         ticks = self.train_ticks if ticks is None else ticks
         roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay),
                                 ticks=ticks)
@@ -293,10 +305,8 @@ class Trainer:
         if self.config.discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
             # Discounted training loss (the reported cost is always the task's own): the stage
             # costs of the saved trajectory weighted by discount**k while the trajectory is alive.
-            x, u = roll.x[:-1], roll.u
-            stage = jax.vmap(lambda xx, uu: self.sim.fns.stage_cost(xx, uu, scenario.r, scenario.p))(x, u)
-            alive = self.alive(x, scenario)
-            w = self.config.discount ** jnp.arange(x.shape[0], dtype=stage.dtype)
+            stage, alive = self.tick_costs(roll, scenario)
+            w = self.config.discount ** jnp.arange(stage.shape[0], dtype=stage.dtype)
             disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
             loss = jnp.where(jnp.isfinite(roll.cost), disc * ticks / self.cost_scale, roll.cost)
         if controller.nz > self.nz:
@@ -306,7 +316,7 @@ class Trainer:
             alive = self.alive(x, scenario)
             s = self.shaping(x)[0]
             loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
-        return roll.cost, loss
+        return roll, loss
 
     def batch(self, it):
         """The training scenarios of iteration `it` (traceable): `batch` draws from `fold_in(train
