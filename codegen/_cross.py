@@ -77,10 +77,15 @@ def _address(elf: Path, name: str) -> int:
 
 
 def controller_object(code: GeneratedCode, work: Path, opt: str = "-O2") -> tuple[int, dict[str, int]]:
-    """`.text` bytes of the controller alone, and its stack frames (-fstack-usage)."""
-    src = code.source or _single_header_stub(code, work)
+    """`.text` bytes of the controller alone, and its stack frames (-fstack-usage).
+
+    The compiler runs in `work` (so nothing else lands in the caller's directory); every path it is
+    given is absolute, so a relative run folder such as `runs/demo` works from any cwd.
+    """
+    work = work.resolve()
+    src = (code.source or _single_header_stub(code, work)).resolve()
     obj = work / f"{code.prefix}{opt}.o"
-    cmd = [CC, *ARCH, *STRICT_FLAGS, opt, "-ffunction-sections", "-fstack-usage", "-I", str(code.out_dir), "-c", str(src), "-o", str(obj)]
+    cmd = [CC, *ARCH, *STRICT_FLAGS, opt, "-ffunction-sections", "-fstack-usage", "-I", str(code.out_dir.resolve()), "-c", str(src), "-o", str(obj)]
     res = run(cmd, cwd=work)
     if res.returncode != 0:
         raise VerificationFailed(f"cross build of the controller failed: {' '.join(cmd)}\n{res.stderr[-4000:]}")

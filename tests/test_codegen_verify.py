@@ -3,6 +3,7 @@ Cortex-M4F under QEMU. Real compilers and emulator; skipped with the reason when
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +201,25 @@ def test_cmake_snippet_builds_the_example(tmp_path, single):
         res = subprocess.run(cmd, capture_output=True, text=True)
         assert res.returncode == 0, res.stdout + res.stderr
     assert (build / "firmware").exists()
+
+
+@needs_arm
+@pytest.mark.arm
+@pytest.mark.compiler
+@pytest.mark.parametrize("single_header", [False, True])
+def test_relative_output_folder_cortex_m4(tmp_path, monkeypatch, single_header):
+    """A run folder given relative to the cwd (the CLI default `runs/...`) passes every Cortex-M4 check,
+    the size build included (it runs the compiler in another directory)."""
+    monkeypatch.chdir(tmp_path)
+    policy = dynamic("rk4")
+    ys, r = observations(policy, ticks=300)
+    code = codegen.generate(policy, Path("runs/demo/c"), prefix="hand", single_header=single_header)
+    assert not code.out_dir.is_absolute()
+    report = codegen.verify(policy, code, ys, r, targets=("cortex-m4",), log=Path("runs/demo/c/verification.log"))
+    m4 = report["cortex-m4"]
+    for section in ("qemu", "size", "instructions"):
+        assert m4[section].get("ok", True), m4[section].get("reasons")
+    assert m4["size"]["controller_text"] > 0 and m4["stack"]["step_bytes"] > 0
+    assert m4["instructions"]["calls"] == 300
+    assert report["ok"]
+    assert (tmp_path / "runs/demo/c/verify/cortex-m4/hand-O2.o").exists()
