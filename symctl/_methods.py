@@ -86,22 +86,57 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
         if method != "gp-d" and choice not in (None, "none"):
             raise UserInputError(f"option --seed-policy {choice!r} applies to gp-d only (a static policy has no latent state)")
         return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
-    path = _seed_policy(task, Path(out), choice, budget, {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})},
-                        resume)
+    given = {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})}
+    path, fit = _seed_policy(task, Path(out), choice, budget, given, resume)
     if path is not None:
         overrides["seed_policy"] = str(path.resolve())
+        overrides.update(fit)
+        if fit.get("latent"):
+            opts.pop("latent", None)
     return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
 
 
-def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False) -> Path | None:
-    """Write the seed policy `choice` into the run folder and return its path (None: no seed)."""
-    from synth._runfolder import prepare
+# Node budgets tried, in order, when the seed's rows have more terms than the budget's trees hold.
+_SEED_NODE_BUDGETS = (15, 19, 23, 27, 31)
+
+
+def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The GP settings under which `policy` fits the run's trees: the given ones when it fits them;
+    otherwise, for what the user left open, the seed's latent size and the smallest node budget
+    (and depth) that holds its widest expression. Raises SeedPolicyError if nothing fits."""
     from synth.gp._config import gp_config
     from synth.gp._evolve import context
     from synth.gp._seeds import SeedPolicyError, fitted_seed
 
+    extra: dict[str, Any] = {}
+    default = gp_config(task, budget, method="gp-d", **settings)
+    if "latent" not in settings and policy.nz > default.latent:
+        extra["latent"] = policy.nz
+    base = gp_config(task, budget, method="gp-d", **settings, **extra)
+    tries = [{}] if "max_nodes" in settings else [{}] + [
+        {"max_nodes": n, "max_depth": max(base.max_depth, (n + 1) // 4)} for n in _SEED_NODE_BUDGETS if n > base.max_nodes]
+    error: SeedPolicyError | None = None
+    for more in tries:
+        cfg = gp_config(task, budget, method="gp-d", **settings, **extra, **more)
+        try:
+            fitted_seed(context(cfg), policy, source)
+        except SeedPolicyError as err:
+            error = error or err
+            continue
+        return {**extra, **more}
+    assert error is not None
+    raise error
+
+
+def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any],
+                 resume: bool = False) -> tuple[Path | None, dict[str, Any]]:
+    """Write the seed policy `choice` into the run folder; return its path (None: no seed) and the
+    GP settings it needs to fit (latent size, node budget) beyond the given ones."""
+    from synth._runfolder import prepare
+    from synth.gp._seeds import SeedPolicyError
+
     if choice == "none":
-        return None
+        return None, {}
     auto = choice is None
     if auto or choice == "lqg":
         from validation.lqg import LQGError, lqg
@@ -110,7 +145,7 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
             policy = lqg(task, "lqg-ss")
         except LQGError as err:
             if auto:
-                return None
+                return None, {}
             raise UserInputError(f"--seed-policy lqg: {err}") from None
         source = "--seed-policy lqg (the steady-state LQG)"
     else:
@@ -118,18 +153,17 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
             raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, 'lqg' or 'none'")
         policy = SymbolicPolicy.load(choice)
         source = f"--seed-policy {choice!r}"
-    cfg = gp_config(task, budget, method="gp-d", **settings)
     try:
-        fitted_seed(context(cfg), policy, source)
+        fit = _fitting_settings(task, policy, source, budget, settings)
     except SeedPolicyError:
         if auto:
-            return None
+            return None, {}
         raise
     path = prepare(out) / SEED_POLICY_FILE
     if resume and path.exists():  # the checkpoint holds the seed the run started from: it must be this one
         if SymbolicPolicy.load(path).digest() != policy.digest():
             raise UserInputError(f"--resume: the run in {str(out)!r} started from another seed policy ({path}); "
                                  "give the same --seed-policy, or run without --resume")
-        return path
+        return path, fit
     policy.save(path)
-    return path
+    return path, fit

@@ -56,7 +56,7 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
         (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),
         (["synth", "sho/noisy", "--seed-policy", "missing.json"], "--seed-policy 'missing.json': no such file; give a policy.json, 'lqg' or 'none'"),
         (["synth", "sho/noisy", "--method", "gp-s", "--seed-policy", "lqg"], "option --seed-policy 'lqg' applies to gp-d only"),
-        (["synth", "sho/noisy", "--latent", "3", "--seed-policy", "lqg"], "it has 2 latent states, the run has 3; give --latent 2"),
+        (["synth", "sho/noisy", "--latent", "1", "--seed-policy", "lqg"], "it has 2 latent states, the run has 1; give --latent 2"),
         (["synth", "sho/noisy", "--method", "espl-s", "--seed-policy", "lqg"], "option --seed-policy does not apply to method 'espl-s'"),
     ],
 )

@@ -253,9 +253,9 @@ def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
     from validation import lqg
 
     task = plants.get_task("sho/partial")
-    ctx3 = context(gp_config(task, "quick", method="gp-d", latent=3, **{**TINY, "max_nodes": 15, "max_depth": 7}))
-    with pytest.raises(SeedPolicyError, match="it has 2 latent states, the run has 3"):
-        fitted_seed(ctx3, lqg(task, "lqg-ss"), "lqg-ss")
+    ctx1 = context(gp_config(task, "quick", method="gp-d", latent=1, **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    with pytest.raises(SeedPolicyError, match="it has 2 latent states, the run has 1"):
+        fitted_seed(ctx1, lqg(task, "lqg-ss"), "lqg-ss")
     ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
     ss = lqg(task, "lqg-ss")
     curved = SymbolicPolicy(**{**{k: getattr(ss, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator")},
@@ -343,16 +343,16 @@ def test_resume_refuses_a_different_seed_policy(tmp_path):
     from validation import lqg
 
     task = plants.get_task("sho/partial")
-    first = _seed_policy(task, tmp_path / "run", None, "quick", {})
-    assert first == tmp_path / "run" / "seed_policy.json"
-    assert _seed_policy(task, tmp_path / "run", "lqg", "quick", {}, resume=True) == first
+    first, fit = _seed_policy(task, tmp_path / "run", None, "quick", {})
+    assert first == tmp_path / "run" / "seed_policy.json" and fit == {}  # sho's LQG fits the default trees
+    assert _seed_policy(task, tmp_path / "run", "lqg", "quick", {}, resume=True) == (first, fit)
     mine = lqg(task, "lqg-ss")
     changed = SymbolicPolicy(**{**{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "f", "dt",
                                                                    "integrator", "latent_init")}, "g": (mine.g[0] * 1.5,)})
     path = changed.save(tmp_path / "mine.json")
     with pytest.raises(UserInputError, match="started from another seed policy"):
         _seed_policy(task, tmp_path / "run", str(path), "quick", {}, resume=True)
-    assert _seed_policy(task, tmp_path / "none", "none", "quick", {}) is None and not (tmp_path / "none").exists()
+    assert _seed_policy(task, tmp_path / "none", "none", "quick", {}) == (None, {}) and not (tmp_path / "none").exists()
 
 
 def test_candidates_are_trained_and_chosen_on_the_cost_at_every_tick():
@@ -395,3 +395,48 @@ def test_the_compiled_population_program_computes_each_tree_once_per_tick():
         code, const, jnp.ones((ctx.rows, n_in), jnp.float32))
     program = selects(lambda c, k, s, live: ctx._evaluate_impl(c, k, s, live), code, const, ctx.train, np.bool_(True))
     assert program < 1.5 * trees_once, (program, trees_once)
+
+
+def test_a_fourth_order_lqg_seed_gets_its_latent_size_and_a_node_budget_that_holds_it():
+    """The steady-state LQG of a 4-state plant measured at one point has four latent states and
+    dense rows; the run takes its latent size, rewrites it in modal coordinates (two latent states
+    per row at most) and raises the node budget to the smallest that holds its widest row. The
+    fitted trees are the same controller: equal control on a random input sequence."""
+    import numpy as np
+
+    from symctl._methods import _fitting_settings
+    from synth.gp._config import gp_config
+    from synth.gp._evolve import context
+    from synth.gp._seeds import fit_linear, tree_terms
+    from validation import lqg
+
+    task = plants.get_task(str(Path(__file__).parent / "data" / "two_mass.toml"))
+    seed = lqg(task, "lqg-ss")
+    fit = _fitting_settings(task, seed, "lqg", "quick", {})
+    assert fit["latent"] == 4 and fit["max_nodes"] > gp_config(task, "quick").max_nodes
+    ctx = context(gp_config(task, "quick", method="gp-d", **fit))
+    exprs = fit_linear(seed, ctx.layout, task.dt, tree_terms(ctx.config))
+    fitted = SymbolicPolicy(observations=seed.observations, targets=seed.targets, latent=ctx.layout.names[1:5],
+                            controls=seed.controls, f=exprs[:4], g=exprs[4:], dt=task.dt, integrator="euler")
+    ys = 0.05 * np.random.default_rng(0).standard_normal((200, 1))  # small: no input saturation
+    ua, _ = seed.run_reference(ys, np.array([0.0]))  # at r = 0 the shift that moves target terms is zero
+    ub, _ = fitted.run_reference(ys, np.array([0.0]))
+    assert np.allclose(ua, ub, rtol=1e-8, atol=1e-10)
+
+
+def test_a_seed_with_fewer_latent_states_than_the_run_is_padded_with_unused_filters():
+    """sho's LQG (2 latent states) starts a 3-latent run: the extra state is a first-order filter
+    that nothing reads, so the fitted controller is the same controller."""
+    from synth.gp._evolve import context
+    from synth.gp._seeds import fitted_seed
+    from validation import lqg
+
+    task = plants.get_task("sho/partial")
+    ctx = context(gp_config(task, "quick", method="gp-d", latent=3, **{**TINY, "max_nodes": 15, "max_depth": 7}))
+    seed = lqg(task, "lqg-ss")
+    from synth.gp._runner import policy_of
+
+    fitted = policy_of(ctx, *fitted_seed(ctx, seed, "lqg-ss"))
+    assert fitted.nz == 3
+    ys = np.random.default_rng(1).standard_normal((100, 1))
+    assert np.allclose(seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-8, atol=1e-10)

@@ -97,8 +97,6 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
 
     if layout.nz == 0:
         bad("a seed policy starts GP-D runs only (GP-S has no latent state)")
-    if policy.nz != layout.nz:
-        bad(f"it has {policy.nz} latent states, the run has {layout.nz}; give --latent {policy.nz} or another policy")
     lay_y, lay_r = layout.names[: layout.ny], layout.names[layout.ny + layout.nz + layout.nu:]
     if tuple(policy.observations) != lay_y or tuple(policy.targets) != lay_r:
         bad(f"its observations {list(policy.observations)} and targets {list(policy.targets)} are not the task's "
@@ -108,18 +106,33 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
     z, y, r = list(policy.z), list(policy.y), list(policy.r)
     f = sp.Matrix(policy.f).subs(dict(zip(policy.u, policy.g)))
     g = sp.Matrix(policy.g)
-    nz, ny = layout.nz, layout.ny
+    nz, ny, pz = layout.nz, layout.ny, policy.nz
     Jf, f0 = affine(f, z + y + r, "latent map", bad)
     Jg, g0 = affine(g, z + r, "readout", bad)
-    Fz, Fy, Fr = Jf[:, :nz], Jf[:, nz:nz + ny], Jf[:, nz + ny:]
+    Fz, Fy, Fr = Jf[:, :pz], Jf[:, pz:pz + ny], Jf[:, pz + ny:]
     if policy.integrator == "euler":  # z[k+1] = z + dt f
-        Fz, Fy, Fr, f0 = np.eye(nz) + dt * Fz, dt * Fy, dt * Fr, dt * f0
-    Gz, Gr = Jg[:, :nz], Jg[:, nz:]
+        Fz, Fy, Fr, f0 = np.eye(pz) + dt * Fz, dt * Fy, dt * Fr, dt * f0
+    Gz, Gr = Jg[:, :pz], Jg[:, pz:]
+    if pz < nz:  # the run's extra latent states start as unused first-order filters (rate -1)
+        pad = nz - pz
+        Fz = np.block([[Fz, np.zeros((pz, pad))], [np.zeros((pad, pz)), (1.0 - dt) * np.eye(pad)]])
+        Fy, Fr = np.vstack([Fy, np.zeros((pad, ny))]), np.vstack([Fr, np.zeros((pad, Fr.shape[1]))])
+        f0, Gz = np.concatenate([f0, np.zeros(pad)]), np.hstack([Gz, np.zeros((Gz.shape[0], pad))])
+    elif pz > nz:
+        bad(f"it has {pz} latent states, the run has {nz}; give --latent {pz} or another policy")
 
     def used(a) -> np.ndarray:
         return np.abs(a) > 1e-12 * max(1.0, float(np.max(np.abs(a), initial=0.0)))
 
-    width = used(Fz - np.eye(nz)).sum(1) + used(Fy).sum(1) + used(Fr).sum(1) + used(f0[:, None]).sum(1)
+    def widths() -> np.ndarray:
+        return used(Fz - np.eye(nz)).sum(1) + used(Fy).sum(1) + used(Fr).sum(1) + used(f0[:, None]).sum(1)
+
+    if np.any(widths() > terms):  # the same controller in modal coordinates: at most two latent states per row
+        T = modal_basis(Fz)
+        if T is not None:
+            Ti = np.linalg.inv(T)
+            Fz, Fy, Fr, f0, Gz = Ti @ Fz @ T, Ti @ Fy, Ti @ Fr, Ti @ f0, Gz @ T
+    width = widths()
     if np.any(width > terms) and (used(Fr).any() or used(f0).any()):
         try:  # z' = z + M r + m: no target or constant term in the latent map
             A = np.eye(nz) - Fz
@@ -144,6 +157,32 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
     exprs = [total(np.concatenate([rates[i], Fy[i] / dt, Fr[i] / dt]), zs + ys + rs, f0[i] / dt) for i in range(nz)]
     exprs += [total(np.concatenate([Gz[j], Gr[j]]), zs + rs, g0[j]) for j in range(layout.nu)]
     return exprs
+
+
+def modal_basis(F: np.ndarray, max_condition: float = 1e8) -> np.ndarray | None:
+    """Real columns `T` with `inv(T) F T` block diagonal (1x1 blocks for real eigenvalues, 2x2
+    `[[a, b], [-b, a]]` for a complex pair), so every row of the latent map reads at most two
+    latent states; None when `F` is (nearly) defective or already that sparse."""
+    n = F.shape[0]
+    if n <= 2:
+        return None
+    lam, V = np.linalg.eig(F)
+    cols, done = [], np.zeros(n, bool)
+    for i in np.argsort(-np.abs(lam), kind="stable"):
+        if done[i]:
+            continue
+        done[i] = True
+        if abs(lam[i].imag) <= 1e-12 * max(1.0, abs(lam[i])):
+            cols.append(V[:, i].real / np.linalg.norm(V[:, i].real))
+            continue
+        j = int(np.argmin(np.where(done, np.inf, np.abs(lam - np.conj(lam[i])))))
+        done[j] = True
+        v = V[:, i] if lam[i].imag > 0 else V[:, j]
+        cols += [v.real, v.imag]
+    T = np.column_stack(cols)
+    if len(cols) != n or not np.all(np.isfinite(T)) or np.linalg.cond(T) > max_condition:
+        return None
+    return T
 
 
 def in_run_form(policy, ctx) -> list[sp.Expr] | None:
