@@ -2,8 +2,8 @@
 
 Run folder: `policy.json` (the Pareto-archive member with the lowest cost on held-out
 validation trajectories, stream "validation"), `pareto.csv` (complexity, training cost,
-validation cost, expressions), `history.csv` (per generation), `config.toml`, `manifest.json`,
-`checkpoint/`.
+validation cost, expressions), `candidates/NN.json` (every candidate of that choice),
+`history.csv` (per generation), `config.toml`, `manifest.json`, `checkpoint/`.
 """
 
 from __future__ import annotations
@@ -209,11 +209,29 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
                                                   "validation_trajectories": state.config.validation_trajectories})
     if out is not None:
         policy.save(Path(out) / "policy.json")
+        _save_candidates(Path(out) / CANDIDATES, [
+            dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "train_cost": t,
+                                                 "validation_cost": float(scores[k]), "validation_lost": int(lost[k]),
+                                                 "constants_tuned": tuned, "complexity": cx})
+            for k, (pol, t, tuned, cx) in enumerate(cands)])
         with open(Path(out) / "pareto.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "validation_lost", "tuned", "chosen", "expressions"])
             w.writeheader()
             w.writerows(sorted(rows, key=lambda r: (r["complexity"], r["tuned"])))
     return policy, rows
+
+
+CANDIDATES = "candidates"
+
+
+def _save_candidates(folder: Path, policies: list[SymbolicPolicy]) -> None:
+    """Every candidate of the final choice as `candidates/NN.json` (for a choice made later, such as
+    the pipeline's certificate-aware one); an earlier run's files are replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    for k, pol in enumerate(policies):
+        pol.save(folder / f"{k:02d}.json")
 
 
 def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",

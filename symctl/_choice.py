@@ -1,0 +1,129 @@
+"""The certificate-aware final choice of `symctl run`.
+
+A synthesis method ends with its own pick: the candidate with the lowest held-out cost. The
+certificate asks more (margins, stability over the parameter box, a bounded worst case), and a
+candidate can be cheapest on average while it fails there: a near-singular scheduling term that
+makes the gain huge at rest, say. So the pipeline re-judges the method's candidates
+(`candidates/*.json` when the method leaves them, else its pick) and the policy the run started
+from (`seed_policy.json`, the steady-state LQG for GP-D): each gets a cost on trajectories of its
+own stream ("choice", held out from training and from the certificate's Monte Carlo), then, in
+order of cost, the certificate's cheap checks (`validation.screen`). The first candidate that
+passes them is exported; when none does, the one that fails the fewest checks (then the cheapest)
+is, and the run says why. `choice.csv` in the run folder lists every candidate with its figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plants import Task
+from synth import SymbolicPolicy
+
+CHOICE_TRAJECTORIES = 256  # enough to order candidates whose costs differ by a few percent
+MAX_SCREENED = 8  # candidates screened at most, cheapest first (each costs seconds)
+MAX_CANDIDATES = 12  # of the method's candidates, the cheapest by its own validation cost
+
+
+def candidates(out: Path, policy: SymbolicPolicy, export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
+               ) -> list[tuple[str, SymbolicPolicy]]:
+    """The method's pick, its other candidates (cheapest first by its own validation cost, at most
+    MAX_CANDIDATES) and the seed it started from, without repeats; the files in the run folder are
+    in the units the method learnt in, `export` brings each to the task's units."""
+    found: list[tuple[str, SymbolicPolicy]] = [("method's choice", policy)]
+    folder = out / "candidates"
+    if folder.is_dir():
+        more = [(f"candidate {p.stem}", SymbolicPolicy.load(p)) for p in sorted(folder.glob("*.json"))]
+        more.sort(key=lambda c: _number(c[1].provenance.get("validation_cost")))
+        found += [(name, export(pol)) for name, pol in more[:MAX_CANDIDATES]]
+    seed = out / "seed_policy.json"
+    if seed.is_file():
+        found.append(("seed (the policy the run started from)", export(SymbolicPolicy.load(seed))))
+    seen, unique = set(), []
+    for name, pol in found:
+        key = pol.digest()
+        if key not in seen:
+            seen.add(key)
+            unique.append((name, pol))
+    return unique
+
+
+def _number(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.inf
+    return f if math.isfinite(f) else math.inf
+
+
+def choice_costs(task: Task, policies: list[SymbolicPolicy], seed: int, n: int = CHOICE_TRAJECTORIES) -> np.ndarray:
+    """Mean cost of each policy on the same `n` trajectories of the "choice" stream (inf when one
+    is lost)."""
+    from synth import Simulator
+    from synth._runfolder import stream_key
+
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(seed, "choice"), n)
+    out = []
+    for pol in policies:
+        c = np.asarray(sim.simulate(pol, scen).cost, float)
+        out.append(float(np.mean(c)) if np.all(np.isfinite(c)) else math.inf)
+    return np.array(out)
+
+
+def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirements: dict | None = None,
+           export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
+           say: Callable[[str], None] = print) -> tuple[SymbolicPolicy, dict]:
+    """The exported policy (in the task's units; `policy` already is) and a record of the choice
+    (also written to `choice.csv`)."""
+    from validation import screen
+
+    cands = candidates(out, policy, export)
+    costs = choice_costs(task, [p for _, p in cands], seed)
+    order = np.argsort(costs, kind="stable")
+    rows: list[dict[str, Any]] = [{"candidate": name, "complexity": sum(pol.complexity().values()), "choice_cost": costs[k],
+                                   "screened": False} for k, (name, pol) in enumerate(cands)]
+    chosen, passed = None, False
+    for rank, k in enumerate(order):
+        if rank >= MAX_SCREENED or not math.isfinite(costs[k]):
+            break
+        s = screen(task, cands[k][1], requirements, cost=float(costs[k]))
+        rows[k].update(screened=True, passes=s["passes"], failed="; ".join(s["failed"]), near_singular=s["near_singular"],
+                       spectral_radius_vertices_max=s.get("spectral_radius_vertices_max"), disk_margin=s.get("disk_margin"),
+                       worst_vertex_ratio=s.get("worst_vertex_ratio"))
+        if s["passes"]:
+            chosen, passed = int(k), True
+            break
+    if chosen is None:  # none passed: the one failing the fewest checks, then the cheapest
+        screened = [k for k in range(len(cands)) if rows[k]["screened"]]
+        if screened:
+            chosen = min(screened, key=lambda k: (bool(rows[k]["near_singular"]), len(rows[k]["failed"].split("; ")), costs[k]))
+        else:
+            chosen = int(order[0])
+    for k, row in enumerate(rows):
+        row["chosen"] = int(k == chosen)
+    _write(out / "choice.csv", rows)
+    name, pol = cands[chosen]
+    record = {"candidate": name, "passes_screen": passed, "choice_cost": float(costs[chosen]), "screened": sum(r["screened"] for r in rows),
+              "candidates": len(cands), "failed": rows[chosen].get("failed", "")}
+    if passed:
+        say(f"choice: {name}, cost {costs[chosen]:.4g} on {CHOICE_TRAJECTORIES} choice trajectories, passes the certificate's "
+            f"cheap checks ({record['screened']} of {len(cands)} candidates screened)")
+    else:
+        say(f"choice: no candidate passes the certificate's cheap checks; exporting {name} (cost {costs[chosen]:.4g}), "
+            f"which fails: {record['failed'] or 'its cost is not finite'}")
+    return pol.with_provenance(choice=record), record
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    keys = ["candidate", "complexity", "choice_cost", "screened", "passes", "failed", "near_singular",
+            "spectral_radius_vertices_max", "disk_margin", "worst_vertex_ratio", "chosen"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
