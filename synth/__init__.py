@@ -1,10 +1,12 @@
 """Synthesis: the policy format, the closed-loop simulator, and the learning methods.
 
-`SymbolicPolicy` is importable without JAX; the simulator names (`Simulator`, `Controller`,
+`SymbolicPolicy` and `denormalise` (a policy learnt on `plants.normalise(task)`, for `task`) are
+importable without JAX; the simulator names (`Simulator`, `Controller`,
 `Scenarios`, `Rollout`, `compile_policy`) import JAX on first use.
 """
 
 from ._policy import INTEGRATORS, SCHEMA_VERSION, PolicyError, PolicyReference, SymbolicPolicy
+from ._scaling import denormalise
 
 _LAZY = {
     "Simulator": "._simulate",
@@ -24,4 +26,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'synth' has no attribute {name!r}")
 
 
-__all__ = ["INTEGRATORS", "SCHEMA_VERSION", "PolicyError", "PolicyReference", "SymbolicPolicy", *_LAZY]
+__all__ = ["INTEGRATORS", "SCHEMA_VERSION", "PolicyError", "PolicyReference", "SymbolicPolicy", "denormalise", *_LAZY]
