@@ -35,8 +35,19 @@ def test_certificate_fails_for_a_bad_policy(bad_run):
     assert rows["cost ratio to optimal LQG"]["status"] == "FAIL"
     assert rows["cost ratio to optimal LQG"]["value"] > 1.25
     assert rows["success rate"]["status"] == "FAIL"
-    assert rows["gain margin"]["status"] == "FAIL"  # the undamped loop is not stable: margins do not apply
+    # the undamped loop is not stable: the disk margin (a requirement) fails, the classical margins are information
+    assert rows["disk margin (balanced, at the plant input)"]["status"] == "FAIL"
+    assert "not stable" in rows["disk margin (balanced, at the plant input)"]["evidence"]
+    assert rows["gain margin"]["status"] == "INFO" and rows["phase margin"]["status"] == "INFO"
+    assert rows["local stability (spectral radius)"]["status"] == "FAIL"
+    assert rows["robust stability over the parameter box"]["status"] == "FAIL"
     assert rows["worst-case cost over the box"]["status"] == "NOT APPLICABLE"
+    wc = res["worst_case"]
+    ratio = rows["worst-case cost over the box / nominal cost"]
+    assert ratio["value"] == pytest.approx(wc["worst"]["cost"] / wc["nominal"]["cost"])
+    assert wc["nominal"]["cost"] == res["monte_carlo"]["policies"]["policy"]["mean"]  # fixed parameters: the Monte Carlo is nominal
+    assert ratio["status"] == ("PASS" if ratio["value"] <= 10 else "FAIL")
+    assert cert["counts"]["INFO"] == 2 and sum(cert["counts"].values()) == len(cert["rows"])
 
 
 def test_validation_json_has_every_section(bad_run):
@@ -62,8 +73,15 @@ def test_requirements_override_and_errors(tmp_path):
     assert req["cost_ratio_max"] == 2.0 and req["success_rate_min"] is False
     assert req["phase_margin_deg_min"] == DEFAULT_REQUIREMENTS["phase_margin_deg_min"]
     f.write_text("cost_ratio = 2.0\n")
-    with pytest.raises(RequirementsError, match="unknown requirement 'cost_ratio'"):
+    with pytest.raises(RequirementsError, match="unknown requirement 'cost_ratio' \\(did you mean 'cost_ratio_max'\\?\\)"):
         load_requirements(f)
+    # the retired requirement names its replacement
+    f.write_text("worst_case_finite = true\n")
+    with pytest.raises(RequirementsError, match="'worst_case_finite' no longer exists.*worst_case_ratio_max"):
+        load_requirements(f)
+    with pytest.raises(RequirementsError, match="must be a number, or false"):
+        load_requirements({"disk_margin_min": True})
+    assert load_requirements({"gain_margin_db_min": 6.0})["gain_margin_db_min"] == 6.0
 
 
 def test_certify_passes_when_every_requirement_holds():
@@ -80,6 +98,67 @@ def test_certify_passes_when_every_requirement_holds():
     assert cert["verdict"] == "PASS", cert["rows"]
     cert = certify(results, load_requirements({"worst_case_cost_max": 2.0}))
     assert cert["verdict"] == "FAIL"
+
+
+def _results(worst=3.0, nominal=1.0, alpha=0.8, rho=0.9, box_rho=0.95, gm_db=2.0, pm=20.0):
+    gm = {"absolute": 10 ** (gm_db / 20), "dB": gm_db, "frequency_rad_s": 1.0, "at_dc": False, "lower_absolute": 0.0,
+          "lower_dB": -math.inf, "lower_frequency_rad_s": None, "effective_dB": gm_db}
+    disk = {"skew": 0.0, "alpha": alpha, "gain_dB": 20 * math.log10((2 + alpha) / (2 - alpha)),
+            "phase_deg": math.degrees(2 * math.atan(alpha / 2)), "frequency_rad_s": 1.0}
+    box = {"vertices_total": 4, "vertices_checked": 4, "sampled": False, "seed": 0, "checked": 4, "radius_max": box_rho,
+           "worst": {"label": "vertex", "point": {"a": 1.0}, "radius": box_rho}, "not_stable_count": int(box_rho >= 1),
+           "no_equilibrium_count": 0, "extra_labels": []}
+    return {"worst_case": {"dims": [{"name": "a"}], "worst": {"cost": worst, "point": [1.0], "found_by": "vertex"},
+                           "confirmation": {"cost_cvodes": worst, "confirmed": True}, "nominal": {"cost": nominal, "source": "test"}},
+            "robust_stability": box,
+            "margins": {"policy": {"summary": {"gain_margin": gm, "phase_margin": {"deg": pm, "frequency_rad_s": 1.0},
+                                               "disk_margin": disk, "spectral_radius": rho}}}}
+
+
+def _status(cert):
+    return {r["name"]: r["status"] for r in cert["rows"]}
+
+
+def test_classical_margins_are_information_and_the_disk_margin_is_required():
+    """Gain margin 2 dB and phase margin 20 deg are below the classical rule, but by default they
+    are INFO rows: the verdict rests on the disk margin (alpha 0.8 >= 0.5). Asking for them again
+    makes them requirements."""
+    req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
+    cert = certify(_results(), req)
+    st = _status(cert)
+    assert st["gain margin"] == st["phase margin"] == "INFO"
+    assert st["disk margin (balanced, at the plant input)"] == "PASS"
+    assert cert["verdict"] == "PASS" and cert["counts"]["INFO"] == 2
+    cert = certify(_results(), {**req, "gain_margin_db_min": 6.0, "phase_margin_deg_min": 30.0})
+    assert _status(cert)["gain margin"] == _status(cert)["phase margin"] == "FAIL" and cert["verdict"] == "FAIL"
+    cert = certify(_results(alpha=0.3), req)
+    assert _status(cert)["disk margin (balanced, at the plant input)"] == "FAIL" and cert["verdict"] == "FAIL"
+    # an unstable nominal loop fails the disk margin whatever its value, and the classical margins say why
+    cert = certify(_results(rho=1.01), req)
+    st = _status(cert)
+    assert st["disk margin (balanced, at the plant input)"] == "FAIL" and st["gain margin"] == "INFO"
+    assert st["local stability (spectral radius)"] == "FAIL"
+
+
+@pytest.mark.parametrize("worst, nominal, expected", [(9.9, 1.0, "PASS"), (10.1, 1.0, "FAIL"), (math.inf, 1.0, "FAIL"),
+                                                      (50.0, 10.0, "PASS")])
+def test_worst_case_is_bounded_relative_to_the_nominal_cost(worst, nominal, expected):
+    req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
+    cert = certify(_results(worst=worst, nominal=nominal), req)
+    row = [r for r in cert["rows"] if r["name"] == "worst-case cost over the box / nominal cost"][0]
+    assert row["status"] == expected and row["value"] == pytest.approx(worst / nominal)
+    assert cert["verdict"] == expected
+    off = certify(_results(worst=worst, nominal=nominal), {**req, "worst_case_ratio_max": False})
+    assert off["verdict"] == "PASS"
+
+
+def test_robust_stability_fails_on_an_unstable_vertex():
+    req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
+    assert _status(certify(_results(box_rho=0.999), req))["robust stability over the parameter box"] == "PASS"
+    cert = certify(_results(box_rho=1.001), req)
+    assert _status(cert)["robust stability over the parameter box"] == "FAIL" and cert["verdict"] == "FAIL"
+    cert = certify({**_results(), "robust_stability": {"reason": "the task's plant has no parameter ranges"}}, req)
+    assert _status(cert)["robust stability over the parameter box"] == "NOT APPLICABLE" and cert["verdict"] == "PASS"
 
 
 @pytest.mark.chromium

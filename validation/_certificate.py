@@ -1,8 +1,25 @@
-"""The certificate: requirements, each PASS, FAIL or NOT APPLICABLE with its evidence.
+"""The certificate: requirements, each PASS, FAIL, INFO or NOT APPLICABLE with its evidence.
 
 Defaults are below; a user overrides them with a TOML file (`symctl validate --requirements
 FILE.toml`, a flat table of the keys below) or the `requirements` entry of the settings dict. A
-requirement set to `false` is switched off (NOT APPLICABLE).
+requirement set to `false` is switched off (NOT APPLICABLE). Only FAIL rows fail the verdict.
+
+* `worst_case_ratio_max` (k, default 10): the worst-case cost found over the parameter box is at
+  most k times the nominal cost, the policy's Monte Carlo mean cost at the nominal parameters; a
+  non-finite worst case fails it. It replaces `worst_case_finite` ("the closed loop stays finite at
+  the worst case"), which a requirements file can no longer name: loading one says what to write.
+* `disk_margin_min` (alpha, default 0.5): the balanced (skew 0) disk margin of the loop broken at
+  the plant input, worst channel, computed from the closed-loop sensitivity (the peak of
+  |S - 1/2|, S = 1/(1 + L)), so it holds whatever the open-loop poles of plant and controller; it
+  needs the nominal loop stable, which the row checks first. alpha = 0.5 tolerates gain changes of
+  -4.4/+4.4 dB and phase changes of +-28 deg at the same time, about the classical 6 dB / 30 deg
+  rule whose margins are each taken alone (alpha = 0.536 is exactly +-30 deg, alpha = 0.667 exactly
+  +-6 dB).
+* `robust_spectral_radius_max` (default 1): the linearised closed loop is stable (spectral radius
+  below it) at the equilibrium of every vertex of the parameter box and of the worst case found;
+  above `validation._screen.MAX_VERTICES` vertices, a seeded subset of them (said in the evidence).
+* `gain_margin_db_min`, `phase_margin_deg_min` (default None): the classical margins are reported
+  as INFO rows; giving a number makes either a requirement again.
 """
 
 from __future__ import annotations
@@ -11,17 +28,28 @@ import math
 import tomllib
 from pathlib import Path
 
-from plants import UserInputError
+from plants import UserInputError, did_you_mean
 
 DEFAULT_REQUIREMENTS: dict[str, float | bool | None] = {
     "cost_ratio_max": 1.25,  # upper 95% bound of mean cost / mean cost of the optimal LQG (oracle when parameters vary)
     "success_rate_min": 0.99,  # lower 95% Wilson bound of the success rate
-    "worst_case_finite": True,  # the closed loop stays finite at the worst case found over the box
+    "worst_case_ratio_max": 10.0,  # worst-case cost over the box <= k x the policy's mean cost at the nominal parameters
     "worst_case_cost_max": None,  # bound on the worst-case cost over the box (None: not required)
-    "gain_margin_db_min": 6.0,  # |gain margin| in dB, worst input channel
-    "phase_margin_deg_min": 30.0,
+    "disk_margin_min": 0.5,  # balanced disk margin alpha, worst input channel (0.5: +-4.4 dB and +-28 deg together)
     "spectral_radius_max": 1.0,  # local stability: largest |eigenvalue| of the linearised closed loop (strict)
+    "robust_spectral_radius_max": 1.0,  # the same at every vertex of the parameter box and at the worst case found
+    "gain_margin_db_min": None,  # classical margins: information only unless a number is given
+    "phase_margin_deg_min": None,
 }
+
+# Requirements that existed once, and what to write instead.
+RETIRED_REQUIREMENTS = {
+    "worst_case_finite": "it was replaced by 'worst_case_ratio_max' (the worst-case cost over the box at most k times "
+                         "the nominal mean cost, default 10, which a non-finite worst case fails too): write "
+                         "worst_case_ratio_max = K, or false to switch the bound off",
+}
+
+STATUSES = ("PASS", "FAIL", "INFO", "NOT APPLICABLE")
 
 
 class RequirementsError(UserInputError):
@@ -46,10 +74,13 @@ def load_requirements(source=None) -> dict:
     else:
         data = dict(source)
     for k, v in data.items():
+        if k in RETIRED_REQUIREMENTS:
+            raise RequirementsError(f"{where}: requirement {k!r} no longer exists; {RETIRED_REQUIREMENTS[k]}")
         if k not in DEFAULT_REQUIREMENTS:
-            raise RequirementsError(f"{where}: unknown requirement {k!r}; valid: {', '.join(DEFAULT_REQUIREMENTS)}")
-        if v is not False and v is not None and not isinstance(v, (int, float)):
-            raise RequirementsError(f"{where}: requirement {k!r} = {v!r} must be a number, true or false")
+            raise RequirementsError(f"{where}: unknown requirement {k!r}{did_you_mean(k, list(DEFAULT_REQUIREMENTS))}; "
+                                    f"valid: {', '.join(DEFAULT_REQUIREMENTS)}")
+        if v is True or (v is not False and v is not None and not isinstance(v, (int, float))):
+            raise RequirementsError(f"{where}: requirement {k!r} = {v!r} must be a number, or false to switch it off")
         req[k] = v
     return req
 
@@ -96,59 +127,107 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
 
     wc = results.get("worst_case") or {}
     worst = wc.get("worst")
-    for key, label in (("worst_case_finite", "closed loop finite at the worst case"), ("worst_case_cost_max", "worst-case cost over the box")):
-        v = req.get(key)
-        if v in (None, False) or not worst:
-            why = "not required" if v in (None, False) else (wc.get("reason") or "no parameter box to search")
-            rows.append(_row(label, "-" if v in (None, False) else str(v), "NOT APPLICABLE", None, why))
-            continue
-        c = worst["cost"]
+    nominal = wc.get("nominal") or {}
+    ev_wc = ""
+    if worst:
         conf = wc.get("confirmation", {})
-        ev = (f"cost {c:.4g} at {dict(zip([d['name'] for d in wc['dims']], [round(x, 6) for x in worst['point']]))} "
-              f"(found by {worst['found_by']}; CVODES {conf.get('cost_cvodes', float('nan')):.4g}, "
-              f"confirmed: {conf.get('confirmed')})")
-        if key == "worst_case_finite":
-            ok = math.isfinite(c)
-            rows.append(_row(label, "finite", "PASS" if ok else "FAIL", c, ev))
+        ev_wc = (f"cost {worst['cost']:.4g} at {dict(zip([d['name'] for d in wc['dims']], [round(x, 6) for x in worst['point']]))} "
+                 f"(found by {worst['found_by']}; CVODES {conf.get('cost_cvodes', float('nan')):.4g}, confirmed: {conf.get('confirmed')})")
+    v = req.get("worst_case_ratio_max")
+    label = "worst-case cost over the box / nominal cost"
+    if v in (None, False) or not worst or nominal.get("cost") is None:
+        if v in (None, False):
+            why = "not required"
+        elif not worst:
+            why = wc.get("reason") or "no parameter box to search"
         else:
-            ok = math.isfinite(c) and c <= v
-            rows.append(_row(label, f"<= {v}", "PASS" if ok else "FAIL", c, ev))
+            why = nominal.get("reason") or "no nominal cost"
+        rows.append(_row(label, "-" if v in (None, False) else f"<= {v}", "NOT APPLICABLE", None, why))
+    else:
+        c, n = worst["cost"], nominal["cost"]
+        ratio = c / n if math.isfinite(c) and n > 0 and math.isfinite(n) else math.inf
+        ev = f"{ev_wc}; nominal {n:.4g} ({nominal.get('source', 'nominal cost')})"
+        if nominal.get("base_scenario_cost") is not None:
+            ev += f"; the worst case's own scenario at the nominal parameters costs {nominal['base_scenario_cost']:.4g}"
+        rows.append(_row(label, f"<= {v}", "PASS" if ratio <= v else "FAIL", ratio, ev))
+    v = req.get("worst_case_cost_max")
+    label = "worst-case cost over the box"
+    if v in (None, False) or not worst:
+        why = "not required" if v in (None, False) else (wc.get("reason") or "no parameter box to search")
+        rows.append(_row(label, "-" if v in (None, False) else f"<= {v}", "NOT APPLICABLE", None, why))
+    else:
+        c = worst["cost"]
+        rows.append(_row(label, f"<= {v}", "PASS" if math.isfinite(c) and c <= v else "FAIL", c, ev_wc))
 
     mg = (results.get("margins") or {}).get(policy_name) or {}
     summ = mg.get("summary") or {}
     rho = summ.get("spectral_radius")
-    unstable = rho is not None and rho >= 1.0
-    v = req.get("gain_margin_db_min")
-    gm = summ.get("gain_margin")
-    if unstable and v not in (None, False):
-        rows.append(_row("gain margin", f">= {v} dB", "FAIL", None,
-                         f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply"))
-    elif v in (None, False) or not gm:
-        rows.append(_row("gain margin", f">= {v} dB", "NOT APPLICABLE", None, mg.get("reason", "not required")))
-    else:
-        mag = gm["effective_dB"]
-        ev = (f"upward {_f(gm['absolute'])} (absolute) = {_f(gm['dB'])} dB at {_f(gm['frequency_rad_s'])} rad/s"
-              + (" (at DC)" if gm.get("at_dc") else "")
-              + f"; downward {_f(gm['lower_absolute'])} = {_f(gm['lower_dB'])} dB at {_f(gm['lower_frequency_rad_s'])} rad/s")
-        rows.append(_row("gain margin", f"min(up, down) >= {v} dB", "PASS" if mag >= v else "FAIL", mag, ev))
-    v = req.get("phase_margin_deg_min")
-    pm = summ.get("phase_margin")
-    if unstable and v not in (None, False):
-        rows.append(_row("phase margin", f">= {v} deg", "FAIL", None,
-                         f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply"))
-    elif v in (None, False) or not pm:
-        rows.append(_row("phase margin", f">= {v} deg", "NOT APPLICABLE", None, mg.get("reason", "not required")))
-    else:
-        d = math.inf if pm["deg"] is None else pm["deg"]
-        rows.append(_row("phase margin", f">= {v} deg", "PASS" if d >= v else "FAIL", pm["deg"],
-                         f"{_f(pm['deg'])} deg at {_f(pm['frequency_rad_s'])} rad/s"))
+    unstable = rho is not None and not rho < 1.0
+    no_margins = f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply" if unstable else ""
     v = req.get("spectral_radius_max")
     if v in (None, False) or rho is None:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "PASS" if rho < v else "FAIL", rho,
                          f"largest |eigenvalue| of the discrete closed loop linearised at its equilibrium: {rho:.6f}"))
+
+    v = req.get("robust_spectral_radius_max")
+    bs = results.get("robust_stability") or {}
+    label = "robust stability over the parameter box"
+    if v in (None, False) or bs.get("radius_max") is None:
+        why = "not required" if v in (None, False) else bs.get("reason", "no parameter box")
+        rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "NOT APPLICABLE", None, why))
+    else:
+        from ._screen import describe_box_stability
+
+        r = bs["radius_max"]
+        rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "PASS" if r < v else "FAIL", r,
+                         describe_box_stability(bs)))
+
+    v = req.get("disk_margin_min")
+    disk = summ.get("disk_margin")
+    label = "disk margin (balanced, at the plant input)"
+    if v not in (None, False):
+        need = (2 + v) / (2 - v) if v < 2 else math.inf
+        thr = f"alpha >= {v} (+-{20 * math.log10(need):.2f} dB and +-{math.degrees(2 * math.atan(v / 2)):.1f} deg at once)"
+    else:
+        thr = "-"
+    if v not in (None, False) and unstable:
+        rows.append(_row(label, thr, "FAIL", None, no_margins))
+    elif v in (None, False) or not disk:
+        rows.append(_row(label, thr, "NOT APPLICABLE", None, mg.get("reason", "not required")))
+    else:
+        a = disk["alpha"]
+        ev = (f"alpha {a:.4g}: gain -{_f(disk['gain_dB'])}/+{_f(disk['gain_dB'])} dB and phase +-{disk['phase_deg']:.4g} deg together, "
+              f"at {_f(disk['frequency_rad_s'])} rad/s, worst input channel; from the closed-loop sensitivity (1 / max |S - 1/2|), "
+              f"valid for open-loop unstable plants and controllers since the loop is stable")
+        rows.append(_row(label, thr, "PASS" if a >= v else "FAIL", a, ev))
+
+    gm = summ.get("gain_margin")
+    v = req.get("gain_margin_db_min")
+    thr = f"min(up, down) >= {v} dB" if v not in (None, False) else "information"
+    if unstable:
+        rows.append(_row("gain margin", thr, "FAIL" if v not in (None, False) else "INFO", None, no_margins))
+    elif not gm:
+        rows.append(_row("gain margin", thr, "NOT APPLICABLE", None, mg.get("reason", "not computed")))
+    else:
+        mag = gm["effective_dB"]
+        ev = (f"upward {_f(gm['absolute'])} (absolute) = {_f(gm['dB'])} dB at {_f(gm['frequency_rad_s'])} rad/s"
+              + (" (at DC)" if gm.get("at_dc") else "")
+              + f"; downward {_f(gm['lower_absolute'])} = {_f(gm['lower_dB'])} dB at {_f(gm['lower_frequency_rad_s'])} rad/s")
+        st = "INFO" if v in (None, False) else ("PASS" if mag is not None and mag >= v else "FAIL")
+        rows.append(_row("gain margin", thr, st, mag, ev))
+    pm = summ.get("phase_margin")
+    v = req.get("phase_margin_deg_min")
+    thr = f">= {v} deg" if v not in (None, False) else "information"
+    if unstable:
+        rows.append(_row("phase margin", thr, "FAIL" if v not in (None, False) else "INFO", None, no_margins))
+    elif not pm:
+        rows.append(_row("phase margin", thr, "NOT APPLICABLE", None, mg.get("reason", "not computed")))
+    else:
+        d = math.inf if pm["deg"] is None else pm["deg"]
+        st = "INFO" if v in (None, False) else ("PASS" if d >= v else "FAIL")
+        rows.append(_row("phase margin", thr, st, pm["deg"], f"{_f(pm['deg'])} deg at {_f(pm['frequency_rad_s'])} rad/s"))
     statuses = [r["status"] for r in rows]
     verdict = "FAIL" if "FAIL" in statuses else "PASS"
-    return {"verdict": verdict, "requirements": req, "rows": rows,
-            "counts": {s: statuses.count(s) for s in ("PASS", "FAIL", "NOT APPLICABLE")}}
+    return {"verdict": verdict, "requirements": req, "rows": rows, "counts": {s: statuses.count(s) for s in STATUSES}}

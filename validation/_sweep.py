@@ -106,6 +106,25 @@ def vertices(dims: list[Dim]) -> np.ndarray:
     return np.array(list(itertools.product(*[(x.low, x.high) for x in dims]))) if dims else np.zeros((1, 0))
 
 
+def vertex_subset(dims: list[Dim], max_count: int, seed: int = 0) -> tuple[np.ndarray, int]:
+    """The box's vertices (n, d) in `vertices` order, or, when there are more than `max_count`, that
+    many of them drawn without replacement (seeded, so the same ones every time), in vertex order.
+    Returns the points and the total number of vertices."""
+    d = len(dims)
+    total = 2**d
+    if total <= max_count:
+        return vertices(dims), total
+    rng = np.random.default_rng(seed)
+    if d <= 62:
+        idx = np.sort(rng.choice(total, size=int(max_count), replace=False))
+        bits = (idx[:, None] >> np.arange(d - 1, -1, -1)[None, :]) & 1
+    else:  # more corners than an index can count: random bit patterns (repeats are vanishingly unlikely)
+        bits = rng.integers(0, 2, size=(int(max_count), d))
+    lo = np.array([x.low for x in dims], float)
+    hi = np.array([x.high for x in dims], float)
+    return np.where(bits == 1, hi, lo), total
+
+
 def _theta_rows(cl: ClosedLoop, dims: list[Dim], base: Base, theta, width: int | None = None):
     """x0, p, knobs as vertcat of rows: swept ones from `theta` (d, width), the rest from `base`."""
     task = cl.task
@@ -376,4 +395,4 @@ def confirm(task, policy, cl: ClosedLoop, dims: list[Dim], base: Base, point, rt
 
 __all__ = ["DESIGNS", "Base", "Dim", "NOMINAL_KNOBS", "batch_point_function", "c_cache_dir", "chunk_function", "compile_c", "confirm",
            "evaluate", "parameter_box", "point_function",
-           "sample", "sweep", "vertices", "worst_case"]
+           "sample", "sweep", "vertex_subset", "vertices", "worst_case"]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 
 from plants import Task, UserInputError, get_task
@@ -21,9 +22,10 @@ from synth import SymbolicPolicy
 
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
-from ._margins import lqr_margins, policy_margins, summary
+from ._margins import LoopLinearizer, lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
-from ._sweep import Base, Dim, confirm, evaluate, parameter_box, sweep, worst_case
+from ._screen import MAX_VERTICES, box_stability
+from ._sweep import Base, Dim, confirm, evaluate, parameter_box, point_function, sweep, worst_case
 from .lqg import LQGError, design, policy_from_design
 
 DEFAULT_SETTINGS: dict = {
@@ -36,7 +38,8 @@ DEFAULT_SETTINGS: dict = {
     "sweep_ticks": None,  # horizon of sweeps and the worst case in ticks (None: the task's)
     "sweep_backend": "auto",  # vm | c | auto (vm: batched, it beats the compiled per-point C, see bench/validation_RESULTS.md)
     "starts": 8,  # worst-case IPOPT starts
-    "max_vertices": 64,
+    "max_vertices": 64,  # vertices evaluated by the worst-case search (all of them up to this count)
+    "stability_vertices": MAX_VERTICES,  # vertices linearised for robust stability (a seeded subset beyond)
     "cores": 2,
     "gain_range": [0.5, 1.5],
     "noise_scale_max": 3.0,
@@ -107,6 +110,30 @@ def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
         out["initial_state"] = {"dims": [dataclasses.asdict(d) for d in dims], "axes": [a.tolist() for a in axes],
                                 "cost": cost.tolist(), "success": succ.astype(int).tolist(), "seconds": secs}
     return out
+
+
+def _nominal_cost(task, policy, mc: dict, scen, cl, dims: list[Dim], base: Base, ticks: int) -> dict:
+    """The reference of the worst-case ratio: the policy's Monte Carlo mean cost at the nominal
+    parameters (the held-out Monte Carlo itself when the parameters do not vary; otherwise the same
+    scenarios re-run with the nominal parameters). When the sweeps use another horizon than the task,
+    the worst case's own scenario at the nominal parameters instead (the same horizon and noise)."""
+    from synth import Simulator
+
+    names = [q.name for q in task.plant.parameters]
+    nominal = np.array([task.nominal_parameters[names.index(dm.name)] for dm in dims])
+    own = float(point_function(cl, dims, base)(nominal, base.NY, base.NW)[0])
+    out = {"base_scenario_cost": own}
+    if ticks != task.n_ticks:
+        return {**out, "cost": own, "source": f"the worst case's scenario at the nominal parameters, over the sweeps' {ticks} ticks"}
+    pol = mc["policies"]["policy"]
+    if not task.varying_parameters:
+        return {**out, "cost": pol["mean"], "n": pol["n"], "source": f"Monte Carlo mean over {pol['n']} held-out trajectories, all at the nominal parameters"}
+    p = np.broadcast_to(np.asarray(task.nominal_parameters, float), np.shape(scen.p))
+    ro = Simulator(task).simulate(policy, dataclasses.replace(scen, p=jnp.asarray(p, dtype=scen.p.dtype)))
+    c = np.asarray(ro.cost, float)
+    m = float(np.mean(c)) if np.all(np.isfinite(c)) else math.inf
+    return {**out, "cost": m, "n": int(c.size),
+            "source": f"Monte Carlo mean over the {c.size} held-out trajectories re-run at the nominal parameters"}
 
 
 def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_dir: str | Path,
@@ -202,6 +229,7 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
         cl_lqg = build_closed_loop(task, lqg_policy, ticks=ticks)
         wc_traj["lqg"] = cl_lqg.run(base.x0, base.r, p_w, base.knobs, (NY, NW))
         wc["lqg_cost_at_worst"] = wc_traj["lqg"]["cost"]
+        wc["nominal"] = _nominal_cost(task, policy, mc, scen, cl, dims, base, ticks)
     lap("worst_case", t0)
 
     # Margins -----------------------------------------------------------------------------------
@@ -210,14 +238,29 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     margins = {}
     m_lqr = lqr_margins(d, crosscheck=True)
     margins["lqr"] = {**m_lqr, "applicable": True, "summary": summary(m_lqr)}
+    lz = LoopLinearizer(task, policy)
     for name, pol in (("lqg", lqg_policy), ("policy", policy)):
         try:
-            m = policy_margins(task, pol, d.x_op, crosscheck=True)
+            m = policy_margins(task, pol, d.x_op, crosscheck=True, linearizer=lz if pol is policy else None)
         except (LQGError, ValueError, RuntimeError) as err:
             m = {"applicable": False, "reason": str(err)}
         m["summary"] = summary(m)
         margins[name] = m
     lap("margins", t0)
+
+    # Robust stability: the linearised loop at every vertex of the box and at the worst case --------
+    t0 = time.perf_counter()
+    stage("robust stability", 0.9)
+    if not dims:
+        robust = {"reason": "the task's plant has no parameter ranges"}
+    elif not margins["policy"].get("applicable"):
+        robust = {"reason": f"no closed-loop equilibrium at the nominal parameters: {margins['policy'].get('reason')}"}
+    else:
+        eq = margins["policy"]["equilibrium"]
+        extra = [("worst case found", wc["worst"]["point"])] if wc.get("worst") else []
+        robust = box_stability(task, policy, dims, d.x_op, extra=extra, max_vertices=int(s["stability_vertices"]), seed=int(s["seed"]),
+                               linearizer=lz, fallback=(np.asarray(eq["x"], float), np.asarray(eq["z"], float)))
+    lap("robust_stability", t0)
     margins_top = {k: margins["policy"].get("summary", {}).get(k) for k in ("gain_margin", "phase_margin", "delay_margin", "disk_margin")}
 
     results = {
@@ -228,6 +271,7 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
         "sweep": {"parameter_box": sw, "stress": stress, "base_scenario": {"x0": base.x0.tolist(), "r": base.r.tolist(),
                                                                              "p": base.p.tolist(), "ticks": ticks}},
         "worst_case": wc,
+        "robust_stability": robust,
         "margins": {**margins_top, "policies": margins, "loop_broken_at": "plant input, one channel at a time",
                     "units": {"gain": "absolute ratio and dB", "phase": "deg", "frequency": "rad/s", "delay": "s and ticks"}},
     }
