@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ._model import ModelError, Plant, Task
+from ._equilibrium import equilibrium_input  # noqa: F401  (re-exported by plants)
+from ._model import ModelError, Task
 from ._translate import lower
 
 
@@ -187,27 +188,6 @@ def linearize(task: Task, x_op, u_op, p=None, r=None) -> Linearization:
         r=r,
         time=pl.time,
     )
-
-
-def equilibrium_input(plant: Plant, x_ref, free: list[int] | tuple[int, ...] = ()) -> list[sp.Expr]:
-    """The input holding the plant at rest at `x_ref`, symbolically, in the least-squares sense.
-
-    States listed in `free` are not held at their reference: they are solved for together with the
-    inputs (e.g. the current of a motor whose speed is the reference). Needs dynamics affine in the
-    unknowns: `F = F0 + J w`, giving `w = -pinv(J) F0` (for a discrete plant, `F - x` is used).
-    """
-    x = list(x_ref)
-    unknowns = list(plant.u) + [plant.x[i] for i in free]
-    subs = {s: v for i, (s, v) in enumerate(zip(plant.x, x)) if i not in free}
-    F = sp.Matrix(plant.dynamics).subs(subs)
-    if plant.time == "discrete":
-        F = F - sp.Matrix([plant.x[i] if i in free else x[i] for i in range(plant.nx)])
-    J = F.jacobian(sp.Matrix(unknowns))
-    if any(s in J.free_symbols for s in unknowns):
-        raise ModelError(f"plant {plant.name!r}: dynamics are not affine in the inputs and free states; give input_reference explicitly")
-    F0 = F.subs({w: 0 for w in unknowns})
-    w = -J.pinv() * F0
-    return [sp.simplify(e) for e in w[: plant.nu]]
 
 
 def operating_point(task: Task, r=None, p=None) -> tuple[np.ndarray, np.ndarray]:

@@ -300,7 +300,8 @@ class _Reader:
         limits = self._limits(t.get("input_limits", {}), plant)
         no_inputs = {n: s for n, s in sym.items() if n not in plant.inputs}
         target_state = self._target_state(t.get("target_state"), plant, {**{n: sym[n] for n in targets}, **{q.name: sym[q.name] for q in plant.parameters}})
-        cost = self._cost(t["cost"], plant, sym, no_inputs, dt)
+        operating = {"targets": dict(zip(targets, tdist)), "parameters": pdist, "limits": limits, "initial": initial}
+        cost = self._cost(t["cost"], plant, sym, no_inputs, dt, operating)
         success = None
         if "success" in t:
             s = t["success"]
@@ -422,7 +423,7 @@ class _Reader:
                 raise self.fail(f"{key}.{k}", f"{k!r} is not a state{did_you_mean(k, plant.states)}")
         return tuple(self.expr(spec[s], f"{key}.{s}", known) if s in spec else None for s in plant.states)
 
-    def _cost(self, spec, plant: Plant, sym, no_inputs, dt: float) -> Cost:
+    def _cost(self, spec, plant: Plant, sym, no_inputs, dt: float, operating: dict) -> Cost:
         key = "task.cost"
         if not isinstance(spec, dict):
             raise self.fail(key, "expected a table")
@@ -449,13 +450,7 @@ class _Reader:
             xref = sp.Matrix([self.expr(e, f"{key}.state_reference[{i}]", ref_known) for i, e in enumerate(xr)])
             ur = spec.get("input_reference", [0] * plant.nu)
             if ur == "equilibrium":
-                from ._backends import _unweighted, equilibrium_input
-
-                free = [i for i in range(plant.nx) if _unweighted(Q, i)]
-                try:
-                    uref = sp.Matrix(equilibrium_input(plant, list(xref), free))
-                except ModelError as err:
-                    raise self.fail(f"{key}.input_reference", str(err)) from None
+                uref = self._equilibrium_input(plant, Q, xref, operating)
             else:
                 if not isinstance(ur, list) or len(ur) != plant.nu:
                     raise self.fail(f"{key}.input_reference", f"expected {plant.nu} expressions or \"equilibrium\", got {ur!r}")
@@ -477,6 +472,36 @@ class _Reader:
             terminal=self.number(spec.get("terminal_cost", 0.0), f"{key}.terminal_cost"),
             reward=reward, quadratic=quadratic,
         )
+
+    def _equilibrium_input(self, plant: Plant, Q: sp.Matrix, xref: sp.Matrix, operating: dict) -> sp.Matrix:
+        """`input_reference = "equilibrium"`: exact when the dynamics are affine in the inputs (and
+        the states Q leaves free); otherwise solved numerically at the nominal targets and parameters,
+        which must then not depend on a target that varies."""
+        from ._backends import _unweighted
+        from ._equilibrium import NotAffine, equilibrium_input, equilibrium_system, solve_equilibrium_input
+
+        key = "task.cost.input_reference"
+        free = [i for i in range(plant.nx) if _unweighted(Q, i)]
+        try:
+            return sp.Matrix(equilibrium_input(plant, list(xref), free))
+        except NotAffine:
+            pass
+        except ModelError as err:
+            raise self.fail(key, str(err)) from None
+        F, unknowns = equilibrium_system(plant, list(xref), free)
+        varying = [r for r, d in operating["targets"].items() if d.kind != "fixed" and symbol(r) in F.free_symbols]
+        if varying:
+            raise self.fail(key, f"\"equilibrium\": the dynamics are not affine in {', '.join(map(str, unknowns))}, so the input is solved "
+                                 f"numerically at one operating point, but it depends on the target {', '.join(varying)}, which varies per "
+                                 f"trajectory; give input_reference as one expression per input of the targets, or fix the target")
+        values = {symbol(r): d.mean for r, d in operating["targets"].items()}
+        values |= {symbol(q.name): d.mean for q, d in zip(plant.parameters, operating["parameters"])}
+        x_guess = [d.mean for d in operating["initial"]]
+        try:
+            u = solve_equilibrium_input(plant, list(xref), free, values, operating["limits"], x_guess)
+        except ModelError as err:
+            raise self.fail(key, f"\"equilibrium\": {err}") from None
+        return sp.Matrix([sp.Float(float(v)) for v in u])
 
     def _matrix(self, value, key: str, n: int) -> sp.Matrix:
         def num(v):
