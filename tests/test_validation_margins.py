@@ -126,3 +126,60 @@ def test_frequency_response_of_a_pure_integrator_is_unbounded_at_dc_only():
     assert np.isinf(h[0].real)
     z = np.exp(1j * np.array([1.0, 10.0]) * dt)
     assert np.allclose(h[1:], dt / (z - 1.0), rtol=1e-12)
+
+
+def _open_loop_unstable_cases():
+    """(label, lin): loops whose plant (and controller) are unstable on their own, closed-loop stable."""
+    both = {"Ad": np.array([[1.05]]), "Bd": np.array([[1.0]]), "Cp": np.array([[1.0]]), "Ak": np.array([[1.2]]),
+            "Bk": np.array([[-0.2]]), "Ck": np.array([[1.0]]), "Dk": np.array([[-0.9]]), "dt": 0.1}
+    task = plants.get_task("cartpole/balance")
+    pol = validation.lqg(task, "lqg-ss")
+    xe, ze, ue = equilibrium(task, pol, validation.design(task).x_op)
+    return [("plant 1.05 and controller 1.2", both), ("cartpole/balance lqg-ss", linearize_loop(task, pol, xe, ze, ue))]
+
+
+@pytest.mark.parametrize("case", range(2))
+def test_disk_margin_is_exact_for_open_loop_unstable_plants_and_controllers(case):
+    """The disk margin comes from the closed-loop sensitivity, not from counting Nyquist crossings,
+    so it holds when the plant or the controller is unstable by itself: every complex gain
+    f = (2 + d) / (2 - d) with |d| < alpha keeps the closed loop stable (eigenvalues, no frequency
+    response involved), and the gain on the disk's edge at the critical frequency puts a closed-loop
+    pole on the unit circle (just outside, the loop is unstable)."""
+    label, lin = _open_loop_unstable_cases()[case]
+    assert max(abs(np.linalg.eigvals(lin["Ad"]))) > 1  # the plant is open-loop unstable
+    if case == 0:
+        assert max(abs(np.linalg.eigvals(lin["Ak"]))) > 1  # and so is the controller
+    from validation._margins import closed_loop_matrix, frequency_response
+
+    L = loop_at_input(lin, 0)
+    A, B, C = (np.asarray(m) for m in (L.A, L.B, L.C))
+    assert np.allclose(A - B @ C, closed_loop_matrix(lin), atol=1e-14)  # gain f = 1 is the loop itself
+
+    def rho(f):
+        return max(abs(np.linalg.eigvals(A - f * B @ C)))
+
+    res = analyse(lin, crosscheck=True)
+    assert res["spectral_radius"] < 1
+    disk = res["channels"][0]["disk_margin"]
+    alpha = disk["alpha"]
+    f_star = -1.0 / frequency_response(L, np.array([disk["frequency_rad_s"]]))[0]
+    d_star = 2 * (f_star - 1) / (f_star + 1)
+    assert abs(d_star) == pytest.approx(alpha, rel=1e-9)
+    ring = 0.99 * alpha * np.exp(1j * np.linspace(0, 2 * np.pi, 361))
+    assert max(rho((2 + d) / (2 - d)) for d in ring) < 1
+    assert rho((2 + 1.01 * d_star) / (2 - 1.01 * d_star)) > 1
+    assert res["channels"][0]["python_control"]["disk_alpha"] == pytest.approx(alpha, rel=1e-3)
+
+
+def test_numpy_expm_equals_scipy():
+    import scipy.linalg
+
+    from validation._margins import expm
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 4, 6):
+        for scale in (1e-3, 0.3, 3.0, 30.0):
+            M = rng.standard_normal((n, n)) * scale
+            ref = scipy.linalg.expm(M)
+            assert np.max(np.abs(expm(M) - ref)) <= 1e-11 * max(1.0, np.max(np.abs(ref)))
+    assert np.array_equal(expm(np.zeros((3, 3))), np.eye(3))
