@@ -152,6 +152,14 @@ def test_worst_case_is_bounded_relative_to_the_nominal_cost(worst, nominal, expe
     assert off["verdict"] == "PASS"
 
 
+def test_a_ratio_to_a_non_positive_nominal_cost_is_not_applicable():
+    """Reward-based costs can be negative at the nominal point: k x nominal would bound nothing."""
+    req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
+    cert = certify(_results(worst=5.0, nominal=-2.0), req)
+    row = [r for r in cert["rows"] if r["name"] == "worst-case cost over the box / nominal cost"][0]
+    assert row["status"] == "NOT APPLICABLE" and "worst_case_cost_max" in row["evidence"]
+
+
 def test_robust_stability_fails_on_an_unstable_vertex():
     req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
     assert _status(certify(_results(box_rho=0.999), req))["robust stability over the parameter box"] == "PASS"

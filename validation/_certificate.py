@@ -143,9 +143,13 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         else:
             why = nominal.get("reason") or "no nominal cost"
         rows.append(_row(label, "-" if v in (None, False) else f"<= {v}", "NOT APPLICABLE", None, why))
+    elif not nominal["cost"] > 0:
+        rows.append(_row(label, f"<= {v}", "NOT APPLICABLE", None,
+                         f"the nominal cost {nominal['cost']:.4g} is not positive (a reward-based cost?), so a ratio to it "
+                         f"bounds nothing; {ev_wc}; bound the cost itself with worst_case_cost_max"))
     else:
         c, n = worst["cost"], nominal["cost"]
-        ratio = c / n if math.isfinite(c) and n > 0 and math.isfinite(n) else math.inf
+        ratio = c / n if math.isfinite(c) and math.isfinite(n) else math.inf
         ev = f"{ev_wc}; nominal {n:.4g} ({nominal.get('source', 'nominal cost')})"
         if nominal.get("base_scenario_cost") is not None:
             ev += f"; the worst case's own scenario at the nominal parameters costs {nominal['base_scenario_cost']:.4g}"

@@ -295,9 +295,9 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         i = int(np.argmax(np.where(np.isnan(mean[1:]), math.inf, mean[1:])))
         worst_cost = float(mean[1 + i])
         worst_at = {d.name: float(x) for d, x in zip(dims, verts[i])}
-        worst_ratio = worst_cost / ref if ref > 0 and math.isfinite(ref) else math.inf
+        worst_ratio = worst_cost / ref if ref > 0 and math.isfinite(ref) else (math.inf if ref > 0 else None)
         v = req.get("worst_case_ratio_max")
-        if v not in (None, False):
+        if v not in (None, False) and worst_ratio is not None:  # None: a non-positive (reward-based) cost, no ratio
             _check(failed, why, "worst_case_ratio_max", math.isfinite(worst_ratio) and worst_ratio <= v,
                    f"worst vertex cost {worst_cost:.4g} = {worst_ratio:.4g} x the nominal {ref:.4g} at {worst_at}, need <= {v}")
         v = req.get("worst_case_cost_max")
