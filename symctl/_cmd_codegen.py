@@ -87,4 +87,6 @@ def register(app: typer.Typer) -> None:
             out_console.print(line, markup=False, soft_wrap=True)
         out_console.print(f"report: {log} and {log}.json")
         if not report["ok"]:
-            raise typer.Exit(1)
+            from ._verdict import EXIT_FAILED
+
+            raise typer.Exit(EXIT_FAILED)

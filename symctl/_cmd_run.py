@@ -35,26 +35,37 @@ def register(app: typer.Typer) -> None:
         compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help="Persistent JAX compilation cache.")] = None,
         resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted run.")] = None,
         quiet: Annotated[bool | None, typer.Option("--quiet", help="No progress display.")] = None,
+        allow_fail: Annotated[bool | None, typer.Option("--allow-fail", help="Exit 0 even when the certificate or the C verification fails.")] = None,
     ) -> None:
-        """Synthesise, validate against LQG, certify, and generate verified C, in one run folder."""
+        """Synthesise, validate against LQG, certify, and generate verified C, in one run folder.
+
+        Exit status: 0 when the certificate passes and the C verifies (or with --allow-fail), 2 for a user input error, 3 when the certificate or the C verification fails.
+        """
         from . import _pipeline
         from ._config import resolve
+        from ._verdict import exit_status
         from .cli import _enable_x64, _progress_printer, err_console, out_console
 
         cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
                    generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, iterations=iterations,
                    batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
-                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet)
+                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
         cfg = resolve(cli, config)
         _enable_x64()
         say = (lambda msg: None) if cfg["quiet"] else (lambda msg: err_console.print(msg, markup=False))
         progress = None if cfg["quiet"] else _progress_printer()
         summary = _pipeline.run(cfg, say=say, progress=progress)
-        print_summary(summary, out_console)
+        print_summary(summary, out_console, allow_fail=cfg["allow_fail"])
+        status = exit_status(summary["validation"].get("certificate"), summary["codegen"], cfg["allow_fail"])
+        if status:
+            raise typer.Exit(status)
 
 
-def print_summary(summary: dict, console) -> None:
-    """The end of a run: where things are, the policy's equations, cost against LQG, the verdict."""
+def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
+    """The end of a run: where things are, the policy's equations, cost against LQG, the verdict, and
+    when something failed, which rows and what to try."""
+    from ._verdict import EXIT_FAILED, failure_lines
+
     out = Path(summary["out"])
     policy = summary["policy"]
     val = summary["validation"]
@@ -83,6 +94,11 @@ def print_summary(summary: dict, console) -> None:
         p(f"  {row.get('status', '?'):>14}  {row.get('name', '')}: {row.get('value', '')}", markup=False)
     cg = summary["codegen"]
     p(f"[bold]C verification[/bold] {'PASS' if cg.get('ok') else 'FAIL' if 'ok' in cg else 'see c/verification.json'}")
+    lines = failure_lines(cert, cg, out / "c" / "verification.log", summary.get("task"))
+    for line in lines:
+        p(line, markup=False, soft_wrap=True)
+    if lines:
+        p("exit status 0 (--allow-fail)" if allow_fail else f"exit status {EXIT_FAILED} (--allow-fail keeps 0)", markup=False)
 
 
 def _num(v) -> str:

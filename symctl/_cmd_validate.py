@@ -26,14 +26,19 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON.")] = False,
         quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+        allow_fail: Annotated[bool, typer.Option("--allow-fail", help="Exit 0 even when the certificate fails.")] = False,
     ) -> None:
-        """Validate a policy: Monte Carlo vs LQG, CasADi sweeps, worst case, margins; writes validation.json and report.html."""
+        """Validate a policy: Monte Carlo vs LQG, CasADi sweeps, worst case, margins; writes validation.json and report.html.
+
+        Exit status: 0 when the certificate passes (or with --allow-fail), 2 for a user input error, 3 when the certificate fails.
+        """
         import jax
 
         import plants
         from synth import SymbolicPolicy
         from validation import LQG_VARIANTS, ValidationError, lqg, validate
 
+        from ._verdict import EXIT_FAILED, exit_status, failure_lines, one_line
         from .cli import err_console, out_console
 
         jax.config.update("jax_enable_x64", True)
@@ -66,12 +71,16 @@ def register(app: typer.Typer) -> None:
 
                 res = validate(policy, t, out_dir, settings, progress=report)
         cert = res["certificate"]
-        if as_json:
-            from validation._validate import jsonable
+        status = exit_status(cert, None, allow_fail)
+        if as_json or quiet:
+            if as_json:
+                from validation._validate import jsonable
 
-            print(json.dumps(jsonable({"verdict": cert["verdict"], "rows": cert["rows"], "out": str(out_dir)})))
-            return
-        if not quiet:
+                print(json.dumps(jsonable({"verdict": cert["verdict"], "rows": cert["rows"], "out": str(out_dir)})))
+            if status:
+                err_console.print(f"symctl: certificate {one_line(cert)} (see {Path(out_dir) / 'report.html'}); exit status {status}",
+                                  markup=False, soft_wrap=True)
+        else:
             from rich.table import Table
 
             table = Table(title=f"certificate: {cert['verdict']}")
@@ -82,3 +91,11 @@ def register(app: typer.Typer) -> None:
                 table.add_row(row["name"], row["requirement"], f"[{colour}]{row['status']}[/{colour}]", row["evidence"])
             out_console.print(table)
             out_console.print(f"wrote {Path(out_dir) / 'validation.json'} and {Path(out_dir) / 'report.html'}")
+            lines = failure_lines(cert, None, task=t.name if t else policy.provenance.get("task"))
+            for line in lines:
+                out_console.print(line, markup=False, soft_wrap=True)
+            if lines:
+                out_console.print("exit status 0 (--allow-fail)" if allow_fail else f"exit status {EXIT_FAILED} (--allow-fail keeps 0)",
+                                  markup=False)
+        if status:
+            raise typer.Exit(status)

@@ -1,6 +1,8 @@
 """`symctl`: the command line. Thin: every algorithm lives in plants, synth, validation, codegen.
 
-User errors print one line and exit with status 2; `--debug` shows the traceback instead.
+User errors print one line and exit with status 2; `--debug` shows the traceback instead. `run` and
+`validate` exit with status 3 when the certificate or the C verification fails (`--allow-fail`: 0), as
+does `codegen --verify` when the C fails its verification.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from plants import UserInputError
 
 app = typer.Typer(
     name="symctl",
-    help="Interpretable symbolic controllers: synthesis, validation against LQG, certification, C code.",
+    help="Interpretable symbolic controllers: synthesis, validation against LQG, certification, C code.\n\n"
+         "Exit status: 0 success; 2 user input error (one line naming the input, the value and the fix); "
+         "3 the certificate (`run`, `validate`) or the C verification (`run`, `codegen --verify`) failed; "
+         "--allow-fail keeps `run` and `validate` at 0.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -245,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="symctl", standalone_mode=False)
+        # Outside standalone mode click returns a command's `typer.Exit(code)` instead of raising it.
+        status = app(args=argv, prog_name="symctl", standalone_mode=False)
     except UserInputError as err:
         if debug:
             raise
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"symctl: error: {err.format_message()}", markup=False, soft_wrap=True)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import pytest
 
 from symctl._config import RunConfigError, load_run_config, resolve
 
+# Too small for the certificate to pass (50 trajectories cannot bound the success rate at 0.99): these
+# tests are about the run folder, so --allow-fail keeps the exit status 0 (tests/test_exit_codes.py).
 TINY = ["--population", "40", "--islands", "1", "--generations", "3", "--trajectories", "50", "--sweep", "8",
-        "--starts", "1", "--no-cortex-m4", "--no-compile-cache"]
+        "--starts", "1", "--no-cortex-m4", "--no-compile-cache", "--allow-fail"]
 
 
 def symctl(*args, timeout=900, **kw):
@@ -66,7 +68,7 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
 @pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_policy(tmp_path):
     args = ["sho/partial", "--population", "40", "--islands", "1", "--generations", "5", "--trajectories", "50",
-            "--sweep", "8", "--starts", "1", "--no-cortex-m4", "--no-compile-cache"]
+            "--sweep", "8", "--starts", "1", "--no-cortex-m4", "--no-compile-cache", "--allow-fail"]
     whole = tmp_path / "whole"
     assert symctl("run", *args, "--out", str(whole)).returncode == 0
     cut = tmp_path / "cut"

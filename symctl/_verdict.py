@@ -1,0 +1,120 @@
+"""The end of `symctl run` and `symctl validate`: the exit status, and what failed with what to try.
+
+Exit status: 0 when the certificate passes and the generated C verifies (or `--allow-fail` was
+given), 2 for a user input error (see `symctl.cli.main`), 3 when the certificate's verdict is FAIL or
+the C verification failed.
+
+The hints are keyed by words in the certificate's row names (`validation.certify` returns rows with
+`name`, `requirement`, `status`, `value`, `evidence`), so a new or renamed row still gets the hint of
+its kind, and a row of an unknown kind gets the generic one.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_FAILED = 3
+
+
+# (kind, words any of which in a row's lower-cased name puts it in this kind, what to try). First match wins;
+# `{robust}` is the robust-training option, `{task}` the task.
+_HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("cost", ("cost ratio", "ratio to"),
+     "a larger synthesis budget: --budget paper, or more --generations (GP) / --iterations (ESPL)"),
+    ("worst case", ("worst", "finite"),
+     "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file) "
+     "to what the plant really spans"),
+    ("robustness", ("margin", "stab", "spectral", "robust", "vertex", "vertices"),
+     "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file); "
+     "compare with `symctl validate lqg --task {task}`"),
+    ("success", ("success",),
+     "a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)"),
+)
+_GENERIC = "read the row's evidence in report.html; a larger budget (--budget paper) or another --method may help"
+
+
+def _robust_option() -> str:
+    """How to ask for robust training: the run option whose name says so, when there is one."""
+    from ._config import RUN_OPTIONS
+
+    keys = [k for k in RUN_OPTIONS if "robust" in k]
+    return f"robust training, --{keys[0].replace('_', '-')}" if keys else "robust training"
+
+
+def hint_kind(name: str, task: str | None = None) -> tuple[str, str]:
+    """The kind of a certificate row, from its name, and what to try when it fails."""
+    low = name.lower()
+    for kind, words, hint in _HINTS:
+        if any(w in low for w in words):
+            return kind, hint.format(robust=_robust_option(), task=task or "TASK")
+    return "other", _GENERIC
+
+
+def failed_rows(certificate: dict | None) -> list[dict]:
+    return [row for row in (certificate or {}).get("rows", []) if row.get("status") == "FAIL"]
+
+
+def certificate_failed(certificate: dict | None) -> bool:
+    """True when the verdict is FAIL (or missing while a row failed)."""
+    cert = certificate or {}
+    return cert.get("verdict") == "FAIL" or bool(failed_rows(cert))
+
+
+def c_failed(codegen_report: dict | None) -> bool:
+    """True when a C verification ran and failed (a report without `ok` has not run)."""
+    return codegen_report is not None and codegen_report.get("ok") is False
+
+
+def exit_status(certificate: dict | None, codegen_report: dict | None = None, allow_fail: bool = False) -> int:
+    """3 when the certificate or the C verification failed, unless `allow_fail`; 0 otherwise."""
+    if allow_fail:
+        return EXIT_OK
+    return EXIT_FAILED if certificate_failed(certificate) or c_failed(codegen_report) else EXIT_OK
+
+
+def _value(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def failure_lines(certificate: dict | None, codegen_report: dict | None = None, c_log: str | Path | None = None,
+                  task: str | None = None) -> list[str]:
+    """What failed (row, value, requirement) and one line of what to try per kind of failure; empty when nothing failed."""
+    rows = failed_rows(certificate)
+    c_bad = c_failed(codegen_report)
+    if not rows and not c_bad and not certificate_failed(certificate):
+        return []
+    lines = ["what failed"]
+    hints: dict[str, str] = {}
+    for row in rows:
+        evidence = "" if row.get("value") is not None else f"; {row.get('evidence', '')}"
+        lines.append(f"  {row.get('name', '?')}: {_value(row.get('value'))} (required: {row.get('requirement', '?')}{evidence})")
+        kind, hint = hint_kind(str(row.get("name", "")), task)
+        hints.setdefault(kind, hint)
+    if certificate_failed(certificate) and not rows:
+        lines.append("  certificate: verdict FAIL")
+        hints.setdefault("other", _GENERIC)
+    if c_bad:
+        lines.append("  C verification: FAIL")
+        hints["C"] = f"see {c_log}" if c_log else "see the verification log (c/verification.log)"
+    lines.append("what to try")
+    lines.extend(f"  {kind}: {hint}" for kind, hint in hints.items())
+    return lines
+
+
+def one_line(certificate: dict | None, codegen_report: dict | None = None) -> str:
+    """The failures in one line (for --quiet and --json, on stderr)."""
+    parts = [str(row.get("name", "?")) for row in failed_rows(certificate)]
+    if certificate_failed(certificate) and not parts:
+        parts.append("certificate")
+    if c_failed(codegen_report):
+        parts.append("C verification")
+    return "FAIL: " + ", ".join(parts)
