@@ -30,7 +30,7 @@ from ._model import (
     symbol,
 )
 from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
-from ._scaling import Scaling, choose_scaling, normalise, over_box
+from ._scaling import Scaling, choose_scaling, normalise, over_box, training_task
 from ._toml import TaskFileError, did_you_mean, load_plant, load_task
 from ._translate import UnsupportedExpression, lower
 
@@ -39,6 +39,6 @@ __all__ = [
     "Cost", "Distribution", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
     "Plant", "PlantFunctions", "Scaling", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression", "UserInputError",
     "builtin_tasks", "choose_scaling", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
-    "load_plant", "load_task", "lower", "normalise", "operating_point", "over_box", "symbol", "target_state_expressions",
+    "load_plant", "load_task", "lower", "normalise", "operating_point", "over_box", "training_task", "symbol", "target_state_expressions",
     "task_path", "task_reference", "to_casadi", "to_jax", "to_numpy",
 ]

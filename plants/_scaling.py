@@ -62,6 +62,14 @@ class Scaling:
         for attr in ("y0", "sy", "r0", "sr", "u0", "su"):
             object.__setattr__(self, attr, tuple(float(v) + 0.0 for v in getattr(self, attr)))  # + 0.0: no -0.0
 
+    def inverse(self) -> Scaling:
+        """The scaling the other way round: `normalised = -offset/scale + (1/scale) * original`."""
+        def inv(offsets, scales):
+            return tuple(-o / s for o, s in zip(offsets, scales)), tuple(1.0 / s for s in scales)
+
+        return Scaling(self.observations, *inv(self.y0, self.sy), self.targets, *inv(self.r0, self.sr),
+                       self.inputs, *inv(self.u0, self.su))
+
     def _fields(self, kind: str) -> tuple[tuple, tuple, tuple]:
         if kind == "observations":
             return self.observations, self.y0, self.sy
@@ -438,4 +446,12 @@ def over_box(task: Task) -> Task:
     return task.replace(parameter_distribution=dists)
 
 
-__all__ = ["Scaling", "choose_scaling", "normalise", "over_box", "power_of_ten"]
+def training_task(task: Task, normalised: bool = True, robust: bool = False) -> tuple[Task, Scaling]:
+    """The task a learning method trains on, made from `task`: in normalised units (`normalise`)
+    and, with `robust`, with its ranged parameters drawn over their box (`over_box`); and the
+    scaling that brings a policy learnt on it back to `task`'s units (`synth.denormalise`)."""
+    learn, scaling = normalise(task) if normalised else (task, Scaling.identity(task))
+    return (over_box(learn) if robust else learn), scaling
+
+
+__all__ = ["Scaling", "choose_scaling", "normalise", "over_box", "power_of_ten", "training_task"]

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         latent: Annotated[int | None, typer.Option(help="Dynamic methods: latent size.")] = None,
         time_budget: Annotated[float | None, typer.Option(help="Synthesis: stop after this many seconds.")] = None,
         seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from a policy.json, lqg (default when possible) or none.")] = None,
+        robust: Annotated[bool | None, typer.Option("--robust/--no-robust", help="Train with ranged parameters drawn over their box (default on).")] = None,
         iterations: Annotated[int | None, typer.Option(help="ESPL: iterations.")] = None,
         batch: Annotated[int | None, typer.Option(help="ESPL: trajectories per iteration.")] = None,
         trajectories: Annotated[int | None, typer.Option(help="Validation: Monte Carlo trajectories.")] = None,
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from .cli import _enable_x64, _progress_printer, err_console, out_console
 
         cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
-                   generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, iterations=iterations,
+                   generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
                    batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
                    cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
         cfg = resolve(cli, config)

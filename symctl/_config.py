@@ -27,6 +27,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "islands": (None, int, "GP: islands."),
     "latent": (None, int, "Dynamic methods: latent size."),
     "time_budget": (None, float, "Synthesis: stop after this many seconds."),
+    "robust": (True, bool, "Synthesis: train with every parameter that has a declared range drawn over it (the box the certificate sweeps)."),
     "seed_policy": (None, str, "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none."),
     "iterations": (None, int, "ESPL: optimiser iterations."),
     "batch": (None, int, "ESPL: trajectories per iteration."),

@@ -75,7 +75,9 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
     variant "lqg-ss") and uses it when the task has one and it fits the run's trees (None: quietly
     skipped otherwise; "lqg": an error says why); "none" starts from random trees only; anything
-    else is the path of a `policy.json`. The seed is copied into the run folder
+    else is the path of a `policy.json` in the task's units. With `normalised` (a GP setting) the
+    seed is brought to the units the run learns in; with `robust` the LQG is still designed at the
+    task's own nominal parameters, not at the middle of the box. The seed is copied into the run folder
     (`seed_policy.json`), so the run folder says what the run started from and `--resume` finds it.
     """
     from synth.gp import run
@@ -135,14 +137,18 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
     from synth._runfolder import prepare
     from synth.gp._seeds import SeedPolicyError
 
+    from plants import training_task
+    from synth import denormalise
+
     if choice == "none":
         return None, {}
+    design, scaling = training_task(task, bool(settings.get("normalised")), False)
     auto = choice is None
     if auto or choice == "lqg":
         from validation.lqg import LQGError, lqg
 
         try:
-            policy = lqg(task, "lqg-ss")
+            policy = lqg(design, "lqg-ss")
         except LQGError as err:
             if auto:
                 return None, {}
@@ -151,7 +157,7 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
     else:
         if not Path(choice).is_file():
             raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, 'lqg' or 'none'")
-        policy = SymbolicPolicy.load(choice)
+        policy = denormalise(SymbolicPolicy.load(choice), scaling.inverse())
         source = f"--seed-policy {choice!r}"
     try:
         fit = _fitting_settings(task, policy, source, budget, settings)

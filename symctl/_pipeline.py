@@ -21,7 +21,7 @@ from ._config import SYNTH_KEYS
 
 STAGES = ("synth", "validate", "codegen")
 _OUTPUTS = {
-    "synth": ("policy.json",),
+    "synth": ("policy.json", "choice.csv"),
     "validate": ("validation.json", "report.html"),
     "codegen": ("c/verification.json",),
 }
@@ -113,7 +113,8 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
 
     # Synthesis ------------------------------------------------------------------------------------
     synth_opts = {k: config[k] for k in SYNTH_KEYS}
-    h_synth = _sha("synth", symctl.__version__, task_text, method, config["budget"], config["seed"], synth_opts)
+    h_synth = _sha("synth", symctl.__version__, task_text, method, config["budget"], config["seed"], synth_opts,
+                   config.get("robust", False))
     if _up_to_date(out, "synth", h_synth):
         say(f"synthesis: up to date ({out / 'policy.json'})")
         policy = SymbolicPolicy.load(out / "policy.json")
@@ -124,8 +125,7 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
         if "budget" in inspect.signature(runner).parameters:
             kwargs["budget"] = config["budget"]
         t0 = time.perf_counter()
-        policy = runner(task, out, seed=config["seed"], options=synth_opts, resume=config["resume"],
-                        progress=progress, method=method, **kwargs)
+        policy = synthesize(task, out, method, runner, config, kwargs, progress, say)
         timings["synth"] = time.perf_counter() - t0
         _keep_method_config(out)
         _record(out, config, "synth", h_synth, timings["synth"])
@@ -168,6 +168,56 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
                    stages=m.get("stages", {}))
     summary.update(policy=policy, validation=results, codegen=cres, timings=timings)
     return summary
+
+
+def _training_notes(task: Task, robust: bool) -> tuple[Any, list[str]]:
+    """The scaling of the task the method learns on (`plants.training_task`), and what the
+    training task changes, in words."""
+    from plants import training_task
+
+    learn, scaling = training_task(task, True, robust)
+    notes = [] if scaling.is_identity else ["learning in normalised units: " + "; ".join(str(scaling).splitlines())]
+    if robust and learn.varying_parameters != task.varying_parameters:
+        notes.append(f"robust training: parameters {', '.join(learn.varying_parameters)} drawn over their ranges")
+    return scaling, notes
+
+
+def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs: dict, progress, say) -> Any:
+    """Run the method on the training task (normalised units; with `robust`, parameters over their
+    box), bring its result to the task's units, and make the certificate-aware final choice
+    (`_choice`); writes `policy.json` (the exported policy) and keeps the method's own pick, in the
+    units it learnt in, as `method_policy.json`."""
+    from synth import denormalise
+
+    from ._choice import choose
+
+    robust = bool(config.get("robust", False))
+    scaling, notes = _training_notes(task, robust)
+    for note in notes:
+        say(f"  {note}")
+    policy = runner(task, out, seed=config["seed"], options={k: config[k] for k in SYNTH_KEYS}, resume=config["resume"],
+                    progress=progress, method=method, normalised=True, robust=robust, **kwargs)
+    (out / "policy.json").replace(out / "method_policy.json")
+    fit = _latent_note(out, policy)
+    if fit:
+        say(f"  {fit}")
+
+    def export(p):
+        return denormalise(p, scaling)
+
+    policy, _ = choose(task, out, export(policy), seed=config["seed"], export=export, say=say)
+    policy.save(out / "policy.json")
+    return policy
+
+
+def _latent_note(out: Path, policy) -> str:
+    """The latent size of a run that started from a seed policy, and the seed's."""
+    from synth import SymbolicPolicy
+
+    seed = out / "seed_policy.json"
+    if not seed.exists() or not policy.nz:
+        return ""
+    return f"latent size {policy.nz}; the run started from its seed policy ({SymbolicPolicy.load(seed).nz} latent states)"
 
 
 def _keep_method_config(out: Path) -> None:

@@ -40,7 +40,7 @@ from ._sweep import Base, Dim, evaluate, parameter_box, vertex_subset
 
 MAX_VERTICES = 256  # vertices linearised (and simulated by the screen); beyond: a seeded subset, reported
 SCREEN_TRAJECTORIES = 4  # trajectories per vertex in the screen's worst case
-SINGULAR_RATIO = 0.02  # a denominator whose smallest |value| is below this fraction of its median |value| is near-singular
+SINGULAR_RATIO = 0.02  # a denominator whose smallest |value| is below this fraction of its largest is near-singular
 
 
 def parameter_matrix(task: Task, dims: list[Dim], values: np.ndarray) -> np.ndarray:
@@ -133,8 +133,10 @@ def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
 
 def near_singular_terms(policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndarray], ratio: float = SINGULAR_RATIO) -> list[dict]:
     """Each denominator of the policy evaluated on `samples` (symbol -> values, all the same length):
-    its smallest and median |value|, whether it changes sign, and `near_singular` when the smallest is
-    below `ratio` times the median (or it changes sign). Sorted with the closest to singular first;
+    its smallest and largest |value|, whether it changes sign, and `near_singular` when the smallest
+    is below `ratio` times the largest (or it changes sign): the term it divides then swings over
+    more than 1/`ratio` between rest and the transients (the largest, not the median: a controller
+    at rest spends most ticks near where its denominator is smallest). Sorted with the closest to singular first;
     `index` is the sample where |value| is smallest."""
     out = []
     n = len(next(iter(samples.values()))) if samples else 0
@@ -150,10 +152,10 @@ def near_singular_terms(policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndar
             continue
         a = np.abs(vals[ok])
         i = int(np.flatnonzero(ok)[int(np.argmin(a))])
-        typical = float(np.median(a))
+        typical = float(a.max())
         crosses = bool(vals[ok].min() < 0 < vals[ok].max())
         rel = 0.0 if crosses or typical == 0 else float(a.min() / typical)
-        out.append({"where": where, "denominator": sp.sstr(den), "min_abs": float(a.min()), "median_abs": typical,
+        out.append({"where": where, "denominator": sp.sstr(den), "min_abs": float(a.min()), "max_abs": typical,
                     "changes_sign": crosses, "ratio": rel, "near_singular": rel < ratio, "index": i})
     return sorted(out, key=lambda d: d["ratio"])
 
@@ -206,7 +208,7 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         Trajectories per vertex, the cap on vertices (a seeded subset beyond) and the seed of both.
     singular_ratio
         A denominator whose smallest |value| on the nominal trajectories is below this fraction of
-        its median |value| (or that changes sign) makes the policy near-singular.
+        its largest |value| (or that changes sign) makes the policy near-singular.
     cores
         Threads for the vertex simulations.
 
@@ -337,7 +339,7 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         term = {**{k: v for k, v in term.items() if k != "index"}, "linearisation_there": there}
         _check(failed, why, "near_singular", False,
                f"denominator {term['denominator']} in {term['where']} reaches |{term['min_abs']:.3g}|, "
-               f"{term['ratio']:.3g} x its median |{term['median_abs']:.3g}| on the nominal trajectories"
+               f"{term['ratio']:.3g} x its largest |{term['max_abs']:.3g}| on the nominal trajectories"
                + ("" if "spectral_radius" not in there else
                   f"; linearised there: spectral radius {there['spectral_radius']:.6f}, disk margin {there['disk_margin']:.3g}"))
 

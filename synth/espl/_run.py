@@ -210,9 +210,13 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
 
 
 def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
-             method: str = "espl-s") -> SymbolicPolicy:
-    """The `symctl synth TASK --method espl-s|espl-d` runner."""
+             method: str = "espl-s", normalised: bool = False, robust: bool = False) -> SymbolicPolicy:
+    """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
+    `plants.training_task(task, normalised, robust)` (the policy is written in its units)."""
+    from plants import training_task
     from symctl._methods import check_options
+
+    task = training_task(task, normalised, robust)[0]
 
     defaults = {"iterations": None, "batch": None, "time_budget": None}
     if method == "espl-d":
@@ -223,7 +227,8 @@ def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = 
     out = prepare(out)
     if not resume and (out / "checkpoint" / "state.json").exists():
         raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
-    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "espl": config.as_dict()}
+    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "normalised": normalised,
+                "robust": robust, "espl": config.as_dict()}
     write_config(out, cfg_dict)
     policy, record = synthesise(task, config, seed, out, resume, progress)
     policy.save(out / "policy.json")

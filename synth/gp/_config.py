@@ -35,6 +35,8 @@ class GPConfig:
     task: str
     method: str = "gp-d"
     seed: int = 0
+    normalised: bool = False  # train on the task in normalised units (`plants.training_task`); `symctl run` sets it
+    robust: bool = False  # train with ranged parameters drawn over their box; `symctl run` sets it (`--robust`)
     population: int = 500  # total over all islands
     islands: int = 5
     generations: int = 50

@@ -54,7 +54,7 @@ class Context:
         from synth._runfolder import stream_key
 
         self.config = cfg = config
-        self.task = task = plants.get_task(cfg.task)
+        self.task = task = plants.training_task(plants.get_task(cfg.task), cfg.normalised, cfg.robust)[0]
         # The cost every candidate is trained, tuned and chosen on: the task's, at every control tick
         # by default (on the task's grid an evolved latent state that oscillates between grid points
         # looked better than LQG, and 13 % worse on every tick: bench/gp_RESULTS.md, session 7).
