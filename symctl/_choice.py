@@ -92,7 +92,9 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
     for rank, k in enumerate(order):
         if rank >= MAX_SCREENED or not math.isfinite(costs[k]):
             break
-        s = screen(task, cands[k][1], requirements, cost=float(costs[k]))
+        # the worst-vertex ratio is to the cost at the nominal parameters: the choice cost is that
+        # only when the task's parameters do not vary (else the screen measures its own)
+        s = screen(task, cands[k][1], requirements, cost=None if task.varying_parameters else float(costs[k]))
         rows[k].update(screened=True, passes=s["passes"], failed="; ".join(s["failed"]), near_singular=s["near_singular"],
                        spectral_radius_vertices_max=s.get("spectral_radius_vertices_max"), disk_margin=s.get("disk_margin"),
                        worst_vertex_ratio=s.get("worst_vertex_ratio"))
