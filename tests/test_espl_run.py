@@ -63,3 +63,13 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     assert once["train_env_steps"] == rec["train_env_steps"] and once["total_env_steps"] < rec["total_env_steps"]
     assert once["validation_cost"] <= min(once["restart_validation_costs"])
     assert once["train_seconds"] <= once["seconds"]  # both candidates' training, within the whole run
+
+
+def test_espl_d_takes_a_latent_state_per_plant_state_unless_told():
+    from synth.espl._run import default_latent
+
+    four = plants.get_task("cartpole/balance")
+    assert default_latent(four, "espl-d", {}) == {"latent": 4}
+    assert default_latent(four, "espl-d", {"latent": 2}) == {}
+    assert default_latent(four, "espl-s", {}) == {}
+    assert default_latent(plants.get_task("sho/partial"), "espl-d", {}) == {}

@@ -209,6 +209,15 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     return policy, record
 
 
+def default_latent(task: Task, method: str, overrides: dict) -> dict:
+    """ESPL-D's latent size when the user gave none: at least the plant's order, room for a
+    full-order observer (the steady-state LQG's); `{}` when the configured one is enough."""
+    if method != "espl-d" or "latent" in overrides:
+        return {}
+    configured = espl_config(task, "default", method=method, **overrides).latent
+    return {"latent": task.plant.nx} if configured < task.plant.nx else {}
+
+
 def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
              method: str = "espl-s", normalised: bool = False, robust: bool = False) -> SymbolicPolicy:
     """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
@@ -223,7 +232,7 @@ def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = 
         defaults["latent"] = None
     opts = check_options(method, options, defaults)
     overrides = {k: v for k, v in opts.items() if v is not None}
-    config = espl_config(task, "default", method=method, **overrides)
+    config = espl_config(task, "default", method=method, **overrides, **default_latent(task, method, overrides))
     out = prepare(out)
     if not resume and (out / "checkpoint" / "state.json").exists():
         raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
