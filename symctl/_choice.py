@@ -6,10 +6,11 @@ candidate can be cheapest on average while it fails there: a near-singular sched
 makes the gain huge at rest, say. So the pipeline re-judges the method's candidates
 (`candidates/*.json` when the method leaves them, else its pick) and the policy the run started
 from (`seed_policy.json`, the steady-state LQG for GP-D): each gets a cost on trajectories of its
-own stream ("choice", held out from training and from the certificate's Monte Carlo), then, in
-order of cost, the certificate's cheap checks (`validation.screen`). The first candidate that
-passes them is exported; when none does, the one that fails the fewest checks (then the cheapest)
-is, and the run says why. `choice.csv` in the run folder lists every candidate with its figures.
+own stream ("choice", held out from training and from the certificate's Monte Carlo), with its
+ratio to the optimal LQG's on the same trajectories, then, in order of cost, the certificate's
+cheap checks (`validation.screen`). The first candidate that passes them (and the cost ratio) is
+exported; when none does, the cheapest regular one (no near-singular term, stable at the nominal
+point) is, and the run says what it fails. `choice.csv` in the run folder lists every candidate with its figures.
 """
 
 from __future__ import annotations
@@ -81,38 +82,51 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
            say: Callable[[str], None] = print) -> tuple[SymbolicPolicy, dict]:
     """The exported policy (in the task's units; `policy` already is) and a record of the choice
     (also written to `choice.csv`)."""
-    from validation import screen
+    from validation import LQGError, load_requirements, lqg, screen
 
+    req = load_requirements(requirements)
     cands = candidates(out, policy, export)
-    costs = choice_costs(task, [p for _, p in cands], seed)
+    try:  # the certificate's reference: the optimal (time-varying) LQG on the same trajectories
+        reference = lqg(task, "lqg")
+    except LQGError:
+        reference = None
+    all_costs = choice_costs(task, [p for _, p in cands] + ([reference] if reference is not None else []), seed)
+    costs, lqg_cost = all_costs[:len(cands)], (all_costs[-1] if reference is not None else math.nan)
+    ratio_max = req.get("cost_ratio_max")
     order = np.argsort(costs, kind="stable")
     rows: list[dict[str, Any]] = [{"candidate": name, "complexity": sum(pol.complexity().values()), "choice_cost": costs[k],
-                                   "screened": False} for k, (name, pol) in enumerate(cands)]
+                                   "ratio_to_lqg": costs[k] / lqg_cost if lqg_cost > 0 else None, "screened": False}
+                                  for k, (name, pol) in enumerate(cands)]
     chosen, passed = None, False
     for rank, k in enumerate(order):
         if rank >= MAX_SCREENED or not math.isfinite(costs[k]):
             break
         # the worst-vertex ratio is to the cost at the nominal parameters: the choice cost is that
         # only when the task's parameters do not vary (else the screen measures its own)
-        s = screen(task, cands[k][1], requirements, cost=None if task.varying_parameters else float(costs[k]))
-        rows[k].update(screened=True, passes=s["passes"], failed="; ".join(s["failed"]), near_singular=s["near_singular"],
+        s = screen(task, cands[k][1], req, cost=None if task.varying_parameters else float(costs[k]))
+        failed = list(s["failed"])
+        if ratio_max not in (None, False) and rows[k]["ratio_to_lqg"] is not None and rows[k]["ratio_to_lqg"] > ratio_max:
+            failed.append("cost_ratio_max")
+        rows[k].update(screened=True, passes=not failed, failed="; ".join(failed), near_singular=s["near_singular"],
+                       spectral_radius_nominal=s.get("spectral_radius_nominal"),
                        spectral_radius_vertices_max=s.get("spectral_radius_vertices_max"), disk_margin=s.get("disk_margin"),
                        worst_vertex_ratio=s.get("worst_vertex_ratio"))
-        if s["passes"]:
+        if not failed:
             chosen, passed = int(k), True
             break
-    if chosen is None:  # none passed: the one failing the fewest checks, then the cheapest
-        screened = [k for k in range(len(cands)) if rows[k]["screened"]]
-        if screened:
-            chosen = min(screened, key=lambda k: (bool(rows[k]["near_singular"]), len(rows[k]["failed"].split("; ")), costs[k]))
-        else:
-            chosen = int(order[0])
+    if chosen is None:
+        # none passed: the cheapest that is regular (no near-singular term) and locally stable at the
+        # nominal point; its failures are then those of the task's box or budget, which the
+        # certificate names (a count of failed checks would trade cost for a check LQG fails too)
+        regular = [k for k in order if rows[k]["screened"] and not rows[k]["near_singular"]
+                   and (rows[k].get("spectral_radius_nominal") or math.inf) < 1.0]
+        chosen = int(regular[0]) if regular else int(order[0])
     for k, row in enumerate(rows):
         row["chosen"] = int(k == chosen)
     _write(out / "choice.csv", rows)
     name, pol = cands[chosen]
-    record = {"candidate": name, "passes_screen": passed, "choice_cost": float(costs[chosen]), "screened": sum(r["screened"] for r in rows),
-              "candidates": len(cands), "failed": rows[chosen].get("failed", "")}
+    record = {"candidate": name, "passes_screen": passed, "choice_cost": float(costs[chosen]), "lqg_cost": float(lqg_cost),
+              "screened": sum(r["screened"] for r in rows), "candidates": len(cands), "failed": rows[chosen].get("failed", "")}
     if passed:
         say(f"choice: {name}, cost {costs[chosen]:.4g} on {CHOICE_TRAJECTORIES} choice trajectories, passes the certificate's "
             f"cheap checks ({record['screened']} of {len(cands)} candidates screened)")
@@ -123,8 +137,8 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
 
 
 def _write(path: Path, rows: list[dict]) -> None:
-    keys = ["candidate", "complexity", "choice_cost", "screened", "passes", "failed", "near_singular",
-            "spectral_radius_vertices_max", "disk_margin", "worst_vertex_ratio", "chosen"]
+    keys = ["candidate", "complexity", "choice_cost", "ratio_to_lqg", "screened", "passes", "failed", "near_singular",
+            "spectral_radius_nominal", "spectral_radius_vertices_max", "disk_margin", "worst_vertex_ratio", "chosen"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, keys, extrasaction="ignore")
         w.writeheader()
