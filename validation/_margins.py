@@ -141,7 +141,14 @@ class LoopLinearizer:
         x0, z0 = self.settle(x_guess, p, r)
         if not (np.all(np.isfinite(x0)) and np.all(np.isfinite(z0))):
             raise NoEquilibrium("the noise-free closed loop diverges from the operating point")
-        return self.newton(x0, z0, p, r)
+        xe, ze, ue = self.newton(x0, z0, p, r)
+        # A loop at rest needs a small Newton correction; a loop still running away does not settle,
+        # and Newton from where it got to can land on a far, meaningless root (a levitated ball's
+        # gap at 1e19 m): that is no equilibrium reached from the operating point.
+        w0, w = np.concatenate([x0, z0]), np.concatenate([xe, ze])
+        if float(np.max(np.abs(w - w0), initial=0.0)) > 0.5 * max(1.0, float(np.max(np.abs(w0), initial=0.0))):
+            raise NoEquilibrium("the noise-free closed loop does not settle from the operating point")
+        return xe, ze, ue
 
     def linearize(self, xe, ze, ue, p=None, r=None) -> dict:
         """The loop's matrices at `(xe, ze, ue)` (see `linearize_loop`)."""
