@@ -16,6 +16,7 @@ from typing import Any
 
 from plants import Task, UserInputError, did_you_mean
 from synth import SymbolicPolicy
+from synth._options import check_options
 
 # name -> "module:function", imported on first use so `symctl tasks` never imports JAX.
 METHODS: dict[str, str] = {
@@ -37,15 +38,6 @@ def get_method(name: str) -> Callable[..., SymbolicPolicy]:
         raise UnknownMethod(f"unknown method {name!r}{did_you_mean(name, list(METHODS))}; methods: {', '.join(METHODS)}")
     module, func = METHODS[name].split(":")
     return getattr(importlib.import_module(module), func)
-
-
-def check_options(method: str, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Reject options a method does not take; return its defaults updated with the given ones."""
-    for k, v in options.items():
-        if v is not None and k not in defaults:
-            raise UserInputError(f"option --{k.replace('_', '-')} does not apply to method {method!r}; its options: "
-                                 f"{', '.join('--' + d.replace('_', '-') for d in defaults) or '(none)'}")
-    return {**defaults, **{k: v for k, v in options.items() if v is not None}}
 
 
 def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "lqg") -> SymbolicPolicy:

@@ -223,7 +223,8 @@ def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = 
     """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
     `plants.training_task(task, normalised, robust)` (the policy is written in its units)."""
     from plants import training_task
-    from symctl._methods import check_options
+
+    from .._options import check_options
 
     task = training_task(task, normalised, robust)[0]
 

@@ -237,7 +237,7 @@ def _save_candidates(folder: Path, policies: list[SymbolicPolicy]) -> None:
 def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
         budget: str = "quick", **overrides: Any) -> SymbolicPolicy:
     """`symctl synth TASK --method gp-s|gp-d`: evolve, checkpoint, validate, write the run folder."""
-    from symctl._methods import check_options
+    from synth._options import check_options
     from synth._runfolder import prepare, write_config, write_manifest
 
     base = gp_config(task, budget, method=method, seed=seed, **overrides)
