@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         task: Annotated[str | None, typer.Argument(help="Built-in task name or path to a task TOML file.")] = None,
         method: Annotated[str | None, typer.Option(help="gp-d, gp-s, espl-d or espl-s.")] = None,
-        budget: Annotated[str | None, typer.Option(help="quick (default) or paper.")] = None,
+        budget: Annotated[str | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
         out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
         config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options).")] = None,

@@ -19,7 +19,7 @@ BUDGETS = ("quick", "paper")
 RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "task": (None, str, "Built-in task name or path to a task TOML file."),
     "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, espl-d, espl-s."),
-    "budget": ("quick", str, "quick (minutes on a laptop) or paper (the papers' settings)."),
+    "budget": ("quick", str, "quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings)."),
     "seed": (0, int, "Random seed."),
     "out": (None, str, "Run folder (default runs/<task>-<method>-<seed>)."),
     "population": (None, int, "GP: total population over all islands."),

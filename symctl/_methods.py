@@ -1,9 +1,13 @@
 """The synthesis methods the CLI and the pipeline can run, by name.
 
-A method is a function `run(task, out, *, seed, options, resume, progress) -> SymbolicPolicy` that
-writes its run folder (at least `policy.json`, `config.toml`, `manifest.json`). `options` holds
-the method's own settings (already checked against its defaults); `progress(record)` receives a
-dict per generation or iteration for the CLI to display (it may be None).
+A method is a function `run(task, out, *, seed, options, resume, progress, method, budget) ->
+SymbolicPolicy` that writes its run folder (at least `policy.json`, `config.toml`,
+`manifest.json`). `options` holds the method's own settings (checked against its defaults by
+`synth._options.check_options`); `progress(record)` receives a dict per generation or iteration for
+the CLI to display (it may be None). `budget` is the run budget, "quick" or "paper", and every
+method receives it; each maps it to its own presets: GP runs the preset of the same name
+(`synth.gp.BUDGETS`), ESPL runs `synth.espl.RUN_BUDGETS[budget]` (quick: its "default" preset, the
+measured settings; paper: "paper"), LQG has nothing to size and ignores it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ def get_method(name: str) -> Callable[..., SymbolicPolicy]:
     return getattr(importlib.import_module(module), func)
 
 
-def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "lqg") -> SymbolicPolicy:
-    """LQG as a synthesis method: design, write the run folder."""
+def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "lqg",
+            budget: str = "quick") -> SymbolicPolicy:
+    """LQG as a synthesis method: design, write the run folder (`budget` is accepted like every
+    method's; an LQG design has nothing to size)."""
     from synth._runfolder import prepare, write_config, write_manifest
     from validation import lqg
 

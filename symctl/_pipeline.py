@@ -8,7 +8,6 @@ stopped (synthesis itself continues from its last checkpoint with `--resume`).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 from collections.abc import Callable
@@ -121,11 +120,8 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     else:
         say(f"synthesis: {method}, {config['budget']} budget, seed {config['seed']}")
         runner = get_method(method)
-        kwargs: dict[str, Any] = {}
-        if "budget" in inspect.signature(runner).parameters:
-            kwargs["budget"] = config["budget"]
         t0 = time.perf_counter()
-        policy = synthesize(task, out, method, runner, config, kwargs, progress, say)
+        policy = synthesize(task, out, method, runner, config, {"budget": config["budget"]}, progress, say)
         timings["synth"] = time.perf_counter() - t0
         _keep_method_config(out)
         _record(out, config, "synth", h_synth, timings["synth"])

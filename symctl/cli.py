@@ -175,6 +175,7 @@ def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
     method: Annotated[str, typer.Option(help="lqg, lqg-ss, gp-s, gp-d, espl-s, espl-d.")] = "gp-d",
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
+    budget: Annotated[str, typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings).")] = "quick",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     population: Annotated[int | None, typer.Option(min=1, help="GP: total population over all islands.")] = None,
     generations: Annotated[int | None, typer.Option(min=1, help="GP: number of generations.")] = None,
@@ -200,7 +201,7 @@ def synth_cmd(
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
     progress = None if quiet else _progress_printer()
-    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method)
+    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method, budget=budget)
     if not quiet:
         out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {out / 'policy.json'}")
         out_console.print(str(policy))

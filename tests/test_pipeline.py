@@ -47,6 +47,75 @@ def test_bad_run_configs_are_refused_with_the_key(tmp_path, text, message):
         resolve({}, cfg)
 
 
+class _Resolved(Exception):
+    """Raised where a method has resolved its settings: these tests need the settings, not the run."""
+
+
+def _capture_method_config(monkeypatch, method: str) -> dict:
+    """Make the method stop, recording its resolved config, where its training would start."""
+    seen: dict = {}
+
+    def stop(config, *args, **kwargs):
+        seen["config"] = config
+        raise _Resolved
+
+    if method.startswith("gp"):
+        monkeypatch.setattr("synth.gp._runner.evolve", stop)
+    else:
+        monkeypatch.setattr("synth.espl._run.synthesise", lambda task, config, *a, **k: stop(config))
+    return seen
+
+
+def _expected_method_config(method: str, budget: str, config):
+    """The config the budget's preset gives for sho/partial, and another preset's, for comparison."""
+    import plants
+    from synth.espl import RUN_BUDGETS, espl_config
+    from synth.gp import gp_config
+
+    if method.startswith("gp"):
+        task = plants.get_task("sho/partial")
+        make = lambda b: gp_config(task, b, method=method, seed=0, normalised=True, robust=True)
+    else:
+        task = plants.training_task(plants.get_task("sho/partial"), True, True)[0]
+        make = lambda b: espl_config(task, RUN_BUDGETS[b], method=method, latent=config.latent)
+    return make(budget), make({"quick": "paper", "paper": "quick"}[budget])
+
+
+@pytest.mark.parametrize("method", ["gp-s", "gp-d", "espl-s", "espl-d"])
+@pytest.mark.parametrize("budget", ["quick", "paper"])
+def test_the_run_budget_reaches_the_method_config(tmp_path, monkeypatch, method, budget):
+    from symctl import _pipeline
+    from symctl._config import METHODS
+
+    assert method in METHODS
+    seen = _capture_method_config(monkeypatch, method)
+    config = resolve({"task": "sho/partial", "method": method, "budget": budget, "out": str(tmp_path / "run"),
+                      "seed_policy": "none" if method.startswith("gp") else None, "compile_cache": False, "quiet": True}, None)
+    with pytest.raises(_Resolved):
+        _pipeline.run(config, say=lambda line: None)
+    expected, other = _expected_method_config(method, budget, seen["config"])
+    assert seen["config"] == expected and expected != other
+
+
+@pytest.mark.parametrize("method", ["gp-d", "espl-s"])
+def test_symctl_synth_passes_its_budget_to_the_method(tmp_path, monkeypatch, method):
+    from symctl.cli import main
+
+    seen = _capture_method_config(monkeypatch, method)
+    with pytest.raises(_Resolved):
+        main(["synth", "sho/partial", "--method", method, "--budget", "paper", "--out", str(tmp_path / "run"), "--quiet",
+              *(["--seed-policy", "none"] if method == "gp-d" else [])])
+    if method == "gp-d":
+        from synth.gp import BUDGETS
+
+        assert seen["config"].population == BUDGETS["paper"]["population"]
+    else:
+        import plants
+        from synth.espl import espl_config
+
+        assert seen["config"] == espl_config(plants.get_task("sho/partial"), "paper", method=method)
+
+
 def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     out = tmp_path / "run"
     first = symctl("run", "sho/partial", "--out", str(out), *TINY)

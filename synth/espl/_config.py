@@ -222,6 +222,23 @@ _BUDGETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The run budgets (`symctl run|synth --budget quick|paper`, `budget` in the run config) and the ESPL
+# preset each one runs. The run budget "quick" (minutes on a laptop) is ESPL's "default" preset: the
+# settings measured and tuned per task in synth/espl/README.md (about 1 M environment steps, half a
+# minute for pendulum/swingup); ESPL's own "quick" preset (200 iterations, 30 tuning steps: a few
+# seconds, results far from the measured ones) is a smoke-test size, for Python use. "paper" is the
+# paper-sized preset of the same name.
+RUN_BUDGETS: dict[str, str] = {"quick": "default", "paper": "paper"}
+
+
+def run_budget_preset(budget: str) -> str:
+    """The ESPL preset that the run budget `budget` ("quick" or "paper") runs."""
+    if budget not in RUN_BUDGETS:
+        raise UserInputError(f"budget {budget!r} is not known{did_you_mean(budget, list(RUN_BUDGETS))}; "
+                             f"use {' or '.join(RUN_BUDGETS)}")
+    return RUN_BUDGETS[budget]
+
+
 def espl_config(task: Task | str, budget: str = "default", **overrides: Any) -> ESPLConfig:
     """The settings for `task` at a budget ("quick", "default", "paper"), with `overrides` applied."""
     name = task if isinstance(task, str) else task.name

@@ -22,7 +22,7 @@ from plants import Task, UserInputError
 
 from .._policy import SymbolicPolicy
 from .._runfolder import RunFolderError, config_hash, prepare, stream_key, write_config, write_manifest
-from ._config import ESPLConfig, espl_config
+from ._config import ESPLConfig, espl_config, run_budget_preset
 from ._extract import augment, extract, finetune, prune_augmented, prune_guards, simplify_policy, validation_cost
 from ._network import active_paths
 from ._train import Trainer
@@ -209,36 +209,39 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     return policy, record
 
 
-def default_latent(task: Task, method: str, overrides: dict) -> dict:
+def default_latent(task: Task, method: str, overrides: dict, preset: str = "default") -> dict:
     """ESPL-D's latent size when the user gave none: at least the plant's order, room for a
     full-order observer (the steady-state LQG's); `{}` when the configured one is enough."""
     if method != "espl-d" or "latent" in overrides:
         return {}
-    configured = espl_config(task, "default", method=method, **overrides).latent
+    configured = espl_config(task, preset, method=method, **overrides).latent
     return {"latent": task.plant.nx} if configured < task.plant.nx else {}
 
 
 def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
-             method: str = "espl-s", normalised: bool = False, robust: bool = False) -> SymbolicPolicy:
+             method: str = "espl-s", budget: str = "quick", normalised: bool = False, robust: bool = False) -> SymbolicPolicy:
     """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
-    `plants.training_task(task, normalised, robust)` (the policy is written in its units)."""
+    `plants.training_task(task, normalised, robust)` (the policy is written in its units). `budget`
+    is the run budget, "quick" or "paper", which runs the ESPL preset `RUN_BUDGETS[budget]`
+    (quick: ESPL's "default" preset; see `_config.RUN_BUDGETS`)."""
     from plants import training_task
 
     from .._options import check_options
 
     task = training_task(task, normalised, robust)[0]
+    preset = run_budget_preset(budget)
 
     defaults = {"iterations": None, "batch": None, "time_budget": None}
     if method == "espl-d":
         defaults["latent"] = None
     opts = check_options(method, options, defaults)
     overrides = {k: v for k, v in opts.items() if v is not None}
-    config = espl_config(task, "default", method=method, **overrides, **default_latent(task, method, overrides))
+    config = espl_config(task, preset, method=method, **overrides, **default_latent(task, method, overrides, preset))
     out = prepare(out)
     if not resume and (out / "checkpoint" / "state.json").exists():
         raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
-    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "normalised": normalised,
-                "robust": robust, "espl": config.as_dict()}
+    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "budget": budget,
+                "espl_preset": preset, "normalised": normalised, "robust": robust, "espl": config.as_dict()}
     write_config(out, cfg_dict)
     policy, record = synthesise(task, config, seed, out, resume, progress)
     policy.save(out / "policy.json")
