@@ -10,7 +10,7 @@ from ._scaling import denormalise
 
 _LAZY = {
     "Simulator": "._simulate",
-    "Controller": "._simulate",
+    "Controller": "._controller",
     "Scenarios": "._simulate",
     "Rollout": "._simulate",
     "compile_policy": "._compile",

@@ -16,8 +16,8 @@ import sympy as sp
 
 from plants import Task, lower
 
+from ._controller import Controller
 from ._policy import PolicyError, SymbolicPolicy
-from ._simulate import Controller
 
 _CACHE: OrderedDict[str, Controller] = OrderedDict()
 _CACHE_SIZE = 256

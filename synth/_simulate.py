@@ -16,7 +16,6 @@ same structure reuses one compiled program; GP and ESPL supply their own.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,8 @@ import lineax as lx
 import numpy as np
 
 from plants import Distribution, Task, to_jax
+
+from ._controller import Controller
 
 Array = jax.Array
 
@@ -65,22 +66,6 @@ class Rollout(eqx.Module):
     y: Array | None = None
     z: Array | None = None
     u: Array | None = None
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Controller:
-    """A discrete controller as three pure functions of a parameter pytree.
-
-    `init(params) -> z0`; `act(params, z, y, r) -> u` (before saturation); `advance(params, z, y, u, r)
-    -> z_next`. `nz` is the latent size (0 for static controllers). Compiled simulations are cached per
-    `Controller` object, so build it once and vary only `params`.
-    """
-
-    nz: int
-    init: Callable[[Any], Array]
-    act: Callable[[Any, Array, Array, Array], Array]
-    advance: Callable[[Any, Array, Array, Array, Array], Array]
-    name: str = "controller"
 
 
 class _Increment(diffrax.AbstractPath):

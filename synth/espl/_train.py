@@ -21,8 +21,9 @@ import sympy as sp
 
 from plants import EXPRESSION_NAMESPACE, Task, UserInputError, lower, symbol
 
+from .._controller import Controller
 from .._runfolder import stream_key
-from .._simulate import Controller, Simulator
+from .._simulate import Simulator
 from ._config import ESPLConfig
 from ._network import Network, deterministic_masks, forward, init_params, sample_masks
 

@@ -344,7 +344,7 @@ def _tune_best(ctx: Context, code, const, cost) -> None:
     individual that still fits the tree budget replaces the original if the population program
     confirms a lower training cost. In place."""
     from ._polish import tune_constants
-    from ._runner import policy_of
+    from ._trees import policy_of
 
     cfg = ctx.config
     I, n, T, L = code.shape

@@ -26,7 +26,7 @@ from . import _checkpoint
 from ._config import GPConfig, gp_config
 from ._evolve import Context, GPState, context, init, step
 from ._select import pareto_front
-from ._trees import to_sympy
+from ._trees import policy_of
 
 HISTORY_FIELDS = ("generation", "best_cost", "median_cost", "complexity", "seconds", "non_finite")
 
@@ -70,18 +70,6 @@ def _report(progress, state: GPState, out: Path | None) -> None:
                 w.writerow({k: r[k] for k in HISTORY_FIELDS})
     if progress is not None:
         progress(dict(state.history[-1]))
-
-
-def policy_of(ctx: Context, code: np.ndarray, const: np.ndarray, **provenance: Any) -> SymbolicPolicy:
-    """The `SymbolicPolicy` of one individual (code, const of shape (T, L))."""
-    lay, task = ctx.layout, ctx.task
-    exprs = [to_sympy(ctx.tok, lay.names, code[t], const[t]) for t in range(lay.n_trees)]
-    return SymbolicPolicy(
-        observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
-        latent=lay.names[lay.ny:lay.ny + lay.nz], controls=tuple(task.plant.inputs),
-        f=tuple(exprs[: lay.nz]), g=tuple(exprs[lay.nz:]), dt=task.dt, integrator=ctx.config.integrator,
-        input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
-    )
 
 
 def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None,

@@ -232,7 +232,7 @@ def tuned_seed(ctx, start, steps: int | None = None, scen=None):
     `scen`, default the training trajectories), and the cost on them; None if the tuned form is not
     finite or no longer fits."""
     from ._polish import tune_constants
-    from ._runner import policy_of
+    from ._trees import policy_of
 
     cfg = ctx.config
     steps = cfg.seed_steps if steps is None else steps

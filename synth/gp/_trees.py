@@ -6,13 +6,14 @@ function set, `n_f + v` reads input `v` of the layout's input vector `[y, z, u, 
 `n_f + n_in` is a constant whose value is `const` at that slot. In prefix order the subtree of
 node `i` occupies `[i, i + size[i])`, so every variation is a splice of contiguous segments.
 
-Everything here is pure JAX on one tree (callers `vmap`), except `to_sympy` / `from_sympy`, the
-host-side bridge to sympy.
+Everything here is pure JAX on one tree (callers `vmap`), except `to_sympy` / `from_sympy` /
+`policy_of`, the host-side bridge to sympy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ import numpy as np
 import sympy as sp
 
 from plants import OPERATORS, symbol
+from synth import SymbolicPolicy
 
 EMPTY = -1
 
@@ -123,6 +125,19 @@ def to_sympy(tok: Tokens, names: tuple[str, ...], code: np.ndarray, const: np.nd
         return symbol(names[c - tok.n_f])
 
     return walk()
+
+
+def policy_of(ctx, code: np.ndarray, const: np.ndarray, **provenance: Any) -> SymbolicPolicy:
+    """The `SymbolicPolicy` of one individual (code, const of shape (T, L)) of the run context `ctx`
+    (`_evolve.Context`: its layout, token alphabet, task and config)."""
+    lay, task = ctx.layout, ctx.task
+    exprs = [to_sympy(ctx.tok, lay.names, code[t], const[t]) for t in range(lay.n_trees)]
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
+        latent=lay.names[lay.ny:lay.ny + lay.nz], controls=tuple(task.plant.inputs),
+        f=tuple(exprs[: lay.nz]), g=tuple(exprs[lay.nz:]), dt=task.dt, integrator=ctx.config.integrator,
+        input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
+    )
 
 
 class NotEncodable(ValueError):
