@@ -135,5 +135,5 @@ def test_many_vertices_are_sampled_and_said_so():
                        extra=[("centre", [(dm.low + dm.high) / 2 for dm in dims])])
     assert bs["sampled"] and bs["vertices_checked"] == 8 and bs["checked"] == 9 and bs["vertices_total"] == 256
     assert math.isfinite(bs["radius_max"])
-    text = validation._screen.describe_box_stability(bs)
+    text = validation._certificate.describe_box_stability(bs)
     assert "8 of the 256 vertices" in text and "seed 3" in text and "the centre" in text

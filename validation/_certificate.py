@@ -93,6 +93,23 @@ def _row(name, requirement, status, value, evidence):
     return {"name": name, "requirement": requirement, "status": status, "value": value, "evidence": evidence}
 
 
+def describe_box_stability(bs: dict) -> str:
+    """One line of evidence for a `box_stability` result."""
+    if bs["sampled"]:
+        which = f"{bs['vertices_checked']} of the {bs['vertices_total']} vertices (a seeded random subset, seed {bs['seed']})"
+    else:
+        which = f"all {bs['vertices_total']} vertices"
+    extra = "".join(f" and the {label}" for label in bs.get("extra_labels", []))
+    w = bs["worst"]
+    text = (f"{which}{extra} checked; largest spectral radius {w['radius']:.6f} at "
+            f"{ {k: round(v, 6) for k, v in w['point'].items()} } ({w['label']})")
+    if bs["not_stable_count"]:
+        text += f"; {bs['not_stable_count']} of {bs['checked']} points not stable"
+        if bs["no_equilibrium_count"]:
+            text += f" ({bs['no_equilibrium_count']} without an equilibrium: the loop diverges)"
+    return text
+
+
 def certify(results: dict, requirements: dict, policy_name: str = "policy") -> dict:
     """Judge `results` (the sections of validation.json) against `requirements`."""
     rows = []
@@ -182,8 +199,6 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         why = "not required" if v in (None, False) else bs.get("reason", "no parameter box")
         rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "NOT APPLICABLE", None, why))
     else:
-        from ._screen import describe_box_stability
-
         r = bs["radius_max"]
         rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "PASS" if r < v else "FAIL", r,
                          describe_box_stability(bs)))

@@ -33,7 +33,7 @@ import sympy as sp
 from plants import Task, get_task, lower, operating_point
 from synth import SymbolicPolicy
 
-from ._certificate import load_requirements
+from ._certificate import describe_box_stability, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop
 from ._margins import LoopLinearizer, NoEquilibrium, analyse, summary
 from ._sweep import Base, Dim, evaluate, parameter_box, vertex_subset
@@ -96,23 +96,6 @@ def box_stability(task: Task, policy: SymbolicPolicy, dims: list[Dim], x_guess, 
             "not_stable": sorted(bad, key=lambda r: -r["radius"])[:10], "extra": [r for r in rows if r["label"] != "vertex"],
             "extra_labels": [label for label, _ in extra],
             "seconds": time.perf_counter() - t0}
-
-
-def describe_box_stability(bs: dict) -> str:
-    """One line of evidence for a `box_stability` result."""
-    if bs["sampled"]:
-        which = f"{bs['vertices_checked']} of the {bs['vertices_total']} vertices (a seeded random subset, seed {bs['seed']})"
-    else:
-        which = f"all {bs['vertices_total']} vertices"
-    extra = "".join(f" and the {label}" for label in bs.get("extra_labels", []))
-    w = bs["worst"]
-    text = (f"{which}{extra} checked; largest spectral radius {w['radius']:.6f} at "
-            f"{ {k: round(v, 6) for k, v in w['point'].items()} } ({w['label']})")
-    if bs["not_stable_count"]:
-        text += f"; {bs['not_stable_count']} of {bs['checked']} points not stable"
-        if bs["no_equilibrium_count"]:
-            text += f" ({bs['no_equilibrium_count']} without an equilibrium: the loop diverges)"
-    return text
 
 
 def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
@@ -360,5 +343,5 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
     }
 
 
-__all__ = ["MAX_VERTICES", "SCREEN_TRAJECTORIES", "SINGULAR_RATIO", "box_stability", "denominators", "describe_box_stability",
+__all__ = ["MAX_VERTICES", "SCREEN_TRAJECTORIES", "SINGULAR_RATIO", "box_stability", "denominators",
            "near_singular_terms", "parameter_matrix", "screen"]
