@@ -11,10 +11,10 @@ Needs neither JAX nor CasADi: recordings from the simulator are passed in as arr
 """
 
 from ._builder import CodegenError, build, check_prefix
-from ._harness import TOLERANCE, VerificationFailed
+from ._harness import STRICT_FLAGS, TOLERANCE, VerificationFailed
 from ._printer import CPrinter, float_literal, print_c
 from ._render import GeneratedCode, generate
-from ._verify import STRICT_FLAGS, summary_lines, verify
+from ._verify import summary_lines, verify
 
 __all__ = [
     "STRICT_FLAGS", "TOLERANCE", "CPrinter", "CodegenError", "GeneratedCode", "VerificationFailed", "build", "check_prefix",

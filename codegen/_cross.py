@@ -20,9 +20,8 @@ from pathlib import Path
 
 from synth import SymbolicPolicy
 
-from ._harness import VerificationFailed, run, write_harness
+from ._harness import STRICT_FLAGS, VerificationFailed, run, run_harness, single_header_stub, write_harness
 from ._render import GeneratedCode
-from ._verify import STRICT_FLAGS, _single_header_stub, run_harness
 
 ARCH = ["-mthumb", "-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 PICOLIBC = ["--specs=picolibc.specs", "--oslib=semihost", "--crt0=semihost"]
@@ -83,7 +82,7 @@ def controller_object(code: GeneratedCode, work: Path, opt: str = "-O2") -> tupl
     given is absolute, so a relative run folder such as `runs/demo` works from any cwd.
     """
     work = work.resolve()
-    src = (code.source or _single_header_stub(code, work)).resolve()
+    src = (code.source or single_header_stub(code, work)).resolve()
     obj = work / f"{code.prefix}{opt}.o"
     cmd = [CC, *ARCH, *STRICT_FLAGS, opt, "-ffunction-sections", "-fstack-usage", "-I", str(code.out_dir.resolve()), "-c", str(src), "-o", str(obj)]
     res = run(cmd, cwd=work)

@@ -1,6 +1,7 @@
 """The verification harness: rendering it with recorded data, reading its output, judging it.
 
-Shared by the host checks (`_verify.py`) and the Cortex-M4 checks (`_cross.py`). The harness replays
+Shared by the host checks (`_verify.py`) and the Cortex-M4 checks (`_cross.py`), with the strict
+flags both build with and the run of a built harness. The harness replays
 recorded observations segment by segment (a segment is one recorded trajectory; the controller is
 re-initialised at its start), printing status, control and latent state after every tick, then
 probes non-finite and huge observations from the final state.
@@ -32,6 +33,11 @@ PROBES = {
 }
 
 
+# Warnings every build of generated code must pass (host and cross compilers).
+STRICT_FLAGS = [
+    "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wfloat-conversion",
+    "-ffp-contract=off",
+]
 class VerificationFailed(RuntimeError):
     """A generated controller failed a check; the message names the check and shows the evidence."""
 
@@ -197,3 +203,31 @@ def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndar
 
 def run(cmd: list[str], cwd: Path | None = None, timeout: float = 120.0, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def single_header_stub(code: GeneratedCode, work: Path) -> Path:
+    """A translation unit that includes a single-header controller and calls it, so that the
+    controller compiles on its own under strict warnings."""
+    p, rt = code.prefix, code.context["real_t"]
+    stub = work / f"{p}_stub.c"
+    stub.write_text(
+        f'#include "{p}.h"\n\n'
+        f"void {p}_probe_init({p}_state_t *state);\n"
+        f"int {p}_probe_step({p}_state_t *state, const {rt} *y, const {rt} *r, {rt} *u);\n\n"
+        f"void {p}_probe_init({p}_state_t *state)\n{{\n    {p}_init(state);\n}}\n\n"
+        f"int {p}_probe_step({p}_state_t *state, const {rt} *y, const {rt} *r, {rt} *u)\n{{\n"
+        f"    return {p}_step(state, y, r, u);\n}}\n",
+        encoding="utf-8",
+    )
+    return stub
+
+
+def run_harness(exe_cmd: list[str], policy: SymbolicPolicy, code: GeneratedCode, ys, r, reference, env=None, timeout=120.0):
+    """Run a built harness (`exe_cmd`: on the host, or under QEMU) and judge its output against
+    `reference`; raises `VerificationFailed` if it does not exit cleanly."""
+    res = run(exe_cmd, env=env, timeout=timeout)
+    text = res.stdout + "\n" + res.stderr
+    if res.returncode != 0:
+        raise VerificationFailed(f"{' '.join(exe_cmd)} exited with status {res.returncode}:\n{text[-4000:]}")
+    out = parse_output(text, policy.nu, policy.nz, ys.shape[0], ys.shape[1])
+    return judge(policy, out, ys, r, code.real, code.context["safe_values"], reference)

@@ -17,13 +17,18 @@ import numpy as np
 
 from synth import SymbolicPolicy
 
-from ._harness import VerificationFailed, as_segments, judge, parse_output, reference_trajectories, run, write_harness
+from ._harness import (
+    STRICT_FLAGS,
+    VerificationFailed,
+    as_segments,
+    reference_trajectories,
+    run,
+    run_harness,
+    single_header_stub,
+    write_harness,
+)
 from ._render import GeneratedCode
 
-STRICT_FLAGS = [
-    "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wfloat-conversion",
-    "-ffp-contract=off",
-]
 SANITIZE_FLAGS = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 TARGETS = ("host", "cortex-m4")
 
@@ -41,35 +46,11 @@ def compile_c(cc: str, sources: list[Path], output: Path, include: Path, flags: 
 
 def compile_object(cc: str, code: GeneratedCode, work: Path, flags: list[str]) -> None:
     """Compile the controller alone (a stub TU for a single header) with strict warnings."""
-    srcs = code.sources or [_single_header_stub(code, work)]
+    srcs = code.sources or [single_header_stub(code, work)]
     for src in srcs + [code.example_main]:
         res = run([cc, *flags, "-I", str(code.out_dir), "-c", str(src), "-o", str(work / (src.stem + f".{cc}.o"))])
         if res.returncode != 0:
             raise VerificationFailed(f"{cc} strict build of {src.name} failed:\n{res.stderr[-4000:]}")
-
-
-def _single_header_stub(code: GeneratedCode, work: Path) -> Path:
-    p, rt = code.prefix, code.context["real_t"]
-    stub = work / f"{p}_stub.c"
-    stub.write_text(
-        f'#include "{p}.h"\n\n'
-        f"void {p}_probe_init({p}_state_t *state);\n"
-        f"int {p}_probe_step({p}_state_t *state, const {rt} *y, const {rt} *r, {rt} *u);\n\n"
-        f"void {p}_probe_init({p}_state_t *state)\n{{\n    {p}_init(state);\n}}\n\n"
-        f"int {p}_probe_step({p}_state_t *state, const {rt} *y, const {rt} *r, {rt} *u)\n{{\n"
-        f"    return {p}_step(state, y, r, u);\n}}\n",
-        encoding="utf-8",
-    )
-    return stub
-
-
-def run_harness(exe_cmd: list[str], policy: SymbolicPolicy, code: GeneratedCode, ys, r, reference, env=None, timeout=120.0):
-    res = run(exe_cmd, env=env, timeout=timeout)
-    text = res.stdout + "\n" + res.stderr
-    if res.returncode != 0:
-        raise VerificationFailed(f"{' '.join(exe_cmd)} exited with status {res.returncode}:\n{text[-4000:]}")
-    out = parse_output(text, policy.nu, policy.nz, ys.shape[0], ys.shape[1])
-    return judge(policy, out, ys, r, code.real, code.context["safe_values"], reference)
 
 
 def cppcheck(code: GeneratedCode) -> dict:

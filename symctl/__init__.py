@@ -1,3 +1,5 @@
 """symctl: the front door (CLI and pipeline) over plants, synth, validation and codegen."""
 
-__version__ = "0.1.0"
+from plants._version import __version__
+
+__all__ = ["__version__"]
