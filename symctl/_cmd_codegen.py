@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         """Generate C for a policy (`<prefix>.h/.c`, example main, Makefile/CMake snippets); --verify checks it."""
         import codegen
         import plants
-        from symctl.cli import out_console, resolve_policy
+
+        from ._console import out_console, resolve_policy
 
         if real not in ("float", "double"):
             raise UserInputError(f"--real {real!r} is not valid; use float or double")

@@ -44,17 +44,17 @@ def register(app: typer.Typer) -> None:
         """
         from . import _pipeline
         from ._config import resolve
+        from ._console import enable_x64, err_console, out_console, progress_printer
         from ._verdict import exit_status
-        from .cli import _enable_x64, _progress_printer, err_console, out_console
 
         cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
                    generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
                    batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
                    cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
         cfg = resolve(cli, config)
-        _enable_x64()
+        enable_x64()
         say = (lambda msg: None) if cfg["quiet"] else (lambda msg: err_console.print(msg, markup=False))
-        progress = None if cfg["quiet"] else _progress_printer()
+        progress = None if cfg["quiet"] else progress_printer()
         summary = _pipeline.run(cfg, say=say, progress=progress)
         print_summary(summary, out_console, allow_fail=cfg["allow_fail"])
         status = exit_status(summary["validation"].get("certificate"), summary["codegen"], cfg["allow_fail"])

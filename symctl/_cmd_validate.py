@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         from synth import SymbolicPolicy
         from validation import LQG_VARIANTS, ValidationError, lqg, validate
 
+        from ._console import err_console, out_console
         from ._verdict import EXIT_FAILED, exit_status, failure_lines, one_line
-        from .cli import err_console, out_console
 
         jax.config.update("jax_enable_x64", True)
         path = Path(target)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from plants import UserInputError
+
+from ._console import enable_x64, err_console, out_console, progress_printer, resolve_policy
 
 app = typer.Typer(
     name="symctl",
@@ -30,32 +31,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
     """symctl turns a plant definition into a certified, flashable symbolic controller."""
-
-
-def _enable_x64() -> None:
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-
-
-def resolve_policy(spec: str, task):
-    """A policy from `lqg`, `lqg-ss`, a policy.json path or a run folder."""
-    from synth import SymbolicPolicy
-    from validation import LQG_VARIANTS, lqg
-
-    if spec in LQG_VARIANTS:
-        return lqg(task, spec)
-    path = Path(spec)
-    if not path.exists():
-        raise UserInputError(f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, a policy.json or a run folder")
-    return SymbolicPolicy.load(path)
 
 
 @app.command("tasks")
@@ -140,7 +120,7 @@ def simulate_cmd(
 
     import plants
 
-    _enable_x64()
+    enable_x64()
     from synth import Simulator
     from synth._runfolder import stream_key
 
@@ -194,27 +174,17 @@ def synth_cmd(
 
     from ._methods import get_method
 
-    _enable_x64()
+    enable_x64()
     t = plants.get_task(task)
     runner = get_method(method)
     out = out or Path("runs") / f"{t.name.replace('/', '-')}-{method}-{seed}"
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
-    progress = None if quiet else _progress_printer()
+    progress = None if quiet else progress_printer()
     policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method, budget=budget)
     if not quiet:
         out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {out / 'policy.json'}")
         out_console.print(str(policy))
-
-
-def _progress_printer():
-    def show(record: dict) -> None:
-        parts = []
-        for k, v in record.items():
-            parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
-        err_console.print("  ".join(parts))
-
-    return show
 
 
 @app.command("demo")
