@@ -2,7 +2,8 @@
 
 Public API: `Plant`, `Task` and their parts; `get_task`, `load_task`, `load_plant`; the backends
 `to_jax`, `to_numpy`, `to_casadi`, `linearize`, `operating_point`; the operator declaration;
-`normalise` (a task in normalised units, with its `Scaling`) and `over_box` (robust training).
+`normalise` (a task in normalised units, with its `Scaling`) and `over_box` (robust training);
+`parse_expression` (text to sympy, within size and time limits).
 """
 
 from ._backends import (
@@ -30,15 +31,16 @@ from ._model import (
     symbol,
 )
 from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
+from ._parse import ExpressionLimit, parse_expression
 from ._scaling import Scaling, choose_scaling, normalise, over_box, training_task
 from ._toml import TaskFileError, did_you_mean, load_plant, load_task
 from ._translate import UnsupportedExpression, lower
 
 __all__ = [
     "BUILTIN_TASKS", "DEFAULT_TASK", "EXPRESSION_NAMESPACE", "OPERATORS", "POLICY_FUNCTION_SET",
-    "Cost", "Distribution", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
+    "Cost", "Distribution", "ExpressionLimit", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
     "Plant", "PlantFunctions", "Scaling", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression", "UserInputError",
     "builtin_tasks", "choose_scaling", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
-    "load_plant", "load_task", "lower", "normalise", "operating_point", "over_box", "training_task", "symbol", "target_state_expressions",
+    "load_plant", "load_task", "lower", "normalise", "operating_point", "over_box", "parse_expression", "training_task", "symbol", "target_state_expressions",
     "task_path", "task_reference", "to_casadi", "to_jax", "to_numpy",
 ]

@@ -11,13 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
-from sympy.parsing.sympy_parser import (
-    convert_xor,
-    parse_expr,
-    standard_transformations,
-)
 
 from ._model import (
     Cost,
@@ -31,6 +27,7 @@ from ._model import (
     symbol,
 )
 from ._operators import EXPRESSION_NAMESPACE
+from ._parse import ExpressionLimit, parse_expression
 
 
 class TaskFileError(ModelError):
@@ -54,7 +51,6 @@ _TASK_KEYS = (
 )
 _COST_KEYS = ("stage", "Q", "R", "state_reference", "input_reference", "every", "aggregate",
               "terminate_when", "terminal_cost", "reward")
-_TRANSFORMS = standard_transformations + (convert_xor,)
 
 
 class _Reader:
@@ -81,8 +77,8 @@ class _Reader:
             raise self.fail(key, f"{value} is not a finite number")
         return float(value)
 
-    def names(self, value: Any, key: str) -> tuple[list[str], dict[str, str]]:
-        """A list of names, each a string or a table {name, unit}."""
+    def names(self, value: Any, key: str, kind: str) -> tuple[list[str], dict[str, str]]:
+        """A list of names of `kind` ("state", "input"), each a string or a table {name, unit}."""
         if not isinstance(value, list) or not value:
             raise self.fail(key, f"expected a non-empty list of names, got {value!r}")
         names, units = [], {}
@@ -97,10 +93,32 @@ class _Reader:
                 raise self.fail(key, f"{name!r} is not a valid name (letters, digits, underscore)")
             if name in EXPRESSION_NAMESPACE:
                 raise self.fail(key, f"{name!r} is a function or constant of the expression language; choose another name")
+            if name in names:
+                raise self.fail(key, f"{kind} {name!r} is listed twice; each {kind} needs a name of its own")
             names.append(name)
             if unit:
                 units[name] = unit
         return names, units
+
+    def unique(self, name: str, key: str, kind: str, taken: dict[str, Any]) -> None:
+        """Refuse `name` for a `kind` if a state, input, parameter, ... already has it (`taken`:
+        kind -> the names of that kind)."""
+        for other, names in taken.items():
+            if name in names:
+                raise self.fail(key, f"{name!r} is already the name of a{'n' if other[0] in 'aeio' else ''} {other}; "
+                                     f"give the {kind} a name of its own")
+
+    def definite(self, M: sp.Matrix, value: Any, key: str, strict: bool) -> None:
+        """Refuse a weight matrix `M` (given as `value`) that is not positive semidefinite
+        (`strict`: definite); the symmetric part counts, as in x^T M x."""
+        A = np.array(M.tolist(), dtype=float)
+        smallest = float(np.min(np.linalg.eigvalsh((A + A.T) / 2)))
+        scale = float(np.max(np.abs(A))) if A.size else 0.0
+        if smallest < -1e-12 * scale or (strict and smallest <= 1e-12 * scale):
+            name = key.rsplit(".", 1)[-1]
+            need = "positive definite (every eigenvalue > 0: LQR needs a cost on every input)" if strict else \
+                "positive semidefinite (no eigenvalue < 0: a negative weight rewards the error it should cost)"
+            raise self.fail(key, f"{name} = {value!r} is not {need}; its smallest eigenvalue is {smallest:.6g}")
 
     def expr(self, text: Any, key: str, known: dict[str, sp.Symbol], boolean: bool = False) -> sp.Basic:
         if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -111,9 +129,11 @@ class _Reader:
             raise self.fail(key, f"expected an expression string, got {text!r}")
         local = dict(EXPRESSION_NAMESPACE)
         local.update(known)
-        glob = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol, "Function": sp.Function}
         try:
-            e = parse_expr(text, local_dict=local, global_dict=glob, transformations=_TRANSFORMS)
+            e = parse_expression(text, local)
+        except ExpressionLimit as err:
+            shown = text if len(text) <= 60 else text[:60] + "..."
+            raise self.fail(key, f"expression {shown!r} is refused: {err}") from None
         except Exception as err:  # sympy raises many kinds: report them all the same way
             raise self.fail(key, f"cannot parse expression {text!r}: {type(err).__name__}: {err}".rstrip(": ")) from None
         if not isinstance(e, sp.Basic):
@@ -168,8 +188,10 @@ class _Reader:
             if req not in table:
                 raise self.fail(f"{where}.{req}", "missing; a plant needs states, inputs and dynamics")
         name = table.get("name", self.path.stem)
-        states, units = self.names(table["states"], f"{where}.states")
-        inputs, u_units = self.names(table["inputs"], f"{where}.inputs")
+        states, units = self.names(table["states"], f"{where}.states", "state")
+        inputs, u_units = self.names(table["inputs"], f"{where}.inputs", "input")
+        for u in inputs:
+            self.unique(u, f"{where}.inputs", "input", {"state": states})
         units.update(u_units)
         params = []
         ptab = table.get("parameters", {})
@@ -179,6 +201,7 @@ class _Reader:
             key = f"{where}.parameters.{pname}"
             if pname in EXPRESSION_NAMESPACE or not pname.isidentifier():
                 raise self.fail(key, f"{pname!r} cannot be a parameter name")
+            self.unique(pname, key, "parameter", {"state": states, "input": inputs})
             if isinstance(spec, (int, float)) and not isinstance(spec, bool):
                 spec = {"nominal": spec}
             if not isinstance(spec, dict):
@@ -204,6 +227,8 @@ class _Reader:
             raise self.fail(f"{where}.definitions", "expected a table name = \"expression\" (each may use the ones above it)")
         local = dict(known)
         for dname, text in defs.items():
+            self.unique(dname, f"{where}.definitions.{dname}", "definition",
+                        {"state": states, "input": inputs, "parameter": [q.name for q in params]})
             if dname in local or dname in EXPRESSION_NAMESPACE or not dname.isidentifier():
                 raise self.fail(f"{where}.definitions.{dname}", f"{dname!r} cannot name a definition (it is taken or invalid)")
             local[dname] = self.expr(text, f"{where}.definitions.{dname}", local)
@@ -286,7 +311,9 @@ class _Reader:
         if not isinstance(ttab, dict):
             raise self.fail("task.targets", "expected a table name = distribution")
         plant_names = list(plant.states) + list(plant.inputs) + [q.name for q in plant.parameters]
+        kinds = {"state": plant.states, "input": plant.inputs, "parameter": [q.name for q in plant.parameters]}
         for name, spec in ttab.items():
+            self.unique(name, f"task.targets.{name}", "target", kinds)
             if name in plant_names or name in EXPRESSION_NAMESPACE or not name.isidentifier():
                 raise self.fail(f"task.targets.{name}", f"{name!r} cannot name a target (it is taken or invalid)")
             targets.append(name)
@@ -294,7 +321,7 @@ class _Reader:
 
         sym = {n: symbol(n) for n in plant_names + targets}
         x_and_p = {n: sym[n] for n in list(plant.states) + [q.name for q in plant.parameters]}
-        observations = self._observations(t.get("observations"), plant, x_and_p, plant_names + targets)
+        observations = self._observations(t.get("observations"), plant, x_and_p, plant_names + targets, {**kinds, "target": targets})
         initial = self._initial(t.get("initial"), plant)
         pdist = self._parameters(t.get("parameters", {}), plant)
         limits = self._limits(t.get("input_limits", {}), plant)
@@ -318,6 +345,9 @@ class _Reader:
         if not isinstance(lqg, dict):
             raise self.fail("task.lqg", "expected a table")
         self.check_keys(lqg, ("Q", "R", "enabled"), "task.lqg")
+        for name, n, strict in (("Q", plant.nx, False), ("R", plant.nu, True)):
+            if name in lqg:
+                self.definite(self._matrix(lqg[name], f"task.lqg.{name}", n), lqg[name], f"task.lqg.{name}", strict)
         try:
             return Task(
                 name=t.get("name", default_name), plant=plant, observations=observations,
@@ -329,7 +359,7 @@ class _Reader:
         except ModelError as err:
             raise self.fail("task", str(err)) from None
 
-    def _observations(self, spec, plant: Plant, known, taken: list[str]) -> tuple[Observation, ...]:
+    def _observations(self, spec, plant: Plant, known, taken: list[str], kinds: dict[str, Any]) -> tuple[Observation, ...]:
         key = "task.observations"
         if spec is None:
             raise self.fail(key, "missing; list what the controller measures, e.g. y = {expr = \"x\", noise = 0.1}")
@@ -338,6 +368,7 @@ class _Reader:
         out = []
         for name, item in spec.items():
             k = f"{key}.{name}"
+            self.unique(name, k, "observation", kinds)
             if name in taken or name in EXPRESSION_NAMESPACE or not name.isidentifier():
                 raise self.fail(k, f"{name!r} cannot name an observation (it is taken or invalid); e.g. y_{name}")
             if isinstance(item, str):
@@ -443,6 +474,8 @@ class _Reader:
         elif "Q" in spec and "R" in spec:
             Q = self._matrix(spec["Q"], f"{key}.Q", plant.nx)
             R = self._matrix(spec["R"], f"{key}.R", plant.nu)
+            self.definite(Q, spec["Q"], f"{key}.Q", strict=False)
+            self.definite(R, spec["R"], f"{key}.R", strict=False)
             xr = spec.get("state_reference", [0] * plant.nx)
             if not isinstance(xr, list) or len(xr) != plant.nx:
                 raise self.fail(f"{key}.state_reference", f"expected {plant.nx} expressions (one per state), got {xr!r}")

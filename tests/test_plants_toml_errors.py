@@ -1,8 +1,10 @@
 """Malformed plant and task files: each gets one precise message naming the file, the key and the fix."""
 
 import re
+import time
 
 import pytest
+import sympy as sp
 
 import plants
 from plants import TaskFileError
@@ -173,6 +175,93 @@ CASES = [
         ("[task]\n", "[task\n"),
         r": not valid TOML: ",
     ),
+    (
+        "a power tower sympy would evaluate for ever",
+        ('omega = "k*i/J"', 'omega = "k*i**(10**10**10)/J"'),
+        r"\[plant\.dynamics\.omega\] expression 'k\*i\*\*\(10\*\*10\*\*10\)/J' is refused: it has an exponent of 1e\+10; "
+        r"exponents are at most 1000 in magnitude$",
+    ),
+    (
+        "a constant beyond float64",
+        ('omega = "k*i/J"', 'omega = "k*i/J + 10**400"'),
+        r"\[plant\.dynamics\.omega\] expression 'k\*i/J \+ 10\*\*400' is refused: it computes 10\*\*400, beyond 1e\+300 in magnitude$",
+    ),
+    (
+        "a number literal of 400 digits",
+        ('omega = "k*i/J"', 'omega = "k*i/J + ' + "7" * 400 + '"'),
+        r"\[plant\.dynamics\.omega\] expression 'k\*i/J \+ 7{52}\.\.\.' is refused: it holds a number of 400 digits; at most 300$",
+    ),
+    (
+        "an expression of 12,000 characters",
+        ('omega = "k*i/J"', 'omega = "' + " + ".join(["i"] * 3000) + '"'),
+        r"\[plant\.dynamics\.omega\] expression 'i \+ i .*\.\.\.' is refused: it is 11,997 characters long; at most 10,000$",
+    ),
+    (
+        "a chain of 4,900 additions",
+        ('omega = "k*i/J"', 'omega = "' + "+".join(["i"] * 4900) + '"'),
+        r"\[plant\.dynamics\.omega\] expression 'i\+i.*\.\.\.' is refused: it nests too deeply for Python's parser",
+    ),
+    (
+        "Python beyond the expression language",
+        ('omega = "k*i/J"', 'omega = "i.__class__"'),
+        r"\[plant\.dynamics\.omega\] expression 'i\.__class__' is refused: it uses Python syntax outside the expression language \(Attribute\)$",
+    ),
+    (
+        "a state listed twice",
+        ('states = ["omega", "i"]', 'states = ["omega", "omega"]'),
+        r"\[plant\.states\] state 'omega' is listed twice; each state needs a name of its own$",
+    ),
+    (
+        "an input with a state's name",
+        ('inputs = ["v"]', 'inputs = ["i"]'),
+        r"\[plant\.inputs\] 'i' is already the name of a state; give the input a name of its own$",
+    ),
+    (
+        "a parameter with an input's name",
+        ("J = { nominal = 0.01 }", "J = { nominal = 0.01 }\nv = { nominal = 1.0 }"),
+        r"\[plant\.parameters\.v\] 'v' is already the name of an input; give the parameter a name of its own$",
+    ),
+    (
+        "a target with a parameter's name",
+        ("w_ref = { uniform", "k = { uniform"),
+        r"\[task\.targets\.k\] 'k' is already the name of a parameter; give the target a name of its own$",
+    ),
+    (
+        "an observation with a target's name",
+        ("y_omega = { expr", "w_ref = { expr"),
+        r"\[task\.observations\.w_ref\] 'w_ref' is already the name of a target; give the observation a name of its own$",
+    ),
+    (
+        "a negative state weight",
+        ("Q = [1.0, 0.0]", "Q = [1.0, -0.5]"),
+        r"\[task\.cost\.Q\] Q = \[1\.0, -0\.5\] is not positive semidefinite \(no eigenvalue < 0: .*\); its smallest eigenvalue is -0\.5$",
+    ),
+    (
+        "an indefinite weight matrix",
+        ("Q = [1.0, 0.0]", "Q = [[1.0, 2.0], [2.0, 1.0]]"),
+        r"\[task\.cost\.Q\] Q = \[\[1\.0, 2\.0\], \[2\.0, 1\.0\]\] is not positive semidefinite .*; its smallest eigenvalue is -1$",
+    ),
+    (
+        "a negative input weight",
+        ("R = [0.01]", "R = [-0.01]"),
+        r"\[task\.cost\.R\] R = \[-0\.01\] is not positive semidefinite .*; its smallest eigenvalue is -0\.01$",
+    ),
+    (
+        "an LQG input weight that is only semidefinite",
+        ('input_reference = "equilibrium"\n', 'input_reference = "equilibrium"\n\n[task.lqg]\nQ = [1.0, 1.0]\nR = [0.0]\n'),
+        r"\[task\.lqg\.R\] R = \[0\.0\] is not positive definite \(every eigenvalue > 0: LQR needs a cost on every input\); "
+        r"its smallest eigenvalue is 0$",
+    ),
+    (
+        "a negative LQG state weight",
+        ('input_reference = "equilibrium"\n', 'input_reference = "equilibrium"\n\n[task.lqg]\nQ = [-1.0, 1.0]\nR = [1.0]\n'),
+        r"\[task\.lqg\.Q\] Q = \[-1\.0, 1\.0\] is not positive semidefinite .*; its smallest eigenvalue is -1$",
+    ),
+    (
+        "an LQG weight of the wrong size",
+        ('input_reference = "equilibrium"\n', 'input_reference = "equilibrium"\n\n[task.lqg]\nQ = [1.0]\nR = [1.0]\n'),
+        r"\[task\.lqg\.Q\] expected 2 diagonal entries, got 1$",
+    ),
 ]
 
 
@@ -189,6 +278,28 @@ def test_malformed_file_message(tmp_path, what, change, pattern):
     assert message.startswith(str(path)), message
     assert re.search(pattern, message), f"{what}: got {message!r}"
     assert "\n" not in message
+
+
+def test_a_parse_over_the_time_limit_is_stopped_and_named(tmp_path, monkeypatch):
+    """A formula within the size limits whose parse is slow (sympy adds 900 terms one at a time,
+    seconds of work) is stopped at the limit (here 0.1 s) with a one-line message."""
+    from plants import _parse
+
+    monkeypatch.setattr(_parse, "PARSE_SECONDS", 0.1)
+    slow = "+".join(f"sin({k}*i)" for k in range(1, 900))
+    path = write(tmp_path, VALID.replace('omega = "k*i/J"', f'omega = "{slow}"'))
+    t0 = time.perf_counter()
+    with pytest.raises(TaskFileError) as info:
+        plants.load_task(path)
+    assert time.perf_counter() - t0 < 1.5
+    assert re.fullmatch(rf"{re.escape(str(path))}: \[plant\.dynamics\.omega\] expression 'sin\(1\*i\)\+.*\.\.\.' is refused: "
+                        r"parsing it took over 0\.1 s", str(info.value))
+
+
+def test_expressions_within_the_limits_parse_as_sympy_parses_them():
+    names = {**plants.EXPRESSION_NAMESPACE, "x": plants.symbol("x")}
+    for text in ("x**1000 + 2**-1000", "x**(1/3) - 10**300", "(x + 1)**2 / 1e-300", "where(x > 0, x, -x)", "0.0025/3*sin(3*x)"):
+        assert plants.parse_expression(text, names) == sp.sympify(text, locals=names)
 
 
 def test_missing_plant_file_is_named(tmp_path):

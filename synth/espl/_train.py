@@ -17,9 +17,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import optax
-import sympy as sp
 
-from plants import EXPRESSION_NAMESPACE, Task, UserInputError, lower, symbol
+from plants import EXPRESSION_NAMESPACE, ExpressionLimit, Task, UserInputError, lower, parse_expression, symbol
 
 from .._controller import Controller
 from .._runfolder import stream_key
@@ -223,9 +222,11 @@ class Trainer:
         pl = self.task.plant
         names = {n: symbol(n) for n in pl.states}
         try:
-            expr = sp.sympify(cfg.shaping, locals={**EXPRESSION_NAMESPACE, **names})
-        except (sp.SympifyError, TypeError, SyntaxError) as err:
-            raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} cannot be read: {err}") from None
+            expr = parse_expression(cfg.shaping, {**EXPRESSION_NAMESPACE, **names})
+        except ExpressionLimit as err:
+            raise UserInputError(f"ESPL option shaping = {cfg.shaping[:60]!r} is refused: {err}") from None
+        except Exception as err:  # sympy's parser raises many kinds: report them all the same way
+            raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} cannot be read: {type(err).__name__}: {err}") from None
         extra = expr.free_symbols - set(pl.x)
         if extra:
             raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} uses {sorted(map(str, extra))}; it may use the states {', '.join(pl.states)}")
