@@ -80,7 +80,7 @@ OPERATORS: dict[str, Operator] = {
 """The function set of learned policies, by name."""
 
 POLICY_FUNCTION_SET = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "tanh", "abs")
-"""Operators a learning method may use in a policy (DESIGN.md: one meaning in every backend)."""
+"""Operators a learning method may use in a policy (docs/design.md: one meaning in every backend)."""
 
 
 def get_operator(name: str) -> Operator:

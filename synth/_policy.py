@@ -1,6 +1,6 @@
 """`SymbolicPolicy`: the one policy format, produced by LQG, GP, ESPL and NDE alike.
 
-Pure sympy: nothing here imports JAX. The sampled-data contract (DESIGN.md), at tick k:
+Pure sympy: nothing here imports JAX. The sampled-data contract (docs/design.md), at tick k:
 
 1. read `y_k` and the targets `r`;
 2. `u_k = sat(g(z_k, r))` (dynamic) or `u_k = sat(g(y_k, r))` (static), `sat` clipping to the limits;

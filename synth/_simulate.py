@@ -1,4 +1,4 @@
-"""The closed-loop simulator: the sampled-data contract of DESIGN.md in JAX.
+"""The closed-loop simulator: the sampled-data contract of docs/design.md in JAX.
 
 At tick k (time k*dt) the controller reads `y_k = h(x_k, p) + sigma * n_k`, sets
 `u_k = sat(readout)`, advances its latent state; then the plant is integrated from k*dt to (k+1)*dt

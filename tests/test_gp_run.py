@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import plants
 from synth import SymbolicPolicy
@@ -440,3 +441,30 @@ def test_a_seed_with_fewer_latent_states_than_the_run_is_padded_with_unused_filt
     assert fitted.nz == 3
     ys = np.random.default_rng(1).standard_normal((100, 1))
     assert np.allclose(seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-8, atol=1e-10)
+
+
+def test_the_readme_example_calls_run_as_it_is_declared(tmp_path, monkeypatch):
+    """synth/gp/README.md's Python example runs `synth.gp.run` as written, up to where the
+    evolution starts (the run itself takes minutes): its call fits the signature, its options pass
+    the method's check, and the resolved settings are the ones it gives."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "synth" / "gp" / "README.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+    class Started(Exception):
+        pass
+
+    seen = {}
+
+    def stop(config, out=None, **kwargs):
+        seen["config"], seen["out"] = config, out
+        raise Started
+
+    monkeypatch.setattr("synth.gp._runner.evolve", stop)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Started):
+        exec(compile(code, "synth/gp/README.md", "exec"), {})
+    cfg = seen["config"]
+    assert (cfg.method, cfg.seed, cfg.generations, cfg.population, cfg.islands) == ("gp-d", 0, 3, 40, 1)
+    assert Path(seen["out"]).resolve() == (tmp_path / "runs" / "sho-partial-gp").resolve()

@@ -1,4 +1,4 @@
-"""The sampled-data closed loop of DESIGN.md in CasADi, for sweeps, worst-case search and margins.
+"""The sampled-data closed loop of docs/design.md in CasADi, for sweeps, worst-case search and margins.
 
 It reproduces `synth.Simulator` exactly: at tick k the controller reads `y_k = h(x_k, p) + sigma n_k`,
 sets `u_k = sat(g(z_k, r))` (or `sat(g(y_k, r))`), advances its latent state; the plant is then
