@@ -440,7 +440,8 @@ def test_a_seed_with_fewer_latent_states_than_the_run_is_padded_with_unused_filt
     fitted = policy_of(ctx, *fitted_seed(ctx, seed, "lqg-ss"))
     assert fitted.nz == 3
     ys = np.random.default_rng(1).standard_normal((100, 1))
-    assert np.allclose(seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-8, atol=1e-10)
+    # the run's constants are float32 unless x64 is on: equal to float32 round-off
+    assert np.allclose(seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-6, atol=1e-7)
 
 
 def test_the_readme_example_calls_run_as_it_is_declared(tmp_path, monkeypatch):
