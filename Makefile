@@ -40,6 +40,24 @@ test: $(STAMP) $(SYSTEM_STAMP)
 test-slow: $(STAMP) $(SYSTEM_STAMP)
 	$(PY) -m pytest -q -m slow
 
+# Every kept benchmark in a quick mode (small sizes): checks that each runs end to end. Figures, full
+# commands and bars are in bench/*_RESULTS.md. About 15 min on 2 cores (measured at load 4-8);
+# not part of `make test`.
+BENCH_OUT := /tmp/symctl-bench-quick
+bench: $(STAMP) $(SYSTEM_STAMP)
+	rm -rf $(BENCH_OUT)
+	$(PY) bench/simulate.py --repeats 2
+	$(PY) bench/validation_margins.py
+	$(PY) bench/validation_sweep.py --repeats 1
+	$(PY) bench/validation_worstcase.py
+	$(PY) bench/codegen_size.py --policy 'GP-D run=bench/codegen_gpd_sho_noisy.json'
+	$(PY) bench/pendulum_reference.py --grid 91 81
+	$(PY) bench/gp_linear_bound.py --starts 1 --adam 300
+	$(PY) bench/gp_sho.py --tasks sho/partial --methods gp-d --seeds 0 --budget quick --generations 1 --out $(BENCH_OUT)/gp
+	$(PY) bench/gp_speed.py $(BENCH_OUT)/gp/sho-partial-gp-d-quick-0 --generations 2
+	$(PY) bench/espl_bench.py mountaincar/continuous espl-s --seeds 0 --out $(BENCH_OUT)/espl
+	$(PY) bench/pipeline_cache.py --generations 1
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

@@ -1,4 +1,4 @@
-"""Cortex-M4F figures of generated controllers -> bench/codegen_RESULTS.md.
+"""Cortex-M4F figures of generated controllers (the table of bench/codegen_RESULTS.md).
 
 For the sho/noisy LQG policy (time-varying Kalman filter, 5 latent states, discrete map) and a
 GP-D-like dynamic policy (2 latent states, sin/exp/tanh/sqrt/log/abs, RK4 and Euler), in float and
@@ -6,7 +6,9 @@ double: verification against the Python float64 reference on a 1,500-tick closed
 from the simulator (host gcc/clang, ASan+UBSan, cppcheck, QEMU mps2-an386), controller .text,
 the libm/runtime bytes it pulls in, stack, and instructions per step (QEMU TCG plugin).
 
-Run: flock /tmp/symctl-bench.lock .venv/bin/python bench/codegen_size.py [--out bench/codegen_RESULTS.md]
+Run: flock /tmp/symctl-bench.lock .venv/bin/python bench/codegen_size.py [--policy LABEL=PATH] [--out FILE]
+
+Prints the report (a markdown table and notes); `--out` also writes it to FILE.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def tool_versions() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(Path(__file__).with_name("codegen_RESULTS.md")))
+    ap.add_argument("--out", default=None, help="also write the report to this file")
     ap.add_argument("--policy", action="append", default=[], metavar="LABEL=PATH",
                     help="also measure a policy.json or run folder for sho/noisy (e.g. a GP-D run)")
     args = ap.parse_args()
@@ -152,7 +154,8 @@ def main() -> None:
         "  in C and in the float64 reference (e.g. a linear filter fed 1e30), which the verification also checks.",
         "",
     ]
-    Path(args.out).write_text("\n".join(text), encoding="utf-8")
+    if args.out:
+        Path(args.out).write_text("\n".join(text), encoding="utf-8")
     print("\n".join(text))
 
 

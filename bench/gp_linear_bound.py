@@ -47,8 +47,7 @@ def main() -> None:
     from plants import linearize, lower, operating_point, symbol
     from synth import Simulator, SymbolicPolicy
     from synth._runfolder import stream_key
-    from validation import lqg
-    from validation.lqg import design
+    from validation import design, lqg
 
     task = plants.get_task(args.task)
     if args.every:

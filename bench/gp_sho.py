@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=30)
     ap.add_argument("--budget", default="paper")
     ap.add_argument("--seed-policy", default=None, help="passed to gp_quick.py (default: as `symctl synth`)")
+    ap.add_argument("--out", default=None, help="run folders' parent, passed to gp_quick.py (default: gp_quick.py's)")
     args = ap.parse_args()
     here = Path(__file__).resolve().parent
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -34,7 +35,9 @@ def main() -> None:
         for method in args.methods:
             for seed in args.seeds:
                 cmd = [sys.executable, str(here / "gp_quick.py"), task, method, "--budget", args.budget, "--seed", str(seed),
-                       "--generations", str(args.generations)] + (["--seed-policy", args.seed_policy] if args.seed_policy else [])
+                       "--generations", str(args.generations)]
+                cmd += ["--seed-policy", args.seed_policy] if args.seed_policy else []
+                cmd += ["--out", args.out] if args.out else []
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 res = json.loads(out[out.index("{"):])
                 print(json.dumps({k: res.get(k) for k in ("task", "method", "seed", "generations", "gp_cost", "lqg_cost",

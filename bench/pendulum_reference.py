@@ -116,9 +116,7 @@ def families() -> None:
                                              [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.02],
                                               [6.9, -0.58, -0.12, 0.31, 1.48, 0.026]]),
     }
-    # Nelder-Mead is a local method, so each family has several starts and the best fit is
-    # reported. The third start of the energy family is where an exploratory fit on a 96 x 8
-    # grid of starts ended (from [4.19, 1.8, 0.137, 2.81, 7.14, 0]).
+    # Nelder-Mead is local: several starts per family (the energy family's third is a finer fit's end point), best fit kept.
     for name, (form, starts) in forms.items():
         t0 = time.perf_counter()
         best = None

@@ -51,10 +51,6 @@ def main():
             validation.policy_from_design(task, d, variant)
             build.append(time.perf_counter() - t0)
         print(f"  of which the sympy construction (policy_from_design): median {statistics.median(build) * 1e3:.1f} ms")
-        pol = validation.policy_from_design(task, d, variant)
-        t0 = time.perf_counter()
-        pol.digest()
-        print(f"  for comparison, one policy.digest() (no longer on this path): {(time.perf_counter() - t0) * 1e3:.1f} ms")
         cross = sorted(once(task, variant, crosscheck=True)[0] for _ in range(3))
         print(f"  with the python-control cross-check (stability_margins, norm, disk_margins; as validate() runs it): "
               f"median {cross[1]:.3f} s (3 runs)")

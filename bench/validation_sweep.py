@@ -22,7 +22,7 @@ import validation
 from synth import Simulator
 from synth._runfolder import stream_key
 from validation._closedloop import NOMINAL_KNOBS, aggregate_noise, build_closed_loop, noise_from_simulator
-from validation._sweep import Base, compile_c, parameter_box, point_function, sample, sweep
+from validation._sweep import Base, parameter_box, sweep
 
 jax.config.update("jax_enable_x64", True)
 
@@ -43,9 +43,6 @@ def main():
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--backends", default="vm,c")
     ap.add_argument("--repeats", type=int, default=3, help="runs per backend (each C run compiles into a fresh folder)")
-    ap.add_argument("--legacy", action="store_true",
-                    help="also time the former evaluation: the per-point Function mapped over the points with numpy inputs "
-                         "(CasADi repeats the shared noise once per point), VM and C")
     a = ap.parse_args()
     print("machine:", machine())
     task = plants.get_task("cstr/varying")
@@ -90,28 +87,6 @@ def main():
             cached = sorted(x[2] for x in runs)
             print(f"  c (cached library, hit {all(x[3] for x in runs)}): total median {cached[len(cached) // 2]:.3f} s "
                   f"(runs: {', '.join(f'{x:.3f}' for x in cached)})")
-    if a.legacy:
-        pts = sample(dims, a.points, "lhs", 0)
-        fn = point_function(cl, dims, base)
-        for label in ("vm", "c"):
-            t0 = time.perf_counter()
-            f = fn if label == "vm" else compile_c(fn, cache=False)[0]
-            cost, _ = f.map(a.points, "thread", a.cores)(pts.T, base.NY, base.NW)
-            total = time.perf_counter() - t0
-            same = np.array_equal(np.asarray(cost).ravel(), costs.get(label, np.asarray(cost).ravel()))
-            print(f"  former {label} (per-point map, noise repeated per point): total {total:.3f} s; same costs {same}")
-        import casadi as ca
-
-        dNY, dNW = ca.DM(base.NY), ca.DM(base.NW)
-        for label in ("vm", "c"):
-            f = fn if label == "vm" else compile_c(fn, cache=False)[0]
-            k = 20
-            t0 = time.perf_counter()
-            for i in range(k):
-                f(ca.DM(pts[i]), dNY, dNW)
-            per = (time.perf_counter() - t0) / k
-            print(f"  per-point {label}, one thread, noise passed once: {per * 1e3:.2f} ms per trajectory "
-                  f"= {per / (a.ticks * cl.tick.n_instructions()) * 1e9:.1f} ns per SX instruction of the tick")
     if len(costs) == 2:
         v, cc = costs["vm"], costs["c"]
         fin = np.isfinite(v)
