@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synth import SymbolicPolicy
+from synth._json import jsonable
 
 from ._harness import (
     STRICT_FLAGS,
@@ -161,7 +162,7 @@ def verify(
 
 def write_log(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(path.suffix + ".json").write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    path.with_suffix(path.suffix + ".json").write_text(json.dumps(jsonable(report), indent=2, default=float) + "\n", encoding="utf-8")
     path.write_text("\n".join(summary_lines(report)) + "\n", encoding="utf-8")
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from plants import Task
 from synth import SymbolicPolicy
+from synth._cost import finite_mean
 
 CHOICE_TRAJECTORIES = 256  # enough to order candidates whose costs differ by a few percent
 MAX_SCREENED = 8  # candidates screened at most, cheapest first (each costs seconds)
@@ -72,8 +73,7 @@ def choice_costs(task: Task, policies: list[SymbolicPolicy], seed: int, n: int =
     scen = sim.scenarios(stream_key(seed, "choice"), n)
     out = []
     for pol in policies:
-        c = np.asarray(sim.simulate(pol, scen).cost, float)
-        out.append(float(np.mean(c)) if np.all(np.isfinite(c)) else math.inf)
+        out.append(finite_mean(np.asarray(sim.simulate(pol, scen).cost, float)))
     return np.array(out)
 
 

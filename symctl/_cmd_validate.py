@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
 
         import plants
         from synth import SymbolicPolicy
+        from synth._runfolder import default_run_folder
         from validation import LQG_VARIANTS, ValidationError, lqg, validate
 
         from ._console import err_console, out_console
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
                 raise ValidationError(f"validate {target}: give --task")
             t = plants.get_task(task)
             policy = lqg(t, target)
-            out_dir = out or Path("runs") / f"{t.name.replace('/', '-')}-{target}-validation"
+            out_dir = out or default_run_folder(t.name, target, "validation")
         else:
             if not path.exists():
                 raise ValidationError(f"validate {target!r}: no such run folder or policy file; give a run folder, a policy.json, lqg or lqg-ss")
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
         status = exit_status(cert, None, allow_fail)
         if as_json or quiet:
             if as_json:
-                from validation._validate import jsonable
+                from synth._json import jsonable
 
                 print(json.dumps(jsonable({"verdict": cert["verdict"], "rows": cert["rows"], "out": str(out_dir)})))
             if status:

@@ -95,14 +95,14 @@ def _record(out: Path, config: dict, stage: str, digest: str, seconds: float) ->
 def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Callable[[dict], None] | None = None) -> dict:
     """Run the pipeline for a resolved run config (see `symctl._config`). Returns a summary dict."""
     from synth import SymbolicPolicy
-    from synth._runfolder import prepare, write_config
+    from synth._runfolder import default_run_folder, prepare, write_config
 
     from ._methods import get_method
 
     cache = enable_compilation_cache(config["compile_cache"])
     task = get_task(config["task"])
     method = config["method"]
-    out = prepare(config["out"] or Path("runs") / f"{task.name.replace('/', '-').replace('.toml', '')}-{method}-{config['seed']}")
+    out = prepare(config["out"] or default_run_folder(task.name, method, config["seed"]))
     config = {**config, "out": str(out), "task_name": task.name}
     task_text = _task_text(task)
     import symctl
@@ -244,7 +244,7 @@ def generate_and_verify(policy, task: Task, c_dir: Path, config: dict) -> dict:
     report = codegen.verify(policy, code, ys, r, targets=targets, work_dir=c_dir / "verify", log=c_dir / "verification.log",
                             recorded_u=np.asarray(rec.u[0][:ticks], float))
     report["files"] = [str(p.relative_to(c_dir)) for p in sorted(c_dir.rglob("*")) if p.is_file() and "verify" not in p.parts]
-    from validation._validate import jsonable
+    from synth._json import jsonable
 
     (c_dir / "verification.json").write_text(json.dumps(jsonable(report), indent=2, default=str) + "\n", encoding="utf-8")
     return report

@@ -122,6 +122,7 @@ def simulate_cmd(
 
     enable_x64()
     from synth import Simulator
+    from synth._cost import mean_ci
     from synth._runfolder import stream_key
 
     t = plants.get_task(task)
@@ -131,11 +132,11 @@ def simulate_cmd(
     res = sim.simulate(pol, scen)
     cost = np.asarray(res.cost, float)
     finite = np.isfinite(cost)
-    mean = float(cost.mean())
-    half = float(1.96 * cost.std(ddof=1) / math.sqrt(len(cost))) if len(cost) > 1 and finite.all() else float("nan")
+    mean, lo, hi = mean_ci(cost)  # Student t, as validation's Monte Carlo reports it
+    half = hi - mean if math.isfinite(mean) else math.nan
     out = {
         "task": t.name, "policy": policy, "trajectories": trajectories, "seed": seed,
-        "cost_mean": mean, "cost_ci95": [mean - half, mean + half],
+        "cost_mean": mean, "cost_ci95": [lo, hi],
         "non_finite": int((~finite).sum()), "success_rate": float(np.asarray(res.success).mean()),
     }
     if t.cost.reward:
@@ -171,13 +172,14 @@ def synth_cmd(
 ) -> None:
     """Synthesise a policy for a task and write a run folder."""
     import plants
+    from synth._runfolder import default_run_folder
 
     from ._methods import get_method
 
     enable_x64()
     t = plants.get_task(task)
     runner = get_method(method)
-    out = out or Path("runs") / f"{t.name.replace('/', '-')}-{method}-{seed}"
+    out = out or default_run_folder(t.name, method, seed)
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
     progress = None if quiet else progress_printer()

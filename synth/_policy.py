@@ -26,6 +26,8 @@ import sympy as sp
 
 from plants import UserInputError, lower, symbol
 
+from ._json import jsonable
+
 SCHEMA_VERSION = 1
 INTEGRATORS = ("euler", "rk4", "discrete")
 
@@ -185,7 +187,7 @@ class SymbolicPolicy:
             "dt": self.dt,
             "input_limits": [[_enc_float(lo), _enc_float(hi)] for lo, hi in self.input_limits],
             "latent_init": list(self.latent_init),
-            "provenance": _jsonable(self.provenance),
+            "provenance": jsonable(self.provenance),
         }
 
     def to_json(self) -> str:
@@ -323,20 +325,6 @@ def _enc_float(v: float) -> float | str:
 
 def _dec_float(v: float | str) -> float:
     return float(v)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
 
 
 _SREPR_NAMESPACE: dict[str, Any] = {

@@ -37,6 +37,12 @@ def cache_dir(kind: str) -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symctl" / kind
 
 
+def default_run_folder(task: str, *labels: object) -> Path:
+    """Where a command writes when it is given no --out: `runs/<task>-<label>-...`, the task's name
+    with '/' as '-' (`symctl run sho/partial --method gp-d --seed 0`: `runs/sho-partial-gp-d-0`)."""
+    return Path("runs") / "-".join([task.replace("/", "-").replace(".toml", ""), *map(str, labels)])
+
+
 def prepare(out: str | Path) -> Path:
     """Create the run folder `out` (and parents) and check it is writable."""
     out = Path(out)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 from plants import Task
+from synth._cost import mean_ci
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
@@ -30,19 +31,6 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     centre = (ph + zq**2 / (2 * n)) / den
     half = zq * math.sqrt(ph * (1 - ph) / n + zq**2 / (4 * n**2)) / den
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def mean_ci(c: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t interval; inf when any cost is infinite."""
-    if c.size == 0:
-        return (math.nan, math.nan, math.nan)
-    if not np.all(np.isfinite(c)):
-        return (math.inf, math.inf, math.inf)
-    m = float(np.mean(c))
-    if c.size < 2:
-        return (m, m, m)
-    half = float(stats.t.ppf(0.5 + confidence / 2, c.size - 1) * np.std(c, ddof=1) / math.sqrt(c.size))
-    return (m, m - half, m + half)
 
 
 def ratio_ci(c: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:

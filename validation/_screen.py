@@ -32,6 +32,7 @@ import sympy as sp
 
 from plants import Task, get_task, lower, operating_point
 from synth import SymbolicPolicy
+from synth._cost import finite_mean
 
 from ._certificate import describe_box_stability, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop
@@ -271,8 +272,7 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
             costs[k] = evaluate(cl, dims, base, points, cores)[0]
         else:
             costs[k, 0] = float(cl.cost_fn(base.x0, base.r, base.p, base.knobs, base.NY, base.NW)[0])
-    with np.errstate(invalid="ignore"):
-        mean = np.where(np.all(np.isfinite(costs), axis=0), costs.mean(axis=0), math.inf)
+    mean = finite_mean(costs, axis=0)
     nominal_cost = float(mean[0])
     ref = nominal_cost if cost is None else float(cost)
     worst_cost = worst_ratio = worst_at = None

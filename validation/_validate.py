@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,8 @@ import numpy as np
 
 from plants import Task, UserInputError, get_task
 from synth import SymbolicPolicy
+from synth._cost import finite_mean
+from synth._json import jsonable
 
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
@@ -65,21 +66,6 @@ def _settings(settings: dict | None) -> dict:
     if int(s["trajectories"]) < 2:
         raise ValidationError(f"trajectories = {s['trajectories']}: need at least 2")
     return s
-
-
-def jsonable(obj):
-    """Plain JSON: numpy to lists, non-finite floats as the strings "inf", "-inf", "nan"."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items() if not str(k).startswith("_")}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
 
 
 def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
@@ -131,8 +117,7 @@ def _nominal_cost(task, policy, mc: dict, scen, cl, dims: list[Dim], base: Base,
     p = np.broadcast_to(np.asarray(task.nominal_parameters, float), np.shape(scen.p))
     ro = Simulator(task).simulate(policy, dataclasses.replace(scen, p=jnp.asarray(p, dtype=scen.p.dtype)))
     c = np.asarray(ro.cost, float)
-    m = float(np.mean(c)) if np.all(np.isfinite(c)) else math.inf
-    return {**out, "cost": m, "n": int(c.size),
+    return {**out, "cost": finite_mean(c), "n": int(c.size),
             "source": f"Monte Carlo mean over the {c.size} held-out trajectories re-run at the nominal parameters"}
 
 

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from synth._cost import finite_mean
+
 from ._config import GPConfig, Layout, make_layout
 from ._interpret import make_controller, prepare
 from ._select import duplicates, finite_cost, priority, tournament
@@ -205,9 +207,8 @@ def _assess(ctx: Context, code, const):
     """Training cost per individual (inf if any trajectory is non-finite) and the count of such."""
     I, n = code.shape[:2]
     costs = ctx.evaluate(code.reshape(I * n, *code.shape[2:]), const.reshape(I * n, *const.shape[2:]), ctx.train)
-    finite = np.all(np.isfinite(costs), axis=1)
-    mean = np.where(finite, costs.mean(axis=1), np.inf).astype(np.float64)
-    return mean.reshape(I, n), int((~finite).sum())
+    mean = finite_mean(costs, axis=1).astype(np.float64)
+    return mean.reshape(I, n), int((~np.all(np.isfinite(costs), axis=1)).sum())
 
 
 def init(config: GPConfig, key=None) -> GPState:
@@ -382,5 +383,4 @@ def _rng(key) -> np.random.Generator:
 
 def _assess_flat(ctx: Context, code, const):
     costs = ctx.evaluate(jnp.asarray(code), jnp.asarray(const), ctx.train)
-    finite = np.all(np.isfinite(costs), axis=1)
-    return np.where(finite, costs.mean(axis=1), np.inf), int((~finite).sum())
+    return finite_mean(costs, axis=1), int((~np.all(np.isfinite(costs), axis=1)).sum())

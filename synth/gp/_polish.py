@@ -4,8 +4,8 @@ the best candidates after the last one).
 The evolutionary loop evaluates every individual with one compiled tree interpreter; differentiating
 that interpreter through a whole roll-out is too big a program for a CPU (minutes of compilation,
 gigabytes of memory). One individual is a small `SymbolicPolicy`, though: `compile_policy` turns it
-into a program of its own shape whose constants are parameters, and optax Adam tunes them through
-the differentiable simulator on the training trajectories. Each new shape costs one small
+into a program of its own shape whose constants are parameters, and Adam (`synth._tune`) tunes them
+through the differentiable simulator on the training trajectories. Each new shape costs one small
 compilation (a few seconds; kept in the run's context, so a shape tuned again is not recompiled).
 After the run a tuned candidate is kept only if it is better on the held-out validation
 trajectories, so tuning cannot make the chosen policy worse there.
@@ -19,12 +19,13 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import sympy as sp
 
 from synth import SymbolicPolicy
 from synth._compile import compile_policy, with_constants
+from synth._cost import finite_mean
 from synth._memory import release
+from synth._tune import adam, adam_step
 
 TUNERS_KEPT = 4
 
@@ -83,7 +84,8 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
         run = lambda s: ctx.sim.rollout(controller, {"c": c, "z0": z0}, s, hook=ctx.hook).cost  # noqa: E731
         return jnp.mean(jax.vmap(run)(batch))
 
-    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.1)))
+    opt = adam(lr, steps)
+    tune_step = adam_step(opt, loss, finite_loss=True)  # a batch with a lost trajectory gives no gradient
 
     ran: list = []  # empty until the first call, which compiles
 
@@ -99,13 +101,11 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
         def body(carry, i):
             c, state, best_c, best = carry
             batch = scen if fresh is None else ctx.sim.scenarios(jax.random.fold_in(fresh[0], i), fresh[1], dtype=dtype)
-            val, grad = jax.value_and_grad(loss)(c, z0, batch)
-            ok = jnp.isfinite(val) & jnp.all(jnp.isfinite(grad))
-            better = ok & (val < best)
+            new_c, state, val, ok = tune_step(c, state, z0, batch)
+            better = ok & (val < best)  # `val` is the loss at `c`, before the step
             best_c = jnp.where(better, c, best_c)
             best = jnp.where(better, val, best)
-            upd, state = opt.update(jnp.where(ok, grad, 0.0), state, c)
-            return (optax.apply_updates(c, upd), state, best_c, best), None
+            return (new_c, state, best_c, best), None
 
         init = (c, opt.init(c), c, jnp.asarray(jnp.inf, dtype))
         (c_last, _, best_c, best), _ = jax.lax.scan(body, init, jnp.arange(steps))
@@ -132,5 +132,4 @@ def trajectory_costs(ctx, policy: SymbolicPolicy, scen) -> np.ndarray:
 
 def validation_cost(ctx, policy: SymbolicPolicy, scen) -> float:
     """Mean cost of `policy` on the scenarios `scen` (inf if any trajectory is non-finite)."""
-    cost = trajectory_costs(ctx, policy, scen)
-    return float(cost.mean()) if np.all(np.isfinite(cost)) else math.inf
+    return finite_mean(trajectory_costs(ctx, policy, scen))
