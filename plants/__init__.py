@@ -17,7 +17,17 @@ from ._backends import (
     to_jax,
     to_numpy,
 )
-from ._library import BUILTIN_TASKS, DEFAULT_TASK, UnknownTask, builtin_tasks, get_task, task_path, task_reference
+from ._library import (
+    BUILTIN_TASKS,
+    DEFAULT_TASK,
+    UnknownTask,
+    builtin_equivalent,
+    builtin_tasks,
+    definition_digest,
+    get_task,
+    task_path,
+    task_reference,
+)
 from ._model import (
     Cost,
     Distribution,
@@ -40,7 +50,7 @@ __all__ = [
     "BUILTIN_TASKS", "DEFAULT_TASK", "EXPRESSION_NAMESPACE", "OPERATORS", "POLICY_FUNCTION_SET",
     "Cost", "Distribution", "ExpressionLimit", "Linearization", "ModelError", "Observation", "Operator", "Parameter",
     "Plant", "PlantFunctions", "Scaling", "Success", "Task", "TaskFileError", "UnknownTask", "UnsupportedExpression", "UserInputError",
-    "builtin_tasks", "choose_scaling", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
+    "builtin_equivalent", "builtin_tasks", "choose_scaling", "definition_digest", "did_you_mean", "equilibrium_input", "get_operator", "get_task", "linearize",
     "load_plant", "load_task", "lower", "normalise", "operating_point", "over_box", "parse_expression", "training_task", "symbol", "target_state_expressions",
     "task_path", "task_reference", "to_casadi", "to_jax", "to_numpy",
 ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 from ._model import Task, UserInputError
-from ._toml import TaskFileError, did_you_mean, load_task
+from ._toml import TaskFileError, _read_toml, did_you_mean, load_task
 
 LIBRARY = Path(__file__).parent / "library"
 
@@ -68,4 +72,52 @@ def task_reference(task: Task) -> str:
     return str(Path(task.source).resolve())
 
 
-__all__ = ["BUILTIN_TASKS", "task_reference", "DEFAULT_TASK", "TaskFileError", "UnknownTask", "builtin_tasks", "get_task", "task_path"]
+def definition_digest(task: Task) -> str | None:
+    """A digest of what the file `task` was loaded from defines: its task table with the plant
+    (inline, or the plant file it names) after normalising away what does not change the
+    definition: comments, layout and key order, whitespace inside strings, integers written as
+    floats, the plant's and task's `name`, every `description`. So a copy of a task file, renamed
+    or re-commented, has the digest of the original. None for a task not loaded from a file."""
+    return _file_digest(Path(task.source)) if task.source else None
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        doc = _read_toml(path)
+        t = dict(doc.get("task", {}))
+        ref = t.pop("plant", None)
+        plant = doc.get("plant") or (_read_toml(path.parent / ref).get("plant") if isinstance(ref, str) else None)
+    except TaskFileError:
+        return None
+    plant = dict(plant or {})
+    for table in (t, plant):
+        table.pop("name", None)
+    text = json.dumps(_normalised({"plant": plant, "task": t}), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalised(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_normalised(v) for v in value]
+    if isinstance(value, str):
+        return "".join(value.split())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return str(value) if not isinstance(value, bool) else value
+
+
+@functools.cache
+def _builtin_digests() -> dict[str, str]:
+    return {_file_digest(task_path(name)): name for name in BUILTIN_TASKS}
+
+
+def builtin_equivalent(task: Task) -> str | None:
+    """The name of the built-in task whose definition is `task`'s (`definition_digest`: the same
+    plant and task, whatever the file's name, comments or layout), or None."""
+    digest = definition_digest(task)
+    return None if digest is None else _builtin_digests().get(digest)
+
+
+__all__ = ["BUILTIN_TASKS", "builtin_equivalent", "definition_digest", "task_reference", "DEFAULT_TASK", "TaskFileError", "UnknownTask", "builtin_tasks", "get_task", "task_path"]

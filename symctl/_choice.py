@@ -9,8 +9,9 @@ from (`seed_policy.json`, the steady-state LQG for GP-D): each gets a cost on tr
 own stream ("choice", held out from training and from the certificate's Monte Carlo), with its
 ratio to the optimal LQG's on the same trajectories, then, in order of cost, the certificate's
 cheap checks (`validation.screen`). The first candidate that passes them (and the cost ratio) is
-exported; when none does, the cheapest regular one (no near-singular term, stable at the nominal
-point) is, and the run says what it fails. `choice.csv` in the run folder lists every candidate with its figures.
+exported; when none does, the regular one (no near-singular term, stable at the nominal point)
+failing the fewest stability and robustness checks, then the cheapest, is, and the run says what
+it fails. `choice.csv` in the run folder lists every candidate with its figures.
 """
 
 from __future__ import annotations
@@ -115,12 +116,17 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
             chosen, passed = int(k), True
             break
     if chosen is None:
-        # none passed: the cheapest that is regular (no near-singular term) and locally stable at the
-        # nominal point; its failures are then those of the task's box or budget, which the
-        # certificate names (a count of failed checks would trade cost for a check LQG fails too)
+        # none passed: safety first. Among the regular candidates (no near-singular term, stable at
+        # the nominal point), the one failing the fewest stability and robustness checks, then the
+        # cheapest: a controller that is only too costly is exported before one that is cheap but
+        # loses stability somewhere in the box.
         regular = [k for k in order if rows[k]["screened"] and not rows[k]["near_singular"]
                    and (rows[k].get("spectral_radius_nominal") or math.inf) < 1.0]
-        chosen = int(regular[0]) if regular else int(order[0])
+
+        def unsafe(k: int) -> int:
+            return len([f for f in rows[k]["failed"].split("; ") if f and f != "cost_ratio_max"])
+
+        chosen = min(regular, key=lambda k: (unsafe(k), costs[k])) if regular else int(order[0])
     for k, row in enumerate(rows):
         row["chosen"] = int(k == chosen)
     _write(out / "choice.csv", rows)

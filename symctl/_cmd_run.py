@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 
 
+SET_HELP = ("A GP or ESPL setting (docs/settings.md; in the run config, the [gp] / [espl] table), repeatable: "
+            "--set population=300. VALUE is a TOML literal (a string setting also takes a bare word).")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
@@ -17,7 +21,7 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[str | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
         out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
-        config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options).")] = None,
+        config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options; [gp] / [espl] tables = --set).")] = None,
         population: Annotated[int | None, typer.Option(help="GP: total population.")] = None,
         generations: Annotated[int | None, typer.Option(help="GP: generations.")] = None,
         islands: Annotated[int | None, typer.Option(help="GP: islands.")] = None,
@@ -27,6 +31,7 @@ def register(app: typer.Typer) -> None:
         robust: Annotated[bool | None, typer.Option("--robust/--no-robust", help="Train with ranged parameters drawn over their box (default on).")] = None,
         iterations: Annotated[int | None, typer.Option(help="ESPL: iterations.")] = None,
         batch: Annotated[int | None, typer.Option(help="ESPL: trajectories per iteration.")] = None,
+        set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
         trajectories: Annotated[int | None, typer.Option(help="Validation: Monte Carlo trajectories.")] = None,
         sweep: Annotated[int | None, typer.Option(help="Validation: sweep points.")] = None,
         starts: Annotated[int | None, typer.Option(help="Validation: worst-case starts.")] = None,
@@ -51,7 +56,7 @@ def register(app: typer.Typer) -> None:
                    generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
                    batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
                    cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
-        cfg = resolve(cli, config)
+        cfg = resolve(cli, config, set_)
         enable_x64()
         say = (lambda msg: None) if cfg["quiet"] else (lambda msg: err_console.print(msg, markup=False))
         progress = None if cfg["quiet"] else progress_printer()

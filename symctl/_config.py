@@ -1,7 +1,11 @@
-"""Run configuration for `symctl run`: every CLI option is a key of a flat TOML file and vice versa.
+"""Run configuration for `symctl run`: every CLI option is a key of a flat TOML file and vice versa,
+and the method's settings are the tables `[gp]` and `[espl]` (what `--set KEY=VALUE` sets).
 
-Precedence: defaults < `--config RUN.toml` < options given on the command line. The resolved
-configuration is written back into the run folder as `config.toml`.
+Precedence: defaults < `--config RUN.toml` < options given on the command line. The tables take
+every field of `synth.gp.GPConfig` and `synth.espl.ESPLConfig` but those the run sets itself (the
+task, the method, the seed, ...); docs/settings.md lists them. A setting that is also an option of
+its own (`population`, `latent`, `iterations`, ...) may be given either way; it is carried as the
+option. The resolved configuration is written back into the run folder as `config.toml`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "allow_fail": (False, bool, "Exit with status 0 even when the certificate or the C verification fails (otherwise 3)."),
 }
 SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
+# The run config's tables of method settings, and the methods that read each.
+SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d"), "espl": ("espl-s", "espl-d")}
+# Keys `symctl run` adds to the config.toml it writes, for the reader; ignored when it is read back.
+_WRITTEN_BY_RUN = ("task_name",)
+# Where the run's own fields are set instead of in a table.
+_RUN_FIELD_OPTIONS = {"task": "give TASK", "method": "use --method", "seed": "use --seed", "robust": "use --robust or --no-robust",
+                      "normalised": "symctl run always learns in normalised units"}
 
 
 class RunConfigError(UserInputError):
@@ -50,7 +61,8 @@ class RunConfigError(UserInputError):
 
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
-    """Read a run config TOML: flat keys, the same names as the CLI options (dashes as underscores)."""
+    """Read a run config TOML: flat keys, the same names as the CLI options (dashes as underscores),
+    and the tables `[gp]` / `[espl]` of method settings (checked: known keys, values of their type)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -61,10 +73,100 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         k = key.replace("-", "_")
+        if k in SETTINGS_TABLES:
+            if not isinstance(value, dict):
+                raise RunConfigError(f"{path}: [{key}] must be a table of {k.upper()} settings ([{k}] then key = value lines)")
+            out[k] = check_settings(k, {n.replace("-", "_"): v for n, v in value.items()}, f"{path}: [{k}]")
+            continue
+        if k in _WRITTEN_BY_RUN:  # (a run folder's config.toml reads back as it was written)
+            continue
         if k not in RUN_OPTIONS:
-            raise RunConfigError(f"{path}: [{key}] unknown key{did_you_mean(k, list(RUN_OPTIONS))}; valid keys: {', '.join(RUN_OPTIONS)}")
+            valid = [*RUN_OPTIONS, *SETTINGS_TABLES]
+            raise RunConfigError(f"{path}: [{key}] unknown key{did_you_mean(k, valid)}; valid keys: {', '.join(valid)}")
         out[k] = _check(k, value, str(path))
     return out
+
+
+def settings_class(table: str):
+    """The settings dataclass of a table: `GPConfig` for "gp", `ESPLConfig` for "espl"."""
+    if table == "gp":
+        from synth.gp._config import GPConfig
+
+        return GPConfig
+    from synth.espl._config import ESPLConfig
+
+    return ESPLConfig
+
+
+def settings_table(method: str) -> str | None:
+    """The table of `method`'s settings ("gp", "espl"), None for a method that has none (LQG)."""
+    return next((t for t, methods in SETTINGS_TABLES.items() if method in methods), None)
+
+
+def check_settings(table: str, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` checked as settings of `table`: each key a field that a user sets (did you mean,
+    otherwise), each value of its field's type (integers as floats where a number is wanted; lists
+    for tuples). Ranges and combinations are checked when the method builds its config."""
+    cls = settings_class(table)
+    out = {}
+    for key, value in values.items():
+        if key in cls.RUN_FIELDS:
+            raise RunConfigError(f"{where}: {key} is set by the run, not here: {_RUN_FIELD_OPTIONS.get(key, 'see docs/settings.md')}")
+        if cls.retired(key, value, where):
+            continue
+        if key not in cls.field_names():
+            other = [t for t in SETTINGS_TABLES if t != table and key in settings_class(t).field_names()]
+            hint = f" (it is an {other[0].upper()} setting)" if other else did_you_mean(key, cls.settable())
+            raise RunConfigError(f"{where}: unknown {cls.LABEL} setting {key!r}{hint}; the settings are listed in docs/settings.md")
+        out[key] = cls.coerce(key, value, where)
+    return out
+
+
+def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[str, Any]:
+    """The `--set KEY=VALUE` items for `method`, checked (`check_settings`). VALUE is a TOML
+    literal (3, 0.5, true, "text", [1, 2], {add = 1.0}); a string setting also takes a bare word."""
+    if not items:
+        return {}
+    table = settings_table(method)
+    if table is None:
+        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, espl-s, espl-d")
+    cls = settings_class(table)
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise RunConfigError(f"--set {item!r}: write KEY=VALUE, for example --set population=300")
+        try:
+            parsed = tomllib.loads(f"value = {text.strip()}")
+            if set(parsed) != {"value"}:
+                raise tomllib.TOMLDecodeError("more than one value")
+            values[key] = parsed["value"]
+        except tomllib.TOMLDecodeError:
+            if key in cls.field_names() and cls.field_type(key) is str:  # a bare word for a string setting
+                values[key] = text.strip()
+                continue
+            raise RunConfigError(f"--set {item!r}: {text.strip()!r} is not a TOML value; write numbers as 3 or 0.5, "
+                                 'true or false, strings in quotes (--set \'key="text"\'), lists as [1, 2]') from None
+    return check_settings(table, values, "--set")
+
+
+def fold_settings(method: str, options: dict[str, Any], given: dict[str, Any], values: dict[str, Any],
+                  where: str) -> dict[str, Any]:
+    """Move the settings of `values` that are also options of their own (`SYNTH_KEYS`:
+    population, latent, iterations, seed_policy, ...) into `options`, where they are carried;
+    return the rest. `given` are the options given at the same level (the same file, or the
+    command line): a setting given both ways must agree. (GP's `seed_policy = ""` means none.)"""
+    rest = dict(values)
+    for key in [k for k in rest if k in SYNTH_KEYS]:
+        value = rest.pop(key)
+        if key == "seed_policy" and value == "":
+            value = "none"
+        if given.get(key) is not None and given[key] != value:
+            raise RunConfigError(f"{where}: {key} is given twice, {given[key]!r} as an option and {value!r} as a "
+                                 f"{settings_table(method).upper()} setting; keep one")
+        options[key] = _check(key, value, where)
+    return rest
 
 
 def _check(key: str, value: Any, where: str) -> Any:
@@ -84,14 +186,25 @@ def _check(key: str, value: Any, where: str) -> Any:
     return value
 
 
-def resolve(cli: dict[str, Any], config_file: str | Path | None) -> dict[str, Any]:
-    """Defaults, then the config file, then the options given on the command line (None = not given)."""
-    resolved = {k: d for k, (d, _, _) in RUN_OPTIONS.items()}
-    if config_file is not None:
-        resolved.update(load_run_config(config_file))
-    for k, v in cli.items():
-        if v is not None:
-            resolved[k] = _check(k, v, "command line")
+def resolve(cli: dict[str, Any], config_file: str | Path | None, settings: list[str] | None = None) -> dict[str, Any]:
+    """Defaults, then the config file, then the options given on the command line (None = not
+    given) and `settings` (`--set KEY=VALUE` items, for the method's table). The result has the
+    tables "gp" and "espl" besides the options."""
+    resolved: dict[str, Any] = {k: d for k, (d, _, _) in RUN_OPTIONS.items()}
+    tables: dict[str, dict[str, Any]] = {t: {} for t in SETTINGS_TABLES}
+    from_file = load_run_config(config_file) if config_file is not None else {}
+    for t in SETTINGS_TABLES:
+        tables[t] = from_file.pop(t, {})
+    given = {k: _check(k, v, "command line") for k, v in cli.items() if v is not None}
+    method = given.get("method", from_file.get("method", resolved["method"]))
+    table = settings_table(method)
+    resolved.update(from_file)
+    if table is not None:
+        tables[table] = fold_settings(method, resolved, from_file, tables[table], f"{config_file}: [{table}]")
+    resolved.update(given)
+    set_values = parse_set(settings, method)
+    if table is not None:
+        tables[table].update(fold_settings(method, resolved, given, set_values, "--set"))
     if not resolved.get("task"):
         raise RunConfigError("no task: give TASK on the command line or task = \"...\" in the run config")
-    return resolved
+    return {**resolved, **tables}

@@ -1,13 +1,15 @@
 """The synthesis methods the CLI and the pipeline can run, by name.
 
-A method is a function `run(task, out, *, seed, options, resume, progress, method, budget) ->
-SymbolicPolicy` that writes its run folder (at least `policy.json`, `config.toml`,
-`manifest.json`). `options` holds the method's own settings (checked against its defaults by
-`synth._options.check_options`); `progress(record)` receives a dict per generation or iteration for
-the CLI to display (it may be None). `budget` is the run budget, "quick" or "paper", and every
-method receives it; each maps it to its own presets: GP runs the preset of the same name
-(`synth.gp.BUDGETS`), ESPL runs `synth.espl.RUN_BUDGETS[budget]` (quick: its "default" preset, the
-measured settings; paper: "paper"), LQG has nothing to size and ignores it.
+A method is a function `run(task, out, *, seed, options, resume, progress, method, budget,
+settings) -> SymbolicPolicy` that writes its run folder (at least `policy.json`, `config.toml`,
+`manifest.json`). `options` holds the CLI's options for it (checked against its defaults by
+`synth._options.check_options`); `settings` are fields of its config dataclass (`--set`, the run
+config's `[gp]` / `[espl]` table; docs/settings.md), None or empty for none; `progress(record)`
+receives a dict per generation or iteration for the CLI to display (it may be None). `budget` is
+the run budget, "quick" or "paper", and every method receives it; each maps it to its own
+presets: GP runs the preset of the same name (`synth.gp.BUDGETS`), ESPL runs
+`synth.espl.RUN_BUDGETS[budget]` (quick: its "default" preset, the measured settings; paper:
+"paper"), LQG has nothing to size and ignores it.
 """
 
 from __future__ import annotations
@@ -45,13 +47,15 @@ def get_method(name: str) -> Callable[..., SymbolicPolicy]:
 
 
 def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "lqg",
-            budget: str = "quick") -> SymbolicPolicy:
+            budget: str = "quick", settings: dict | None = None) -> SymbolicPolicy:
     """LQG as a synthesis method: design, write the run folder (`budget` is accepted like every
-    method's; an LQG design has nothing to size)."""
+    method's; an LQG design has nothing to size, and no settings)."""
     from synth._runfolder import prepare, write_config, write_manifest
     from validation import lqg
 
     check_options(method, options, {})
+    if settings:
+        raise UserInputError(f"method {method!r} has no settings (given: {', '.join(settings)}); --set applies to GP and ESPL")
     out = prepare(out)
     t0 = time.perf_counter()
     policy = lqg(task, method).with_provenance(seed=seed)
@@ -67,7 +71,7 @@ SEED_POLICY_FILE = "seed_policy.json"
 
 
 def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
-           budget: str = "quick", **overrides: Any) -> SymbolicPolicy:
+           budget: str = "quick", settings: dict | None = None, **overrides: Any) -> SymbolicPolicy:
     """GP-S / GP-D (`synth.gp.run`), with GP-D started from a known linear controller.
 
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
@@ -80,6 +84,7 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
     """
     from synth.gp import run
 
+    overrides = {**(settings or {}), **overrides}  # GPConfig fields all the same; the caller's win
     opts = dict(options)
     choice = opts.pop("seed_policy", None)
     if method != "gp-d" or "seed_policy" in overrides:

@@ -16,7 +16,7 @@ from typing import Any
 
 from plants import Task, get_task
 
-from ._config import SYNTH_KEYS
+from ._config import SYNTH_KEYS, settings_table
 
 STAGES = ("synth", "validate", "codegen")
 _OUTPUTS = {
@@ -112,8 +112,9 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
 
     # Synthesis ------------------------------------------------------------------------------------
     synth_opts = {k: config[k] for k in SYNTH_KEYS}
+    settings = method_settings(config)  # (in the hash only when given: earlier run folders stay up to date)
     h_synth = _sha("synth", symctl.__version__, task_text, method, config["budget"], config["seed"], synth_opts,
-                   config.get("robust", False))
+                   config.get("robust", False), *([settings] if settings else []))
     if _up_to_date(out, "synth", h_synth):
         say(f"synthesis: up to date ({out / 'policy.json'})")
         policy = SymbolicPolicy.load(out / "policy.json")
@@ -166,6 +167,12 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     return summary
 
 
+def method_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of the run's method: its table of the run config (`[gp]`, `[espl]`, `--set`)."""
+    table = settings_table(config["method"])
+    return dict(config.get(table) or {}) if table else {}
+
+
 def _training_notes(task: Task, robust: bool) -> tuple[Any, list[str]]:
     """The scaling of the task the method learns on (`plants.training_task`), and what the
     training task changes, in words."""
@@ -192,7 +199,7 @@ def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs:
     for note in notes:
         say(f"  {note}")
     policy = runner(task, out, seed=config["seed"], options={k: config[k] for k in SYNTH_KEYS}, resume=config["resume"],
-                    progress=progress, method=method, normalised=True, robust=robust, **kwargs)
+                    progress=progress, method=method, normalised=True, robust=robust, settings=method_settings(config), **kwargs)
     (out / "policy.json").replace(out / "method_policy.json")
     fit = _latent_note(out, policy)
     if fit:

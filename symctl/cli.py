@@ -151,6 +151,10 @@ def simulate_cmd(
     out_console.print(f"  success rate {out['success_rate']:.3f}, non-finite trajectories {out['non_finite']}")
 
 
+SET_HELP = ("A GP or ESPL setting (docs/settings.md), repeatable: --set population=300 --set 'selection=\"penalty\"'. "
+            "VALUE is a TOML literal (a string setting also takes a bare word).")
+
+
 @app.command("synth")
 def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
@@ -167,6 +171,7 @@ def synth_cmd(
                                                          "lqg (the default when the task has a steady-state LQG that fits) or none.")] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
@@ -174,6 +179,7 @@ def synth_cmd(
     import plants
     from synth._runfolder import default_run_folder
 
+    from ._config import fold_settings, parse_set
     from ._methods import get_method
 
     enable_x64()
@@ -182,8 +188,10 @@ def synth_cmd(
     out = out or default_run_folder(t.name, method, seed)
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
+    settings = fold_settings(method, options, dict(options), parse_set(set_, method), "--set")
     progress = None if quiet else progress_printer()
-    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method, budget=budget)
+    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method, budget=budget,
+                    settings=settings)
     if not quiet:
         out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {out / 'policy.json'}")
         out_console.print(str(policy))

@@ -66,7 +66,7 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
 
 
 def test_espl_d_takes_a_latent_state_per_plant_state_unless_told():
-    from synth.espl._run import default_latent
+    from synth.espl._config import default_latent
 
     four = plants.get_task("cartpole/balance")
     assert default_latent(four, "espl-d", {}) == {"latent": 4}

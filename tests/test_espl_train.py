@@ -188,14 +188,14 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
     # and the cost returned is the full-horizon validation cost of the policy returned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,
-                      finetune_iterations=4, finetune_batch=3, finetune_ticks=50, finetune_eval_every=2, finetune_restore=0.1)
+                      finetune_iterations=4, finetune_batch=3, finetune_ticks=50, eval_every=2, finetune_restore=0.1)
     trainer = Trainer(task, cfg, seed=2)
     base = validation_cost(trainer, strong)
     tuned, cost, steps = finetune(trainer, strong, base, scales=scales)
     assert steps == 4 * 3 * 50 and cost == validation_cost(trainer, tuned) and cost <= base
 
 
-def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted():
+def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted(monkeypatch):
     import dataclasses
 
     import sympy as sp
@@ -208,13 +208,13 @@ def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted(
     c, s, d = shell.y
     policy = dataclasses.replace(shell, g=(sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d),))
     base = dict(method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, finetune_batch=4, finetune_ticks=60,
-                finetune_decay=0.97, finetune_eval_every=10, augment_odd=())
-    # Until the critic has been fitted for `critic_warmup` steps its value does not enter: the
+                finetune_decay=0.97, eval_every=10, augment_odd=())
+    # Until the critic has been fitted for CRITIC_WARMUP (50) steps its value does not enter: the
     # constants move exactly as with the plain decayed gradient.
     plain = Trainer(task, espl_config(task, finetune_iterations=6, **base), seed=1)
     cost0 = validation_cost(plain, policy)
     tuned_plain, cost_plain, steps_plain = finetune(plain, policy, cost0)
-    off = Trainer(task, espl_config(task, finetune_iterations=6, finetune_critic=3.0, critic_warmup=6, **base), seed=1)
+    off = Trainer(task, espl_config(task, finetune_iterations=6, finetune_critic=3.0, **base), seed=1)
     tuned_off, cost_off, steps_off = finetune(off, policy, cost0)
     assert steps_off == steps_plain == 6 * 4 * 60
     np.testing.assert_allclose(np.asarray(compile_policy(tuned_off, task)[1]["c"]),
@@ -222,9 +222,10 @@ def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted(
     # The critic learns the cost-to-go of the tuning roll-outs: the fraction of its variance the
     # critic leaves unexplained on a fresh batch (before fitting on it) starts at 1 or more (the
     # critic starts at zero) and falls well below.
+    # (Its value enters after 20 steps here, so that 40 steps see both phases.)
+    monkeypatch.setattr("synth.espl._extract.CRITIC_WARMUP", 20)
     rows = []
-    on = Trainer(task, espl_config(task, finetune_iterations=40, finetune_critic=3.0, critic_warmup=20,
-                                   **{**base, "finetune_eval_every": 1}), seed=1)
+    on = Trainer(task, espl_config(task, finetune_iterations=40, finetune_critic=3.0, **{**base, "eval_every": 1}), seed=1)
     tuned, cost, steps = finetune(on, policy, cost0, progress=rows.append)
     unexplained = [r["critic_unexplained"] for r in rows]
     assert len(unexplained) == 40 and unexplained[0] >= 1.0 and max(unexplained[-10:]) < 0.3, unexplained

@@ -30,6 +30,14 @@ from .._runfolder import stream_key
 from ._network import deterministic_masks, to_sympy
 from ._train import Trainer, candidate_monomials
 
+# Fixed settings, once ESPLConfig fields (docs/settings.md, removed settings). A candidate term whose
+# tuned coefficient times its term's typical size is below AUGMENT_PRUNE is removed if validation
+# allows. The value critic of constant tuning has two tanh layers of CRITIC_WIDTH, is fitted for
+# CRITIC_STEPS Adam steps at CRITIC_LR per tuning step, and its value enters after CRITIC_WARMUP
+# tuning steps.
+AUGMENT_PRUNE = 0.05
+CRITIC_WIDTH, CRITIC_LR, CRITIC_STEPS, CRITIC_WARMUP = 64, 1e-3, 30, 50
+
 
 def _strongest(params: dict, max_paths: int) -> list:
     """The p > 0.5 masks, cut to the `max_paths` paths of largest p*|w| when more are on (a network
@@ -207,11 +215,11 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
 def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]],
                     n_constants: int) -> tuple[SymbolicPolicy, float, int]:
     """Remove the candidate terms whose tuned coefficient times the typical size of its monomial is
-    below `augment_prune`, if the validation cost is no worse without them; returns (policy, cost,
+    below `AUGMENT_PRUNE`, if the validation cost is no worse without them; returns (policy, cost,
     candidate terms kept). `policy` is the tuned augmented policy, `n_constants` the number of
     constants of the augmented one (the indices in `found` refer to them)."""
     values = constants(policy).copy()
-    weak = [i for i, size, _ in found if abs(values[i]) * size < trainer.config.augment_prune]
+    weak = [i for i, size, _ in found if abs(values[i]) * size < AUGMENT_PRUNE]
     if not weak or len(values) != n_constants:  # (a tuned constant of exactly 0 would shift the indices)
         return policy, cost, len(found)
     values[weak] = 0.0
@@ -262,17 +270,14 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                       optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
     key = stream_key(trainer.seed, trainer.stream("finetune"))
 
-    fixed = trainer.sim.scenarios(key, cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune) if cfg.finetune_fixed else None
-
     ticks = trainer.finetune_ticks
     decay = cfg.tuning_decay
     use_critic = cfg.finetune_critic > 0  # (the configuration refuses a critic without decay)
     y_mean, y_std = (jnp.asarray(v, dtype) for v in trainer.pilot[:2])
 
     def scenarios(it):
-        # One fixed set of `finetune_batch` trajectories (full-batch), or a fresh draw per step.
-        return fixed if fixed is not None else trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype,
-                                                                     stratified=cfg.stratified_finetune)
+        # A fresh draw of `finetune_batch` trajectories per step.
+        return trainer.sim.scenarios(jr.fold_in(key, it), cfg.finetune_batch, dtype, stratified=cfg.stratified_finetune)
 
     def loss(c, it):
         one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay, ticks)[1]  # noqa: E731
@@ -318,14 +323,14 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     if use_critic:
         n_in = int(trainer.task.ny + controller.nz + trainer.task.nr + 1)
-        vp = _mlp_init(stream_key(trainer.seed, trainer.stream("critic")), n_in, cfg.critic_width, dtype)
-        copt = optax.adam(cfg.critic_lr)
+        vp = _mlp_init(stream_key(trainer.seed, trainer.stream("critic")), n_in, CRITIC_WIDTH, dtype)
+        copt = optax.adam(CRITIC_LR)
         cstate = copt.init(vp)
 
         @jax.jit
         def critic_step(c, state, vp, cstate, it):
-            # The critic's value enters once it has been fitted for `critic_warmup` steps.
-            weight = jnp.where(it >= cfg.critic_warmup, cfg.finetune_critic, 0.0).astype(dtype)
+            # The critic's value enters once it has been fitted for CRITIC_WARMUP steps.
+            weight = jnp.where(it >= CRITIC_WARMUP, cfg.finetune_critic, 0.0).astype(dtype)
             (val, (f, g)), grad = jax.value_and_grad(critic_loss, has_aux=True)(c, vp, it, weight)
             ok = jnp.all(jnp.isfinite(grad))
             upd, state = opt.update(jnp.where(ok, grad, 0.0), state)
@@ -345,7 +350,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
             # How much of the new batch's cost-to-go the critic leaves unexplained before it is
             # fitted on it (1 for a critic that knows nothing; reported at the validation checks).
             unexplained = fit(vp) / jnp.maximum(jnp.var(g), 1e-12)
-            vp, cstate = jax.lax.fori_loop(0, cfg.critic_steps, body, (vp, cstate))
+            vp, cstate = jax.lax.fori_loop(0, CRITIC_STEPS, body, (vp, cstate))
             return c, state, vp, cstate, unexplained
 
     def score(c):
@@ -356,23 +361,20 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     best_c, best = c0, cost  # `cost`: the validation cost of `policy` itself, as given
     c, state = c0, opt.init(c0)
-    avg, a = c0, cfg.finetune_average
     for it in range(cfg.finetune_iterations):
         if use_critic:
             c, state, vp, cstate, unexplained = critic_step(c, state, vp, cstate, it)
         else:
             c, state, val = step(c, state, it)
-        # With `finetune_average`, the candidates are an exponential average of the iterates.
-        avg = a * avg + (1 - a) * c if a else c
-        if (it + 1) % (cfg.finetune_eval_every or cfg.eval_every) == 0 or it + 1 == cfg.finetune_iterations:
-            v = score(avg)
+        if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.finetune_iterations:
+            v = score(c)
             if v < best:
-                best, best_c = v, avg
+                best, best_c = v, c
             elif cfg.finetune_restore and v > best + cfg.finetune_restore * abs(best):  # costs may be negative (returns)
                 # Diverging: go back to the best validated constants (the optimiser keeps its
                 # state, so the learning-rate schedule goes on and the large second moments damp
                 # the next steps).
-                c, avg = best_c, best_c
+                c = best_c
             if progress is not None:
                 row = {"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best}
                 if use_critic:

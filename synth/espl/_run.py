@@ -22,7 +22,7 @@ from plants import Task, UserInputError
 
 from .._policy import SymbolicPolicy
 from .._runfolder import RunFolderError, config_hash, prepare, stream_key, write_config, write_manifest
-from ._config import ESPLConfig, espl_config, run_budget_preset
+from ._config import ESPLConfig, checkpoint_dicts, resolve_config, run_budget_preset
 from ._extract import augment, extract, finetune, prune_augmented, prune_guards, simplify_policy, validation_cost
 from ._network import active_paths
 from ._train import Trainer
@@ -80,7 +80,7 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     history = "history.csv" if r == 0 else f"history-{r}.csv"
     if resume and ckpt is not None and (ckpt / "state.json").exists():
         state, best, meta = load_checkpoint(ckpt, state, state["params"])
-        if meta.get("config_hash") != config_hash(cfg.as_dict()) or meta.get("seed") != trainer.seed:
+        if meta.get("config_hash") not in {config_hash(d) for d in checkpoint_dicts(cfg)} or meta.get("seed") != trainer.seed:
             raise RunFolderError(f"checkpoint in {str(ckpt)!r} was made with other settings or seed; run without --resume or use another --out")
         best_val, best_iter, rows, elapsed = meta["best_validation"], meta["best_iteration"], meta["history"], meta["seconds"]
         best_val = math.inf if best_val is None else best_val
@@ -105,7 +105,7 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
         if progress is not None:
             progress({"stage": "train", **({"restart": r} if cfg.restarts > 1 else {}), **row})
         if ckpt is not None:
-            meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.as_dict()),
+            meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.to_dict()),
                     "best_validation": None if math.isinf(best_val) else best_val, "best_iteration": best_iter,
                     "history": rows, "seconds": time.perf_counter() - t0}
             save_checkpoint(ckpt, state, best, meta)
@@ -205,43 +205,28 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     })
     if task.cost.reward:
         record["test_return"] = -record["test_cost"]
-    policy = policy.with_provenance(**{k: v for k, v in record.items() if k != "complexity"}, espl=config.as_dict())
+    policy = policy.with_provenance(**{k: v for k, v in record.items() if k != "complexity"}, espl=config.to_dict())
     return policy, record
 
 
-def default_latent(task: Task, method: str, overrides: dict, preset: str = "default") -> dict:
-    """ESPL-D's latent size when the user gave none: at least the plant's order, room for a
-    full-order observer (the steady-state LQG's); `{}` when the configured one is enough."""
-    if method != "espl-d" or "latent" in overrides:
-        return {}
-    configured = espl_config(task, preset, method=method, **overrides).latent
-    return {"latent": task.plant.nx} if configured < task.plant.nx else {}
-
-
 def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
-             method: str = "espl-s", budget: str = "quick", normalised: bool = False, robust: bool = False) -> SymbolicPolicy:
+             method: str = "espl-s", budget: str = "quick", normalised: bool = False, robust: bool = False,
+             settings: dict[str, Any] | None = None) -> SymbolicPolicy:
     """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
     `plants.training_task(task, normalised, robust)` (the policy is written in its units). `budget`
     is the run budget, "quick" or "paper", which runs the ESPL preset `RUN_BUDGETS[budget]`
-    (quick: ESPL's "default" preset; see `_config.RUN_BUDGETS`)."""
+    (quick: ESPL's "default" preset; see `_config.RUN_BUDGETS`); `settings` are ESPLConfig fields
+    (`resolve_config` says what wins)."""
     from plants import training_task
 
-    from .._options import check_options
-
-    task = training_task(task, normalised, robust)[0]
+    config = resolve_config(task, method=method, budget=budget, options=options, settings=settings)
     preset = run_budget_preset(budget)
-
-    defaults = {"iterations": None, "batch": None, "time_budget": None}
-    if method == "espl-d":
-        defaults["latent"] = None
-    opts = check_options(method, options, defaults)
-    overrides = {k: v for k, v in opts.items() if v is not None}
-    config = espl_config(task, preset, method=method, **overrides, **default_latent(task, method, overrides, preset))
+    task = training_task(task, normalised, robust)[0]
     out = prepare(out)
     if not resume and (out / "checkpoint" / "state.json").exists():
         raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
     cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "budget": budget,
-                "espl_preset": preset, "normalised": normalised, "robust": robust, "espl": config.as_dict()}
+                "espl_preset": preset, "normalised": normalised, "robust": robust, "espl": config.to_dict()}
     write_config(out, cfg_dict)
     policy, record = synthesise(task, config, seed, out, resume, progress)
     policy.save(out / "policy.json")

@@ -137,7 +137,7 @@ class Trainer:
         self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
         self.shaping = self._shaping()
         self.schedule = optax.cosine_decay_schedule(config.lr, config.iterations, alpha=config.lr_final)
-        if config.retrain_lr > 0 and config.freeze_after_hard and config.hard_iteration < config.iterations:
+        if config.retrain_lr > 0 and config.hard_iteration < config.iterations:
             # Prune, then retrain: once the selection is fixed the weights of the kept paths get a
             # fresh cosine schedule from `retrain_lr` (the single schedule is near its floor by then).
             h = config.hard_iteration
@@ -157,8 +157,7 @@ class Trainer:
         self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
         self._train_key = jr.key_data(stream_key(seed, self.stream("train")))
         self._mask_key = jr.key_data(stream_key(seed, self.stream("masks")))
-        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch,
-                                        stratified=config.stratified_validation)
+        self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch)
         self._step = jax.jit(self._step_impl)
         self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
 
@@ -248,30 +247,16 @@ class Trainer:
         cfg = self.config
         return cfg.target_ratio + (1.0 - cfg.target_ratio) * (1.0 - self.sparsification(it)) ** 2
 
-    def decay_at(self, it):
-        """The per-tick gradient decay of training iteration `it`: `decay` until the end of the
-        warm-up, then linearly to `decay_final` (when set) at the end of the sparsity schedule."""
-        cfg = self.config
-        if not cfg.decay_final or cfg.decay_final == cfg.decay:
-            return cfg.decay
-        return (cfg.decay + (cfg.decay_final - cfg.decay) * self.sparsification(it)).astype(self.dtype)
-
     # Losses ---------------------------------------------------------------------------------------
     def hook(self, x, z, lam=None):
         """Applied to the carried plant and latent states after every tick of a training roll-out:
-        the per-tick gradient decay `lam` (values unchanged) and, with `state_bound`, a clamp of
-        both states to +-state_bound (training only: a roll-out that would blow up stays finite,
-        costs a lot, and still has a gradient through its ticks before the clamp)."""
+        the per-tick gradient decay `lam` (values unchanged; default `decay`)."""
         lam = self.config.decay if lam is None else lam
-        bound = self.config.state_bound
         nz = self.nz
         if not (isinstance(lam, (int, float)) and lam >= 1.0):
             sg = jax.lax.stop_gradient
             x = lam * x + (1 - lam) * sg(x)
             z = jnp.concatenate([lam * z[:nz] + (1 - lam) * sg(z[:nz]), z[nz:]])
-        if bound > 0:
-            x = jnp.clip(x, -bound, bound)
-            z = jnp.concatenate([jnp.clip(z[:nz], -bound, bound), z[nz:]])
         return x, z
 
     def alive(self, x, scenario):
@@ -304,13 +289,6 @@ class Trainer:
         roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay),
                                 ticks=ticks)
         loss = roll.cost / self.cost_scale
-        if self.config.discount < 1.0 and self.task.cost.aggregate == "sum" and self.sim.every == 1:
-            # Discounted training loss (the reported cost is always the task's own): the stage
-            # costs of the saved trajectory weighted by discount**k while the trajectory is alive.
-            stage, alive = self.tick_costs(roll, scenario)
-            w = self.config.discount ** jnp.arange(stage.shape[0], dtype=stage.dtype)
-            disc = jnp.sum(jnp.where(alive, w * stage, 0.0)) / jnp.sum(w)
-            loss = jnp.where(jnp.isfinite(roll.cost), disc * ticks / self.cost_scale, roll.cost)
         if controller.nz > self.nz:
             loss = loss + self.config.regu * roll.z[-1, self.nz] / ticks
         if self.shaping is not None:
@@ -333,17 +311,15 @@ class Trainer:
         scen = self.batch(it)
         mkeys = jr.split(jr.fold_in(jr.wrap_key_data(self._mask_key), it), cfg.batch)
         tau = self.tau(it).astype(self.dtype)
-        decay = self.decay_at(it)
 
         def one(scenario, mkey):
             ks = jr.split(mkey, len(params))
             masks = {name: sample_masks(params[name], k, tau) for name, k in zip(sorted(params), ks)}
-            if cfg.freeze_after_hard:
-                # After the sparsity schedule the selection is final: the kept paths (p > 0.5) are
-                # trained as the deterministic network the extraction will export.
-                fixed = {name: deterministic_masks(params[name]) for name in masks}
-                masks = jax.tree_util.tree_map(lambda m, d: jnp.where(it >= cfg.hard_iteration, d, m), masks, fixed)
-            return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario, decay)
+            # After the sparsity schedule the selection is final: the kept paths (p > 0.5) are
+            # trained as the deterministic network the extraction will export.
+            fixed = {name: deterministic_masks(params[name]) for name in masks}
+            masks = jax.tree_util.tree_map(lambda m, d: jnp.where(it >= cfg.hard_iteration, d, m), masks, fixed)
+            return self.trajectory_loss(self._train_controller, {"params": params, "masks": masks}, scenario)
 
         costs, losses = jax.vmap(one)(scen, mkeys)
         expected = sum(jnp.sum(p) for net in params.values() for p in net["p"])

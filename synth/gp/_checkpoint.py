@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from plants import UserInputError
+
 from ._config import GPConfig
 from ._evolve import GPState
 
@@ -53,5 +55,10 @@ def load(folder: str | Path) -> tuple[GPState, dict]:
         raise RunFolderError(f"cannot read the checkpoint in {str(folder)!r} ({err}); run without --resume to start afresh") from None
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise RunFolderError(f"{str(folder)!r} holds no symctl GP checkpoint of version {VERSION}; run without --resume")
-    state = GPState(GPConfig.from_dict(header["config"]), arrays, tuple(header.get("history", ())))
+    try:  # settings this version does not know (or no longer offers) are refused, with the reason
+        config = GPConfig.from_dict(header["config"])
+    except UserInputError as err:
+        raise RunFolderError(f"the checkpoint in {str(folder)!r} cannot be continued by this version ({err}); "
+                             "run without --resume to start afresh") from None
+    state = GPState(config, arrays, tuple(header.get("history", ())))
     return state, header

@@ -14,6 +14,8 @@ import numpy as np
 
 from plants import OPERATORS, POLICY_FUNCTION_SET, Task, UserInputError, did_you_mean
 
+from .._settings import AbstractSettings
+
 METHODS = ("gp-s", "gp-d")
 
 # Operator sampling weights of the paper's experiment code, per plant family.
@@ -29,65 +31,72 @@ class GPConfigError(UserInputError):
 
 
 @dataclasses.dataclass(frozen=True)
-class GPConfig:
-    """Every setting of a GP run (the defaults are the paper's experiment code's)."""
+class GPConfig(AbstractSettings):
+    """Every setting of a GP run: docs/settings.md gives each one's meaning and the reason for its
+    default (mostly the paper's experiment code's). Constructing one checks it (`check()`);
+    `to_dict` / `from_dict` are its plain-value form (`synth._settings`)."""
+
+    LABEL = "GP"
+    RUN_FIELDS = ("task", "method", "seed", "normalised", "robust")
+    RETIRED = {}
+    Error = GPConfigError
 
     task: str
     method: str = "gp-d"
     seed: int = 0
-    normalised: bool = False  # train on the task in normalised units (`plants.training_task`); `symctl run` sets it
-    robust: bool = False  # train with ranged parameters drawn over their box; `symctl run` sets it (`--robust`)
-    population: int = 500  # total over all islands
+    normalised: bool = False
+    robust: bool = False
+    population: int = 500
     islands: int = 5
     generations: int = 50
-    time_budget: float | None = None  # seconds of wall clock; stop after the generation that passes it
+    time_budget: float | None = None
     latent: int = 2
     train_trajectories: int = 32
     validation_trajectories: int = 256
-    max_nodes: int = 15  # per tree
+    max_nodes: int = 15
     max_depth: int = 7
     init_depth: int = 4
     operators: dict[str, float] = dataclasses.field(default_factory=lambda: dict(_ARITHMETIC))
-    const_prob: float = 0.3  # probability that a new leaf is a constant
-    const_sd: float = 1.0  # constants of new leaves ~ N(0, const_sd)
-    const_mutation_sd: float = 0.5  # constant change adds N(0, const_mutation_sd * max(1, |c|))
+    const_prob: float = 0.3
+    const_sd: float = 1.0
+    const_mutation_sd: float = 0.5
     tournament: int = 7
-    elite: int = 5  # per island
+    elite: int = 5
     migration_every: int = 5
     migration_size: int = 10
-    crossover_rate: tuple[float, float] = (0.9, 0.1)  # first and last island (linear in between); mutation = 1 - it
-    tree_change_prob: float = 0.75  # each tree of an offspring is varied with this probability (at least one)
+    crossover_rate: tuple[float, float] = (0.9, 0.1)
+    tree_change_prob: float = 0.75
     immigrant_rate: tuple[float, float] = (0.02, 0.1)
     simplify_rate: tuple[float, float] = (0.02, 0.0)
-    crossover_kinds: tuple[float, float, float] = (0.5, 0.25, 0.25)  # subtree, uniform, whole tree
-    mutation_kinds: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)  # operator, leaf, insert, delete, subtree, constant
-    selection: str = "nsga2"  # or "penalty": cost + complexity_penalty * nodes
+    crossover_kinds: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    mutation_kinds: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    selection: str = "nsga2"
     complexity_penalty: float = 0.0
     punish_duplicates: bool = True
-    const_search: bool = True  # random search on the constants of the best few, reusing the population program
+    const_search: bool = True
     const_search_sd: float = 0.2
     const_every: int = 5
     const_top: int = 4
-    polish_top: int = 3  # after the run: Adam through the simulator on the constants of the best few (0: off)
-    tune_every: int = 5  # during the run: the same on the `tune_top` best individuals every so many generations (0: off)
+    polish_top: int = 3
+    tune_every: int = 5
     tune_top: int = 2
     tune_steps: int = 60
     polish_steps: int = 150
     polish_lr: float = 0.02
-    polish_trajectories: int = 0  # after the run, tune on this many fresh training trajectories (0: the run's own)
-    polish_batch: int = 0  # > 0: draw this many new trajectories at every polish step instead (see `_polish.tune_constants`)
-    linear_seeds: int = 2  # generation 0: individuals that are linear controllers tuned by gradient (0: off; see `_seeds`)
+    polish_trajectories: int = 0
+    polish_batch: int = 0
+    linear_seeds: int = 2
     seed_steps: int = 800
     seed_lr: float = 0.05
-    seed_budget: float = 6.4e7  # cap per random seed: Adam steps x trajectories x ticks x plant substeps (0: no cap)
-    seed_policy: str = ""  # a policy.json to start from: a linear dynamic controller, fitted and tuned as the first seed ("": none)
-    seed_policy_steps: int = 0  # > 0: tune the seed policy this many steps on trajectories of its own (0: like the random seeds)
-    seed_policy_trajectories: int = 256  # ... this many, of a training stream of their own
-    scheduled_seeds: bool = True  # generation 0 also holds gain-scheduled observer forms of the seed policy (see `_schedule`)
-    cost_every_tick: bool = True  # train and choose on the task's cost at every control tick (`Task.on_every_tick`), not its grid
+    seed_budget: float = 6.4e7
+    seed_policy: str = ""
+    seed_policy_steps: int = 0
+    seed_policy_trajectories: int = 256
+    scheduled_seeds: bool = True
+    cost_every_tick: bool = True
     integrator: str = "euler"
     dtype: str = "float32"
-    devices: int = 0  # 0: all local devices
+    devices: int = 0
 
     # ------------------------------------------------------------------------------------------
     def check(self) -> GPConfig:
@@ -156,23 +165,6 @@ class GPConfig:
     def island_rates(self, pair: tuple[float, float]) -> np.ndarray:
         return np.linspace(pair[0], pair[1], self.islands)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kw = {}
-        for k, v in d.items():
-            if k not in fields:
-                continue
-            kw[k] = tuple(v) if isinstance(v, list) else v
-        return cls(**kw).check()
-
 
 def default_operators(task: Task) -> dict[str, float]:
     """The paper's function set for the task's plant family (arithmetic; + sin, cos; + exp, log)."""
@@ -192,7 +184,8 @@ BUDGETS = {
 
 
 def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
-    """The resolved settings for `task` with the `budget` preset ("quick" or "paper") and overrides."""
+    """The resolved settings for `task` with the `budget` preset ("quick" or "paper") and overrides
+    (any field; None leaves the preset's value)."""
     if budget not in BUDGETS:
         raise GPConfigError(f"GP budget {budget!r} is not known; use one of {', '.join(BUDGETS)}")
     from plants import task_reference
@@ -200,12 +193,25 @@ def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
     base: dict[str, Any] = {"task": task_reference(task), "operators": default_operators(task), **BUDGETS[budget]}
     if task.plant.nu > 1:
         base["latent"] = 3
-    fields = {f.name for f in dataclasses.fields(GPConfig)}
-    for k in overrides:
-        if k not in fields:
-            raise GPConfigError(f"unknown GP setting {k!r}{did_you_mean(k, sorted(fields))}")
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    return GPConfig(**base).check()
+    base.update({k: v for k, v in overrides.items() if v is not None or k not in GPConfig.field_names()})
+    return GPConfig.from_dict(base)
+
+
+def resolve_config(task: Task, *, method: str, budget: str, seed: int, options: dict[str, Any],
+                   settings: dict[str, Any] | None = None, **overrides: Any) -> GPConfig:
+    """The settings a GP run uses (`run` builds its config here): the `budget` preset for `task`,
+    then the user's `settings` (`--set`, the run config's `[gp]` table), then `overrides` (what
+    the caller fixes: normalised, robust, a fitted seed policy), then the CLI's `options`
+    (population, generations, islands, time_budget, and latent for GP-D; others are refused)."""
+    from synth._options import check_options
+
+    overrides = {**(settings or {}), **overrides}
+    base = gp_config(task, budget, method=method, seed=seed, **overrides)
+    defaults = {"population": base.population, "generations": base.generations, "islands": base.islands, "time_budget": None}
+    if method == "gp-d":
+        defaults["latent"] = base.latent
+    opts = check_options(method, options, defaults)
+    return gp_config(task, budget, method=method, seed=seed, **{**overrides, **opts})
 
 
 @dataclasses.dataclass(frozen=True)

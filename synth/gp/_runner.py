@@ -23,7 +23,7 @@ from plants import Task
 from synth import SymbolicPolicy
 
 from . import _checkpoint
-from ._config import GPConfig, gp_config
+from ._config import GPConfig, resolve_config
 from ._evolve import Context, GPState, context, init, step
 from ._select import pareto_front
 from ._trees import policy_of
@@ -223,17 +223,12 @@ def _save_candidates(folder: Path, policies: list[SymbolicPolicy]) -> None:
 
 
 def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
-        budget: str = "quick", **overrides: Any) -> SymbolicPolicy:
-    """`symctl synth TASK --method gp-s|gp-d`: evolve, checkpoint, validate, write the run folder."""
-    from synth._options import check_options
+        budget: str = "quick", settings: dict[str, Any] | None = None, **overrides: Any) -> SymbolicPolicy:
+    """`symctl synth TASK --method gp-s|gp-d`: evolve, checkpoint, validate, write the run folder.
+    `settings` and `overrides` are GPConfig fields (`resolve_config` says which wins)."""
     from synth._runfolder import prepare, write_config, write_manifest
 
-    base = gp_config(task, budget, method=method, seed=seed, **overrides)
-    defaults = {"population": base.population, "generations": base.generations, "islands": base.islands, "time_budget": None}
-    if method == "gp-d":
-        defaults["latent"] = base.latent
-    opts = check_options(method, options, defaults)
-    config = gp_config(task, budget, method=method, seed=seed, **{**overrides, **opts})
+    config = resolve_config(task, method=method, budget=budget, seed=seed, options=options, settings=settings, **overrides)
     out = prepare(out)
     t0 = time.perf_counter()
     state = evolve(config, out, resume=resume, progress=progress)
