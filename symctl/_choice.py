@@ -9,9 +9,9 @@ from (`seed_policy.json`, the steady-state LQG for GP-D): each gets a cost on tr
 own stream ("choice", held out from training and from the certificate's Monte Carlo), with its
 ratio to the optimal LQG's on the same trajectories, then, in order of cost, the certificate's
 cheap checks (`validation.screen`). The first candidate that passes them (and the cost ratio) is
-exported; when none does, the regular one (no near-singular term, stable at the nominal point)
-failing the fewest stability and robustness checks, then the cheapest, is, and the run says what
-it fails. `choice.csv` in the run folder lists every candidate with its figures.
+exported; when none does, the regular one (no near-singular term, stable at the nominal point,
+at most twice the allowed cost ratio) failing the fewest stability and robustness checks, then the
+cheapest, is (else the cheapest regular one), and the run says what it fails. `choice.csv` in the run folder lists every candidate with its figures.
 """
 
 from __future__ import annotations
@@ -116,17 +116,24 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
             chosen, passed = int(k), True
             break
     if chosen is None:
-        # none passed: safety first. Among the regular candidates (no near-singular term, stable at
-        # the nominal point), the one failing the fewest stability and robustness checks, then the
-        # cheapest: a controller that is only too costly is exported before one that is cheap but
-        # loses stability somewhere in the box.
+        # none passed: safety first, within reason. Among the regular candidates (no near-singular
+        # term, stable at the nominal point) that cost at most twice the allowed ratio to LQG, the
+        # one failing the fewest stability and robustness checks, then the cheapest: a controller
+        # that is only somewhat too costly is exported before one that is cheap but loses stability
+        # somewhere in the box; one far costlier (a levitated ball lost on nominal trajectories,
+        # whose linearisation looks fine) is no answer however it screens. Else the cheapest regular.
         regular = [k for k in order if rows[k]["screened"] and not rows[k]["near_singular"]
                    and (rows[k].get("spectral_radius_nominal") or math.inf) < 1.0]
+        bound = 2.0 * ratio_max if ratio_max not in (None, False) else math.inf
+        reasonable = [k for k in regular if rows[k]["ratio_to_lqg"] is None or rows[k]["ratio_to_lqg"] <= bound]
 
         def unsafe(k: int) -> int:
             return len([f for f in rows[k]["failed"].split("; ") if f and f != "cost_ratio_max"])
 
-        chosen = min(regular, key=lambda k: (unsafe(k), costs[k])) if regular else int(order[0])
+        if reasonable:
+            chosen = min(reasonable, key=lambda k: (unsafe(k), costs[k]))
+        else:
+            chosen = int(regular[0]) if regular else int(order[0])
     for k, row in enumerate(rows):
         row["chosen"] = int(k == chosen)
     _write(out / "choice.csv", rows)
