@@ -12,11 +12,11 @@ Needs neither JAX nor CasADi: recordings from the simulator are passed in as arr
 
 from ._builder import CodegenError, build, check_prefix
 from ._harness import STRICT_FLAGS, TOLERANCE, VerificationFailed
-from ._printer import CPrinter, float_literal, print_c
+from ._printer import REALS, CPrinter, float_literal, print_c
 from ._render import GeneratedCode, generate
-from ._verify import summary_lines, verify
+from ._verify import TARGETS, summary_lines, verify
 
 __all__ = [
-    "STRICT_FLAGS", "TOLERANCE", "CPrinter", "CodegenError", "GeneratedCode", "VerificationFailed", "build", "check_prefix",
+    "REALS", "STRICT_FLAGS", "TARGETS", "TOLERANCE", "CPrinter", "CodegenError", "GeneratedCode", "VerificationFailed", "build", "check_prefix",
     "float_literal", "generate", "print_c", "summary_lines", "verify",
 ]

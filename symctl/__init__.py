@@ -1,5 +1,41 @@
-"""symctl: the front door (CLI and pipeline) over plants, synth, validation and codegen."""
+"""symctl: the front door (CLI, pipeline and Python API) over plants, synth, validation and codegen.
+
+The Python API does what the commands do, with their defaults (`symctl._api`)::
+
+    import symctl
+
+    policy = symctl.synthesize("sho/partial", method="gp-d", budget="quick", seed=0)
+    report = symctl.validate(policy, "sho/partial", out="runs/sho")
+    c = symctl.generate_c(policy, "runs/sho/c", verify=True)
+    summary = symctl.run("sho/partial")  # all three in one run folder, as `symctl run`
+
+The names are imported on first use: `import symctl` loads neither JAX nor CasADi.
+"""
 
 from plants._version import __version__
 
-__all__ = ["__version__"]
+# name -> module that holds it, imported on first use.
+_LAZY = {
+    "synthesize": "._api",
+    "validate": "._api",
+    "generate_c": "._api",
+    "run": "._api",
+    "RunSummary": "._results",
+    "Validation": "._results",
+    "CCode": "._results",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'symctl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["__version__", *_LAZY]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
+from codegen import REALS
+
+from ._config import BUDGETS, METHODS
 
 SET_HELP = ("A GP or ESPL setting (docs/settings.md; in the run config, the [gp] / [espl] table), repeatable: "
             "--set population=300. VALUE is a TOML literal (a string setting also takes a bare word).")
@@ -17,8 +20,8 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         task: Annotated[str | None, typer.Argument(help="Built-in task name or path to a task TOML file.")] = None,
-        method: Annotated[str | None, typer.Option(help="gp-d, gp-s, espl-d or espl-s.")] = None,
-        budget: Annotated[str | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
+        method: Annotated[Literal[METHODS] | None, typer.Option(help="Synthesis method (default gp-d): genetic programming or the ESPL network; -s static, -d dynamic.")] = None,
+        budget: Annotated[Literal[BUDGETS] | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
         out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
         config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options; [gp] / [espl] tables = --set).")] = None,
@@ -36,11 +39,13 @@ def register(app: typer.Typer) -> None:
         sweep: Annotated[int | None, typer.Option(help="Validation: sweep points.")] = None,
         starts: Annotated[int | None, typer.Option(help="Validation: worst-case starts.")] = None,
         prefix: Annotated[str | None, typer.Option(help="C: name prefix.")] = None,
-        real: Annotated[str | None, typer.Option(help="C: float or double.")] = None,
+        real: Annotated[Literal[REALS] | None, typer.Option(help="C: the real type (default float).")] = None,
         cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help="C: verify on an emulated Cortex-M4 when possible.")] = None,
         compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help="Persistent JAX compilation cache.")] = None,
         resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted run.")] = None,
         quiet: Annotated[bool | None, typer.Option("--quiet", help="No progress display.")] = None,
+        verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration and per validation stage.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
         allow_fail: Annotated[bool | None, typer.Option("--allow-fail", help="Exit 0 even when the certificate or the C verification fails.")] = None,
     ) -> None:
         """Synthesise, validate against LQG, certify, and generate verified C, in one run folder.
@@ -49,8 +54,10 @@ def register(app: typer.Typer) -> None:
         """
         from . import _pipeline
         from ._config import resolve
-        from ._console import enable_x64, err_console, out_console, progress_printer
-        from ._verdict import exit_status
+        from ._console import enable_x64, err_console, out_console
+        from ._progress import ProgressDisplay
+        from ._results import RunSummary
+        from ._verdict import exit_status, one_line
 
         cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
                    generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
@@ -58,11 +65,20 @@ def register(app: typer.Typer) -> None:
                    cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
         cfg = resolve(cli, config, set_)
         enable_x64()
-        say = (lambda msg: None) if cfg["quiet"] else (lambda msg: err_console.print(msg, markup=False))
-        progress = None if cfg["quiet"] else progress_printer()
-        summary = _pipeline.run(cfg, say=say, progress=progress)
-        print_summary(summary, out_console, allow_fail=cfg["allow_fail"])
+        quiet = cfg["quiet"]
+        with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
+            summary = _pipeline.run(cfg, say=(lambda msg: None) if quiet else display.say,
+                                    progress=None if quiet else display.record, stages=None if quiet else display.stage)
         status = exit_status(summary["validation"].get("certificate"), summary["codegen"], cfg["allow_fail"])
+        if as_json:
+            import json
+
+            print(json.dumps(RunSummary.from_pipeline(summary, cfg["seed"]).to_dict()))
+            if status:
+                err_console.print(f"symctl: {one_line(summary['validation'].get('certificate'), summary['codegen'])} "
+                                  f"(see {Path(summary['out']) / 'report.html'}); exit status {status}", markup=False, soft_wrap=True)
+        else:
+            print_summary(summary, out_console, allow_fail=cfg["allow_fail"])
         if status:
             raise typer.Exit(status)
 

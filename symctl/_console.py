@@ -1,4 +1,4 @@
-"""What the CLI's commands share: the consoles, the JAX precision switch, policy arguments, progress lines.
+"""What the CLI's commands share: the consoles, the JAX precision switch, policy arguments (the progress display is `_progress`).
 
 `cli` and every `_cmd_*` module read these from here, so a command module never imports `cli` (which
 imports the command modules to register them).
@@ -35,13 +35,3 @@ def resolve_policy(spec: str, task):
         raise UserInputError(f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, a policy.json or a run folder")
     return SymbolicPolicy.load(path)
 
-
-def progress_printer():
-    """A `progress(record)` callback that prints each record as one line on stderr."""
-    def show(record: dict) -> None:
-        parts = []
-        for k, v in record.items():
-            parts.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
-        err_console.print("  ".join(parts))
-
-    return show

@@ -7,6 +7,7 @@ stopped (synthesis itself continues from its last checkpoint with `--resume`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from plants import Task, get_task
+from plants._version import __version__
 
 from ._config import SYNTH_KEYS, settings_table
 
@@ -92,61 +94,97 @@ def _record(out: Path, config: dict, stage: str, digest: str, seconds: float) ->
     write_manifest(out, config, config["seed"], stages=stages)
 
 
-def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Callable[[dict], None] | None = None) -> dict:
-    """Run the pipeline for a resolved run config (see `symctl._config`). Returns a summary dict."""
-    from synth import SymbolicPolicy
-    from synth._runfolder import default_run_folder, prepare, write_config
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """A run about to start: the task, its run folder (created), the resolved config with `out` and
+    `task_name` filled in, the text the task's hash covers, and the compilation cache in use."""
 
-    from ._methods import get_method
+    task: Task
+    out: Path
+    config: dict[str, Any]
+    task_text: str
+    compile_cache: Path | None
+
+
+def prepare_run(config: dict[str, Any]) -> RunContext:
+    """Load the task of a resolved run config, create its run folder, switch on the compilation cache."""
+    from synth._runfolder import default_run_folder, prepare
 
     cache = enable_compilation_cache(config["compile_cache"])
     task = get_task(config["task"])
-    method = config["method"]
-    out = prepare(config["out"] or default_run_folder(task.name, method, config["seed"]))
+    out = prepare(config["out"] or default_run_folder(task.name, config["method"], config["seed"]))
     config = {**config, "out": str(out), "task_name": task.name}
-    task_text = _task_text(task)
-    import symctl
+    return RunContext(task, out, config, _task_text(task), cache)
+
+
+def synth_stage(run: RunContext, say: Callable[[str], None], progress: Callable[[dict], None] | None) -> tuple[Any, float | None]:
+    """The synthesis stage of `symctl run` (and `symctl.synthesize`): skipped when the folder's policy
+    was made from the same inputs, else `synthesize`, recorded in the manifest. Returns the exported
+    policy and the seconds it took (None: up to date)."""
+    from synth import SymbolicPolicy
+
+    from ._methods import get_method
+
+    task, out, config, method = run.task, run.out, run.config, run.config["method"]
+    synth_opts = {k: config[k] for k in SYNTH_KEYS}
+    settings = method_settings(config)  # (in the hash only when given: earlier run folders stay up to date)
+    h_synth = _sha("synth", __version__, run.task_text, method, config["budget"], config["seed"], synth_opts,
+                   config.get("robust", False), *([settings] if settings else []))
+    if _up_to_date(out, "synth", h_synth):
+        say(f"synthesis: up to date ({out / 'policy.json'})")
+        return SymbolicPolicy.load(out / "policy.json"), None
+    say(f"synthesis: {method}, {config['budget']} budget, seed {config['seed']}")
+    runner = get_method(method)
+    t0 = time.perf_counter()
+    policy = synthesize(task, out, method, runner, config, {"budget": config["budget"]}, progress, say)
+    seconds = time.perf_counter() - t0
+    _keep_method_config(out)
+    _record(out, config, "synth", h_synth, seconds)
+    return policy, seconds
+
+
+def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Callable[[dict], None] | None = None,
+        stages: Callable[[str, float], None] | None = None) -> dict:
+    """Run the pipeline for a resolved run config (see `symctl._config`). Returns a summary dict.
+
+    `say(line)` receives the messages, `progress(record)` the synthesis method's records and
+    `stages(stage, fraction)` validation's progress (default: each stage's name through `say`,
+    unless the config says `quiet`)."""
+    from synth._runfolder import write_config
+
+    ctx = prepare_run(config)
+    task, out, config, task_text, cache = ctx.task, ctx.out, ctx.config, ctx.task_text, ctx.compile_cache
+    method = config["method"]
 
     timings: dict[str, float] = {}
     summary: dict[str, Any] = {"out": str(out), "task": task.name, "method": method, "compile_cache": str(cache) if cache else None}
 
     # Synthesis ------------------------------------------------------------------------------------
-    synth_opts = {k: config[k] for k in SYNTH_KEYS}
-    settings = method_settings(config)  # (in the hash only when given: earlier run folders stay up to date)
-    h_synth = _sha("synth", symctl.__version__, task_text, method, config["budget"], config["seed"], synth_opts,
-                   config.get("robust", False), *([settings] if settings else []))
-    if _up_to_date(out, "synth", h_synth):
-        say(f"synthesis: up to date ({out / 'policy.json'})")
-        policy = SymbolicPolicy.load(out / "policy.json")
-    else:
-        say(f"synthesis: {method}, {config['budget']} budget, seed {config['seed']}")
-        runner = get_method(method)
-        t0 = time.perf_counter()
-        policy = synthesize(task, out, method, runner, config, {"budget": config["budget"]}, progress, say)
-        timings["synth"] = time.perf_counter() - t0
-        _keep_method_config(out)
-        _record(out, config, "synth", h_synth, timings["synth"])
+    policy, seconds = synth_stage(ctx, say, progress)
+    if seconds is not None:
+        timings["synth"] = seconds
     policy_text = (out / "policy.json").read_text(encoding="utf-8")
 
     # Validation -----------------------------------------------------------------------------------
     from validation import validate
 
     vset = {"trajectories": config["trajectories"], "sweep": config["sweep"], "starts": config["starts"], "seed": config["seed"]}
-    h_val = _sha("validate", symctl.__version__, task_text, policy_text, vset)
+    h_val = _sha("validate", __version__, task_text, policy_text, vset)
     if _up_to_date(out, "validate", h_val):
         say("validation: up to date")
         results = json.loads((out / "validation.json").read_text())
     else:
         say(f"validation: Monte Carlo on {config['trajectories']} held-out trajectories, sweeps, worst case, margins")
         t0 = time.perf_counter()
-        stage_say = (lambda name, frac: say(f"  {name}")) if not config["quiet"] else None
-        results = validate(policy, task, out, settings=vset, progress=stage_say)
+        if stages is None and not config["quiet"]:
+            stages = lambda name, frac: say(f"  {name}")  # noqa: E731
+        results = validate(policy, task, out, settings=vset, progress=stages)
         timings["validate"] = time.perf_counter() - t0
         _record(out, config, "validate", h_val, timings["validate"])
 
     # Code generation ------------------------------------------------------------------------------
     cset = {"prefix": config["prefix"], "real": config["real"], "cortex_m4": config["cortex_m4"]}
-    h_c = _sha("codegen", symctl.__version__, policy_text, task_text, cset)
+    h_c = _sha("codegen", __version__, policy_text, task_text, cset)
     if _up_to_date(out, "codegen", h_c):
         say("code generation: up to date")
         cres = json.loads((out / "c" / "verification.json").read_text())

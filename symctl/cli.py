@@ -11,7 +11,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape as rich_escape
@@ -19,7 +19,9 @@ from rich.table import Table
 
 from plants import UserInputError
 
-from ._console import enable_x64, err_console, out_console, progress_printer, resolve_policy
+from ._config import BUDGETS
+from ._console import enable_x64, err_console, out_console, resolve_policy
+from ._methods import METHODS
 
 app = typer.Typer(
     name="symctl",
@@ -33,8 +35,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"symctl {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False) -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """symctl turns a plant definition into a certified, flashable symbolic controller."""
 
 
@@ -158,9 +171,9 @@ SET_HELP = ("A GP or ESPL setting (docs/settings.md), repeatable: --set populati
 @app.command("synth")
 def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
-    method: Annotated[str, typer.Option(help="lqg, lqg-ss, gp-s, gp-d, espl-s, espl-d.")] = "gp-d",
+    method: Annotated[Literal[tuple(METHODS)], typer.Option(help="Synthesis method (LQG designs, genetic programming, the ESPL network; -s static, -d dynamic).")] = "gp-d",
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
-    budget: Annotated[str, typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings).")] = "quick",
+    budget: Annotated[Literal[BUDGETS], typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings).")] = "quick",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     population: Annotated[int | None, typer.Option(min=1, help="GP: total population over all islands.")] = None,
     generations: Annotated[int | None, typer.Option(min=1, help="GP: number of generations.")] = None,
@@ -174,6 +187,8 @@ def synth_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
 ) -> None:
     """Synthesise a policy for a task and write a run folder."""
     import plants
@@ -189,12 +204,19 @@ def synth_cmd(
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
     settings = fold_settings(method, options, dict(options), parse_set(set_, method), "--set")
-    progress = None if quiet else progress_printer()
-    policy = runner(t, out, seed=seed, options=options, resume=resume, progress=progress, method=method, budget=budget,
-                    settings=settings)
-    if not quiet:
-        out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {out / 'policy.json'}")
-        out_console.print(str(policy))
+    from ._progress import ProgressDisplay
+
+    with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
+        policy = runner(t, out, seed=seed, options=options, resume=resume, progress=None if quiet else display.record,
+                        method=method, budget=budget, settings=settings)
+    if as_json:
+        from ._results import policy_summary
+
+        print(json.dumps({"task": t.name, "method": method, "budget": budget, "seed": seed, "out": str(out),
+                          "policy": policy_summary(policy, Path(out) / "policy.json")}))
+    elif not quiet:
+        out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {Path(out) / 'policy.json'}")
+        out_console.print(str(policy), markup=False)
 
 
 @app.command("demo")
@@ -249,9 +271,25 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as err:
         if debug:
             raise
-        err_console.print(f"symctl: error: {err.format_message()}", markup=False, soft_wrap=True)
+        err_console.print(f"symctl: error: {_choice_message(err) or err.format_message()}", markup=False, soft_wrap=True)
         return 2
     return status if isinstance(status, int) else 0
+
+
+def _choice_message(err) -> str | None:
+    """A value outside an option's choices as one line with the nearest choice and the valid ones;
+    None for any other usage error."""
+    import re
+
+    from plants import did_you_mean
+
+    match = re.search(r"'(?P<value>[^']*)' is not one of (?P<choices>.*)$", str(getattr(err, "message", "")))
+    param = getattr(err, "param", None)
+    if match is None or param is None:
+        return None
+    value, choices = match["value"], re.findall(r"'([^']*)'", match["choices"])
+    name = (getattr(param, "opts", None) or [param.name.upper()])[0]
+    return f"{name} {value!r} is not valid{did_you_mean(value, choices)}; choose one of {', '.join(choices)}"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The command line: output, JSON, run folders, and one-line errors with exit status 2."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -51,7 +52,7 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
     [
         (["show", "sho/nosy"], "unknown task 'sho/nosy' (did you mean 'sho/noisy'?)"),
         (["simulate", "sho/noisy", "--policy", "missing.json"], "--policy 'missing.json': no such file or run folder"),
-        (["synth", "sho/noisy", "--method", "lqr"], "unknown method 'lqr' (did you mean 'lqg'?)"),
+        (["synth", "sho/noisy", "--method", "lqr"], "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, gp-s"),
         (["simulate", "sho/noisy", "--trajectories", "0"], "--trajectories"),
         (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),
         (["synth", "sho/noisy", "--seed-policy", "missing.json"], "--seed-policy 'missing.json': no such file; give a policy.json, 'lqg' or 'none'"),
@@ -80,3 +81,53 @@ def test_bad_task_file_names_the_file_and_key(tmp_path):
     proc = symctl("show", str(bad))
     assert proc.returncode == 2
     assert "nowhere.toml: file not found" in proc.stderr
+
+
+def test_version_prints_the_package_version():
+    from plants._version import __version__
+
+    proc = symctl("--version", check=True)
+    assert proc.stdout.strip() == f"symctl {__version__}"
+
+
+@pytest.mark.parametrize(
+    "args, option, valid",
+    [
+        (["synth", "sho/noisy", "--method", "gp"], "--method", ["lqg", "lqg-ss", "gp-s", "gp-d", "espl-s", "espl-d"]),
+        (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "espl-d", "espl-s"]),
+        (["run", "sho/noisy", "--budget", "fast"], "--budget", ["quick", "paper"]),
+        (["run", "sho/noisy", "--real", "half"], "--real", ["float", "double"]),
+        (["codegen", "lqg", "--out", "x", "--target", "avr"], "--target", ["host", "cortex-m4"]),
+        (["validate", "lqg", "--design", "halton"], "--design", ["lhs", "sobol", "grid", "random"]),
+    ],
+)
+def test_a_value_outside_the_choices_exits_2_naming_the_valid_ones(args, option, valid):
+    proc = symctl(*args)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert line.startswith(f"symctl: error: {option} {args[args.index(option) + 1]!r} is not valid")
+    assert line.endswith("choose one of " + ", ".join(valid))
+    wide = dict(os.environ, COLUMNS="400")  # (--help lists them; at 80 columns a choice may be cut across lines)
+    help_text = subprocess.run([sys.executable, "-m", "symctl", args[0], "--help"], capture_output=True, text=True, env=wide).stdout
+    assert "<" + "|".join(valid) + ">" in help_text
+
+
+def test_the_cli_sweep_designs_are_validations():
+    from symctl._cmd_validate import DESIGNS as CLI_DESIGNS
+    from validation._sweep import DESIGNS
+
+    assert CLI_DESIGNS == DESIGNS
+
+
+def test_synth_json_is_the_only_thing_on_stdout(tmp_path):
+    from synth import SymbolicPolicy
+
+    run = tmp_path / "run"
+    proc = symctl("synth", "sho/partial", "--method", "lqg-ss", "--out", str(run), "--json", check=True)
+    out = json.loads(proc.stdout)
+    assert {"task", "method", "budget", "seed", "out", "policy"} <= set(out)
+    assert out["task"] == "sho/partial" and out["method"] == "lqg-ss" and out["out"] == str(run)
+    policy = SymbolicPolicy.load(run)
+    assert out["policy"]["digest"] == policy.digest() and out["policy"]["file"] == str(run / "policy.json")
+    assert out["policy"]["latent"] == list(policy.latent) and len(out["policy"]["f"]) == policy.nz

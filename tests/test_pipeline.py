@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from symctl._config import RunConfigError, load_run_config, resolve
+from synth import SymbolicPolicy
 
 # Too small for the certificate to pass (50 trajectories cannot bound the success rate at 0.99): these
 # tests are about the run folder, so --allow-fail keeps the exit status 0 (tests/test_exit_codes.py).
@@ -125,10 +126,17 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"synth", "validate", "codegen"}
     assert "certificate" in first.stdout and "report" in first.stdout
-    second = symctl("run", "sho/partial", "--out", str(out), *TINY)
+    second = symctl("run", "sho/partial", "--out", str(out), *TINY, "--json")
     assert second.returncode == 0, second.stderr[-3000:]
     for stage in ("synthesis: up to date", "validation: up to date", "code generation: up to date"):
         assert stage in second.stderr
+    # --json: the summary alone on stdout, the messages on stderr.
+    summary = json.loads(second.stdout)
+    assert summary["out"] == str(out) and summary["task"] == "sho/partial" and summary["method"] == "gp-d"
+    assert summary["policy"]["digest"] == SymbolicPolicy.load(out).digest()
+    assert summary["certificate"]["verdict"] == json.loads((out / "validation.json").read_text())["certificate"]["verdict"]
+    assert set(summary["cost"]) >= {"policy", "lqg", "ratio_to_lqg", "ratio_ci95"}
+    assert summary["c"]["ok"] == json.loads((out / "c" / "verification.json").read_text())["ok"]
     # Changing a validation setting reruns validation and what follows, not synthesis.
     third = symctl("run", "sho/partial", "--out", str(out), *[a if a != "50" else "60" for a in TINY])
     assert "synthesis: up to date" in third.stderr and "validation: up to date" not in third.stderr

@@ -376,7 +376,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                 # the next steps).
                 c = best_c
             if progress is not None:
-                row = {"stage": "finetune", "iteration": it + 1, "validation_cost": v, "best": best}
+                row = {"stage": "finetune", "iteration": it + 1, "total": cfg.finetune_iterations, "validation_cost": v, "best": best}
                 if use_critic:
                     row["critic_unexplained"] = float(unexplained)
                 progress(row)

@@ -103,7 +103,7 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
                "grad_norm": float(info["grad_norm"]), "seconds": round(time.perf_counter() - t0, 2)}
         rows.append(row)
         if progress is not None:
-            progress({"stage": "train", **({"restart": r} if cfg.restarts > 1 else {}), **row})
+            progress({"stage": "train", **({"restart": r} if cfg.restarts > 1 else {}), **row, "total": cfg.iterations})
         if ckpt is not None:
             meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.to_dict()),
                     "best_validation": None if math.isinf(best_val) else best_val, "best_iteration": best_iter,

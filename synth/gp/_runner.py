@@ -69,7 +69,7 @@ def _report(progress, state: GPState, out: Path | None) -> None:
             for r in state.history:
                 w.writerow({k: r[k] for k in HISTORY_FIELDS})
     if progress is not None:
-        progress(dict(state.history[-1]))
+        progress({**state.history[-1], "total": state.config.generations})  # total: for the display's ETA
 
 
 def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None,
