@@ -25,8 +25,10 @@ import sympy as sp
 from plants import UnsupportedExpression, lower
 
 from .._compile import compile_policy, constants, with_constants
+from .._cost import finite_mean
 from .._policy import SymbolicPolicy
 from .._runfolder import stream_key
+from .._tune import adam, adam_step
 from ._network import deterministic_masks, to_sympy
 from ._train import Trainer, candidate_monomials
 
@@ -130,9 +132,7 @@ def _without(policy: SymbolicPolicy, guards) -> SymbolicPolicy:
 
 def validation_cost(trainer: Trainer, policy: SymbolicPolicy) -> float:
     trainer.validation_runs += 1
-    res = trainer.sim.simulate(policy, trainer.validation)
-    cost = np.asarray(res.cost, float)
-    return float(cost.mean()) if np.all(np.isfinite(cost)) else math.inf
+    return finite_mean(np.asarray(trainer.sim.simulate(policy, trainer.validation).cost, float))
 
 
 def prune_guards(trainer: Trainer, policy: SymbolicPolicy, cost: float, max_single: int = 4) -> tuple[SymbolicPolicy, float]:
@@ -266,8 +266,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     unscale = lambda t: t * s  # noqa: E731
     c0 = p0["c"].astype(dtype) / s
     z0 = p0["z0"].astype(dtype)
-    opt = optax.chain(optax.clip_by_global_norm(cfg.clip),
-                      optax.adam(optax.cosine_decay_schedule(cfg.finetune_lr, cfg.finetune_iterations, alpha=cfg.lr_final)))
+    opt = adam(cfg.finetune_lr, cfg.finetune_iterations, clip=cfg.clip, final=cfg.lr_final)
     key = stream_key(trainer.seed, trainer.stream("finetune"))
 
     ticks = trainer.finetune_ticks
@@ -283,13 +282,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         one = lambda sc: trainer.trajectory_loss(controller, {"c": unscale(c), "z0": z0}, sc, decay, ticks)[1]  # noqa: E731
         return jnp.mean(jax.vmap(one)(scenarios(it)))
 
-    @jax.jit
-    def step(c, state, it):
-        val, grad = jax.value_and_grad(loss)(c, it)
-        ok = jnp.all(jnp.isfinite(grad))
-        grad = jnp.where(ok, grad, 0.0)
-        upd, state = opt.update(grad, state)
-        return optax.apply_updates(c, upd), state, val
+    step = jax.jit(adam_step(opt, loss))
 
     def features(roll, sc):
         # Critic inputs per tick: normalised observations, the policy's latent state, targets, time.
@@ -326,15 +319,13 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         vp = _mlp_init(stream_key(trainer.seed, trainer.stream("critic")), n_in, CRITIC_WIDTH, dtype)
         copt = optax.adam(CRITIC_LR)
         cstate = copt.init(vp)
+        tune_step = adam_step(opt, critic_loss, has_aux=True)
 
         @jax.jit
         def critic_step(c, state, vp, cstate, it):
             # The critic's value enters once it has been fitted for CRITIC_WARMUP steps.
             weight = jnp.where(it >= CRITIC_WARMUP, cfg.finetune_critic, 0.0).astype(dtype)
-            (val, (f, g)), grad = jax.value_and_grad(critic_loss, has_aux=True)(c, vp, it, weight)
-            ok = jnp.all(jnp.isfinite(grad))
-            upd, state = opt.update(jnp.where(ok, grad, 0.0), state)
-            c = optax.apply_updates(c, upd)
+            c, state, (_, (f, g)), _ = tune_step(c, state, vp, it, weight)
             f, g = f.reshape(-1, f.shape[-1]), g.reshape(-1)
             good = jnp.isfinite(g) & jnp.all(jnp.isfinite(f), axis=1)
             f, g = jnp.where(good[:, None], f, 0.0), jnp.where(good, g, 0.0)
@@ -355,9 +346,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
 
     def score(c):
         trainer.validation_runs += 1
-        res = trainer.sim.run(controller, {"c": unscale(c), "z0": z0}, trainer.validation)
-        v = np.asarray(res.cost, float)
-        return float(v.mean()) if np.all(np.isfinite(v)) else math.inf
+        return finite_mean(np.asarray(trainer.sim.run(controller, {"c": unscale(c), "z0": z0}, trainer.validation).cost, float))
 
     best_c, best = c0, cost  # `cost`: the validation cost of `policy` itself, as given
     c, state = c0, opt.init(c0)
@@ -365,7 +354,7 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
         if use_critic:
             c, state, vp, cstate, unexplained = critic_step(c, state, vp, cstate, it)
         else:
-            c, state, val = step(c, state, it)
+            c, state, _, _ = step(c, state, it)
         if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.finetune_iterations:
             v = score(c)
             if v < best:

@@ -1,14 +1,14 @@
 """An ESPL run: train, checkpoint, extract, tune, score, write the run folder.
 
-Run folder: `policy.json`, `history.csv`, `config.toml`, `manifest.json`, and `checkpoint/`
-(`state.npz`: the arrays of the training state and of the best network, `state.json`: the rest).
+Run folder: `policy.json`, `history.csv`, `config.toml`, `manifest.json`, and `checkpoint/` in the
+format every method shares (`synth._checkpoint`; `state.npz`: the arrays of the training state and of
+the best network, `state.json`: the rest, with the format's name and version).
 `--resume` continues from the checkpoint and gives the same result as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 
 from plants import Task, UserInputError
 
+from .. import _checkpoint
 from .._policy import SymbolicPolicy
 from .._runfolder import RunFolderError, config_hash, prepare, stream_key, write_config, write_manifest
 from ._config import ESPLConfig, checkpoint_dicts, resolve_config, run_budget_preset
@@ -30,29 +31,32 @@ from ._train import Trainer
 TEST_TRAJECTORIES = 1000
 
 
+CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "symctl.espl.checkpoint", 1
+
+
 def save_checkpoint(folder: Path, state: Any, best: Any, meta: dict) -> None:
-    """Arrays as `.npz` (no pickle), the rest as JSON; written atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays = {f"s{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    """The leaves of the training state (`s0`, `s1`, ...) and of the best network so far (`b0`, ...)
+    as arrays, `meta` as the header."""
+    arrays = {f"s{i}": v for i, v in enumerate(jax.tree_util.tree_leaves(state))}
     if best is not None:
-        arrays.update({f"b{i}": np.asarray(v) for i, v in enumerate(jax.tree_util.tree_leaves(best))})
-    tmp = folder / "state.tmp.npz"
-    np.savez(tmp, **arrays)
-    tmp.replace(folder / "state.npz")
-    (folder / "state.tmp.json").write_text(json.dumps(meta, indent=1, default=float))
-    (folder / "state.tmp.json").replace(folder / "state.json")
+        arrays.update({f"b{i}": v for i, v in enumerate(jax.tree_util.tree_leaves(best))})
+    _checkpoint.save(folder, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, arrays, meta)
 
 
 def load_checkpoint(folder: Path, template: Any, best_template: Any) -> tuple[Any, Any, dict]:
-    try:
-        meta = json.loads((folder / "state.json").read_text())
-        data = np.load(folder / "state.npz", allow_pickle=False)
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunFolderError(f"cannot read checkpoint in {str(folder)!r}: {err}; run without --resume") from None
+    """The training state, the best network (None if there was none yet) and the header of the
+    checkpoint in `folder`; `template` and `best_template` give their structure, shapes and dtypes."""
+    data, meta = _checkpoint.load(folder, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
     def rebuild(tree, prefix):
         leaves, treedef = jax.tree_util.tree_flatten(tree)
+        for i, leaf in enumerate(leaves):
+            name = f"{prefix}{i}"
+            if name not in data or data[name].shape != np.shape(leaf):
+                found = f"of shape {data[name].shape}" if name in data else "missing"
+                raise RunFolderError(f"the checkpoint in {str(folder)!r} does not hold the state of this run (array {name} {found}, "
+                                     f"the run's is of shape {np.shape(leaf)}): it was made with other settings; run without --resume "
+                                     "or use another --out")
         return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"{prefix}{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)])
 
     state = rebuild(template, "s")

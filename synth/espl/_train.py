@@ -21,6 +21,7 @@ import optax
 from plants import EXPRESSION_NAMESPACE, ExpressionLimit, Task, UserInputError, lower, parse_expression, symbol
 
 from .._controller import Controller
+from .._cost import finite_mean
 from .._runfolder import stream_key
 from .._simulate import Simulator
 from ._config import ESPLConfig
@@ -362,6 +363,4 @@ class Trainer:
     def evaluate(self, params) -> float:
         """Mean task cost of the extraction network on the validation scenarios."""
         self.validation_runs += 1
-        res = self.sim.run(self.controller, self.deterministic(params), self.validation)
-        cost = np.asarray(res.cost, float)
-        return float(np.mean(cost)) if np.all(np.isfinite(cost)) else math.inf
+        return finite_mean(np.asarray(self.sim.run(self.controller, self.deterministic(params), self.validation).cost, float))

@@ -1,19 +1,17 @@
-"""Checkpoints of a GP run: the state's arrays as `.npz` plus a JSON header (no pickle).
+"""Checkpoints of a GP run, in the format every method shares (`synth._checkpoint`: the state's
+arrays and a JSON header that names the format and its version).
 
-Written after every generation to `<run>/checkpoint/` (atomically: temporary files, then
-rename), so an interrupted run continues with `--resume` and ends bit for bit where an
-uninterrupted run with the same seed would.
+Written after every generation to `<run>/checkpoint/`, so an interrupted run continues with
+`--resume` and ends bit for bit where an uninterrupted run with the same seed would.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-import numpy as np
-
 from plants import UserInputError
+from synth import _checkpoint
+from synth._runfolder import RunFolderError
 
 from ._config import GPConfig
 from ._evolve import GPState
@@ -23,38 +21,19 @@ VERSION = 1
 
 
 def save(state: GPState, folder: str | Path, **extra) -> Path:
-    folder = Path(folder) / "checkpoint"
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(v) for k, v in state.arrays.items()}
-    tmp = folder / "state.tmp.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    header = {"format": FORMAT, "version": VERSION, "generation": state.generation, "config": state.config.to_dict(),
-              "history": list(state.history), **extra}
-    tmp_json = folder / "state.tmp.json"
-    tmp_json.write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "state.npz")
-    os.replace(tmp_json, folder / "state.json")
-    return folder
+    """Checkpoint `state` in the run folder `folder`."""
+    header = {"generation": state.generation, "config": state.config.to_dict(), "history": list(state.history), **extra}
+    return _checkpoint.save(Path(folder) / "checkpoint", FORMAT, VERSION, state.arrays, header)
 
 
 def exists(folder: str | Path) -> bool:
-    folder = Path(folder) / "checkpoint"
-    return (folder / "state.npz").exists() and (folder / "state.json").exists()
+    return _checkpoint.exists(Path(folder) / "checkpoint")
 
 
 def load(folder: str | Path) -> tuple[GPState, dict]:
-    from synth._runfolder import RunFolderError
-
+    """The state checkpointed in the run folder `folder`, and the checkpoint's header."""
     folder = Path(folder) / "checkpoint"
-    try:
-        header = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        with np.load(folder / "state.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise RunFolderError(f"cannot read the checkpoint in {str(folder)!r} ({err}); run without --resume to start afresh") from None
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise RunFolderError(f"{str(folder)!r} holds no symctl GP checkpoint of version {VERSION}; run without --resume")
+    arrays, header = _checkpoint.load(folder, FORMAT, VERSION)
     try:  # settings this version does not know (or no longer offers) are refused, with the reason
         config = GPConfig.from_dict(header["config"])
     except UserInputError as err:

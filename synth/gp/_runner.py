@@ -21,6 +21,7 @@ import numpy as np
 
 from plants import Task
 from synth import SymbolicPolicy
+from synth._cost import finite_mean
 
 from . import _checkpoint
 from ._config import GPConfig, resolve_config
@@ -90,7 +91,7 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
     costs = costs.reshape(K, -1)[:, :n]
     if per_trajectory:
         return costs
-    return np.where(np.all(np.isfinite(costs), 1), costs.mean(1), np.inf)
+    return finite_mean(costs, axis=1)
 
 
 def _validation_scenarios(ctx: Context, stream: str, n: int):
