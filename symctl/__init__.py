@@ -12,6 +12,7 @@ The Python API does what the commands do, with their defaults (`symctl._api`)::
 The names are imported on first use: `import symctl` loads neither JAX nor CasADi.
 """
 
+from plants._lazy import lazy_attributes
 from plants._version import __version__
 
 # name -> module that holds it, imported on first use.
@@ -26,16 +27,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'symctl' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["__version__", *_LAZY]

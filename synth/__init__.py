@@ -5,6 +5,8 @@ importable without JAX; the simulator names (`Simulator`, `Controller`,
 `Scenarios`, `Rollout`, `compile_policy`) import JAX on first use.
 """
 
+from plants._lazy import lazy_attributes
+
 from ._policy import INTEGRATORS, SCHEMA_VERSION, PolicyError, PolicyReference, SymbolicPolicy
 from ._scaling import denormalise
 
@@ -18,12 +20,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'synth' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["INTEGRATORS", "SCHEMA_VERSION", "PolicyError", "PolicyReference", "SymbolicPolicy", "denormalise", *_LAZY]
