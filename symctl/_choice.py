@@ -96,7 +96,7 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
     ratio_max = req.get("cost_ratio_max")
     order = np.argsort(costs, kind="stable")
     rows: list[dict[str, Any]] = [{"candidate": name, "complexity": sum(pol.complexity().values()), "choice_cost": costs[k],
-                                   "ratio_to_lqg": costs[k] / lqg_cost if lqg_cost > 0 else None, "screened": False}
+                                   "ratio_to_lqg": costs[k] / lqg_cost if 0 < lqg_cost < math.inf else None, "screened": False}
                                   for k, (name, pol) in enumerate(cands)]
     chosen, passed = None, False
     for rank, k in enumerate(order):
