@@ -137,11 +137,10 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
                  resume: bool = False) -> tuple[Path | None, dict[str, Any]]:
     """Write the seed policy `choice` into the run folder; return its path (None: no seed) and the
     GP settings it needs to fit (latent size, node budget) beyond the given ones."""
-    from synth._runfolder import prepare
-    from synth.gp._seeds import SeedPolicyError
-
     from plants import training_task
     from synth import denormalise
+    from synth._runfolder import prepare
+    from synth.gp._seeds import SeedPolicyError
 
     if choice == "none":
         return None, {}
