@@ -186,3 +186,22 @@ def test_report_renders_in_headless_chromium(bad_run, tmp_path):
     assert "Certificate" in page["dom"] and "FAIL" in page["dom"]
     assert page["width"] >= 800 and page["height"] >= 800
     assert page["non_white"] > 500  # text, tables and figures drawn
+
+
+def test_a_loop_that_reaches_no_equilibrium_fails_the_stability_rows_and_the_disk_margin():
+    """A closed loop that runs away or keeps moving from the operating point has nothing stable to
+    linearise: local stability, robust stability and the disk margin fail (they used to read NOT
+    APPLICABLE, which let such a controller through on the other rows)."""
+    reason = "no closed-loop equilibrium near the settled state (residual 0.0245)"
+    res = {"margins": {"policy": {"applicable": False, "reason": reason}},
+           "robust_stability": {"reason": f"no closed-loop equilibrium at the nominal parameters: {reason}"}}
+    cert = certify(res, load_requirements())
+    status = {r["name"]: r["status"] for r in cert["rows"]}
+    assert status["local stability (spectral radius)"] == "FAIL"
+    assert status["robust stability over the parameter box"] == "FAIL"
+    assert status["disk margin (balanced, at the plant input)"] == "FAIL"
+    assert cert["verdict"] == "FAIL"
+    # switched off, they stay out of the verdict
+    off = certify(res, load_requirements({"spectral_radius_max": False, "robust_spectral_radius_max": False,
+                                          "disk_margin_min": False}))
+    assert off["verdict"] == "PASS"

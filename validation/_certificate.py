@@ -185,8 +185,14 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     rho = summ.get("spectral_radius")
     unstable = rho is not None and not rho < 1.0
     no_margins = f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply" if unstable else ""
+    # the noise-free loop reaches no equilibrium from the operating point (it runs away or keeps
+    # moving): nothing is stable to linearise, so the stability rows and the margin fail
+    settles_nowhere = mg.get("applicable") is False and "equilibrium" in str(mg.get("reason", ""))
+    nowhere = f"the noise-free closed loop reaches no equilibrium from the operating point ({mg.get('reason')})"
     v = req.get("spectral_radius_max")
-    if v in (None, False) or rho is None:
+    if v not in (None, False) and rho is None and settles_nowhere:
+        rows.append(_row("local stability (spectral radius)", f"< {v}", "FAIL", None, nowhere))
+    elif v in (None, False) or rho is None:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "PASS" if rho < v else "FAIL", rho,
@@ -195,7 +201,9 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     v = req.get("robust_spectral_radius_max")
     bs = results.get("robust_stability") or {}
     label = "robust stability over the parameter box"
-    if v in (None, False) or bs.get("radius_max") is None:
+    if v not in (None, False) and bs.get("radius_max") is None and settles_nowhere and bs.get("reason", "").startswith("no closed-loop"):
+        rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "FAIL", None, nowhere))
+    elif v in (None, False) or bs.get("radius_max") is None:
         why = "not required" if v in (None, False) else bs.get("reason", "no parameter box")
         rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "NOT APPLICABLE", None, why))
     else:
@@ -213,6 +221,8 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         thr = "-"
     if v not in (None, False) and unstable:
         rows.append(_row(label, thr, "FAIL", None, no_margins))
+    elif v not in (None, False) and not disk and settles_nowhere:
+        rows.append(_row(label, thr, "FAIL", None, nowhere))
     elif v in (None, False) or not disk:
         rows.append(_row(label, thr, "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
