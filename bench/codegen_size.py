@@ -30,8 +30,7 @@ import codegen  # noqa: E402
 import plants  # noqa: E402
 import validation  # noqa: E402
 from plants import symbol  # noqa: E402
-from synth import Simulator, SymbolicPolicy  # noqa: E402
-from synth._runfolder import stream_key  # noqa: E402
+from synth import Simulator, SymbolicPolicy, stream_key  # noqa: E402
 
 
 def gp_d_like(integrator: str) -> SymbolicPolicy:

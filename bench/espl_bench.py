@@ -32,8 +32,7 @@ def lqg_cost(task_name: str, seed: int, every_tick: bool = False) -> float:
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    from synth import Simulator
-    from synth._runfolder import stream_key
+    from synth import Simulator, stream_key
     from validation import lqg
 
     task = _task(task_name, every_tick)
@@ -57,8 +56,7 @@ def every_tick_cost(task_name: str, seed: int, policy_path: Path) -> float:
     jax.config.update("jax_enable_x64", True)
     import numpy as np
 
-    from synth import Simulator, SymbolicPolicy
-    from synth._runfolder import stream_key
+    from synth import Simulator, SymbolicPolicy, stream_key
 
     sim = Simulator(_task(task_name, True))
     scen = sim.scenarios(stream_key(seed, "test"), 1000)

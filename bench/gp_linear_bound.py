@@ -45,8 +45,7 @@ def main() -> None:
 
     import plants
     from plants import linearize, lower, operating_point, symbol
-    from synth import Simulator, SymbolicPolicy
-    from synth._runfolder import stream_key
+    from synth import Simulator, SymbolicPolicy, stream_key
     from validation import design, lqg
 
     task = plants.get_task(args.task)

@@ -43,8 +43,7 @@ def main() -> None:
 
     import plants
     from symctl._methods import run_gp as run
-    from synth import Simulator, SymbolicPolicy
-    from synth._runfolder import stream_key
+    from synth import Simulator, SymbolicPolicy, stream_key
     from validation import LQGError, lqg
 
     task = plants.get_task(args.task)

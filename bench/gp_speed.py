@@ -36,10 +36,9 @@ def main() -> None:
     import jax
     import numpy as np
 
-    from synth.gp import _checkpoint, evolve
-    from synth.gp._evolve import context
+    from synth.gp import context, evolve, load_checkpoint
 
-    state, _ = _checkpoint.load(args.run)
+    state, _ = load_checkpoint(args.run)
     start = state.generation
     config = dataclasses.replace(state.config, generations=start + args.generations)
     ctx = context(config)

@@ -27,8 +27,7 @@ def main() -> None:
 
     jax.config.update("jax_enable_x64", True)
     import plants
-    from synth import Simulator, compile_policy
-    from synth._runfolder import stream_key
+    from synth import Simulator, compile_policy, stream_key
     from validation import lqg
 
     task = plants.get_task(args.task)

@@ -10,7 +10,7 @@ import time
 
 import plants
 import validation
-from validation._margins import lqr_margins, policy_margins, summary
+from validation.margins import lqr_margins, policy_margins, summary
 
 
 def once(task, variant, crosscheck=False):

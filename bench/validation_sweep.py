@@ -19,10 +19,16 @@ import numpy as np
 
 import plants
 import validation
-from synth import Simulator
-from synth._runfolder import stream_key
-from validation._closedloop import NOMINAL_KNOBS, aggregate_noise, build_closed_loop, noise_from_simulator
-from validation._sweep import Base, parameter_box, sweep
+from synth import Simulator, stream_key
+from validation.robustness import (
+    NOMINAL_KNOBS,
+    Base,
+    aggregate_noise,
+    build_closed_loop,
+    noise_from_simulator,
+    parameter_box,
+    sweep,
+)
 
 jax.config.update("jax_enable_x64", True)
 

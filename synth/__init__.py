@@ -2,7 +2,8 @@
 
 `SymbolicPolicy` and `denormalise` (a policy learnt on `plants.normalise(task)`, for `task`) are
 importable without JAX; the simulator names (`Simulator`, `Controller`,
-`Scenarios`, `Rollout`, `compile_policy`) import JAX on first use.
+`Scenarios`, `Rollout`, `compile_policy`) import JAX on first use; `stream_key(seed, stream)` is
+the random key of a named stream of draws ("train", "test", ...), the same in every method.
 """
 
 from plants._lazy import lazy_attributes
@@ -17,6 +18,7 @@ _LAZY = {
     "Rollout": "._simulate",
     "compile_policy": "._compile",
     "check_compatible": "._compile",
+    "stream_key": "._runfolder",
 }
 
 
