@@ -190,7 +190,10 @@ def synth_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
 ) -> None:
-    """Synthesise a policy for a task and write a run folder."""
+    """Synthesise a policy for a task and write a run folder: the method alone, as its paper defines
+    it, in the task's own units at its own parameter distribution. `symctl run` (and
+    `symctl.synthesize`) add what a certified controller needs: learning in normalised units,
+    training over the parameter box (--robust) and the certificate-aware choice among candidates."""
     import plants
     from synth._runfolder import default_run_folder
 
@@ -221,8 +224,11 @@ def synth_cmd(
 
 @app.command("demo")
 def demo_cmd() -> None:
-    """What `make demo` runs: `symctl run sho/partial --budget quick`."""
-    code = main(["run", "sho/partial", "--budget", "quick"])
+    """What `make demo` runs: `symctl run examples/dc_motor.toml --budget quick --out runs/demo` (from a
+    source checkout; the built-in sho/partial when the examples are not installed)."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "dc_motor.toml"
+    task = str(example) if example.is_file() else "sho/partial"
+    code = main(["run", task, "--budget", "quick", "--out", "runs/demo"])
     if code:
         raise typer.Exit(code)
 
