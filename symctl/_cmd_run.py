@@ -10,7 +10,7 @@ import typer
 
 from codegen import REALS
 
-from ._config import BUDGETS, METHODS
+from ._config import BUDGETS, METHODS, OPTION_HELP
 
 SET_HELP = ("A GP or ESPL setting (docs/settings.md; in the run config, the [gp] / [espl] table), repeatable: "
             "--set population=300. VALUE is a TOML literal (a string setting also takes a bare word).")
@@ -22,31 +22,31 @@ def register(app: typer.Typer) -> None:
         task: Annotated[str | None, typer.Argument(help="Built-in task name or path to a task TOML file.")] = None,
         method: Annotated[Literal[METHODS] | None, typer.Option(help="Synthesis method (default gp-d): genetic programming or the ESPL network; -s static, -d dynamic.")] = None,
         budget: Annotated[Literal[BUDGETS] | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
-        seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-        out: Annotated[Path | None, typer.Option(help="Run folder.")] = None,
+        seed: Annotated[int | None, typer.Option(help=OPTION_HELP["seed"])] = None,
+        out: Annotated[Path | None, typer.Option(help=OPTION_HELP["out"])] = None,
         config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options; [gp] / [espl] tables = --set).")] = None,
-        population: Annotated[int | None, typer.Option(help="GP: total population.")] = None,
-        generations: Annotated[int | None, typer.Option(help="GP: generations.")] = None,
-        islands: Annotated[int | None, typer.Option(help="GP: islands.")] = None,
-        latent: Annotated[int | None, typer.Option(help="Dynamic methods: latent size.")] = None,
-        time_budget: Annotated[float | None, typer.Option(help="Synthesis: stop after this many seconds.")] = None,
-        seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from a policy.json, lqg (default when possible) or none.")] = None,
-        robust: Annotated[bool | None, typer.Option("--robust/--no-robust", help="Train with ranged parameters drawn over their box (default on).")] = None,
-        iterations: Annotated[int | None, typer.Option(help="ESPL: iterations.")] = None,
-        batch: Annotated[int | None, typer.Option(help="ESPL: trajectories per iteration.")] = None,
+        population: Annotated[int | None, typer.Option(help=OPTION_HELP["population"])] = None,
+        generations: Annotated[int | None, typer.Option(help=OPTION_HELP["generations"])] = None,
+        islands: Annotated[int | None, typer.Option(help=OPTION_HELP["islands"])] = None,
+        latent: Annotated[int | None, typer.Option(help=OPTION_HELP["latent"])] = None,
+        time_budget: Annotated[float | None, typer.Option(help=OPTION_HELP["time_budget"])] = None,
+        seed_policy: Annotated[str | None, typer.Option(help=OPTION_HELP["seed_policy"])] = None,
+        robust: Annotated[bool | None, typer.Option("--robust/--no-robust", help=OPTION_HELP["robust"])] = None,
+        iterations: Annotated[int | None, typer.Option(help=OPTION_HELP["iterations"])] = None,
+        batch: Annotated[int | None, typer.Option(help=OPTION_HELP["batch"])] = None,
         set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
-        trajectories: Annotated[int | None, typer.Option(help="Validation: Monte Carlo trajectories.")] = None,
-        sweep: Annotated[int | None, typer.Option(help="Validation: sweep points.")] = None,
-        starts: Annotated[int | None, typer.Option(help="Validation: worst-case starts.")] = None,
-        prefix: Annotated[str | None, typer.Option(help="C: name prefix.")] = None,
+        trajectories: Annotated[int | None, typer.Option(help=OPTION_HELP["trajectories"])] = None,
+        sweep: Annotated[int | None, typer.Option(help=OPTION_HELP["sweep"])] = None,
+        starts: Annotated[int | None, typer.Option(help=OPTION_HELP["starts"])] = None,
+        prefix: Annotated[str | None, typer.Option(help=OPTION_HELP["prefix"])] = None,
         real: Annotated[Literal[REALS] | None, typer.Option(help="C: the real type (default float).")] = None,
-        cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help="C: verify on an emulated Cortex-M4 when possible.")] = None,
-        compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help="Persistent JAX compilation cache.")] = None,
-        resume: Annotated[bool | None, typer.Option("--resume", help="Continue an interrupted run.")] = None,
-        quiet: Annotated[bool | None, typer.Option("--quiet", help="No progress display.")] = None,
+        cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help=OPTION_HELP["cortex_m4"])] = None,
+        compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help=OPTION_HELP["compile_cache"])] = None,
+        resume: Annotated[bool | None, typer.Option("--resume", help=OPTION_HELP["resume"])] = None,
+        quiet: Annotated[bool | None, typer.Option("--quiet", help=OPTION_HELP["quiet"])] = None,
         verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration and per validation stage.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
-        allow_fail: Annotated[bool | None, typer.Option("--allow-fail", help="Exit 0 even when the certificate or the C verification fails.")] = None,
+        allow_fail: Annotated[bool | None, typer.Option("--allow-fail", help=OPTION_HELP["allow_fail"])] = None,
     ) -> None:
         """Synthesise, validate against LQG, certify, and generate verified C, in one run folder.
 

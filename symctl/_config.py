@@ -46,6 +46,8 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "quiet": (False, bool, "No progress display."),
     "allow_fail": (False, bool, "Exit with status 0 even when the certificate or the C verification fails (otherwise 3)."),
 }
+# The help line of each option, for every command that takes it (`run`, `synth`).
+OPTION_HELP: dict[str, str] = {key: text for key, (_, _, text) in RUN_OPTIONS.items()}
 SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
 # The run config's tables of method settings, and the methods that read each.
 SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d"), "espl": ("espl-s", "espl-d")}

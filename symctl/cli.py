@@ -19,7 +19,7 @@ from rich.table import Table
 
 from plants import UserInputError
 
-from ._config import BUDGETS
+from ._config import BUDGETS, OPTION_HELP
 from ._console import enable_x64, err_console, out_console, resolve_policy
 from ._methods import METHODS
 
@@ -172,21 +172,20 @@ SET_HELP = ("A GP or ESPL setting (docs/settings.md), repeatable: --set populati
 def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
     method: Annotated[Literal[tuple(METHODS)], typer.Option(help="Synthesis method (LQG designs, genetic programming, the ESPL network; -s static, -d dynamic).")] = "gp-d",
-    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<task>-<method>-<seed>).")] = None,
+    out: Annotated[Path | None, typer.Option(help=OPTION_HELP["out"])] = None,
     budget: Annotated[Literal[BUDGETS], typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings).")] = "quick",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    population: Annotated[int | None, typer.Option(min=1, help="GP: total population over all islands.")] = None,
-    generations: Annotated[int | None, typer.Option(min=1, help="GP: number of generations.")] = None,
-    islands: Annotated[int | None, typer.Option(min=1, help="GP: number of islands (subpopulations).")] = None,
-    latent: Annotated[int | None, typer.Option(min=1, help="Dynamic methods: latent size.")] = None,
-    time_budget: Annotated[float | None, typer.Option(min=0, help="Stop after this many seconds.")] = None,
-    seed_policy: Annotated[str | None, typer.Option(help="GP-D: start from this controller (a policy.json: a linear one, or one in GP-D tree form such as an earlier run's), "
-                                                         "lqg (the default when the task has a steady-state LQG that fits) or none.")] = None,
-    iterations: Annotated[int | None, typer.Option(min=1, help="ESPL: optimiser iterations.")] = None,
-    batch: Annotated[int | None, typer.Option(min=1, help="ESPL: trajectories per iteration.")] = None,
+    seed: Annotated[int, typer.Option(help=OPTION_HELP["seed"])] = 0,
+    population: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["population"])] = None,
+    generations: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["generations"])] = None,
+    islands: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["islands"])] = None,
+    latent: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["latent"])] = None,
+    time_budget: Annotated[float | None, typer.Option(min=0, help=OPTION_HELP["time_budget"])] = None,
+    seed_policy: Annotated[str | None, typer.Option(help=OPTION_HELP["seed_policy"])] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["iterations"])] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["batch"])] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    resume: Annotated[bool, typer.Option(help=OPTION_HELP["resume"])] = False,
+    quiet: Annotated[bool, typer.Option(help=OPTION_HELP["quiet"])] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
 ) -> None:
