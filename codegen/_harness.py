@@ -11,6 +11,11 @@ every latent state) `err_j = max_k |c_jk - ref_jk| / max_k |ref_jk|`, with the r
 float64 `SymbolicPolicy.run_reference`. A pointwise relative error is meaningless where a signal
 crosses zero; scaling by the channel's largest magnitude is what "agrees to 1e-5" means for a
 trajectory. A channel that is identically zero in the reference is compared absolutely.
+
+Tolerance: float code to 1e-5, double code to 1e-12, or `ROUNDOFF_FACTOR` times the channel's
+`float_roundoff` when that is larger (float only: the reference replayed in float32 against the
+float64 one, the round-off no float implementation avoids); a float round-off beyond
+`ILL_CONDITIONED` fails: such a policy needs double.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ from synth import SymbolicPolicy
 from ._render import GeneratedCode, render
 
 TOLERANCE = {"float": 1e-5, "double": 1e-12}
+# A float channel's tolerance is also at least this many times the policy's own single-precision
+# round-off on the recording (`float_roundoff`): no float implementation does much better than it.
+ROUNDOFF_FACTOR = 4.0
+# Single-precision round-off beyond this fails verification outright: the policy needs double.
+ILL_CONDITIONED = 1e-3
 PROBES = {
     "float": [("NAN", math.nan), ("INFINITY", math.inf), ("-INFINITY", -math.inf), ("1.0e30F", 1e30), ("-3.0e38F", -3e38)],
     "double": [("(double)NAN", math.nan), ("(double)INFINITY", math.inf), ("-(double)INFINITY", -math.inf), ("1.0e300", 1e300), ("-1.7e308", -1.7e308)],
@@ -131,14 +141,34 @@ def reference_trajectories(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray
     return np.array(ref_u), np.array(ref_z)
 
 
+def float_roundoff(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray, reference: tuple[np.ndarray, np.ndarray],
+                   real: str) -> dict[str, float]:
+    """Per channel, the error (trajectory scale) of the reference replayed in single precision
+    (`run_reference(..., dtype=float32)`: observations, targets, state and every operation in
+    float32) against the float64 one: what single-precision arithmetic makes of this policy on this
+    recording, whatever the implementation. A latent state that integrates a small difference of
+    large signals (an operating point folded into the constants) loses much of each increment to
+    it; a readout that takes a small difference of large terms magnifies it. Zero for double."""
+    names = (*[f"u:{c}" for c in policy.controls], *[f"z:{z}" for z in policy.latent])
+    if real != "float":
+        return dict.fromkeys(names, 0.0)
+    runs = [policy.run_reference(ys[s], r[s], dtype=np.float32) for s in range(ys.shape[0])]
+    u, z = np.array([a for a, _ in runs]), np.array([b for _, b in runs])
+    return {name: e["rel"] for name, e in _errors(policy, u, z, reference).items()}
+
+
 def trajectory_errors(policy: SymbolicPolicy, out: HarnessOutput, reference: tuple[np.ndarray, np.ndarray]) -> dict:
     """Per-channel errors on the trajectory scale (see module docstring) against `run_reference`."""
+    return _errors(policy, out.u, out.z, reference)
+
+
+def _errors(policy: SymbolicPolicy, u: np.ndarray, z: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> dict:
     ref_u, ref_z = reference
     channels = {}
     for j, name in enumerate(policy.controls):
-        channels[f"u:{name}"] = (out.u[..., j], ref_u[..., j])
+        channels[f"u:{name}"] = (u[..., j], ref_u[..., j])
     for j, name in enumerate(policy.latent):
-        channels[f"z:{name}"] = (out.z[..., j], ref_z[..., j])
+        channels[f"z:{name}"] = (z[..., j], ref_z[..., j])
     errors = {}
     for name, (c, ref) in channels.items():
         if not np.all(np.isfinite(ref)):
@@ -188,16 +218,21 @@ def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndar
     """Errors, statuses and probes of one harness run, with `ok` and the reasons when not ok."""
     errors = trajectory_errors(policy, out, reference)
     worst = max(e["rel"] for e in errors.values())
-    tol = TOLERANCE[real]
+    roundoff = float_roundoff(policy, ys, r, reference, real)
+    tols = {k: max(TOLERANCE[real], ROUNDOFF_FACTOR * roundoff[k]) for k in errors}
+    tol = max(tols.values())
     probes = check_probes(policy, out, real, safe, ys[-1, -1], r[-1])
     reasons = []
-    if worst > tol:
-        bad = {k: v["rel"] for k, v in errors.items() if v["rel"] > tol}
+    if max(roundoff.values()) > ILL_CONDITIONED:
+        reasons.append(f"the policy itself loses {max(roundoff.values()):.3g} of its trajectory scale to {real} round-off "
+                       f"on this recording (more than {ILL_CONDITIONED:g}): generate double")
+    bad = {k: v["rel"] for k, v in errors.items() if v["rel"] > tols[k]}
+    if bad:
         reasons.append(f"trajectory error {worst:.3g} > tolerance {tol:g} on {bad}")
     if np.any(out.status != 0):
         reasons.append(f"{int(np.sum(out.status != 0))} recorded ticks returned a non-zero status")
     reasons.extend(probes["problems"])
-    return {"ok": not reasons, "max_rel_error": worst, "tolerance": tol, "errors": errors, "probes": probes,
+    return {"ok": not reasons, "max_rel_error": worst, "tolerance": tol, "float_roundoff": max(roundoff.values()), "errors": errors, "probes": probes,
             "ticks": int(ys.shape[0] * ys.shape[1]), "reasons": reasons}
 
 

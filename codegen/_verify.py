@@ -189,7 +189,7 @@ def summary_lines(report: dict) -> list[str]:
             elif "max_rel_error" in entry:
                 pr = entry["probes"]
                 lines.append(f"  {target} {name}: {'ok' if entry['ok'] else 'FAIL'}  max error {entry['max_rel_error']:.3g} "
-                             f"(tolerance {entry['tolerance']:g}), probes {pr['caught']}/{pr['probes']} caught")
+                             f"(tolerance {entry['tolerance']:.3g}{_roundoff_note(entry)}), probes {pr['caught']}/{pr['probes']} caught")
             elif name == "cppcheck":
                 lines.append(f"  {target} cppcheck: {'clean' if entry['ok'] else 'FINDINGS'}")
             elif name == "size":
@@ -203,3 +203,13 @@ def summary_lines(report: dict) -> list[str]:
             if entry.get("reasons") and not entry.get("ok", True):
                 lines.extend("    " + line for reason in entry["reasons"] for line in str(reason).splitlines()[:20])
     return lines
+
+
+def _roundoff_note(entry: dict) -> str:
+    """", raised to 4 x the policy's own float32 round-off 3.6e-06" when that set the tolerance."""
+    from ._harness import ROUNDOFF_FACTOR
+
+    r = entry.get("float_roundoff", 0.0)
+    if r <= 0.0 or ROUNDOFF_FACTOR * r < entry["tolerance"]:
+        return ""
+    return f", raised to {ROUNDOFF_FACTOR:g} x the policy's own float32 round-off {r:.2g}"

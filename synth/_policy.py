@@ -151,22 +151,24 @@ class SymbolicPolicy:
         }
 
     # Python float64 reference of the contract ----------------------------------------------------
-    def reference(self) -> PolicyReference:
-        """The numpy float64 implementation of one tick of the contract."""
-        return PolicyReference(self)
+    def reference(self, dtype=np.float64) -> PolicyReference:
+        """The numpy implementation of one tick of the contract, in float64 unless `dtype` says otherwise."""
+        return PolicyReference(self, dtype)
 
-    def run_reference(self, ys: np.ndarray, r: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def run_reference(self, ys: np.ndarray, r: np.ndarray | None = None, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """Feed observations `ys` (T, ny) with fixed targets `r`; return controls (T, nu) and latent
-        states before each tick (T+1, nz). The open-loop replay that generated C is compared with."""
-        ref = self.reference()
+        states before each tick (T+1, nz). The open-loop replay that generated C is compared with
+        (float64; `dtype` float32: the same replay in single precision, returned as float64)."""
+        ref = self.reference(dtype)
         r = np.zeros(self.nr) if r is None else np.asarray(r, float)
-        z = np.array(self.latent_init, float)
+        z = np.array(self.latent_init, float).astype(dtype)
         us, zs = [], [z]
-        for y in np.asarray(ys, float):
-            u, z = ref.step(z, y, r)
-            us.append(u)
-            zs.append(z)
-        return np.array(us).reshape(len(us), self.nu), np.array(zs).reshape(len(zs), self.nz)
+        with np.errstate(all="ignore"):
+            for y in np.asarray(ys, float):
+                u, z = ref.step(z, y, r)
+                us.append(u)
+                zs.append(z)
+        return (np.array(us, float).reshape(len(us), self.nu), np.array(zs, float).reshape(len(zs), self.nz))
 
     # Serialisation -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -274,35 +276,40 @@ class SymbolicPolicy:
 
 
 class PolicyReference:
-    """numpy float64 evaluation of one tick of the contract (the Python reference for C)."""
+    """numpy evaluation of one tick of the contract: float64 (the Python reference for C), or
+    `dtype` float32 to see what single-precision arithmetic makes of the same expressions."""
 
-    def __init__(self, policy: SymbolicPolicy):
+    def __init__(self, policy: SymbolicPolicy, dtype=np.float64):
         self.policy = policy
+        self.dtype = dt = np.dtype(dtype)
         p = policy
         self._g = lower(p.g, [p.readout_inputs], "numpy")
         self._f = lower(p.f, [p.y, p.z, p.u, p.r], "numpy") if p.latent else None
-        self._lo = np.array([lo for lo, _ in p.input_limits])
-        self._hi = np.array([hi for _, hi in p.input_limits])
+        self._lo = np.array([lo for lo, _ in p.input_limits], dt)
+        self._hi = np.array([hi for _, hi in p.input_limits], dt)
+        self._h = dt.type(p.dt)
+
+    def _values(self, out) -> np.ndarray:
+        return np.array([self.dtype.type(v) for v in out], dtype=self.dtype)
 
     def control(self, z: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.ndarray:
         p = self.policy
-        inputs = np.concatenate([z if p.latent else y, r]).astype(float)
-        raw = np.array([float(v) for v in self._g(inputs)], dtype=float)
-        return np.clip(raw, self._lo, self._hi)
+        inputs = np.concatenate([z if p.latent else y, r]).astype(self.dtype)
+        return np.clip(self._values(self._g(inputs)), self._lo, self._hi)
 
     def dz(self, z, y, u, r) -> np.ndarray:
-        return np.array([float(v) for v in self._f(y, z, u, r)], dtype=float)
+        return self._values(self._f(y, z, u, r))
 
     def step(self, z: np.ndarray, y: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One tick: returns `(u_k, z_{k+1})`."""
         p = self.policy
-        z = np.asarray(z, float)
-        y = np.asarray(y, float)
-        r = np.asarray(r, float)
+        z = np.asarray(z, self.dtype)
+        y = np.asarray(y, self.dtype)
+        r = np.asarray(r, self.dtype)
         u = self.control(z, y, r)
         if not p.latent:
             return u, z
-        h = p.dt
+        h = self._h
         with np.errstate(all="ignore"):
             if p.integrator == "discrete":
                 z_next = self.dz(z, y, u, r)

@@ -105,6 +105,47 @@ def test_tolerance_check_can_fail(tmp_path):
     assert any("trajectory error" in reason for reason in report["host"]["gcc"]["reasons"])
 
 
+def _offset_integrator(offset: float = -4.8483618) -> "codegen.SymbolicPolicy":
+    """An integral controller in SI units with the operating point folded into its constants (as
+    `synth.denormalise` writes it): the latent state integrates a small difference of large terms
+    and the readout takes a small difference of large terms of it."""
+    import sympy as sp
+
+    from synth import SymbolicPolicy
+
+    y, a = sp.symbols("y_T a1", real=True)
+    return SymbolicPolicy(observations=("y_T",), targets=(), latent=("a1",), controls=("qc",), f=(0.01 * y + offset,),
+                          g=(-713.35 * a + 3315.0,), dt=0.1, integrator="euler", input_limits=((-1e4, 1e4),),
+                          latent_init=(4.4,))
+
+
+def _around_operating_point(ticks: int = 1500):
+    rng = np.random.default_rng(1)
+    return (484.83618 + 0.5 * np.sin(0.01 * np.arange(ticks)) + 0.05 * rng.standard_normal(ticks))[None, :, None], np.zeros((1, 0))
+
+
+@needs_cc
+@pytest.mark.compiler
+def test_float_tolerance_follows_the_policys_own_float_roundoff(tmp_path):
+    """Float code of a policy whose own float32 round-off (the reference in single precision) exceeds 1e-5 is held to four times
+    that round-off, and still fails when its constants differ from the policy's."""
+    from codegen._harness import ROUNDOFF_FACTOR
+
+    policy = _offset_integrator()
+    ys, r = _around_operating_point()
+    code = codegen.generate(policy, tmp_path / "gen", prefix="integral", real="float")
+    report = codegen.verify(policy, code, ys, r, targets=("host",))
+    gcc = report["host"]["gcc"] if "gcc" in report["host"] else report["host"]["clang"]
+    assert gcc["float_roundoff"] > codegen.TOLERANCE["float"]  # 1e-5 is out of reach for any float code here
+    assert gcc["tolerance"] == pytest.approx(ROUNDOFF_FACTOR * gcc["float_roundoff"])
+    _assert_host_ok(report)
+    # a constant off by 2e-5 relative (as a float32 printing bug would make it) still fails
+    wrong = codegen.generate(_offset_integrator(-4.8483618 * (1 + 2e-5)), tmp_path / "wrong", prefix="integral", real="float")
+    bad = codegen.verify(policy, wrong, ys, r, targets=("host",))
+    assert not bad["ok"]
+    assert any("trajectory error" in reason for reason in bad["host"]["gcc" if "gcc" in bad["host"] else "clang"]["reasons"])
+
+
 @needs_cc
 @pytest.mark.compiler
 def test_single_header_in_two_translation_units_and_symbols_prefixed(tmp_path):
