@@ -123,7 +123,8 @@ def verify(
     `ys`: recorded observations, (ticks, ny) or (segments, ticks, ny) (e.g. `Rollout.y` of
     `Simulator.simulate(policy, scenarios, save=True)`); `r`: targets per segment (segments, nr) or
     (nr,). The C controller replays them and is compared with `policy.run_reference` on the
-    trajectory scale (see `codegen._harness`): float code to 1e-5, double code to 1e-12. Host:
+    trajectory scale (see `codegen._harness`): float code to 1e-5 (or 4 x the policy's own float32
+    round-off on the recording, when larger), double code to 1e-12. Host:
     gcc and clang with -Werror and the strict flags, ASan+UBSan on the same data plus NaN/Inf/huge
     observations, cppcheck. `cortex-m4`: cross build, QEMU mps2-an386 run, sizes, stack and
     instructions per step (`codegen._cross`). `recorded_u`, if given, is the simulator's control
