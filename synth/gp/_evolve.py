@@ -261,28 +261,15 @@ def init(config: GPConfig, key=None) -> GPState:
     return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))
 
 
-# Scheduled forms tuned per run: the best by untuned training cost. Tuning is about 95 % of the cost
-# of generation 0 (one Adam loop per form; a fourth-order plant has 25 forms), and tuned forms end
-# within a fraction of a percent of each other (bench/gp_RESULTS.md).
-SCHEDULED_TUNED = 3
-
-
 def _scheduled(ctx: Context, policy) -> list:
-    """The gain-scheduled observer forms of the seed policy (`_schedule`): all of them costed as
-    they are in one evaluation of the population program, the `SCHEDULED_TUNED` cheapest finite
-    ones then tuned like a linear seed; as arrays `(code, const)`."""
+    """The gain-scheduled observer forms of the seed policy (`_schedule`), each tuned like a linear
+    seed, as arrays `(code, const)`."""
     from ._schedule import scheduled_seeds
     from ._seeds import seed_steps, tuned_seed
 
-    forms = [a for a in (ctx.encode(exprs) for exprs in scheduled_seeds(ctx, policy)) if a is not None]
-    if not forms:
-        return []
-    code, const = np.stack([c for c, _ in forms]), np.stack([k for _, k in forms])
-    cost = np.concatenate([_assess_flat(ctx, code[i:i + ctx.rows], const[i:i + ctx.rows])[0] for i in range(0, len(forms), ctx.rows)])
-    order = [int(j) for j in np.argsort(np.where(np.isfinite(cost), cost, np.inf), kind="stable") if np.isfinite(cost[j])]
     out = []
-    for j in order[:SCHEDULED_TUNED]:
-        got = tuned_seed(ctx, forms[j], seed_steps(ctx.config, ctx.task))
+    for exprs in scheduled_seeds(ctx, policy):
+        got = tuned_seed(ctx, ctx.encode(exprs), seed_steps(ctx.config, ctx.task))
         if got is not None:
             out.append(got[:2])
     return out
