@@ -16,7 +16,7 @@ import sympy as sp
 
 from plants import Task, lower
 
-from ._controller import Controller
+from ._controller import AbstractNetworkPolicy, Controller
 from ._policy import PolicyError, SymbolicPolicy
 
 _CACHE: OrderedDict[str, Controller] = OrderedDict()
@@ -75,10 +75,13 @@ def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Co
     """A `Controller` and its parameters `{"c": constants, "z0": initial latent}` for `policy`.
 
     With `task`, checks that the policy fits it: same number of observations, targets and
-    controls, and the task's control period.
+    controls, and the task's control period. A network policy (`AbstractNetworkPolicy`) brings its
+    own controller and parameters.
     """
     if task is not None:
         check_compatible(policy, task)
+    if isinstance(policy, AbstractNetworkPolicy):
+        return policy.controller()
     f, g, csyms, consts = _template(policy)
     p = policy
     key = repr((sp.srepr(f), sp.srepr(g), p.observations, p.targets, p.latent, p.controls, p.integrator, p.dt, len(csyms)))

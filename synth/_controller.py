@@ -2,11 +2,13 @@
 
 Kept apart from the simulator (`_simulate`) so that what builds controllers (`_compile` for a
 `SymbolicPolicy`, GP and ESPL for their own) and what runs them both read it from below.
-Nothing here imports JAX.
+`AbstractNetworkPolicy` is the contract of a policy that is not symbolic (the NDE's network):
+it brings its own `Controller` and CasADi tick. Nothing here imports JAX.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -28,4 +30,76 @@ class Controller:
     name: str = "controller"
 
 
-__all__ = ["Controller"]
+class AbstractNetworkPolicy(abc.ABC):
+    """A policy given by numbers, not expressions (a neural network), under the same sampled-data
+    contract as a `SymbolicPolicy` (docs/design.md).
+
+    The simulator runs it through `controller()` (`synth.compile_policy` dispatches here) and
+    validation's CasADi closed loop through `casadi_step()`, so its Monte Carlo, sweeps, worst case
+    and margins are those of any policy; code generation does not take it (no expressions to print).
+    Final subclasses are frozen dataclasses holding these fields: `observations`, `targets`,
+    `controls`, `latent` (names), `dt`, `integrator`, `input_limits`, `latent_init` and
+    `provenance`, as a `SymbolicPolicy` names them.
+    """
+
+    observations: tuple[str, ...]
+    targets: tuple[str, ...]
+    controls: tuple[str, ...]
+    latent: tuple[str, ...]
+    dt: float
+    integrator: str
+    input_limits: tuple[tuple[float, float], ...]
+    latent_init: tuple[float, ...]
+    provenance: dict[str, Any]
+
+    @property
+    def ny(self) -> int:
+        return len(self.observations)
+
+    @property
+    def nr(self) -> int:
+        return len(self.targets)
+
+    @property
+    def nu(self) -> int:
+        return len(self.controls)
+
+    @property
+    def nz(self) -> int:
+        return len(self.latent)
+
+    @property
+    def kind(self) -> str:
+        return "dynamic" if self.latent else "static"
+
+    @abc.abstractmethod
+    def controller(self) -> tuple[Controller, Any]:
+        """The simulator's `Controller` (one object per architecture, so one compiled simulation)
+        and this policy's parameters for it."""
+
+    @abc.abstractmethod
+    def casadi_step(self) -> Any:
+        """The tick `step(z, y, r) -> (u, z_next)` as a CasADi Function, `u` clipped to the input limits."""
+
+    @abc.abstractmethod
+    def digest(self) -> str:
+        """SHA-256 of the controller itself (architecture, numbers, names, period, limits)."""
+
+    @abc.abstractmethod
+    def complexity(self) -> dict[str, int]:
+        """Counts that say how large the controller is (parameters, layers, ...)."""
+
+    @abc.abstractmethod
+    def with_provenance(self, **items: Any) -> AbstractNetworkPolicy:
+        """The same policy with `items` added to its provenance."""
+
+    @abc.abstractmethod
+    def save(self, folder: Any) -> Any:
+        """Write the policy's files into the run folder `folder`; return the path of its main file."""
+
+    @abc.abstractmethod
+    def summary(self) -> dict[str, Any]:
+        """The policy in a JSON summary (`symctl synth --json`): kind, names, architecture, digest."""
+
+
+__all__ = ["AbstractNetworkPolicy", "Controller"]

@@ -30,6 +30,7 @@ import numpy as np
 from plants import Task, to_casadi
 from synth import SymbolicPolicy
 from synth._compile import check_compatible
+from synth._controller import AbstractNetworkPolicy
 from synth._export import to_casadi as policy_to_casadi
 
 from ._batch import batch_function
@@ -52,7 +53,10 @@ _STEPS: dict[int, tuple[weakref.ref, ca.Function]] = {}
 def controller_step(policy: SymbolicPolicy) -> ca.Function:
     """The policy's tick `step(z, y, r) -> (u, z_next)` as a CasADi SX Function: `synth`'s
     `to_casadi` (the one conversion of a policy to CasADi), kept while the policy object lives
-    (keyed by identity: hashing the expressions costs more than converting a small policy)."""
+    (keyed by identity: hashing the expressions costs more than converting a small policy). A
+    network policy (`synth.AbstractNetworkPolicy`) gives its own tick."""
+    if isinstance(policy, AbstractNetworkPolicy):
+        return policy.casadi_step()
     hit = _STEPS.get(id(policy))
     if hit is not None and hit[0]() is policy:
         return hit[1]
