@@ -16,13 +16,13 @@ from typing import Any
 
 from plants import UserInputError, did_you_mean
 
-METHODS = ("gp-d", "gp-s", "espl-d", "espl-s")
+METHODS = ("gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s")
 BUDGETS = ("quick", "paper")
 
 # key -> (default, type, help). The CLI builds its options from this table.
 RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "task": (None, str, "Built-in task name or path to a task TOML file."),
-    "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, espl-d, espl-s."),
+    "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, gp-l (static, of lagged observations), rs (random search), espl-d, espl-s."),
     "budget": ("quick", str, "quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings)."),
     "seed": (0, int, "Random seed."),
     "out": (None, str, "Run folder (default runs/<task>-<method>-<seed>)."),
@@ -32,7 +32,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "latent": (None, int, "Dynamic methods: latent size."),
     "time_budget": (None, float, "Synthesis: stop after this many seconds."),
     "robust": (True, bool, "Synthesis: train with every parameter that has a declared range drawn over it (the box the certificate sweeps)."),
-    "seed_policy": (None, str, "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none."),
+    "seed_policy": (None, str, "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none (from scratch, the GP paper's setting: no seed policy and no linear seeds)."),
     "iterations": (None, int, "ESPL: optimiser iterations."),
     "batch": (None, int, "ESPL: trajectories per iteration."),
     "trajectories": (1000, int, "Validation: Monte Carlo trajectories."),
@@ -50,7 +50,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
 OPTION_HELP: dict[str, str] = {key: text for key, (_, _, text) in RUN_OPTIONS.items()}
 SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
 # The run config's tables of method settings, and the methods that read each.
-SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d"), "espl": ("espl-s", "espl-d")}
+SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d", "gp-l", "rs"), "espl": ("espl-s", "espl-d")}
 # Keys `symctl run` adds to the config.toml it writes, for the reader; ignored when it is read back.
 _WRITTEN_BY_RUN = ("task_name",)
 # Where the run's own fields are set instead of in a table.
@@ -131,7 +131,7 @@ def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[st
         return {}
     table = settings_table(method)
     if table is None:
-        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, espl-s, espl-d")
+        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, gp-l, rs, espl-s, espl-d")
     cls = settings_class(table)
     values: dict[str, Any] = {}
     for item in items:

@@ -30,6 +30,8 @@ METHODS: dict[str, str] = {
     "lqg-ss": "symctl._methods:run_lqg",
     "gp-s": "symctl._methods:run_gp",
     "gp-d": "symctl._methods:run_gp",
+    "gp-l": "symctl._methods:run_gp",
+    "rs": "synth.gp._random_search:run_rs",
     "espl-s": "synth.espl:run_espl",
     "espl-d": "synth.espl:run_espl",
 }
@@ -72,11 +74,13 @@ SEED_POLICY_FILE = "seed_policy.json"
 
 def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
            budget: str = "quick", settings: dict | None = None, **overrides: Any) -> SymbolicPolicy:
-    """GP-S / GP-D (`synth.gp.run`), with GP-D started from a known linear controller.
+    """GP-S / GP-D / GP-L (`synth.gp.run`), with GP-D started from a known linear controller.
 
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
     variant "lqg-ss") and uses it when the task has one and it fits the run's trees (None: quietly
-    skipped otherwise; "lqg": an error says why); "none" starts from random trees only; anything
+    skipped otherwise; "lqg": an error says why); "none" starts from random trees only, the GP
+    paper's setting: no seed policy, so no gain-scheduled forms of it, and no linear seeds unless
+    the settings ask for them (`linear_seeds`; GP-S and GP-L take "none" too); anything
     else is the path of a `policy.json` in the task's units. With `normalised` (a GP setting) the
     seed is brought to the units the run learns in; with `robust` the LQG is still designed at the
     task's own nominal parameters, not at the middle of the box. The seed is copied into the run folder
@@ -87,6 +91,8 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
     overrides = {**(settings or {}), **overrides}  # GPConfig fields all the same; the caller's win
     opts = dict(options)
     choice = opts.pop("seed_policy", None)
+    if choice == "none":  # from scratch, the GP paper's setting: random trees only, no tuned linear seeds either
+        overrides.setdefault("linear_seeds", 0)
     if method != "gp-d" or "seed_policy" in overrides:
         if method != "gp-d" and choice not in (None, "none"):
             raise UserInputError(f"option --seed-policy {choice!r} applies to gp-d only (a static policy has no latent state)")

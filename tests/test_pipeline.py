@@ -75,7 +75,7 @@ def _expected_method_config(method: str, budget: str, config):
 
     if method.startswith("gp"):
         task = plants.get_task("sho/partial")
-        make = lambda b: gp_config(task, b, method=method, seed=0, normalised=True, robust=True)
+        make = lambda b: gp_config(task, b, method=method, seed=0, normalised=True, robust=True, linear_seeds=0)  # (--seed-policy none: from scratch)
     else:
         task = plants.training_task(plants.get_task("sho/partial"), True, True)[0]
         make = lambda b: espl_config(task, RUN_BUDGETS[b], method=method, latent=config.latent)

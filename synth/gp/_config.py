@@ -16,7 +16,9 @@ from plants import OPERATORS, POLICY_FUNCTION_SET, Task, UserInputError, did_you
 
 from .._settings import AbstractSettings
 
-METHODS = ("gp-s", "gp-d")
+METHODS = ("gp-s", "gp-d", "gp-l")
+# GP-L: observations a lagged static policy remembers (the paper's three most recent ones).
+LAGS = 3
 
 # Operator sampling weights of the paper's experiment code, per plant family.
 _ARITHMETIC = {"add": 0.5, "sub": 0.5, "mul": 0.3, "div": 0.1}
@@ -154,6 +156,8 @@ class GPConfig(AbstractSettings):
             bad("seed_budget", self.seed_budget, "give 0 (no cap) or a number of plant steps > 0")
         if self.linear_seeds > self.population:
             bad("linear_seeds", self.linear_seeds, f"give at most the population ({self.population})")
+        if self.devices < 0:
+            bad("devices", self.devices, "give 0 (every local device) or a count >= 1")
         if self.train_trajectories < 1 or self.validation_trajectories < 1:
             bad("trajectories", (self.train_trajectories, self.validation_trajectories), "give at least 1")
         return self
@@ -221,6 +225,13 @@ class Layout:
     Every tree reads from one input vector `[y, z, u, r]` (sizes ny, nz, nu, nr); `allowed[t, v]`
     says whether tree `t` may use input `v`. Trees `0..nz-1` are the latent dynamics `f` (inputs
     y, z, u, r), trees `nz..nz+nu-1` the readouts `g` (inputs z, r for GP-D; y, r for GP-S).
+
+    GP-L (`lags` > 0) has readout trees only, like GP-S, but their observation inputs (`ny` of
+    them) are registers that hold the task's last `lags` observations, newest first: the register
+    `<y>_1` holds `y` one tick ago, `<y>_2` two ticks ago, ... The policy keeps them in a latent
+    state advanced by the discrete shift `<y>_1[k+1] = y_k`, `<y>_j[k+1] = <y>_{j-1}[k]`
+    (`_interpret.make_controller`, `_trees.policy_of`): under the sampled-data contract a readout
+    sees the latent state, not `y_k` itself, so the newest observation it reads is `y_{k-1}`.
     """
 
     ny: int
@@ -229,6 +240,7 @@ class Layout:
     nr: int
     names: tuple[str, ...]  # input names in the order of the input vector
     allowed: np.ndarray  # (T, n_in) bool
+    lags: int = 0  # GP-L: the observation inputs are `lags` registers of the task's observations
 
     @property
     def n_in(self) -> int:
@@ -250,7 +262,24 @@ def latent_names(task: Task, nz: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+def lag_names(task: Task, lags: int) -> tuple[str, ...]:
+    """The GP-L registers, newest first: `<y>_1, ...` for every observation `y` (`<y>_j` is `y` j
+    ticks ago), or `a1, a2, ...` when such a name is taken by the task."""
+    names = tuple(f"{o.name}_{j}" for j in range(1, lags + 1) for o in task.observations)
+    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
+    if taken & set(names) or len(set(names)) < len(names):
+        return latent_names(task, len(names))
+    return names
+
+
 def make_layout(task: Task, method: str, latent: int) -> Layout:
+    if method == "gp-l":
+        regs, nu, nr = lag_names(task, LAGS), task.plant.nu, task.nr
+        names = regs + tuple(task.plant.inputs) + tuple(task.targets)
+        allowed = np.zeros((nu, len(names)), bool)
+        allowed[:, : len(regs)] = True
+        allowed[:, len(regs) + nu:] = True
+        return Layout(len(regs), 0, nu, nr, names, allowed, LAGS)
     ny, nu, nr = task.ny, task.plant.nu, task.nr
     nz = latent if method == "gp-d" else 0
     names = tuple(o.name for o in task.observations) + latent_names(task, nz) + tuple(task.plant.inputs) + tuple(task.targets)

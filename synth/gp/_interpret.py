@@ -94,6 +94,9 @@ def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "e
     from synth._simulate import compute_once
 
     nz, nu = layout.nz, layout.nu
+    if layout.lags:
+        return _lagged_controller(layout, trees_of=lambda params, x: jnp.stack(
+            [_once(params, evaluate_tree(tok, params, t, x)) for t in range(nu)]))
 
     def trees(params, sl, x):
         vals = [evaluate_tree(tok, params, t, x) for t in range(sl.start, sl.stop)]
@@ -123,3 +126,29 @@ def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "e
         return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
     return Controller(nz=nz, init=init, act=act, advance=advance, name="gp")
+
+
+def _once(params, v):
+    from synth._simulate import compute_once
+
+    return compute_once(params["live"], v) if "live" in params else v
+
+
+def _lagged_controller(layout: Layout, trees_of):
+    """GP-L's `Controller`: the latent state is the shift register of the last `layout.lags`
+    observations (newest first), the readout trees read it and the targets (`Layout`)."""
+    from synth import Controller
+
+    n_reg, nu = layout.ny, layout.nu
+    ny = n_reg // layout.lags
+
+    def init(params):
+        return jnp.zeros(n_reg, params["const"].dtype)
+
+    def act(params, z, y, r):
+        return trees_of(params, jnp.concatenate([z, jnp.zeros(nu, z.dtype), r]))
+
+    def advance(params, z, y, u, r):
+        return jnp.concatenate([y.astype(z.dtype), z[: n_reg - ny]])
+
+    return Controller(nz=n_reg, init=init, act=act, advance=advance, name="gp-l")

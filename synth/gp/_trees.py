@@ -132,6 +132,14 @@ def policy_of(ctx, code: np.ndarray, const: np.ndarray, **provenance: Any) -> Sy
     (`_evolve.Context`: its layout, token alphabet, task and config)."""
     lay, task = ctx.layout, ctx.task
     exprs = [to_sympy(ctx.tok, lay.names, code[t], const[t]) for t in range(lay.n_trees)]
+    if lay.lags:  # GP-L: the readouts of the lag registers, kept by a discrete shift (`Layout`)
+        regs = lay.names[: lay.ny]
+        shift = [symbol(o.name) for o in task.observations] + [symbol(n) for n in regs[: lay.ny - task.ny]]
+        return SymbolicPolicy(
+            observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=regs,
+            controls=tuple(task.plant.inputs), f=tuple(shift), g=tuple(exprs), dt=task.dt, integrator="discrete",
+            input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
+        )
     return SymbolicPolicy(
         observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
         latent=lay.names[lay.ny:lay.ny + lay.nz], controls=tuple(task.plant.inputs),

@@ -1,0 +1,195 @@
+"""RS: random search over dynamic symbolic policies, the baseline GP is measured against.
+
+Every individual is drawn the way GP-D draws its generation 0 (ramped half-and-half,
+`Context.random_population`), with GP-D's layout (latent trees `f`, readouts `g(z, r)`), function
+set and node budget, and trees up to `max_depth` deep (the GP paper's random search: depth 7; GP
+starts at `init_depth` 4). They are costed by GP's compiled population program on the run's
+training trajectories, one population-sized batch at a time, so the program is compiled once:
+`generations + 1` batches of `population`, the populations GP-D evaluates in the same budget
+(generation 0 and one per generation; GP-D's extra constant-search evaluations and seeds are not
+counted). Nothing is bred, tuned or seeded. The best individual seen for every complexity is kept
+(GP's Pareto archive), and the final choice is GP's (`_runner.finish`): the archive's Pareto front
+scored on held-out validation trajectories, the cheapest there exported; `polish_top = 0` by
+default, so the chosen policy is one that was drawn.
+
+The state is checkpointed after every batch (`checkpoint/`, format "symctl.rs.checkpoint"), so an
+interrupted run loses at most one batch and `--resume` ends where an uninterrupted run would: the
+draws of batch `b` come from the seed and `b` alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plants import Task
+from synth import SymbolicPolicy
+from synth._cost import finite_mean
+
+from ._config import GPConfig, gp_config
+from ._evolve import GPState, complexity, context
+from ._runner import CANDIDATES, HISTORY_FIELDS, finish
+
+FORMAT = "symctl.rs.checkpoint"
+VERSION = 1
+
+# GP settings that random search fixes unless the user sets them: one pool, no seeds, no constant
+# tuning during the search or of the final candidates (a random search draws and keeps).
+DEFAULTS: dict[str, Any] = {"islands": 1, "linear_seeds": 0, "scheduled_seeds": False, "tune_every": 0, "const_search": False,
+                            "polish_top": 0}
+
+
+def rs_config(task: Task, *, budget: str, seed: int, options: dict[str, Any], settings: dict[str, Any] | None = None,
+              **overrides: Any) -> GPConfig:
+    """The settings of a random search: GP-D's `budget` preset for `task` (population, generations,
+    trajectories, latent size, node budget, function set), `DEFAULTS`, trees drawn up to
+    `max_depth`, then the user's `settings`, the caller's `overrides` (normalised, robust) and the
+    CLI's `options` (population, generations, latent, time_budget; others are refused)."""
+    from synth._options import check_options
+
+    given = {**DEFAULTS, **(settings or {}), **overrides}
+    base = gp_config(task, budget, method="gp-d", seed=seed, **given)
+    if "init_depth" not in (settings or {}):
+        given["init_depth"] = base.max_depth
+    defaults = {"population": base.population, "generations": base.generations, "latent": base.latent, "time_budget": None}
+    opts = check_options("rs", options, defaults)
+    return gp_config(task, budget, method="gp-d", seed=seed, **{**given, **opts})
+
+
+def batches(config: GPConfig) -> int:
+    """Population-sized batches a search of `config` draws: generation 0 and one per generation."""
+    return config.generations + 1
+
+
+def _draw(ctx, config: GPConfig, b: int):
+    """Batch `b`: `population` random individuals `(code, const)` (K, T, L), from the seed and `b` alone."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, zlib.crc32(b"rs"), b]))
+    return ctx.random_population(rng, config.population)
+
+
+def init_state(config: GPConfig) -> GPState:
+    """A search that has drawn nothing: an empty archive."""
+    ctx = context(config)
+    T, L = ctx.layout.n_trees, config.max_nodes
+    arrays = {
+        "archive_code": np.full((ctx.n_archive, T, L), -1, np.int32), "archive_const": np.zeros((ctx.n_archive, T, L), ctx.dtype),
+        "archive_cost": np.full(ctx.n_archive, np.inf),
+        # the best individual by training cost (finish's fall-back when nothing finite was found)
+        "code": np.full((1, 1, T, L), -1, np.int32), "const": np.zeros((1, 1, T, L), ctx.dtype), "cost": np.full((1, 1), np.inf),
+        "generation": np.asarray(-1),
+    }
+    return GPState(config, arrays, ())
+
+
+def step(state: GPState) -> GPState:
+    """Draw, cost and archive the next batch (`generation` counts the batches done, from 0)."""
+    cfg = state.config
+    ctx = context(cfg)
+    t0 = time.perf_counter()
+    a = state.arrays
+    b = int(a["generation"]) + 1
+    code, const = _draw(ctx, cfg, b)
+    costs = ctx.evaluate(code, const, ctx.train)
+    cost = finite_mean(costs, axis=1).astype(np.float64)
+    cplx = np.asarray(complexity(code))
+    ac, ak, acost = ctx.archive(a["archive_code"], a["archive_const"], a["archive_cost"], code, const, cost, cplx)
+    best = int(np.argmin(np.where(np.isfinite(cost), cost, np.inf)))
+    a = {**a, "archive_code": np.asarray(ac), "archive_const": np.asarray(ak), "archive_cost": np.asarray(acost, np.float64),
+         "generation": np.asarray(b)}
+    if b == 0 or cost[best] < a["cost"][0, 0]:
+        a["code"], a["const"], a["cost"] = code[best][None, None], const[best][None, None], cost[best].reshape(1, 1)
+    fin = cost[np.isfinite(cost)]
+    record = {"generation": b, "best_cost": float(a["cost"][0, 0]), "median_cost": float(np.median(fin)) if fin.size else float("inf"),
+              "complexity": int(np.sum(a["code"] >= 0)), "seconds": round(time.perf_counter() - t0, 3),
+              "non_finite": int((~np.all(np.isfinite(costs), axis=1)).sum())}
+    return GPState(cfg, a, (*state.history, record))
+
+
+def save_checkpoint(state: GPState, out: str | Path) -> Path:
+    from synth import _checkpoint
+
+    header = {"generation": state.generation, "config": state.config.to_dict(), "history": list(state.history)}
+    return _checkpoint.save(Path(out) / "checkpoint", FORMAT, VERSION, state.arrays, header)
+
+
+def load_checkpoint(out: str | Path, config: GPConfig) -> GPState | None:
+    """The search checkpointed in the run folder `out` (None if there is none); RunFolderError if it
+    was made with other settings than `config` (the number of generations and the time budget may differ)."""
+    from synth import _checkpoint
+    from synth._runfolder import RunFolderError
+
+    folder = Path(out) / "checkpoint"
+    if not _checkpoint.exists(folder):
+        return None
+    arrays, header = _checkpoint.load(folder, FORMAT, VERSION)
+    old, new = header.get("config", {}), config.to_dict()
+    diff = sorted(k for k in new if k not in ("generations", "time_budget") and old.get(k) != new[k])
+    if diff:
+        raise RunFolderError(f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
+                             "give the same options, or run without --resume")
+    return GPState(config, arrays, tuple(header.get("history", ())))
+
+
+def search(config: GPConfig, out: Path | None = None, *, resume: bool = False,
+           progress: Callable[[dict], None] | None = None) -> GPState:
+    """Run (or continue) the batches of `config`; checkpoint after each one when `out` is given."""
+    state = load_checkpoint(out, config) if resume and out is not None else None
+    state = state or init_state(config)
+    spent = sum(r["seconds"] for r in state.history)
+    start = time.perf_counter()
+    total = batches(config)
+    while state.generation + 1 < total:
+        if config.time_budget is not None and state.generation >= 0 and spent + time.perf_counter() - start >= config.time_budget:
+            break
+        state = step(state)
+        if out is not None:
+            save_checkpoint(state, out)
+            _write_history(out, state)
+        if progress is not None:
+            progress({**state.history[-1], "total": total - 1})
+    return state
+
+
+def _write_history(out: Path, state: GPState) -> None:
+    with open(Path(out) / "history.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, HISTORY_FIELDS)
+        w.writeheader()
+        for r in state.history:
+            w.writerow({k: r[k] for k in HISTORY_FIELDS})
+
+
+def _as_rs(policy: SymbolicPolicy, evaluated: int) -> SymbolicPolicy:
+    return policy.with_provenance(method="rs", evaluated=evaluated)
+
+
+def run_rs(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "rs",
+           budget: str = "quick", settings: dict[str, Any] | None = None, **overrides: Any) -> SymbolicPolicy:
+    """`symctl synth TASK --method rs`: draw, checkpoint, choose, write the run folder (`policy.json`,
+    `candidates/`, `pareto.csv`, `history.csv` with one row per batch, `config.toml`,
+    `manifest.json`, `checkpoint/`). `settings` and `overrides` are GPConfig fields."""
+    from synth._runfolder import prepare, write_config, write_manifest
+
+    config = rs_config(task, budget=budget, seed=seed, options=options, settings=settings, **overrides)
+    out = prepare(out)
+    t0 = time.perf_counter()
+    state = search(config, out, resume=resume, progress=progress)
+    evaluated = (state.generation + 1) * config.population
+    policy, _ = finish(state, out)
+    policy = _as_rs(policy, evaluated)
+    policy.save(out / "policy.json")
+    for path in sorted((out / CANDIDATES).glob("*.json")):
+        _as_rs(SymbolicPolicy.load(path), evaluated).save(path)
+    record = {**config.to_dict(), "method": "rs"}
+    write_config(out, {"task_file": task.source, **record})
+    write_manifest(out, record, seed, method="rs", batches_done=state.generation + 1, evaluated=evaluated,
+                   stage_seconds={"synth": round(time.perf_counter() - t0, 3)}, devices=len(context(config).devices))
+    return policy
+
+
+__all__ = ["DEFAULTS", "batches", "rs_config", "run_rs", "search"]
