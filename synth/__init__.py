@@ -4,6 +4,8 @@
 importable without JAX; the simulator names (`Simulator`, `Controller`,
 `Scenarios`, `Rollout`, `compile_policy`) import JAX on first use; `stream_key(seed, stream)` is
 the random key of a named stream of draws ("train", "test", ...), the same in every method.
+`load_policy(path)` reads a policy file or run folder of either kind: a `SymbolicPolicy`, or a
+network policy (`AbstractNetworkPolicy`: the NDE's, `synth.nde`).
 """
 
 from plants._lazy import lazy_attributes
@@ -19,6 +21,9 @@ _LAZY = {
     "compile_policy": "._compile",
     "check_compatible": "._compile",
     "stream_key": "._runfolder",
+    "AbstractNetworkPolicy": "._controller",
+    "load_policy": "._load",
+    "is_network_policy": "._load",
 }
 
 

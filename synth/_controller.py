@@ -94,6 +94,11 @@ class AbstractNetworkPolicy(abc.ABC):
         """The same policy with `items` added to its provenance."""
 
     @abc.abstractmethod
+    def denormalise(self, scaling: Any) -> AbstractNetworkPolicy:
+        """This policy, designed on `plants.normalise(task)`, as the same controller for `task`
+        (`synth.denormalise` calls it with the `plants.Scaling`)."""
+
+    @abc.abstractmethod
     def save(self, folder: Any) -> Any:
         """Write the policy's files into the run folder `folder`; return the path of its main file."""
 

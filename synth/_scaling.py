@@ -8,6 +8,7 @@ import sympy as sp
 
 from plants import Scaling
 
+from ._controller import AbstractNetworkPolicy
 from ._policy import PolicyError, SymbolicPolicy
 
 
@@ -19,8 +20,11 @@ def denormalise(policy: SymbolicPolicy, scaling: Scaling) -> SymbolicPolicy:
     `f(z, y, u, r) = f'(z, (y - y0)/sy, (u - u0)/su, (r - r0)/sr)`, `g = u0 + su * g'(...)`, the input
     limits `u0 + su * limit'`. The latent states, their initial values and the integrator are
     unchanged (the latent space is the policy's own). Provenance gains `"scaling"`
-    (`Scaling.to_dict()`); an identity scaling returns `policy` as it is.
+    (`Scaling.to_dict()`); an identity scaling returns `policy` as it is. A network policy
+    (`AbstractNetworkPolicy`) folds the scaling into its own input and output maps.
     """
+    if isinstance(policy, AbstractNetworkPolicy):
+        return policy.denormalise(scaling)
     for kind, have, want in (
         ("observations", policy.observations, scaling.observations),
         ("targets", policy.targets, scaling.targets),

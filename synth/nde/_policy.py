@@ -304,14 +304,6 @@ def _dec_float(v: float | str) -> float:
     return float(v)
 
 
-def is_network_folder(path: str | Path) -> bool:
-    """Whether `path` is a network policy file or a run folder holding one."""
-    path = Path(path)
-    if path.is_dir():
-        return (path / JSON_FILE).is_file()
-    return path.suffix == ".json" and path.is_file() and path.read_bytes()[:4096].find(SCHEMA.encode()) >= 0
-
-
 # The simulator's controller: one per architecture, integrator and period ----------------------------
 _CONTROLLERS: OrderedDict[tuple, Controller] = OrderedDict()
 _CONTROLLERS_KEPT = 32
