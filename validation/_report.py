@@ -51,7 +51,12 @@ def _mathml(lhs: str, expr: sp.Expr) -> str:
 
 
 def equations(policy, max_ops: int = 400) -> list[dict]:
-    """One entry per latent state and control: name, MathML (or text when very large), plain text."""
+    """One entry per latent state and control: name, MathML (or text when very large), plain text;
+    none for a network policy (no expressions: the report shows its description)."""
+    from synth._controller import AbstractNetworkPolicy
+
+    if isinstance(policy, AbstractNetworkPolicy):
+        return []
     out = []
     for name, e in list(zip(policy.latent, policy.f)) + list(zip(policy.controls, policy.g)):
         lhs = (f"{name}[k+1]" if policy.integrator == "discrete" else f"d{name}/dt") if name in policy.latent else name

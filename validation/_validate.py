@@ -18,8 +18,10 @@ import numpy as np
 
 from plants import Task, UserInputError, get_task
 from synth import SymbolicPolicy
+from synth._controller import AbstractNetworkPolicy
 from synth._cost import finite_mean
 from synth._json import jsonable
+from synth._load import load_policy
 
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
@@ -121,19 +123,21 @@ def _nominal_cost(task, policy, mc: dict, scen, cl, dims: list[Dim], base: Base,
             "source": f"Monte Carlo mean over the {c.size} held-out trajectories re-run at the nominal parameters"}
 
 
-def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_dir: str | Path,
+def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: Task | str | None, out_dir: str | Path,
              settings: dict | None = None, progress: Callable[[str, float], None] | None = None) -> dict:
     """Validate `policy` on `task`; write `validation.json` and `report.html` into `out_dir`.
 
-    `progress(stage, fraction)` is called between stages. Returns the results (the JSON content,
-    with non-finite numbers as floats).
+    `policy` is a `SymbolicPolicy`, a network policy (the NDE's: its own JAX controller and CasADi
+    tick go through the same Monte Carlo, sweeps, worst case and margins) or the path of either's
+    file or run folder. `progress(stage, fraction)` is called between stages. Returns the results
+    (the JSON content, with non-finite numbers as floats).
     """
     from synth._runfolder import stream_key, versions
 
     t_start = time.perf_counter()
     s = _settings(settings)
-    if not isinstance(policy, SymbolicPolicy):
-        policy = SymbolicPolicy.load(policy)
+    if not isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
+        policy = load_policy(policy)
     if task is None:
         task = policy.provenance.get("task")
         if not task:
@@ -251,7 +255,8 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | None, out_d
     results = {
         "schema": "symctl.validation", "schema_version": 1,
         "task": task.name, "policy": {"digest": policy.digest(), "provenance": dict(policy.provenance), "kind": policy.kind,
-                                      "complexity": policy.complexity()},
+                                      "complexity": policy.complexity(),
+                                      "network": isinstance(policy, AbstractNetworkPolicy)},
         "monte_carlo": mc,
         "sweep": {"parameter_box": sw, "stress": stress, "base_scenario": {"x0": base.x0.tolist(), "r": base.r.tolist(),
                                                                              "p": base.p.tolist(), "ticks": ticks}},
