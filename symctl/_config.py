@@ -1,8 +1,8 @@
 """Run configuration for `symctl run`: every CLI option is a key of a flat TOML file and vice versa,
-and the method's settings are the tables `[gp]` and `[espl]` (what `--set KEY=VALUE` sets).
+and the method's settings are the tables `[gp]`, `[espl]` and `[nde]` (what `--set KEY=VALUE` sets).
 
 Precedence: defaults < `--config RUN.toml` < options given on the command line. The tables take
-every field of `synth.gp.GPConfig` and `synth.espl.ESPLConfig` but those the run sets itself (the
+every field of `synth.gp.GPConfig`, `synth.espl.ESPLConfig` and `synth.nde.NDEConfig` but those the run sets itself (the
 task, the method, the seed, ...); docs/settings.md lists them. A setting that is also an option of
 its own (`population`, `latent`, `iterations`, ...) may be given either way; it is carried as the
 option. The resolved configuration is written back into the run folder as `config.toml`.
@@ -16,13 +16,13 @@ from typing import Any
 
 from plants import UserInputError, did_you_mean
 
-METHODS = ("gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s")
+METHODS = ("gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s", "nde")
 BUDGETS = ("quick", "paper")
 
 # key -> (default, type, help). The CLI builds its options from this table.
 RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "task": (None, str, "Built-in task name or path to a task TOML file."),
-    "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, gp-l (static, of lagged observations), rs (random search), espl-d, espl-s."),
+    "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, gp-l (static, of lagged observations), rs (random search), espl-d, espl-s, nde (neural ODE by CMA-ES; no C)."),
     "budget": ("quick", str, "quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings)."),
     "seed": (0, int, "Random seed."),
     "out": (None, str, "Run folder (default runs/<task>-<method>-<seed>)."),
@@ -50,7 +50,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
 OPTION_HELP: dict[str, str] = {key: text for key, (_, _, text) in RUN_OPTIONS.items()}
 SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
 # The run config's tables of method settings, and the methods that read each.
-SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d", "gp-l", "rs"), "espl": ("espl-s", "espl-d")}
+SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d", "gp-l", "rs"), "espl": ("espl-s", "espl-d"), "nde": ("nde",)}
 # Keys `symctl run` adds to the config.toml it writes, for the reader; ignored when it is read back.
 _WRITTEN_BY_RUN = ("task_name",)
 # Where the run's own fields are set instead of in a table.
@@ -64,7 +64,7 @@ class RunConfigError(UserInputError):
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
     """Read a run config TOML: flat keys, the same names as the CLI options (dashes as underscores),
-    and the tables `[gp]` / `[espl]` of method settings (checked: known keys, values of their type)."""
+    and the tables `[gp]` / `[espl]` / `[nde]` of method settings (checked: known keys, values of their type)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -90,11 +90,15 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
 
 
 def settings_class(table: str):
-    """The settings dataclass of a table: `GPConfig` for "gp", `ESPLConfig` for "espl"."""
+    """The settings dataclass of a table: `GPConfig` for "gp", `ESPLConfig` for "espl", `NDEConfig` for "nde"."""
     if table == "gp":
         from synth.gp._config import GPConfig
 
         return GPConfig
+    if table == "nde":
+        from synth.nde._config import NDEConfig
+
+        return NDEConfig
     from synth.espl._config import ESPLConfig
 
     return ESPLConfig
@@ -131,7 +135,7 @@ def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[st
         return {}
     table = settings_table(method)
     if table is None:
-        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, gp-l, rs, espl-s, espl-d")
+        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, gp-l, rs, espl-s, espl-d, nde")
     cls = settings_class(table)
     values: dict[str, Any] = {}
     for item in items:

@@ -9,7 +9,9 @@ receives a dict per generation or iteration for the CLI to display (it may be No
 the run budget, "quick" or "paper", and every method receives it; each maps it to its own
 presets: GP runs the preset of the same name (`synth.gp.BUDGETS`), ESPL runs
 `synth.espl.RUN_BUDGETS[budget]` (quick: its "default" preset, the measured settings; paper:
-"paper"), LQG has nothing to size and ignores it.
+"paper"), NDE the preset of the same name (`synth.nde.BUDGETS`, GP's in evaluations), LQG has
+nothing to size and ignores it. NDE returns a network policy (`synth.AbstractNetworkPolicy`,
+`network.json`) instead of a `SymbolicPolicy`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ METHODS: dict[str, str] = {
     "rs": "synth.gp._random_search:run_rs",
     "espl-s": "synth.espl:run_espl",
     "espl-d": "synth.espl:run_espl",
+    "nde": "synth.nde:run_nde",
 }
 
 
