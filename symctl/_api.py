@@ -140,10 +140,11 @@ def synthesize(task: Task | str | Path, method: str = "gp-d", *, budget: str = "
 def _policy_and_folder(policy, task: Task | None) -> tuple[SymbolicPolicy, Path | None]:
     """The policy of `symctl validate`'s TARGET (lqg / lqg-ss, a policy.json, a run folder, or a
     `SymbolicPolicy`) and the folder its results go to by default (None: no default)."""
+    from synth import AbstractNetworkPolicy, load_policy
     from synth._runfolder import default_run_folder
     from validation import LQG_VARIANTS, ValidationError, lqg
 
-    if isinstance(policy, SymbolicPolicy):
+    if isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
         return policy, None
     spec = str(policy)
     if spec in LQG_VARIANTS:
@@ -153,7 +154,7 @@ def _policy_and_folder(policy, task: Task | None) -> tuple[SymbolicPolicy, Path 
     path = Path(spec)
     if not path.exists():
         raise ValidationError(f"validate {spec!r}: no such run folder or policy file; give a run folder, a policy.json, lqg or lqg-ss")
-    return SymbolicPolicy.load(path), path if path.is_dir() else path.parent
+    return load_policy(path), path if path.is_dir() else path.parent
 
 
 def validate(policy: SymbolicPolicy | str | Path, task: Task | str | Path | None = None, *, out: str | Path | None = None,
@@ -163,8 +164,9 @@ def validate(policy: SymbolicPolicy | str | Path, task: Task | str | Path | None
 
     Parameters
     ----------
-    policy : SymbolicPolicy, str or path
-        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` (designed for `task`).
+    policy : SymbolicPolicy, network policy, str or path
+        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` (designed for `task`);
+        an NDE run folder (``network.json``) is validated through the same simulator and CasADi loop.
     task : plants.Task, str or path, optional
         The task to validate on; default the task the policy names in its provenance.
     out : str or path, optional
@@ -286,16 +288,18 @@ def generate_c(policy: SymbolicPolicy | str | Path, out_dir: str | Path, *, task
     """
     import codegen
     import plants
+    from synth import AbstractNetworkPolicy
 
     from ._console import resolve_policy
 
     t = plants.get_task(task) if task is not None else None
-    if isinstance(policy, SymbolicPolicy):
+    if isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
         pol = policy
     else:
         if str(policy) in ("lqg", "lqg-ss") and t is None:
             raise UserInputError(f"{str(policy)!r} needs a task to design LQG for (--task, or task= in Python)")
         pol = resolve_policy(str(policy), t)
+    _refuse_network(pol, policy)
     code = codegen.generate(pol, out_dir, prefix=prefix or default_prefix(pol), real=real, single_header=single_header)
     if not verify:
         return CCode(code)
@@ -309,6 +313,16 @@ def generate_c(policy: SymbolicPolicy | str | Path, out_dir: str | Path, *, task
     log = Path(out_dir) / "verification.log"
     report = codegen.verify(pol, code, ys, r, targets=targets, log=log, recorded_u=us)
     return CCode(code, report, log)
+
+
+def _refuse_network(policy: Any, source: Any) -> None:
+    """Code generation prints expressions: refuse a network policy (the NDE's) in one line."""
+    from synth import AbstractNetworkPolicy
+
+    if isinstance(policy, AbstractNetworkPolicy):
+        where = "the network policy given" if policy is source else f"{str(source)!r} holds a network policy (network.json, method nde)"
+        raise UserInputError(f"codegen: {where}; C is generated from symbolic policies only (policy.json): "
+                             "synthesise with a symbolic method (gp-d, gp-s, gp-l, espl-d, espl-s) for C")
 
 
 def _run_options() -> tuple[str, ...]:

@@ -24,8 +24,8 @@ def enable_x64() -> None:
 
 
 def resolve_policy(spec: str, task):
-    """A policy from `lqg`, `lqg-ss`, a policy.json path or a run folder."""
-    from synth import SymbolicPolicy
+    """A policy from `lqg`, `lqg-ss`, a policy.json or network.json path, or a run folder."""
+    from synth import load_policy
     from validation import LQG_VARIANTS, lqg
 
     if spec in LQG_VARIANTS:
@@ -33,5 +33,5 @@ def resolve_policy(spec: str, task):
     path = Path(spec)
     if not path.exists():
         raise UserInputError(f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, a policy.json or a run folder")
-    return SymbolicPolicy.load(path)
+    return load_policy(path)
 

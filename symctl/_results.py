@@ -15,8 +15,21 @@ from typing import Any
 from synth import SymbolicPolicy
 
 
+def policy_file(policy: Any) -> str:
+    """The file a policy is written to in its run folder: `policy.json`, or a network policy's
+    `network.json` (with its `network.npz`)."""
+    from synth._controller import AbstractNetworkPolicy
+
+    return "network.json" if isinstance(policy, AbstractNetworkPolicy) else "policy.json"
+
+
 def policy_summary(policy: SymbolicPolicy, file: str | Path | None = None) -> dict[str, Any]:
-    """The policy in a JSON summary: its digest (`SymbolicPolicy.digest`), names and equations."""
+    """The policy in a JSON summary: its digest (`SymbolicPolicy.digest`), names and equations
+    (a network policy: its architecture instead of equations)."""
+    from synth._controller import AbstractNetworkPolicy
+
+    if isinstance(policy, AbstractNetworkPolicy):
+        return {"file": str(file) if file is not None else None, **policy.summary()}
     d = policy.to_dict()
     return {
         "file": str(file) if file is not None else None, "digest": policy.digest(), "kind": d["kind"],
@@ -200,7 +213,7 @@ class RunSummary:
 
         return jsonable({
             "out": str(self.out), "task": self.task, "method": self.method, "seed": self.seed,
-            "policy": policy_summary(self.policy, self.out / "policy.json"), "cost": cost_summary(self.validation),
+            "policy": policy_summary(self.policy, self.out / policy_file(self.policy)), "cost": cost_summary(self.validation),
             "certificate": certificate_summary(self.validation.get("certificate")),
             "c": {"ok": self.c_ok, "files": [str(self.out / "c" / f) for f in self.codegen.get("files", [])]},
             "passed": self.passed, "report": str(self.out / "report.html"),

@@ -211,13 +211,13 @@ def synth_cmd(
     with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
         policy = runner(t, out, seed=seed, options=options, resume=resume, progress=None if quiet else display.record,
                         method=method, budget=budget, settings=settings)
-    if as_json:
-        from ._results import policy_summary
+    from ._results import policy_file, policy_summary
 
+    if as_json:
         print(json.dumps({"task": t.name, "method": method, "budget": budget, "seed": seed, "out": str(out),
-                          "policy": policy_summary(policy, Path(out) / "policy.json")}))
+                          "policy": policy_summary(policy, Path(out) / policy_file(policy))}))
     elif not quiet:
-        out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {Path(out) / 'policy.json'}")
+        out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {Path(out) / policy_file(policy)}")
         out_console.print(str(policy), markup=False)
 
 
