@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
 def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     """The end of a run: where things are, the policy's equations, cost against LQG, the verdict, and
     when something failed, which rows and what to try."""
+    from rich.markup import escape
+
     from ._verdict import EXIT_FAILED, failure_lines
 
     out = Path(summary["out"])
@@ -96,7 +98,8 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     p(f"[bold]run folder[/bold] {out}")
     p(f"  report      {out / 'report.html'}")
     c_files = [f for f in summary["codegen"].get("files", []) if f.endswith((".h", ".c"))]
-    p(f"  C files     {', '.join(str(out / 'c' / f) for f in c_files)}")
+    skipped = summary["codegen"].get("skipped")
+    p(f"  C files     {', '.join(str(out / 'c' / f) for f in c_files) or 'none'}")
     p("[bold]policy[/bold]")
     for line in str(policy).splitlines():
         p(f"  {line}", markup=False)
@@ -115,7 +118,8 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     for row in cert.get("rows", []):
         p(f"  {row.get('status', '?'):>14}  {row.get('name', '')}: {row.get('value', '')}", markup=False)
     cg = summary["codegen"]
-    p(f"[bold]C verification[/bold] {'PASS' if cg.get('ok') else 'FAIL' if 'ok' in cg else 'see c/verification.json'}")
+    verdict = f"skipped: {skipped}" if skipped else "PASS" if cg.get("ok") else "FAIL" if "ok" in cg else "see c/verification.json"
+    p(f"[bold]C verification[/bold] {escape(verdict)}")
     lines = failure_lines(cert, cg, out / "c" / "verification.log", summary.get("task"))
     for line in lines:
         p(line, markup=False, soft_wrap=True)

@@ -3,6 +3,11 @@
 Each stage records the hash of its inputs in `manifest.json` ("stages"); a stage whose outputs are
 in the folder and whose inputs are unchanged is skipped, so an interrupted run picks up where it
 stopped (synthesis itself continues from its last checkpoint with `--resume`).
+
+A method that learns a network (NDE) writes `network.json` and `network.npz` instead of
+`policy.json`; its trained network is the only candidate (the certificate-aware choice screens
+symbolic candidates), validation runs it like any policy, and code generation is skipped (C is
+printed from expressions).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from plants._version import __version__
 from ._config import SYNTH_KEYS, settings_table
 
 STAGES = ("synth", "validate", "codegen")
+# Methods whose policy is a network (`synth.AbstractNetworkPolicy`), and the files it is kept in.
+NETWORK_METHODS = ("nde",)
+_NETWORK_OUTPUTS = ("network.json", "network.npz")
 _OUTPUTS = {
     "synth": ("policy.json", "choice.csv"),
     "validate": ("validation.json", "report.html"),
@@ -77,9 +85,13 @@ def _manifest(out: Path) -> dict:
     return {}
 
 
-def _up_to_date(out: Path, stage: str, digest: str) -> bool:
+def _outputs(stage: str, method: str) -> tuple[str, ...]:
+    return _NETWORK_OUTPUTS if stage == "synth" and method in NETWORK_METHODS else _OUTPUTS[stage]
+
+
+def _up_to_date(out: Path, stage: str, digest: str, method: str = "") -> bool:
     record = _manifest(out).get("stages", {}).get(stage, {})
-    return record.get("hash") == digest and all((out / f).exists() for f in _OUTPUTS[stage])
+    return record.get("hash") == digest and all((out / f).exists() for f in _outputs(stage, method))
 
 
 def _record(out: Path, config: dict, stage: str, digest: str, seconds: float) -> None:
@@ -87,7 +99,7 @@ def _record(out: Path, config: dict, stage: str, digest: str, seconds: float) ->
 
     m = _manifest(out)
     stages = m.get("stages", {})
-    stages[stage] = {"hash": digest, "seconds": round(seconds, 3), "outputs": list(_OUTPUTS[stage])}
+    stages[stage] = {"hash": digest, "seconds": round(seconds, 3), "outputs": list(_outputs(stage, config["method"]))}
     # A stage that ran again invalidates the ones after it.
     for later in STAGES[STAGES.index(stage) + 1 :]:
         stages.pop(later, None)
@@ -121,7 +133,7 @@ def synth_stage(run: RunContext, say: Callable[[str], None], progress: Callable[
     """The synthesis stage of `symctl run` (and `symctl.synthesize`): skipped when the folder's policy
     was made from the same inputs, else `synthesize`, recorded in the manifest. Returns the exported
     policy and the seconds it took (None: up to date)."""
-    from synth import SymbolicPolicy
+    from synth import load_policy
 
     from ._methods import get_method
 
@@ -130,9 +142,9 @@ def synth_stage(run: RunContext, say: Callable[[str], None], progress: Callable[
     settings = method_settings(config)  # (in the hash only when given: earlier run folders stay up to date)
     h_synth = _sha("synth", __version__, run.task_text, method, config["budget"], config["seed"], synth_opts,
                    config.get("robust", False), *([settings] if settings else []))
-    if _up_to_date(out, "synth", h_synth):
-        say(f"synthesis: up to date ({out / 'policy.json'})")
-        return SymbolicPolicy.load(out / "policy.json"), None
+    if _up_to_date(out, "synth", h_synth, method):
+        say(f"synthesis: up to date ({out / _outputs('synth', method)[0]})")
+        return load_policy(out), None
     say(f"synthesis: {method}, {config['budget']} budget, seed {config['seed']}")
     runner = get_method(method)
     t0 = time.perf_counter()
@@ -163,7 +175,9 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     policy, seconds = synth_stage(ctx, say, progress)
     if seconds is not None:
         timings["synth"] = seconds
-    policy_text = (out / "policy.json").read_text(encoding="utf-8")
+    network = method in NETWORK_METHODS
+    # what the later stages' hashes cover: the policy file, or a network's digest (its numbers are in the .npz)
+    policy_text = policy.digest() if network else (out / "policy.json").read_text(encoding="utf-8")
 
     # Validation -----------------------------------------------------------------------------------
     from validation import validate
@@ -185,7 +199,10 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     # Code generation ------------------------------------------------------------------------------
     cset = {"prefix": config["prefix"], "real": config["real"], "cortex_m4": config["cortex_m4"]}
     h_c = _sha("codegen", __version__, policy_text, task_text, cset)
-    if _up_to_date(out, "codegen", h_c):
+    if network:
+        cres = {"skipped": f"method {method} learns a network: C is generated from symbolic policies only"}
+        say(f"code generation: skipped ({cres['skipped']})")
+    elif _up_to_date(out, "codegen", h_c):
         say("code generation: up to date")
         cres = json.loads((out / "c" / "verification.json").read_text())
     else:
@@ -228,7 +245,7 @@ def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs:
     box), bring its result to the task's units, and make the certificate-aware final choice
     (`_choice`); writes `policy.json` (the exported policy) and keeps the method's own pick, in the
     units it learnt in, as `method_policy.json`."""
-    from synth import denormalise
+    from synth import AbstractNetworkPolicy, denormalise
 
     from ._choice import choose
 
@@ -238,6 +255,14 @@ def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs:
         say(f"  {note}")
     policy = runner(task, out, seed=config["seed"], options={k: config[k] for k in SYNTH_KEYS}, resume=config["resume"],
                     progress=progress, method=method, normalised=True, robust=robust, settings=method_settings(config), **kwargs)
+    if isinstance(policy, AbstractNetworkPolicy):
+        # the method's network (in the units it learnt in) is kept as method_network.*; the exported
+        # one, in the task's units, replaces network.*
+        policy.save(out, stem="method_network")
+        exported = denormalise(policy, scaling)
+        exported.save(out)
+        say("choice: the trained network (the certificate-aware choice screens symbolic candidates; a network is the only one)")
+        return exported
     (out / "policy.json").replace(out / "method_policy.json")
     fit = _latent_note(out, policy)
     if fit:

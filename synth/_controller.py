@@ -99,8 +99,9 @@ class AbstractNetworkPolicy(abc.ABC):
         (`synth.denormalise` calls it with the `plants.Scaling`)."""
 
     @abc.abstractmethod
-    def save(self, folder: Any) -> Any:
-        """Write the policy's files into the run folder `folder`; return the path of its main file."""
+    def save(self, folder: Any, stem: str = "network") -> Any:
+        """Write the policy's files into the run folder `folder`, named `<stem>.*`; return the path
+        of its main file."""
 
     @abc.abstractmethod
     def summary(self) -> dict[str, Any]:
