@@ -69,9 +69,11 @@ class Context:
         self.hook = lambda x, z: (x.astype(dt_), z.astype(dt_))  # keep the training precision under x64
         self.allowed = jnp.asarray(self.layout.allowed)
         self.train = self.sim.scenarios(stream_key(cfg.seed, "train"), cfg.train_trajectories, dtype=self.dtype)
-        n_dev = len(jax.devices()) if cfg.devices == 0 else cfg.devices
-        self.devices = jax.devices()[:n_dev]
+        self.devices = _devices(cfg.devices)
         self.rows = cfg.population  # evaluation batch: rows of (individual, scenario set)
+        # The compiled batch: the rows padded to a multiple of the device count (copies of the first
+        # row, whose costs are dropped), so any population shards over any number of devices.
+        self.padded_rows = -(-self.rows // len(self.devices)) * len(self.devices)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
         self._evaluate = jax.jit(self._evaluate_impl)
         self.tuners: collections.OrderedDict = collections.OrderedDict()  # compiled constant tuners, the last few shapes (`_polish`)
@@ -98,8 +100,10 @@ class Context:
 
     def evaluate(self, code, const, scen) -> np.ndarray:
         """Costs (K, N) of K individuals (K <= population) on the scenarios `scen` (N, ...); one
-        compiled program for every call with N scenarios (the training batch size)."""
-        R = self.rows
+        compiled program for every call with N scenarios (the training batch size). The batch is
+        padded to `padded_rows` with copies of the first individual, whose costs are dropped: every
+        row is costed on its own, so the costs do not depend on the padding or the device count."""
+        R = self.padded_rows
         K = code.shape[0]
         pad = R - K
         code = jnp.concatenate([code, jnp.repeat(code[:1], pad, 0)]) if pad else code
@@ -185,6 +189,18 @@ class Context:
         return a_code, a_const, a_cost
 
 
+def _devices(count: int) -> list:
+    """The first `count` local devices (0: all of them); GPConfigError if there are fewer."""
+    from ._config import GPConfigError
+
+    available = jax.devices()
+    if count > len(available):
+        raise GPConfigError(f"GP setting devices = {count} is not valid; JAX sees {len(available)} {available[0].platform} "
+                            f"device(s): give 0 (all) or 1..{len(available)} (on CPU, XLA_FLAGS=--xla_force_host_platform_device_count={count} "
+                            "before JAX starts makes that many host devices)")
+    return available[:count] if count else available
+
+
 _CONTEXTS: dict[str, Context] = {}
 
 
@@ -225,27 +241,7 @@ def init(config: GPConfig, key=None) -> GPState:
     rng = _rng(k_init)
     code, const = ctx.random_population(rng, I * n)
     code, const = code.reshape(I, n, T, L), const.reshape(I, n, T, L)
-    seeds, given = [], {}
-    if config.seed_policy:
-        from synth import SymbolicPolicy
-
-        from ._seeds import fitted_seed, tuned_seed
-
-        fitted = fitted_seed(ctx, SymbolicPolicy.load(config.seed_policy), f"seed policy {config.seed_policy!r}")
-        if config.seed_policy_steps:  # thoroughly, on trajectories of its own (see `_seeds`)
-            own = ctx.sim.scenarios(stream_key(config.seed, "seed-policy"), config.seed_policy_trajectories, dtype=ctx.dtype)
-            tuned = tuned_seed(ctx, fitted, config.seed_policy_steps, own)
-        else:
-            tuned = tuned_seed(ctx, fitted) if config.seed_steps else None
-        s_code, s_const = tuned[:2] if tuned is not None else fitted
-        seeds.append((s_code, s_const))
-        given = {"seed_code": s_code, "seed_const": s_const}
-        if config.scheduled_seeds and config.seed_steps:
-            seeds += _scheduled(ctx, SymbolicPolicy.load(config.seed_policy))
-    if config.linear_seeds and config.seed_steps:
-        from ._seeds import linear_seeds
-
-        seeds += list(zip(*linear_seeds(ctx, rng, config.linear_seeds)[:2]))
+    seeds, given = _seeds(ctx, rng)
     for k, (s_code, s_const) in enumerate(seeds[: I * n]):  # seed k to island k mod I, in the last slots
         code[k % I, n - 1 - k // I], const[k % I, n - 1 - k // I] = s_code, s_const
     cost, bad = _assess(ctx, code, const)
@@ -261,18 +257,43 @@ def init(config: GPConfig, key=None) -> GPState:
     return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))
 
 
-def _scheduled(ctx: Context, policy) -> list:
-    """The gain-scheduled observer forms of the seed policy (`_schedule`), each tuned like a linear
-    seed, as arrays `(code, const)`."""
-    from ._schedule import scheduled_seeds
-    from ._seeds import seed_steps, tuned_seed
+def _seeds(ctx: Context, rng: np.random.Generator) -> tuple[list, dict]:
+    """The seeds of generation 0 as arrays `(code, const)`, in order: the fitted `seed_policy`
+    (tuned), its gain-scheduled observer forms (`_schedule`) and the `linear_seeds`, each tuned
+    (`_seeds.tuned_seeds`, all at once); and the seed policy's arrays for the archive (or {})."""
+    from synth import SymbolicPolicy
+    from synth._runfolder import stream_key
 
-    out = []
-    for exprs in scheduled_seeds(ctx, policy):
-        got = tuned_seed(ctx, ctx.encode(exprs), seed_steps(ctx.config, ctx.task))
-        if got is not None:
-            out.append(got[:2])
-    return out
+    from ._schedule import scheduled_seeds
+    from ._seeds import fitted_seed, linear_starts, seed_steps, stack_seeds, tuned_seeds
+
+    config = ctx.config
+    fitted, first, scheduled, linear = None, [], [], []
+    steps = seed_steps(config, ctx.task)
+    if config.seed_policy:
+        policy = SymbolicPolicy.load(config.seed_policy)
+        fitted = fitted_seed(ctx, policy, f"seed policy {config.seed_policy!r}")
+        if config.seed_policy_steps:  # thoroughly, on trajectories of its own (see `_seeds`)
+            own = ctx.sim.scenarios(stream_key(config.seed, "seed-policy"), config.seed_policy_trajectories, dtype=ctx.dtype)
+            first = [(fitted, config.seed_policy_steps, own)]
+        elif config.seed_steps:
+            first = [(fitted, None, None)]
+        if config.scheduled_seeds and config.seed_steps:
+            forms = (ctx.encode(exprs) for exprs in scheduled_seeds(ctx, policy))
+            scheduled = [(a, steps, None) for a in forms if a is not None]
+    if config.linear_seeds and config.seed_steps:
+        linear = [(a, steps, None) for a in linear_starts(ctx, rng, config.linear_seeds)]
+    tuned = tuned_seeds(ctx, first + scheduled + linear)
+    seeds, given = [], {}
+    if fitted is not None:
+        got = tuned[0] if first else None
+        s_code, s_const = got[:2] if got is not None else fitted
+        seeds.append((s_code, s_const))
+        given = {"seed_code": s_code, "seed_const": s_const}
+    rest = stack_seeds(ctx, tuned[len(first):len(first) + len(scheduled)])
+    seeds += list(zip(*rest[:2]))
+    seeds += list(zip(*stack_seeds(ctx, tuned[len(first) + len(scheduled):])[:2]))
+    return seeds, given
 
 
 def _update_archive(ctx: Context, a: dict) -> dict:

@@ -33,6 +33,8 @@ never ends with a policy worse on validation than the (tuned) controller it star
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import sympy as sp
 
@@ -241,6 +243,25 @@ def tuned_seed(ctx, start, steps: int | None = None, scen=None):
     return None if arrays is None else (*arrays, train)
 
 
+def tuned_seeds(ctx, jobs: list) -> list:
+    """`tuned_seed(ctx, *job)` for every job `(start, steps, scen)`, in order, several at a time
+    (one thread per core: each tuning is a compiled program of its own, and while one compiles or
+    runs on a single core the others use the rest; results are the same as one after the other)."""
+    if len(jobs) <= 1:
+        return [tuned_seed(ctx, *job) for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(len(jobs), _cores())) as pool:
+        return list(pool.map(lambda job: tuned_seed(ctx, *job), jobs))
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def seed_steps(cfg, task) -> int:
     """Adam steps per random seed: `seed_steps`, capped so that steps x training trajectories x
     ticks x plant substeps stays within `seed_budget` (a stiff plant integrated with many substeps
@@ -254,11 +275,19 @@ def seed_steps(cfg, task) -> int:
 def linear_seeds(ctx, rng: np.random.Generator, count: int):
     """`count` tuned linear individuals as arrays `(code, const)` of shape (k, T, L), k <= count
     (a seed whose tuned form no longer fits the tree budget is left out), and their training costs."""
-    codes, consts, costs = [], [], []
     steps = seed_steps(ctx.config, ctx.task)
-    for _ in range(count):
-        start = ctx.encode(seed_expressions(ctx, rng))
-        got = None if start is None else tuned_seed(ctx, start, steps)
+    return stack_seeds(ctx, tuned_seeds(ctx, [(start, steps, None) for start in linear_starts(ctx, rng, count)]))
+
+
+def linear_starts(ctx, rng: np.random.Generator, count: int) -> list:
+    """The untuned linear individuals of `linear_seeds`, as arrays `(code, const)` (those that fit)."""
+    return [a for a in (ctx.encode(seed_expressions(ctx, rng)) for _ in range(count)) if a is not None]
+
+
+def stack_seeds(ctx, tuned: list):
+    """Tuned seeds (`tuned_seed` results, None for a lost one) as arrays `(code, const)` (k, T, L) and costs."""
+    codes, consts, costs = [], [], []
+    for got in tuned:
         if got is None:
             continue
         codes.append(got[0])
