@@ -38,7 +38,7 @@ def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, p
     if resume and out is not None and _checkpoint.exists(out):
         state, _ = _checkpoint.load(out)
         old, new = state.config.to_dict(), config.to_dict()
-        diff = sorted(k for k in new if k not in ("generations", "time_budget") and old.get(k) != new[k])
+        diff = sorted(k for k in new if k not in ("generations", "time_budget", "devices") and old.get(k) != new[k])
         if diff:
             from synth._runfolder import RunFolderError
 
