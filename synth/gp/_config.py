@@ -187,6 +187,13 @@ BUDGETS = {
 }
 
 
+# GP-L runs without the linear seeds and the in-run constant tuning (`tune_every`) for now: both
+# write tuned expressions back into the trees through `_evolve.Context.encode`, which takes one
+# expression per tree, and a GP-L policy's shift-register maps are not trees. The final polish of
+# the candidates (`polish_top`) does not write back and runs as for GP-S.
+GPL_DEFAULTS = {"linear_seeds": 0, "tune_every": 0}
+
+
 def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
     """The resolved settings for `task` with the `budget` preset ("quick" or "paper") and overrides
     (any field; None leaves the preset's value)."""
@@ -195,6 +202,8 @@ def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
     from plants import task_reference
 
     base: dict[str, Any] = {"task": task_reference(task), "operators": default_operators(task), **BUDGETS[budget]}
+    if overrides.get("method") == "gp-l":
+        base.update(GPL_DEFAULTS)
     if task.plant.nu > 1:
         base["latent"] = 3
     base.update({k: v for k, v in overrides.items() if v is not None or k not in GPConfig.field_names()})
