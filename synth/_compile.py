@@ -8,6 +8,7 @@ constant tuning) share one `Controller` and therefore one compiled simulation.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ from ._policy import PolicyError, SymbolicPolicy
 
 _CACHE: OrderedDict[str, Controller] = OrderedDict()
 _CACHE_SIZE = 256
+_LOCK = threading.Lock()
 
 
 def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], list[sp.Symbol], np.ndarray]:
@@ -85,12 +87,14 @@ def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Co
     f, g, csyms, consts = _template(policy)
     p = policy
     key = repr((sp.srepr(f), sp.srepr(g), p.observations, p.targets, p.latent, p.controls, p.integrator, p.dt, len(csyms)))
-    controller = _CACHE.get(key)
+    with _LOCK:
+        controller = _CACHE.get(key)
     if controller is None:
         controller = _build(p, f, g, csyms)
-        _CACHE[key] = controller
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        with _LOCK:  # a GP run compiles policies from several threads (`synth._parallel`)
+            controller = _CACHE.setdefault(key, controller)
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     params = {"c": jnp.asarray(consts), "z0": jnp.asarray(np.array(p.latent_init, dtype=float))}
     return controller, params
 

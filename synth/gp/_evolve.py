@@ -362,9 +362,12 @@ def _const_search(ctx: Context, rng: np.random.Generator, code, const, cost) -> 
 
 def _tune_best(ctx: Context, code, const, cost) -> None:
     """Memetic step: Adam through the simulator on the coefficients of the `tune_top` best
-    individuals (each compiled as a small program of its own shape, see `_polish`); a tuned
+    individuals (each compiled as a small program of its own shape, see `_polish`; one per core at
+    a time, `synth._parallel`); a tuned
     individual that still fits the tree budget replaces the original if the population program
     confirms a lower training cost. In place."""
+    from synth._parallel import map_jobs
+
     from ._polish import tune_constants
     from ._trees import policy_of
 
@@ -380,8 +383,8 @@ def _tune_best(ctx: Context, code, const, cost) -> None:
             seen.add(round(float(flat[j]), 6))
             top.append(int(j))
     rows, new_code, new_const = [], [], []
-    for j in top:
-        tuned, train = tune_constants(ctx, policy_of(ctx, fc[j], fk[j]), cfg.tune_steps, cfg.polish_lr)
+    tunings = map_jobs(lambda j: tune_constants(ctx, policy_of(ctx, fc[j], fk[j]), cfg.tune_steps, cfg.polish_lr), top)
+    for j, (tuned, train) in zip(top, tunings):
         if not np.isfinite(train) or train >= flat[j]:
             continue
         arrays = ctx.encode((*tuned.f, *tuned.g))

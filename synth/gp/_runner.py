@@ -131,6 +131,7 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, alwa
     costs per trajectory, the original's, index of the original)`, both cost vectors from the same
     compiled policy shape; the caller keeps a copy only if tuning lowered its validation score."""
     from synth._memory import release
+    from synth._parallel import map_jobs
     from synth._runfolder import stream_key
 
     from ._polish import trajectory_costs, tunable, tune_constants
@@ -148,14 +149,15 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, alwa
     train_set = (ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
                  if cfg.polish_trajectories else None)
     fresh = (stream_key(cfg.seed, "polish-batches"), cfg.polish_batch) if cfg.polish_batch else None
-    out = []
-    for k in order:
+    def polish(k: int):
         pol = cands[k][0]
         tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set, fresh)
         if not math.isfinite(train):
-            continue
+            return None
         before, after = trajectory_costs(ctx, tunable(pol), scen)[:n], trajectory_costs(ctx, tuned, scen)[:n]
-        out.append((tuned, train, after, before, k))
+        return (tuned, train, after, before, k)
+
+    out = [got for got in map_jobs(polish, order) if got is not None]  # one per core at a time (`synth._parallel`)
     ctx.tuners.clear()  # each shape is tuned once here: nothing to reuse
     release()
     return out

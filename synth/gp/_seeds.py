@@ -33,8 +33,6 @@ never ends with a policy worse on validation than the (tuned) controller it star
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import sympy as sp
 
@@ -244,22 +242,11 @@ def tuned_seed(ctx, start, steps: int | None = None, scen=None):
 
 
 def tuned_seeds(ctx, jobs: list) -> list:
-    """`tuned_seed(ctx, *job)` for every job `(start, steps, scen)`, in order, several at a time
-    (one thread per core: each tuning is a compiled program of its own, and while one compiles or
-    runs on a single core the others use the rest; results are the same as one after the other)."""
-    if len(jobs) <= 1:
-        return [tuned_seed(ctx, *job) for job in jobs]
-    from concurrent.futures import ThreadPoolExecutor
+    """`tuned_seed(ctx, *job)` for every job `(start, steps, scen)`, in order, one per core at a
+    time (`synth._parallel`: the same results as one after the other)."""
+    from synth._parallel import map_jobs
 
-    with ThreadPoolExecutor(min(len(jobs), _cores())) as pool:
-        return list(pool.map(lambda job: tuned_seed(ctx, *job), jobs))
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return map_jobs(lambda job: tuned_seed(ctx, *job), jobs)
 
 
 def seed_steps(cfg, task) -> int:
