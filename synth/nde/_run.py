@@ -116,7 +116,8 @@ def finish(trainer: Trainer, state: dict[str, Any]) -> tuple[NetworkPolicy, dict
     cands = [("best individual", state["best_theta"], state["best_cost"]), ("distribution mean", evo.mean, math.nan)]
     if evo.generation == 0:
         cands = cands[1:]
-    scored = [(name, theta, train, trainer.held_out_cost(theta)) for name, theta, train in cands]
+    held_out = trainer.held_out_costs(np.stack([theta for _, theta, _ in cands]))
+    scored = [(name, theta, train, float(v)) for (name, theta, train), v in zip(cands, held_out)]
     order = sorted(range(len(scored)), key=lambda i: (scored[i][3] if math.isfinite(scored[i][3]) else math.inf, i))
     name, theta, train, val = scored[order[0]]
     record = {"generations": evo.generation, "evaluations": evo.generation * cfg.population, "chosen": name,

@@ -61,7 +61,6 @@ class Trainer:
         self.controller = controller_for(self.arch, cfg.integrator, task.dt)
         self.dtype = np.dtype(cfg.dtype)
         self.train = self.sim.scenarios(stream_key(cfg.seed, "train"), cfg.train_trajectories, dtype=self.dtype)
-        self._noise = jax.jit(jax.vmap(self.sim.noise_draws))(self.train)
         self._costs = jax.jit(self._costs_impl)
         self.evaluations = 0
 
@@ -81,30 +80,41 @@ class Trainer:
         return {"y0": jnp.zeros(a.ny, d), "sy": jnp.ones(a.ny, d), "r0": jnp.zeros(a.nr, d), "sr": jnp.ones(a.nr, d),
                 "u0": jnp.zeros(a.nu, d), "su": jnp.ones(a.nu, d)}
 
-    def _costs_impl(self, thetas, scen, noise):
+    def _costs_impl(self, thetas, scen):
         fixed = self._fixed()
+        noise = jax.vmap(self.sim.noise_draws)(scen)  # drawn once per scenario, shared by every row
 
         def one(theta, s, n):
             return self.sim.rollout(self.controller, {"theta": theta, **fixed}, s, noise=n).cost
 
         return jax.vmap(lambda th: jax.vmap(lambda s, n: one(th, s, n))(scen, noise))(thetas)
 
-    def costs(self, thetas: np.ndarray) -> np.ndarray:
-        """Costs (P, N) of P parameter vectors on the N training trajectories (one compiled program
-        per population size)."""
+    def costs(self, thetas: np.ndarray, scenarios=None) -> np.ndarray:
+        """Costs (P, N) of P parameter vectors (the population size) on the N training trajectories,
+        or on `scenarios` of the same count: one compiled program for the run."""
         thetas = np.asarray(thetas, self.dtype)
         self.evaluations += thetas.shape[0]
-        return np.asarray(self._costs(jnp.asarray(thetas), self.train, self._noise), float)
+        scen = self.train if scenarios is None else scenarios
+        return np.asarray(self._costs(jnp.asarray(thetas), scen), float)
 
-    def held_out_cost(self, theta: np.ndarray, stream: str = "validation", n: int | None = None) -> float:
-        """Mean cost of `theta` on `n` trajectories of `stream` (inf when one is lost), in the
-        training precision."""
+    def held_out_costs(self, thetas: np.ndarray, stream: str = "validation", n: int | None = None) -> np.ndarray:
+        """Mean cost of each of K <= population parameter vectors on `n` trajectories of `stream`
+        (inf where one is lost), in the training precision, by the population's program (the
+        trajectories in batches of the training set's size, the rows padded to the population)."""
         from synth._runfolder import stream_key
 
-        n = n or self.config.validation_trajectories
-        scen = self.sim.scenarios(stream_key(self.config.seed, stream), n, dtype=self.dtype)
-        params = {"theta": np.asarray(theta, self.dtype), **{k: np.asarray(v) for k, v in self._fixed().items()}}
-        return finite_mean(np.asarray(self.sim.run(self.controller, params, scen).cost, float))
+        cfg = self.config
+        n = n or cfg.validation_trajectories
+        N, P = cfg.train_trajectories, cfg.population
+        thetas = np.asarray(thetas, float).reshape(-1, self.n_params)
+        K = thetas.shape[0]
+        rows = np.concatenate([thetas, np.repeat(thetas[:1], P - K, axis=0)]) if K < P else thetas
+        chunks = -(-n // N)
+        scen = self.sim.scenarios(stream_key(cfg.seed, stream), chunks * N, dtype=self.dtype)
+        costs = np.concatenate([
+            self._costs(jnp.asarray(rows, self.dtype), jax.tree_util.tree_map(lambda a, c=c: a[c * N:(c + 1) * N], scen))[:K]
+            for c in range(chunks)], axis=1)
+        return finite_mean(np.asarray(costs, float)[:, :n], axis=1)
 
 
 class Evolution:
