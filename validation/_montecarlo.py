@@ -62,11 +62,17 @@ def cost_statistics(c: np.ndarray, success: np.ndarray) -> dict:
     }
 
 
-def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = None, oracle_max: int = 200) -> dict:
+def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = None, oracle_max: int = 200,
+                engine=None) -> dict:
     """Run every policy in `policies` (name -> `SymbolicPolicy`; must include "lqg") on `n` scenarios
     drawn with `key`; for varying-parameter tasks also the per-trajectory LQG oracle on the first
     `min(n, oracle_max)` scenarios. Returns statistics and per-trajectory costs (and, under the private
-    key `_scenarios`, the scenarios used)."""
+    key `_scenarios`, the scenarios used).
+
+    With an `engine` (`validation._cluster.Engine`) the trajectories are split into one contiguous
+    part per worker: the scenarios are drawn here, once, and each worker simulates its slice, so
+    trajectory i meets the same initial state, target, parameters and noise whatever the split, and
+    the costs equal the single-process ones (the oracle runs here)."""
     from synth import Simulator
 
     from .lqg import LQGError
@@ -76,14 +82,19 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
         raise ValueError("monte_carlo needs an 'lqg' entry among the policies")
     sim = Simulator(task)
     scen = sim.scenarios(key, n)
-    costs, succ, timing = {}, {}, {}
-    for name, pol in policies.items():
-        t0 = time.perf_counter()
-        ro = sim.simulate(pol, scen)
-        costs[name] = np.asarray(ro.cost, float)
-        succ[name] = np.asarray(ro.success, bool)
-        timing[name] = time.perf_counter() - t0
+    if engine is None:
+        costs, succ, timing = {}, {}, {}
+        for name, pol in policies.items():
+            t0 = time.perf_counter()
+            ro = sim.simulate(pol, scen)
+            costs[name] = np.asarray(ro.cost, float)
+            succ[name] = np.asarray(ro.success, bool)
+            timing[name] = time.perf_counter() - t0
+    else:
+        costs, succ, timing = _split_simulation(task, policies, scen, engine)
     result = {"n": n, "policies": {}, "oracle": None, "seconds": timing}
+    if engine is not None:
+        result["workers"] = engine.workers
     base = costs["lqg"]
     for name in policies:
         st = cost_statistics(costs[name], succ[name])
@@ -130,3 +141,53 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     result["success_flags"] = {k: v.astype(int).tolist() for k, v in succ.items()}
     result["_scenarios"] = scen
     return result
+
+
+def scenario_parts(scen, parts: int) -> list[dict]:
+    """`scen` cut into `parts` contiguous slices (as even as can be), each as host arrays a worker
+    receives: x0, r, p and the raw data of the noise keys."""
+    import jax.random as jr
+
+    n = len(scen)
+    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).round().astype(int)
+    impl = str(jr.key_impl(scen.key))
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        part = scen.take(slice(int(a), int(b)))
+        out.append({"x0": np.asarray(part.x0), "r": np.asarray(part.r), "p": np.asarray(part.p),
+                    "key": np.asarray(jr.key_data(part.key)), "impl": impl})
+    return out
+
+
+def simulate_part(item: tuple) -> dict:
+    """A worker's share of a split Monte Carlo: every policy of `item = (task, policies, part)` on the
+    scenarios of `part` (`scenario_parts`); costs, success flags and seconds per policy."""
+    from ._cluster import pin_jax
+
+    task, policies, part = item
+    pin_jax(x64=part["x0"].dtype == np.float64)
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from synth import Simulator
+    from synth._simulate import Scenarios
+
+    scen = Scenarios(x0=jnp.asarray(part["x0"]), r=jnp.asarray(part["r"]), p=jnp.asarray(part["p"]),
+                     key=jr.wrap_key_data(jnp.asarray(part["key"]), impl=part["impl"]))
+    sim = Simulator(task)
+    out = {}
+    for name, pol in policies.items():
+        t0 = time.perf_counter()
+        ro = sim.simulate(pol, scen)
+        out[name] = (np.asarray(ro.cost, float), np.asarray(ro.success, bool), time.perf_counter() - t0)
+    return out
+
+
+def _split_simulation(task: Task, policies: dict, scen, engine) -> tuple[dict, dict, dict]:
+    """Costs, success flags and seconds (the slowest part's) of every policy, the trajectories split
+    over the engine's workers and put back in order."""
+    parts = engine.map(simulate_part, [(task, policies, part) for part in scenario_parts(scen, engine.workers)])
+    costs = {name: np.concatenate([p[name][0] for p in parts]) for name in policies}
+    succ = {name: np.concatenate([p[name][1] for p in parts]) for name in policies}
+    timing = {name: max(p[name][2] for p in parts) for name in policies}
+    return costs, succ, timing
