@@ -51,6 +51,8 @@ DEFAULT_SETTINGS: dict = {
     "x0_grid": 9,  # initial-condition grid per axis (first two states)
     "confirm_rtol": 0.05,
     "requirements": None,
+    "workers": None,  # split the Monte Carlo over this many Dask workers (a local cluster unless `address`)
+    "address": None,  # a running Dask cluster's scheduler (tcp://host:port or a scheduler file)
 }
 
 
@@ -165,8 +167,15 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
     # The steady-state LQG is reported beside the optimal one: a learned policy with memory should
     # sit between them where the start of the trajectory matters.
     compared = {"policy": policy, "lqg": lqg_policy, "lqg-ss": policy_from_design(task, d, "lqg-ss")}
-    mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
-                     oracle_max=int(s["oracle_trajectories"]))
+    if s["workers"] or s["address"]:  # the same costs as in one process (`monte_carlo`)
+        from ._cluster import Engine
+
+        with Engine(s["workers"], s["address"]) as engine:
+            mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
+                             oracle_max=int(s["oracle_trajectories"]), engine=engine)
+    else:
+        mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
+                         oracle_max=int(s["oracle_trajectories"]))
     lap("monte_carlo", t0)
     scen = mc.pop("_scenarios")
 
