@@ -71,7 +71,7 @@ def _run_config(function: str, task, method: str, budget: str, seed: int, out, r
 def _synth_options() -> tuple[str, ...]:
     from ._config import SYNTH_KEYS
 
-    return (*SYNTH_KEYS, "robust", "compile_cache")
+    return (*SYNTH_KEYS, "robust", "compile_cache", "devices")
 
 
 def synthesize(task: Task | str | Path, method: str = "gp-d", *, budget: str = "quick", seed: int = 0,

@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
         real: Annotated[Literal[REALS] | None, typer.Option(help="C: the real type (default float).")] = None,
         cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help=OPTION_HELP["cortex_m4"])] = None,
         compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help=OPTION_HELP["compile_cache"])] = None,
+        devices: Annotated[int | None, typer.Option(help=OPTION_HELP["devices"])] = None,
+        workers: Annotated[int | None, typer.Option(help=OPTION_HELP["workers"])] = None,
+        address: Annotated[str | None, typer.Option(help=OPTION_HELP["address"])] = None,
         resume: Annotated[bool | None, typer.Option("--resume", help=OPTION_HELP["resume"])] = None,
         quiet: Annotated[bool | None, typer.Option("--quiet", help=OPTION_HELP["quiet"])] = None,
         verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration and per validation stage.")] = False,
@@ -62,7 +65,8 @@ def register(app: typer.Typer) -> None:
         cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
                    generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
                    batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
-                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail)
+                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail,
+                   devices=devices, workers=workers, address=address)
         cfg = resolve(cli, config, set_)
         enable_x64()
         quiet = cfg["quiet"]

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         oracle: Annotated[int, typer.Option(min=0, help="Trajectories for the per-trajectory LQG oracle (varying parameters).")] = 50,
         requirements: Annotated[Path | None, typer.Option(help="TOML file overriding the certificate's requirements.")] = None,
         out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
+        workers: Annotated[int | None, typer.Option(min=1, help="Split the Monte Carlo over this many Dask worker processes (a local cluster unless --address); the same costs as one process.")] = None,
+        address: Annotated[str | None, typer.Option(help="A running Dask cluster for the split Monte Carlo: tcp://host:8786, or the file of `dask scheduler --scheduler-file`.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON on stdout (progress on stderr).")] = False,
         quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
         allow_fail: Annotated[bool, typer.Option("--allow-fail", help="Exit 0 even when the certificate fails.")] = False,
@@ -43,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
         settings = {"trajectories": trajectories, "sweep": sweep, "starts": starts, "seed": seed, "sweep_design": design,
                     "widen": widen, "sweep_ticks": sweep_ticks, "oracle_trajectories": oracle,
-                    "requirements": str(requirements) if requirements else None}
+                    "requirements": str(requirements) if requirements else None, "workers": workers, "address": address}
         with ProgressDisplay(err_console, bars=not quiet) as display:
             result = validate(target, task, out=out, progress=None if quiet else display.stage, **settings)
         res, out_dir = result.results, result.out

@@ -42,6 +42,9 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "real": ("float", str, "C: float or double."),
     "cortex_m4": (True, bool, "C: also verify on an emulated Cortex-M4 when the tools are installed."),
     "compile_cache": (True, bool, "Keep JAX's compiled programs in the user's cache directory."),
+    "devices": (None, int, "GP methods: shard the population over this many local devices (default: all; the result does not depend on it)."),
+    "workers": (None, int, "Validation: split the Monte Carlo over this many Dask worker processes (a local cluster unless --address); the same costs as one process."),
+    "address": (None, str, "Validation: a running Dask cluster (tcp://host:8786, or the file of `dask scheduler --scheduler-file`) for the split Monte Carlo."),
     "resume": (False, bool, "Continue an interrupted run (synthesis from its checkpoint)."),
     "quiet": (False, bool, "No progress display."),
     "allow_fail": (False, bool, "Exit with status 0 even when the certificate or the C verification fails (otherwise 3)."),
@@ -213,4 +216,7 @@ def resolve(cli: dict[str, Any], config_file: str | Path | None, settings: list[
         tables[table].update(fold_settings(method, resolved, given, set_values, "--set"))
     if not resolved.get("task"):
         raise RunConfigError("no task: give TASK on the command line or task = \"...\" in the run config")
+    if resolved.get("devices") is not None and table != "gp":
+        gp = ", ".join(SETTINGS_TABLES["gp"])
+        raise RunConfigError(f"[devices] {resolved['devices']!r} applies to the GP methods ({gp}); method {method!r} runs on one device")
     return {**resolved, **tables}

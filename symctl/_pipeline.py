@@ -192,7 +192,8 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
         t0 = time.perf_counter()
         if stages is None and not config["quiet"]:
             stages = lambda name, frac: say(f"  {name}")  # noqa: E731
-        results = validate(policy, task, out, settings=vset, progress=stages)
+        where = {"workers": config.get("workers"), "address": config.get("address")}  # (not hashed: the same costs either way)
+        results = validate(policy, task, out, settings={**vset, **where}, progress=stages)
         timings["validate"] = time.perf_counter() - t0
         _record(out, config, "validate", h_val, timings["validate"])
 
@@ -220,6 +221,12 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
                    stages=m.get("stages", {}))
     summary.update(policy=policy, validation=results, codegen=cres, timings=timings)
     return summary
+
+
+def _with_devices(settings: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The method's settings with the run's `devices` (GP methods; not hashed: the result does not
+    depend on the device count)."""
+    return {**settings, "devices": config["devices"]} if config.get("devices") is not None else settings
 
 
 def method_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +261,8 @@ def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs:
     for note in notes:
         say(f"  {note}")
     policy = runner(task, out, seed=config["seed"], options={k: config[k] for k in SYNTH_KEYS}, resume=config["resume"],
-                    progress=progress, method=method, normalised=True, robust=robust, settings=method_settings(config), **kwargs)
+                    progress=progress, method=method, normalised=True, robust=robust, settings=_with_devices(method_settings(config), config),
+                    **kwargs)
     if isinstance(policy, AbstractNetworkPolicy):
         # the method's network (in the units it learnt in) is kept as method_network.*; the exported
         # one, in the task's units, replaces network.*

@@ -183,6 +183,7 @@ def synth_cmd(
     seed_policy: Annotated[str | None, typer.Option(help=OPTION_HELP["seed_policy"])] = None,
     iterations: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["iterations"])] = None,
     batch: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["batch"])] = None,
+    devices: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["devices"])] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
     resume: Annotated[bool, typer.Option(help=OPTION_HELP["resume"])] = False,
     quiet: Annotated[bool, typer.Option(help=OPTION_HELP["quiet"])] = False,
@@ -196,7 +197,7 @@ def synth_cmd(
     import plants
     from synth._runfolder import default_run_folder
 
-    from ._config import fold_settings, parse_set
+    from ._config import SETTINGS_TABLES, RunConfigError, fold_settings, parse_set, settings_table
     from ._methods import get_method
 
     enable_x64()
@@ -205,7 +206,10 @@ def synth_cmd(
     out = out or default_run_folder(t.name, method, seed)
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
-    settings = fold_settings(method, options, dict(options), parse_set(set_, method), "--set")
+    if devices is not None:
+        if settings_table(method) != "gp":
+            raise RunConfigError(f"--devices {devices} applies to the GP methods ({', '.join(SETTINGS_TABLES['gp'])}); method {method!r} runs on one device")
+        settings = {**settings, "devices": devices}
     from ._progress import ProgressDisplay
 
     with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
@@ -233,7 +237,8 @@ def demo_cmd() -> None:
 
 
 # Commands that live in their own modules: each has `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate", "symctl._cmd_run", "symctl._cmd_export")
+_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate", "symctl._cmd_run", "symctl._cmd_export",
+                                      "symctl._cmd_campaign")
 
 
 def _register_commands() -> None:
