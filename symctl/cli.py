@@ -206,6 +206,7 @@ def synth_cmd(
     out = out or default_run_folder(t.name, method, seed)
     options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
                "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
+    settings = fold_settings(method, options, dict(options), parse_set(set_, method), "--set")
     if devices is not None:
         if settings_table(method) != "gp":
             raise RunConfigError(f"--devices {devices} applies to the GP methods ({', '.join(SETTINGS_TABLES['gp'])}); method {method!r} runs on one device")
