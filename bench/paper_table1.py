@@ -1,0 +1,356 @@
+"""The GP paper's Table 1 and its time-lagged figure (Fig. 4), reproduced with symctl's methods.
+
+Table: the paper's seven experiments (the built-in tasks that carry their settings) x RS, NDE,
+GP-S, GP-D from scratch (`--seed-policy none`, the paper's setting) and GP-D with symctl's defaults
+(the steady-state LQG, its gain-scheduled forms and linear seeds), at the paper's budgets
+(population x generations of its Table 3 / experiment code), N seeds. Figure: GP-S, GP-L and GP-D
+(all from scratch) on sho/partial with the position's observation noise at 0, 0.25, 0.5, 0.75, 1.0.
+
+Every cell is `symctl synth TASK --method M` (the method alone, in the task's units, as the paper
+trains) in a process of its own, then the chosen policy's mean cost on the same 1,000 held-out
+trajectories (stream "test", seed 0; float64 `Simulator.simulate`) with its Student-t 95 % interval
+(`synth._cost.mean_ci`), its size (operations, variables, constants of all its expressions; an
+NDE: its parameter count) and the wall time of the synthesis. A method that is not registered
+(`symctl._methods.METHODS`) is skipped with a note. A cell whose `cell.json` exists with the same
+command is read back, not run again, so the table can be built up over several sessions:
+
+    .venv/bin/python bench/paper_table1.py                       # everything, 5 seeds (days on 2 cores)
+    .venv/bin/python bench/paper_table1.py --experiments 1 2 --seeds 1
+    .venv/bin/python bench/paper_table1.py --figure-only --seeds 1
+    .venv/bin/python bench/paper_table1.py --quick               # smoke test, tiny budgets (about 30 min)
+    .venv/bin/python bench/paper_table1.py --report              # the tables from the cells done so far
+
+Run folders and cells go to `runs/paper_table1` (`runs/paper_table1_quick` with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SEED, TEST_STREAM = 0, "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    number: int
+    environment: str
+    name: str
+    task: str
+    population: int
+    islands: int
+    generations: int
+    paper: dict  # the paper's Table 1: method -> (fitness, size); higher fitness is better
+
+
+# The paper's Table 3 and experiment code (notes/paper-settings.md): 100 per island; SHO experiment 1
+# ran 50 generations in the current experiment code (30 in the paper's Table 3).
+EXPERIMENTS = (
+    Experiment(1, "SHO", "Observation noise", "sho/noisy", 500, 5, 50,
+               {"RS": (-56.11, 15), "NDE": (-48.85, 215), "GP-S": (-57.28, 5), "GP-D": (-49.66, 19)}),
+    Experiment(2, "SHO", "Partial state observability", "sho/partial", 500, 5, 50,
+               {"NDE": (-72.76, 195), "GP-S": (-903.44, 5), "GP-D": (-63.35, 21)}),
+    Experiment(3, "SHO", "Varying parameters", "sho/varying", 1000, 10, 150,
+               {"NDE": (-47.76, 215), "GP-S": (-110.25, 13), "GP-D": (-45.56, 25)}),
+    Experiment(4, "Acrobot", "Observation noise", "acrobot/noisy", 500, 5, 50,
+               {"RS": (-123.64, 6), "NDE": (-98.45, 231), "GP-S": (-115.31, 8), "GP-D": (-112.82, 20)}),
+    Experiment(5, "Acrobot", "Partial state observability", "acrobot/partial", 500, 5, 50,
+               {"NDE": (-101.47, 191), "GP-S": (-250.0, 1), "GP-D": (-110.23, 12)}),
+    Experiment(6, "Acrobot", "Two control inputs", "acrobot/two-inputs", 500, 5, 50,
+               {"NDE": (-97.02, 272), "GP-S": (-103.43, 12), "GP-D": (-100.69, 18)}),
+    Experiment(7, "CSTR", "Varying parameters", "cstr/varying", 1000, 10, 100,
+               {"NDE": (-1017.72, 215), "GP-S": (-1059.31, 9), "GP-D": (-845.33, 27)}),
+)
+
+# label -> (symctl method, extra options, the paper's column it compares with)
+METHODS = {
+    "RS": ("rs", [], "RS"),
+    "NDE": ("nde", [], "NDE"),
+    "GP-S": ("gp-s", ["--seed-policy", "none"], "GP-S"),
+    "GP-D scratch": ("gp-d", ["--seed-policy", "none"], "GP-D"),
+    "GP-D symctl": ("gp-d", [], None),
+}
+FIGURE_METHODS = {
+    "GP-S": ("gp-s", ["--seed-policy", "none"], None),
+    "GP-L": ("gp-l", ["--seed-policy", "none"], None),
+    "GP-D": ("gp-d", ["--seed-policy", "none"], None),
+}
+FIGURE_NOISE = (0.0, 0.25, 0.5, 0.75, 1.0)  # the paper's Fig. 4 / Appendix E
+FIGURE_BUDGET = (500, 5, 50)  # the lag experiment: 100 x 5, 50 generations
+
+# --quick: every cell on a tiny budget (a smoke test of the whole script, not a result).
+QUICK_BUDGET = (20, 2, 2)
+QUICK_SET = {
+    "gp": ["--set", "train_trajectories=4", "--set", "validation_trajectories=16", "--set", "polish_steps=10",
+           "--set", "seed_steps=10", "--set", "tune_steps=5", "--set", "seed_policy_trajectories=8"],
+    "nde": ["--set", "train_trajectories=4", "--set", "validation_trajectories=16"],
+}
+QUICK_TEST_TRAJECTORIES = 100
+
+
+# Cells ---------------------------------------------------------------------------------------
+def synth_args(task: str, method: str, extra: list[str], seed: int, out: Path, budget: tuple[int, int, int], quick: bool) -> list[str]:
+    population, islands, generations = budget
+    args = ["synth", task, "--method", method, "--budget", "paper", "--seed", str(seed), "--out", str(out), "--quiet",
+            "--population", str(population), "--generations", str(generations), *extra]
+    if method.startswith("gp"):
+        args += ["--islands", str(islands)]
+    if quick:
+        args += QUICK_SET["nde" if method == "nde" else "gp"]
+    return args
+
+
+def run_cell(spec: dict) -> dict:
+    """In this process: the synthesis (`symctl synth`), then the policy on the held-out trajectories."""
+    import jax
+    import numpy as np
+
+    jax.config.update("jax_enable_x64", True)  # (as the CLI does: the held-out cost in float64)
+    from symctl.cli import main
+
+    out = Path(spec["out"])
+    record = dict(spec)
+    if spec["method"] == "lqg":
+        t0 = time.perf_counter()
+        policy = _lqg(spec["task"])
+        record["synth_seconds"] = round(time.perf_counter() - t0, 3)
+        if policy is None:
+            record["error"] = "no LQG design for this task"
+            return record
+    else:
+        t0 = time.perf_counter()
+        status = main(spec["args"])
+        record["synth_seconds"] = round(time.perf_counter() - t0, 3)
+        if status != 0:
+            record["error"] = f"symctl synth exited with status {status}"
+            return record
+        from synth import load_policy
+
+        policy = load_policy(out)
+    import plants
+    from synth import Simulator
+    from synth._cost import mean_ci
+    from synth._runfolder import stream_key
+
+    task = plants.get_task(spec["task"])
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), spec["test_trajectories"])
+    cost = np.asarray(sim.simulate(policy, scen).cost, float)
+    mean, lo, hi = mean_ci(cost)
+    record.update(test_cost=mean, test_ci95=[lo, hi], test_lost=int((~np.isfinite(cost)).sum()), size=size(policy),
+                  policy=str(policy) if hasattr(policy, "f") else policy.summary())
+    return record
+
+
+def _lqg(task_name: str):
+    import plants
+    from validation.lqg import LQGError, lqg
+
+    try:
+        return lqg(plants.get_task(task_name), "lqg")
+    except (LQGError, ValueError, ArithmeticError):
+        return None
+
+
+def size(policy) -> dict:
+    """Operations, variables and constants (occurrences) over all the policy's expressions, and
+    their sum; a network policy: its parameter count as the size."""
+    if not hasattr(policy, "f"):
+        c = policy.complexity()
+        return {**c, "size": int(c.get("parameters", sum(v for v in c.values() if isinstance(v, int))))}
+    import sympy as sp
+
+    exprs = [*policy.f, *policy.g]
+    ops = int(sum(sp.count_ops(e) for e in exprs))
+    variables = int(sum(1 for e in exprs for a in sp.preorder_traversal(e) if isinstance(a, sp.Symbol)))
+    consts = int(sum(1 for e in exprs for a in sp.preorder_traversal(e)
+                     if isinstance(a, sp.Number) and a not in (sp.S.One, sp.S.NegativeOne)))
+    return {"operations": ops, "variables": variables, "constants": consts, "size": ops + variables + consts}
+
+
+def cell(root: Path, group: str, label: str, method: str, extra: list[str], task: str, seed: int, budget, quick: bool,
+         test_trajectories: int) -> dict:
+    """The cell's record: read back when it was run with the same command, else run in a process of its own."""
+    out = root / group / label.replace(" ", "-") / f"seed{seed}"
+    args = [] if method == "lqg" else synth_args(task, method, extra, seed, out, budget, quick)
+    spec = {"group": group, "label": label, "method": method, "task": task, "seed": seed, "out": str(out), "args": args,
+            "test_trajectories": test_trajectories}
+    path = out / "cell.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if {k: old.get(k) for k in spec} == spec and "error" not in old:
+            return old
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"  running {group} {label} seed {seed}: symctl {' '.join(args) or 'lqg'}", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(spec)], capture_output=True, text=True, cwd=ROOT)
+    try:
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        record = {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    path.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    if "error" in record:
+        print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
+    return record
+
+
+# Tasks of the figure --------------------------------------------------------------------------
+def noisy_task_file(root: Path, sigma: float) -> str:
+    """sho/partial with the position's observation noise `sigma` (a task file next to the runs)."""
+    text = (ROOT / "plants/library/sho/partial.toml").read_text()
+    plant = (ROOT / "plants/library/sho/plant.toml").resolve()
+    old_noise = 'y_x = { expr = "x", noise = 0.3 }'
+    assert old_noise in text and 'plant = "plant.toml"' in text
+    text = text.replace(old_noise, f'y_x = {{ expr = "x", noise = {sigma} }}').replace('plant = "plant.toml"', f'plant = "{plant}"')
+    text = text.replace('name = "sho/partial"', f'name = "sho/partial-noise{sigma:g}"')
+    path = root / "tasks" / f"sho-partial-noise{sigma:g}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return str(path)
+
+
+# Summaries ------------------------------------------------------------------------------------
+def summary(records: list[dict]) -> dict:
+    """Over seeds: mean of the per-seed test costs with its 95 % interval (Student t; one seed:
+    that seed's interval over trajectories), median, best, the best seed's size, mean wall time."""
+    from synth._cost import mean_ci
+
+    done = [r for r in records if "test_cost" in r]
+    if not done:
+        return {"seeds": 0}
+    costs = [r["test_cost"] for r in done]
+    if len(done) == 1:
+        mean, (lo, hi) = costs[0], done[0]["test_ci95"]
+    else:
+        mean, lo, hi = mean_ci(costs)
+    best = min(done, key=lambda r: r["test_cost"] if math.isfinite(r["test_cost"]) else math.inf)
+    median = statistics.median(costs)  # (a lost seed counts as inf)
+    return {"seeds": len(done), "seed_list": [r["seed"] for r in done], "mean": mean, "ci95": [lo, hi], "median": median,
+            "best": best["test_cost"], "best_seed": best["seed"], "best_size": best.get("size", {}),
+            "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done), "lost": sum(r["test_lost"] for r in done)}
+
+
+def fmt(v: float) -> str:
+    return "inf" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def table_markdown(table: dict, lqg: dict) -> str:
+    lines = ["| # | experiment | task | method | seeds | test cost, mean over seeds [95% CI] | best seed | best / LQG | "
+             "size of best: ops / vars / consts (sum) | synth wall s (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for exp in EXPERIMENTS:
+        ref = lqg.get(exp.task)
+        for label in METHODS:
+            s = table.get((exp.number, label))
+            if s is None:
+                continue
+            if not s.get("seeds"):
+                lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | 0 | not run | | | | |")
+                continue
+            sz = s["best_size"]
+            size_text = (f"{sz['parameters']} parameters" if "parameters" in sz else
+                         f"{sz['operations']} / {sz['variables']} / {sz['constants']} ({sz['size']})")
+            ratio = fmt(s["best"] / ref) if ref and math.isfinite(ref) else "-"
+            lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | {s['seeds']} | "
+                         f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] | {fmt(s['best'])} (seed {s['best_seed']}) | "
+                         f"{ratio} | {size_text} | {s['wall_seconds']:.0f} |")
+        if ref is not None:
+            lines.append(f"| {exp.number} | | {exp.task} | LQG (time-varying, reference) | - | {fmt(ref)} | | 1 | | |")
+    return "\n".join(lines)
+
+
+def figure_markdown(figure: dict, lqg: dict) -> str:
+    labels = list(FIGURE_METHODS)
+    lines = ["| obs. noise σ | " + " | ".join(f"{m}: mean over seeds [95% CI] (seeds)" for m in labels) + " | LQG |",
+             "|---|" + "---|" * (len(labels) + 1)]
+    for sigma in FIGURE_NOISE:
+        row = [f"{sigma:g}"]
+        for m in labels:
+            s = figure.get((sigma, m), {"seeds": 0})
+            row.append("not run" if not s.get("seeds") else f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] ({s['seeds']})")
+        ref = lqg.get(f"noise{sigma:g}")
+        row.append(fmt(ref) if ref is not None else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+# Driver ---------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cell", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test), 100 test trajectories, own run folders")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per cell (default 5; the paper: 20)")
+    ap.add_argument("--experiments", type=int, nargs="+", default=[e.number for e in EXPERIMENTS], help="table rows (1-7)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="table columns")
+    ap.add_argument("--noise", type=float, nargs="+", default=list(FIGURE_NOISE), choices=FIGURE_NOISE, help="figure rows")
+    ap.add_argument("--figure-methods", nargs="+", default=list(FIGURE_METHODS), choices=list(FIGURE_METHODS))
+    ap.add_argument("--table-only", action="store_true", help="no figure")
+    ap.add_argument("--figure-only", action="store_true", help="no table")
+    ap.add_argument("--report", action="store_true", help="run nothing: the tables from the cells done so far")
+    ap.add_argument("--test-trajectories", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=None, help="default runs/paper_table1 (runs/paper_table1_quick with --quick)")
+    args = ap.parse_args()
+    if args.cell:
+        print(json.dumps(run_cell(json.loads(args.cell)), default=str))
+        return
+    sys.path.insert(0, str(ROOT))
+    from symctl._methods import METHODS as REGISTERED
+
+    root = (args.out or ROOT / "runs" / ("paper_table1_quick" if args.quick else "paper_table1")).resolve()
+    n_test = QUICK_TEST_TRAJECTORIES if args.quick and args.test_trajectories == 1000 else args.test_trajectories
+    seeds = range(args.seeds)
+    lqg: dict = {}
+    table: dict = {}
+    figure: dict = {}
+
+    def run_or_read(*a):
+        if args.report:
+            path = root / a[0] / a[1].replace(" ", "-") / f"seed{a[5]}" / "cell.json"
+            return json.loads(path.read_text()) if path.is_file() else {}
+        return cell(root, *a, args.quick, n_test)
+
+    if not args.figure_only:
+        for exp in (e for e in EXPERIMENTS if e.number in args.experiments):
+            budget = QUICK_BUDGET if args.quick else (exp.population, exp.islands, exp.generations)
+            group = f"exp{exp.number}"
+            ref = run_or_read(group, "LQG", "lqg", [], exp.task, 0, budget)
+            lqg[exp.task] = ref.get("test_cost")
+            for label in args.methods:
+                method, extra, _ = METHODS[label]
+                if method not in REGISTERED:
+                    print(f"note: method {method!r} ({label}) is not registered in this symctl; its column is skipped", file=sys.stderr)
+                    continue
+                table[(exp.number, label)] = summary([run_or_read(group, label, method, extra, exp.task, s, budget) for s in seeds])
+        print("## Table 1: held-out test cost (lower is better)\n")
+        print(table_markdown(table, lqg))
+    if not args.table_only:
+        budget = QUICK_BUDGET if args.quick else FIGURE_BUDGET
+        for sigma in args.noise:
+            task = noisy_task_file(root, sigma)
+            group = f"lag-noise{sigma:g}"
+            ref = run_or_read(group, "LQG", "lqg", [], task, 0, budget) if sigma > 0 else {}
+            lqg[f"noise{sigma:g}"] = ref.get("test_cost")
+            for label in args.figure_methods:
+                method, extra, _ = FIGURE_METHODS[label]
+                if method not in REGISTERED:
+                    print(f"note: method {method!r} ({label}) is not registered in this symctl; skipped", file=sys.stderr)
+                    continue
+                figure[(sigma, label)] = summary([run_or_read(group, label, method, extra, task, s, budget) for s in seeds])
+        print("\n## Fig. 4: sho/partial at rising observation noise (held-out test cost, lower is better)\n")
+        print(figure_markdown(figure, lqg))
+    dump = {"table": {f"{k[0]}|{k[1]}": v for k, v in table.items()}, "figure": {f"{k[0]}|{k[1]}": v for k, v in figure.items()},
+            "lqg": lqg, "quick": args.quick, "test_trajectories": n_test}
+    if not args.report:
+        (root / "summary.json").write_text(json.dumps(dump, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
