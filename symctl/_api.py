@@ -85,7 +85,7 @@ def synthesize(task: Task | str | Path, method: str = "gp-d", *, budget: str = "
     task : plants.Task, str or path
         A built-in task name (``"sho/partial"``), the path of a task TOML file, or a `plants.Task`
         loaded from either.
-    method : {"gp-d", "gp-s", "espl-d", "espl-s"}
+    method : {"gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s"}
         Genetic programming or the ESPL symbolic network; ``-d`` dynamic (latent state), ``-s`` static.
     budget : {"quick", "paper"}
         The run budget: minutes on a laptop (ESPL: its default preset), or the papers' settings.
@@ -340,7 +340,7 @@ def run(task: Task | str | Path, method: str = "gp-d", *, budget: str = "quick",
     ----------
     task : plants.Task, str or path
         A built-in task name, the path of a task TOML file, or a `plants.Task` loaded from either.
-    method : {"gp-d", "gp-s", "espl-d", "espl-s"}
+    method : {"gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s"}
     budget : {"quick", "paper"}
     seed : int
     out : str or path, optional
