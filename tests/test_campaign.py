@@ -1,8 +1,8 @@
 """Campaigns and split validation on Dask (issue 25).
 
 Quick: campaign files that are wrong are refused in one line (exit status 2); the aggregate of a
-campaign's rows (mean over seeds with `mean_ci`'s interval, CSV and HTML); the Monte Carlo split over
-two local worker processes equals the single-process costs exactly.
+campaign's rows (mean over seeds with `mean_ci`'s interval); the Monte Carlo and the parameter-box
+sweep split over two local worker processes equal the single-process costs exactly.
 
 Slow (the acceptance test): a real cluster started with Dask's own commands (`dask scheduler`, two
 `dask worker` processes), a 2 x 2 x 2 campaign submitted to it with `--address` gives the same table
@@ -141,8 +141,30 @@ def test_monte_carlo_split_over_two_local_workers_equals_one_process():
     one = _mc(task, policies, 11)
     with Engine(workers=2) as engine:
         split = _mc(task, policies, 11, engine)
+        sweeps = _sweeps(task, ss, engine)
     assert split["workers"] == 2
     _assert_same_costs(one, split)
+    assert sweeps[1]["timing"]["parts"] == 2
+    assert sweeps[0]["points"] == sweeps[1]["points"] and sweeps[0]["cost"] == sweeps[1]["cost"]
+    assert sweeps[0]["success"] == sweeps[1]["success"] and len(set(sweeps[0]["cost"])) == 9
+
+
+def _sweeps(task, policy, engine):
+    """The parameter-box sweep (9 points, 100 ticks) in one process and split over `engine`."""
+    from synth import Simulator
+    from synth._runfolder import stream_key
+    from validation import build_closed_loop, noise_from_simulator
+    from validation._closedloop import NOMINAL_KNOBS
+    from validation._sweep import Base, parameter_box, sweep
+
+    sim = Simulator(task)
+    s0 = sim.scenarios(stream_key(0, "test"), 1).take(0)
+    NY, NW = noise_from_simulator(sim.noise_sequence(s0), 100)
+    base = Base(np.asarray(s0.x0, float), np.asarray(s0.r, float), np.asarray(s0.p, float), NOMINAL_KNOBS.copy(), NY, NW)
+    cl = build_closed_loop(task, policy, ticks=100)
+    dims = parameter_box(task, 1.0)
+    assert dims
+    return [sweep(cl, dims, base, 9, "lhs", 0, engine=e) for e in (None, engine)]
 
 
 # The acceptance test ------------------------------------------------------------------------------
@@ -159,7 +181,6 @@ sweep = 4
 starts = 1
 cortex_m4 = false
 population = 8
-islands = 1
 generations = 1
 
 [gp]

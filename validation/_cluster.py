@@ -121,6 +121,23 @@ class Engine:
         self.close()
 
 
+_SHARED: dict[tuple, Engine] = {}
+
+
+def shared_engine(workers: int | None = None, address: str | None = None) -> Engine:
+    """An engine kept for the rest of the process (closed when it exits), one per `(workers,
+    address)`: the stages of a validation, and validations after it, use one cluster instead of
+    starting a local one each time."""
+    key = (workers, address)
+    engine = _SHARED.get(key)
+    if engine is None:
+        import atexit
+
+        engine = _SHARED[key] = Engine(workers, address)
+        atexit.register(engine.close)
+    return engine
+
+
 def _connect_arguments(address: str) -> dict[str, str]:
     """`distributed.Client`'s arguments for an address or a scheduler file."""
     if "://" in address:

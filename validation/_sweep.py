@@ -283,13 +283,33 @@ def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, co
 
 
 def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lhs", seed: int = 0,
-          cores: int = 2, backend: str = "vm", cache: Path | None | bool = True) -> dict:
-    """Evaluate `n` points of the box `dims` (backend "vm" or "c")."""
+          cores: int = 2, backend: str = "vm", cache: Path | None | bool = True, engine=None) -> dict:
+    """Evaluate `n` points of the box `dims` (backend "vm" or "c"). With an `engine`
+    (`validation._cluster.Engine`) the points are split into one contiguous part per worker, each
+    evaluated there on one core; every point is costed on its own, so the costs equal one process's."""
     pts = sample(dims, n, design, seed)
-    cost, succ, secs, info = evaluate(cl, dims, base, pts, cores, backend, cache)
+    if engine is None:
+        cost, succ, secs, info = evaluate(cl, dims, base, pts, cores, backend, cache)
+    else:
+        t0 = time.perf_counter()
+        parts = [q for q in np.array_split(pts, max(1, min(engine.workers, len(pts)))) if len(q)]
+        got = engine.map(_evaluate_part, [(cl, dims, base, q, backend, cache) for q in parts])
+        cost = np.concatenate([g[0] for g in got]) if got else np.zeros(0)
+        succ = np.concatenate([g[1] for g in got]) if got else np.zeros(0, bool)
+        secs, info = time.perf_counter() - t0, {"backend": backend, "workers": engine.workers, "parts": len(parts)}
     info.update({"seconds": secs, "trajectories_per_s": pts.shape[0] / secs if secs > 0 else None})
     return {"dims": [dataclasses.asdict(d) for d in dims], "design": design, "seed": seed, "n": int(pts.shape[0]),
             "points": pts.tolist(), "cost": cost.tolist(), "success": succ.astype(int).tolist(), "timing": info}
+
+
+def _evaluate_part(item: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """A worker's share of a split sweep: the costs and successes of its points, on one core."""
+    from ._cluster import pin_jax
+
+    pin_jax()
+    cl, dims, base, points, backend, cache = item
+    cost, succ, _, _ = evaluate(cl, dims, base, points, 1, backend, cache)
+    return cost, succ
 
 
 def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, seed: int = 0,
