@@ -51,7 +51,7 @@ DEFAULT_SETTINGS: dict = {
     "x0_grid": 9,  # initial-condition grid per axis (first two states)
     "confirm_rtol": 0.05,
     "requirements": None,
-    "workers": None,  # split the Monte Carlo over this many Dask workers (a local cluster unless `address`)
+    "workers": None,  # split the Monte Carlo and the parameter-box sweep over this many Dask workers (a local cluster unless `address`)
     "address": None,  # a running Dask cluster's scheduler (tcp://host:port or a scheduler file)
 }
 
@@ -167,15 +167,13 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
     # The steady-state LQG is reported beside the optimal one: a learned policy with memory should
     # sit between them where the start of the trajectory matters.
     compared = {"policy": policy, "lqg": lqg_policy, "lqg-ss": policy_from_design(task, d, "lqg-ss")}
-    if s["workers"] or s["address"]:  # the same costs as in one process (`monte_carlo`)
-        from ._cluster import Engine
+    engine = None
+    if s["workers"] or s["address"]:  # Monte Carlo and sweep split over a cluster: the same costs as in one process
+        from ._cluster import shared_engine
 
-        with Engine(s["workers"], s["address"]) as engine:
-            mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
-                             oracle_max=int(s["oracle_trajectories"]), engine=engine)
-    else:
-        mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
-                         oracle_max=int(s["oracle_trajectories"]))
+        engine = shared_engine(s["workers"], s["address"])
+    mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
+                     oracle_max=int(s["oracle_trajectories"]), engine=engine)
     lap("monte_carlo", t0)
     scen = mc.pop("_scenarios")
 
@@ -204,7 +202,7 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
         backend = "vm"
     sw = None
     if dims and int(s["sweep"]) > 0:
-        sw = sweep(cl, dims, base, int(s["sweep"]), s["sweep_design"], int(s["seed"]), int(s["cores"]), backend)
+        sw = sweep(cl, dims, base, int(s["sweep"]), s["sweep_design"], int(s["seed"]), int(s["cores"]), backend, engine=engine)
     stress = _stress(task, policy, base, s, ticks, None)
     lap("sweeps", t0)
 
