@@ -108,7 +108,8 @@ def synthesize(task: Task | str | Path, method: str = "gp-d", *, budget: str = "
         The run options of synthesis, as `symctl run` takes them: ``population``, ``generations``,
         ``islands``, ``latent``, ``time_budget``, ``seed_policy``, ``iterations``, ``batch``,
         ``robust`` (default True: train over the parameter box), ``compile_cache`` (default True:
-        keep JAX's compiled programs on disk).
+        keep JAX's compiled programs on disk), ``devices`` (GP methods: local devices to shard the
+        population over; default all; the result does not depend on it).
 
     Returns
     -------
@@ -359,7 +360,9 @@ def run(task: Task | str | Path, method: str = "gp-d", *, budget: str = "quick",
     **options
         Every other option of `symctl run`, under its config-file name: the synthesis options of
         `synthesize`, ``trajectories`` (1000), ``sweep`` (256), ``starts`` (8), ``prefix``
-        ("controller"), ``real`` ("float"), ``cortex_m4`` (True), ``compile_cache`` (True).
+        ("controller"), ``real`` ("float"), ``cortex_m4`` (True), ``compile_cache`` (True),
+        ``workers`` / ``address`` (the validation's Monte Carlo and sweep split over Dask workers: a
+        local cluster of that many processes, or a running cluster; the same costs).
 
     Returns
     -------
