@@ -89,3 +89,31 @@ def test_more_devices_than_there_are_is_refused():
         Context(gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", devices=n + 1))
     with pytest.raises(GPConfigError, match="devices = -1"):
         gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", devices=-1)
+
+
+def test_devices_option_is_for_gp_methods_only(capsys):
+    from symctl._config import resolve
+    from symctl.cli import main
+
+    assert main(["synth", "sho/noisy", "--method", "lqg", "--devices", "2"]) == 2
+    assert "--devices 2 applies to the GP methods (gp-s, gp-d" in capsys.readouterr().err
+    assert main(["run", "sho/noisy", "--method", "espl-s", "--devices", "2"]) == 2
+    assert "[devices] 2 applies to the GP methods" in capsys.readouterr().err
+    assert resolve({"task": "sho/noisy", "method": "gp-s", "devices": 3}, None)["devices"] == 3
+
+
+@pytest.mark.slow
+def test_symctl_synth_devices_3_equals_devices_1(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    sets = [f"--set={k}={json.dumps(v) if not isinstance(v, tuple) else json.dumps(list(v))}" for k, v in QUICK.items()
+            if k not in ("population", "islands")]
+    digests = []
+    for d in (1, 3):
+        out = tmp_path / f"d{d}"
+        done = subprocess.run([str(Path(sys.executable).parent / "symctl"), "synth", "sho/partial", "--method", "gp-s", "--population", "10",
+                               "--islands", "1", "--generations", "1", "--devices", str(d), "--out", str(out), "--quiet", "--json", *sets],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads((out / "manifest.json").read_text())["devices"] == d
+        digests.append(json.loads(done.stdout)["policy"]["digest"])
+    assert digests[0] == digests[1]
