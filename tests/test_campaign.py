@@ -1,13 +1,13 @@
 """Campaigns and split validation on Dask (issue 25).
 
 Quick: campaign files that are wrong are refused in one line (exit status 2); the aggregate of a
-campaign's rows (mean over seeds with `mean_ci`'s interval); the Monte Carlo and the parameter-box
-sweep split over two local worker processes equal the single-process costs exactly.
+campaign's rows (mean over seeds with `mean_ci`'s interval); the Monte Carlo split over two local
+worker processes equals the single-process costs exactly.
 
 Slow (the acceptance test): a real cluster started with Dask's own commands (`dask scheduler`, two
 `dask worker` processes), a 2 x 2 x 2 campaign submitted to it with `--address` gives the same table
-as the same campaign on a local cluster; run again, every run is skipped; the Monte Carlo split over
-that cluster equals one process.
+as the same campaign on a local cluster; run again, every run is skipped; the Monte Carlo and the
+parameter-box sweep split over that cluster equal one process.
 """
 
 import csv
@@ -141,9 +141,11 @@ def test_monte_carlo_split_over_two_local_workers_equals_one_process():
     one = _mc(task, policies, 11)
     with Engine(workers=2) as engine:
         split = _mc(task, policies, 11, engine)
-        sweeps = _sweeps(task, ss, engine)
     assert split["workers"] == 2
     _assert_same_costs(one, split)
+
+
+def _assert_same_sweep(sweeps):
     assert sweeps[1]["timing"]["parts"] == 2
     assert sweeps[0]["points"] == sweeps[1]["points"] and sweeps[0]["cost"] == sweeps[1]["cost"]
     assert sweeps[0]["success"] == sweeps[1]["success"] and len(set(sweeps[0]["cost"])) == 9
@@ -276,4 +278,6 @@ def test_monte_carlo_split_over_the_cluster_equals_one_process(dask_cluster):
     with Engine(address=dask_cluster) as engine:
         assert engine.workers == 2
         split = _mc(task, policies, 25, engine)
+        sweeps = _sweeps(task, policies["policy"], engine)
     _assert_same_costs(one, split)
+    _assert_same_sweep(sweeps)
