@@ -3,7 +3,8 @@
 Table: the paper's seven experiments (the built-in tasks that carry their settings) x RS, NDE,
 GP-S, GP-D from scratch (`--seed-policy none`, the paper's setting) and GP-D with symctl's defaults
 (the steady-state LQG, its gain-scheduled forms and linear seeds), at the paper's budgets
-(population x generations of its Table 3 / experiment code), N seeds. Figure: GP-S, GP-L and GP-D
+(population x generations of its Table 3 / experiment code; NDE spends as many evaluations as
+50 x the rest, the split of its own preset), N seeds. Figure: GP-S, GP-L and GP-D
 (all from scratch) on sho/partial with the position's observation noise at 0, 0.25, 0.5, 0.75, 1.0.
 
 Every cell is `symctl synth TASK --method M` (the method alone, in the task's units, as the paper
@@ -97,8 +98,16 @@ QUICK_TEST_TRAJECTORIES = 100
 
 
 # Cells ---------------------------------------------------------------------------------------
+# NDE spends the experiment's evaluations (population x generations) with a population of 50, the
+# split of its paper preset (CMA-ES went further so at equal evaluations: synth/nde/_config.py).
+NDE_POPULATION = 50
+QUICK_NDE = (8, 5)
+
+
 def synth_args(task: str, method: str, extra: list[str], seed: int, out: Path, budget: tuple[int, int, int], quick: bool) -> list[str]:
     population, islands, generations = budget
+    if method == "nde":
+        population, generations = QUICK_NDE if quick else (NDE_POPULATION, population * generations // NDE_POPULATION)
     args = ["synth", task, "--method", method, "--budget", "paper", "--seed", str(seed), "--out", str(out), "--quiet",
             "--population", str(population), "--generations", str(generations), *extra]
     if method.startswith("gp"):
