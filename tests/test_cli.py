@@ -93,8 +93,8 @@ def test_version_prints_the_package_version():
 @pytest.mark.parametrize(
     "args, option, valid",
     [
-        (["synth", "sho/noisy", "--method", "gp"], "--method", ["lqg", "lqg-ss", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d"]),
-        (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s"]),
+        (["synth", "sho/noisy", "--method", "gp"], "--method", ["lqg", "lqg-ss", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"]),
+        (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s", "nde"]),
         (["run", "sho/noisy", "--budget", "fast"], "--budget", ["quick", "paper"]),
         (["run", "sho/noisy", "--real", "half"], "--real", ["float", "double"]),
         (["codegen", "lqg", "--out", "x", "--target", "avr"], "--target", ["host", "cortex-m4"]),
