@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -197,6 +198,8 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
         old = json.loads(path.read_text())
         if {k: old.get(k) for k in spec} == spec and "error" not in old:
             return old
+    if out.exists():  # a cell run with another command (or failed): start it afresh
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"  running {group} {label} seed {seed}: symctl {' '.join(args) or 'lqg'}", file=sys.stderr, flush=True)
     proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(spec)], capture_output=True, text=True, cwd=ROOT)
