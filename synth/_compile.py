@@ -17,7 +17,7 @@ import sympy as sp
 
 from plants import Task, lower
 
-from ._controller import AbstractNetworkPolicy, Controller
+from ._controller import AbstractNetworkPolicy, Controller, latent_step
 from ._policy import PolicyError, SymbolicPolicy
 
 _CACHE: OrderedDict[str, Controller] = OrderedDict()
@@ -120,15 +120,7 @@ def _build(p: SymbolicPolicy, f, g, csyms) -> Controller:
     def advance(params, z, y, u, r):
         if not nz:
             return z
-        if p.integrator == "discrete":
-            return dz(params, z, y, u, r)
-        if p.integrator == "euler":
-            return z + h * dz(params, z, y, u, r)
-        k1 = dz(params, z, y, u, r)
-        k2 = dz(params, z + h / 2 * k1, y, u, r)
-        k3 = dz(params, z + h / 2 * k2, y, u, r)
-        k4 = dz(params, z + h * k3, y, u, r)
-        return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return latent_step(lambda zz: dz(params, zz, y, u, r), z, h, p.integrator)
 
     return Controller(nz=nz, init=init, act=act, advance=advance, name=p.provenance.get("method", "policy"))
 

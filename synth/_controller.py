@@ -30,27 +30,25 @@ class Controller:
     name: str = "controller"
 
 
-class AbstractNetworkPolicy(abc.ABC):
-    """A policy given by numbers, not expressions (a neural network), under the same sampled-data
-    contract as a `SymbolicPolicy` (docs/design.md).
+def latent_step(dz: Callable[[Any], Any], z: Any, h: Any, integrator: str) -> Any:
+    """`z_{k+1}` from `z_k` by the policy's integrator over one tick of length `h`, the other inputs
+    of the latent map held (`dz(z)` is the rate, or for "discrete" the next state itself): the
+    discrete map, explicit Euler, or the classical RK4 step. The same arithmetic for numpy, JAX
+    and CasADi values, so every implementation of a policy advances it alike."""
+    if integrator == "discrete":
+        return dz(z)
+    if integrator == "euler":
+        return z + h * dz(z)
+    k1 = dz(z)
+    k2 = dz(z + h / 2 * k1)
+    k3 = dz(z + h / 2 * k2)
+    k4 = dz(z + h * k3)
+    return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    The simulator runs it through `controller()` (`synth.compile_policy` dispatches here) and
-    validation's CasADi closed loop through `casadi_step()`, so its Monte Carlo, sweeps, worst case
-    and margins are those of any policy; code generation does not take it (no expressions to print).
-    Final subclasses are frozen dataclasses holding these fields: `observations`, `targets`,
-    `controls`, `latent` (names), `dt`, `integrator`, `input_limits`, `latent_init` and
-    `provenance`, as a `SymbolicPolicy` names them.
-    """
 
-    observations: tuple[str, ...]
-    targets: tuple[str, ...]
-    controls: tuple[str, ...]
-    latent: tuple[str, ...]
-    dt: float
-    integrator: str
-    input_limits: tuple[tuple[float, float], ...]
-    latent_init: tuple[float, ...]
-    provenance: dict[str, Any]
+class PolicySizes:
+    """The sizes and kind of a policy, from the names it holds (`observations`, `targets`,
+    `controls`, `latent`): shared by `SymbolicPolicy` and the network policies."""
 
     @property
     def ny(self) -> int:
@@ -71,6 +69,29 @@ class AbstractNetworkPolicy(abc.ABC):
     @property
     def kind(self) -> str:
         return "dynamic" if self.latent else "static"
+
+
+class AbstractNetworkPolicy(PolicySizes, abc.ABC):
+    """A policy given by numbers, not expressions (a neural network), under the same sampled-data
+    contract as a `SymbolicPolicy` (docs/design.md).
+
+    The simulator runs it through `controller()` (`synth.compile_policy` dispatches here) and
+    validation's CasADi closed loop through `casadi_step()`, so its Monte Carlo, sweeps, worst case
+    and margins are those of any policy; code generation does not take it (no expressions to print).
+    Final subclasses are frozen dataclasses holding these fields: `observations`, `targets`,
+    `controls`, `latent` (names), `dt`, `integrator`, `input_limits`, `latent_init` and
+    `provenance`, as a `SymbolicPolicy` names them.
+    """
+
+    observations: tuple[str, ...]
+    targets: tuple[str, ...]
+    controls: tuple[str, ...]
+    latent: tuple[str, ...]
+    dt: float
+    integrator: str
+    input_limits: tuple[tuple[float, float], ...]
+    latent_init: tuple[float, ...]
+    provenance: dict[str, Any]
 
     @abc.abstractmethod
     def controller(self) -> tuple[Controller, Any]:

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import sympy as sp
 
+from ._controller import latent_step
 from ._policy import PolicyError, SymbolicPolicy
 
 
@@ -101,20 +102,7 @@ def to_casadi(policy: SymbolicPolicy):
     if p.latent:
         f = lower(p.f, [p.y, p.z, p.u, p.r], "casadi")
 
-        def dz(zz):
-            return ca.vertcat(*f(y, zz, u, r))
-
-        h = p.dt
-        if p.integrator == "discrete":
-            z_next = dz(z)
-        elif p.integrator == "euler":
-            z_next = z + h * dz(z)
-        else:
-            k1 = dz(z)
-            k2 = dz(z + h / 2 * k1)
-            k3 = dz(z + h / 2 * k2)
-            k4 = dz(z + h * k3)
-            z_next = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        z_next = latent_step(lambda zz: ca.vertcat(*f(y, zz, u, r)), z, p.dt, p.integrator)
     else:
         z_next = z
     return ca.Function("policy_step", [z, y, r], [u, z_next], ["z", "y", "r"], ["u", "z_next"])

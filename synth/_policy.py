@@ -26,6 +26,7 @@ import sympy as sp
 
 from plants import UserInputError, lower, symbol
 
+from ._controller import PolicySizes, latent_step
 from ._json import jsonable
 
 SCHEMA_VERSION = 1
@@ -37,7 +38,7 @@ class PolicyError(UserInputError):
 
 
 @dataclasses.dataclass(frozen=True)
-class SymbolicPolicy:
+class SymbolicPolicy(PolicySizes):
     """A static (`u = g(y, r)`) or dynamic (latent ODE `f`, readout `g(z, r)`) symbolic controller.
 
     Attributes: `observations`, `targets`, `latent`, `controls` name the inputs and outputs in order;
@@ -114,26 +115,6 @@ class SymbolicPolicy:
     @property
     def u(self) -> tuple[sp.Symbol, ...]:
         return tuple(symbol(n) for n in self.controls)
-
-    @property
-    def kind(self) -> str:
-        return "dynamic" if self.latent else "static"
-
-    @property
-    def ny(self) -> int:
-        return len(self.observations)
-
-    @property
-    def nr(self) -> int:
-        return len(self.targets)
-
-    @property
-    def nz(self) -> int:
-        return len(self.latent)
-
-    @property
-    def nu(self) -> int:
-        return len(self.controls)
 
     @property
     def readout_inputs(self) -> tuple[sp.Symbol, ...]:
@@ -309,18 +290,8 @@ class PolicyReference:
         u = self.control(z, y, r)
         if not p.latent:
             return u, z
-        h = self._h
         with np.errstate(all="ignore"):
-            if p.integrator == "discrete":
-                z_next = self.dz(z, y, u, r)
-            elif p.integrator == "euler":
-                z_next = z + h * self.dz(z, y, u, r)
-            else:
-                k1 = self.dz(z, y, u, r)
-                k2 = self.dz(z + h / 2 * k1, y, u, r)
-                k3 = self.dz(z + h / 2 * k2, y, u, r)
-                k4 = self.dz(z + h * k3, y, u, r)
-                z_next = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            z_next = latent_step(lambda zz: self.dz(zz, y, u, r), z, self._h, p.integrator)
         return u, z_next
 
 

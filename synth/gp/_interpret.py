@@ -91,18 +91,19 @@ def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "e
     feeds the cost, the plant, the checks and the other trees; without this the compiler repeats
     the whole tree in each of them: 3-4 x slower on the CPU, bench/gp_RESULTS.md, session 8)."""
     from synth import Controller
+    from synth._controller import latent_step
     from synth._simulate import compute_once
 
     nz, nu = layout.nz, layout.nu
-    if layout.lags:
-        return _lagged_controller(layout, trees_of=lambda params, x: jnp.stack(
-            [_once(params, evaluate_tree(tok, params, t, x)) for t in range(nu)]))
 
     def trees(params, sl, x):
         vals = [evaluate_tree(tok, params, t, x) for t in range(sl.start, sl.stop)]
         if "live" in params:  # each tree computed once, not once per user (`synth._simulate.compute_once`)
             vals = [compute_once(params["live"], v) for v in vals]
         return jnp.stack(vals)
+
+    if layout.lags:
+        return _lagged_controller(layout, trees_of=lambda params, x: trees(params, slice(0, nu), x))
 
     def init(params):
         return jnp.zeros(nz, params["const"].dtype)
@@ -117,21 +118,9 @@ def make_controller(tok: Tokens, layout: Layout, dt: float, integrator: str = "e
     def advance(params, z, y, u, r):
         if not nz:
             return z
-        if integrator == "euler":
-            return z + dt * dz(params, z, y, u, r)
-        k1 = dz(params, z, y, u, r)
-        k2 = dz(params, z + dt / 2 * k1, y, u, r)
-        k3 = dz(params, z + dt / 2 * k2, y, u, r)
-        k4 = dz(params, z + dt * k3, y, u, r)
-        return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return latent_step(lambda zz: dz(params, zz, y, u, r), z, dt, integrator)
 
     return Controller(nz=nz, init=init, act=act, advance=advance, name="gp")
-
-
-def _once(params, v):
-    from synth._simulate import compute_once
-
-    return compute_once(params["live"], v) if "live" in params else v
 
 
 def _lagged_controller(layout: Layout, trees_of):

@@ -33,7 +33,7 @@ import numpy as np
 
 from plants import Scaling, UserInputError
 
-from .._controller import AbstractNetworkPolicy, Controller
+from .._controller import AbstractNetworkPolicy, Controller, latent_step
 from .._json import jsonable
 from ._network import Architecture, ArchitectureError
 
@@ -132,14 +132,7 @@ class NetworkPolicy(AbstractNetworkPolicy):
         def dz(zz):
             return casadi_f(a, self.theta, ca.vertcat(yn, zz, un, rn))
 
-        if self.integrator == "euler":
-            z_next = z + h * dz(z)
-        else:
-            k1 = dz(z)
-            k2 = dz(z + h / 2 * k1)
-            k3 = dz(z + h / 2 * k2)
-            k4 = dz(z + h * k3)
-            z_next = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        z_next = latent_step(dz, z, h, self.integrator)
         return ca.Function("policy_step", [z, y, r], [u, z_next], ["z", "y", "r"], ["u", "z_next"])
 
     def casadi_step(self):
@@ -346,12 +339,6 @@ def _build(arch: Architecture, integrator: str, h: float) -> Controller:
         def dz(zz):
             return apply_f(arch, p["theta"], jnp.concatenate([yn, zz, un, rn]))
 
-        if integrator == "euler":
-            return z + h * dz(z)
-        k1 = dz(z)
-        k2 = dz(z + h / 2 * k1)
-        k3 = dz(z + h / 2 * k2)
-        k4 = dz(z + h * k3)
-        return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return latent_step(dz, z, h, integrator)
 
     return Controller(nz=arch.nz, init=init, act=act, advance=advance, name="nde")
