@@ -168,7 +168,7 @@ class SymbolicPolicy(PolicySizes):
             "g": [enc(e) for e in self.g],
             "integrator": self.integrator,
             "dt": self.dt,
-            "input_limits": [[_enc_float(lo), _enc_float(hi)] for lo, hi in self.input_limits],
+            "input_limits": jsonable(self.input_limits),
             "latent_init": list(self.latent_init),
             "provenance": jsonable(self.provenance),
         }
@@ -210,7 +210,7 @@ class SymbolicPolicy(PolicySizes):
                 g=g,
                 dt=float(d["dt"]),
                 integrator=d.get("integrator", "euler"),
-                input_limits=tuple((_dec_float(lo), _dec_float(hi)) for lo, hi in d.get("input_limits", [])),
+                input_limits=tuple((float(lo), float(hi)) for lo, hi in d.get("input_limits", [])),
                 latent_init=tuple(d.get("latent_init", [])),
                 provenance=d.get("provenance", {}),
             )
@@ -256,6 +256,22 @@ class SymbolicPolicy(PolicySizes):
         return "\n".join(lines)
 
 
+def names_in_use(task) -> set[str]:
+    """The names a policy for `task` cannot give its latent states: the task's observations,
+    targets, inputs and states."""
+    return {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
+
+
+def latent_names(task, nz: int) -> tuple[str, ...]:
+    """`nz` latent state names for a policy of `task`: `a1`, `a2`, ..., skipping names in use."""
+    taken, names, i = names_in_use(task), [], 1
+    while len(names) < nz:
+        if f"a{i}" not in taken:
+            names.append(f"a{i}")
+        i += 1
+    return tuple(names)
+
+
 class PolicyReference:
     """numpy evaluation of one tick of the contract: float64 (the Python reference for C), or
     `dtype` float32 to see what single-precision arithmetic makes of the same expressions."""
@@ -293,16 +309,6 @@ class PolicyReference:
         with np.errstate(all="ignore"):
             z_next = latent_step(lambda zz: self.dz(zz, y, u, r), z, self._h, p.integrator)
         return u, z_next
-
-
-def _enc_float(v: float) -> float | str:
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
-
-
-def _dec_float(v: float | str) -> float:
-    return float(v)
 
 
 _SREPR_NAMESPACE: dict[str, Any] = {

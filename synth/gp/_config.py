@@ -14,6 +14,7 @@ import numpy as np
 
 from plants import OPERATORS, POLICY_FUNCTION_SET, Task, UserInputError, did_you_mean
 
+from .._policy import latent_names, names_in_use
 from .._settings import AbstractSettings
 
 METHODS = ("gp-s", "gp-d", "gp-l")
@@ -260,23 +261,11 @@ class Layout:
         return self.nz + self.nu
 
 
-def latent_names(task: Task, nz: int) -> tuple[str, ...]:
-    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
-    names, i = [], 1
-    while len(names) < nz:
-        n = f"a{i}"
-        if n not in taken:
-            names.append(n)
-        i += 1
-    return tuple(names)
-
-
 def lag_names(task: Task, lags: int) -> tuple[str, ...]:
     """The GP-L registers, newest first: `<y>_1, ...` for every observation `y` (`<y>_j` is `y` j
     ticks ago), or `a1, a2, ...` when such a name is taken by the task."""
     names = tuple(f"{o.name}_{j}" for j in range(1, lags + 1) for o in task.observations)
-    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
-    if taken & set(names) or len(set(names)) < len(names):
+    if names_in_use(task) & set(names) or len(set(names)) < len(names):
         return latent_names(task, len(names))
     return names
 

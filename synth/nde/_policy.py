@@ -203,13 +203,12 @@ class NetworkPolicy(AbstractNetworkPolicy):
     # Files ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The content of `network.json` (the parameters themselves are in `network.npz`)."""
-        enc = _enc_float
         return {
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": self.kind,
             "architecture": self.architecture.to_dict(),
             "observations": list(self.observations), "targets": list(self.targets), "latent": list(self.latent),
             "controls": list(self.controls), "integrator": self.integrator, "dt": self.dt,
-            "input_limits": [[enc(lo), enc(hi)] for lo, hi in self.input_limits],
+            "input_limits": jsonable(self.input_limits),
             "units": {"y0": list(self.y0), "sy": list(self.sy), "r0": list(self.r0), "sr": list(self.sr),
                       "u0": list(self.u0), "su": list(self.su)},
             "parameters": {"file": NPZ_FILE, "array": "theta", "count": int(self.theta.size),
@@ -280,21 +279,13 @@ class NetworkPolicy(AbstractNetworkPolicy):
             return cls(architecture=arch, theta=theta, observations=tuple(key("observations", list)), targets=tuple(key("targets", list)),
                        latent=tuple(key("latent", list)), controls=tuple(key("controls", list)), dt=float(key("dt")),
                        integrator=key("integrator", str),
-                       input_limits=tuple((_dec_float(lo), _dec_float(hi)) for lo, hi in key("input_limits", list)),
+                       input_limits=tuple((float(lo), float(hi)) for lo, hi in key("input_limits", list)),
                        **{k: tuple(units.get(k, ())) for k in ("y0", "sy", "r0", "sr", "u0", "su")},
                        provenance=dict(d.get("provenance") or {}))
         except NetworkPolicyError as err:
             raise NetworkPolicyError(f"{path}: {err}") from None
         except (TypeError, ValueError) as err:
             raise NetworkPolicyError(f"{path}: {err}") from None
-
-
-def _enc_float(v: float) -> float | str:
-    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
-
-
-def _dec_float(v: float | str) -> float:
-    return float(v)
 
 
 # The simulator's controller: one per architecture, integrator and period ----------------------------

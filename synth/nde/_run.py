@@ -24,6 +24,7 @@ import numpy as np
 from plants import Task, UserInputError
 
 from .. import _checkpoint
+from .._cost import finite_mean
 from .._runfolder import RunFolderError, config_hash, prepare, write_config, write_manifest
 from ._config import NDEConfig, resolve_config
 from ._policy import NetworkPolicy
@@ -83,7 +84,7 @@ def evolve(trainer: Trainer, out: Path | None = None, *, resume: bool = False, p
         t0 = time.perf_counter()
         population = evo.ask()
         costs = trainer.costs(population)
-        fitness = np.asarray([_mean(c) for c in costs])
+        fitness = finite_mean(costs, axis=1)
         evo.tell(population, fitness)
         k = int(np.argmin(np.where(np.isfinite(fitness), fitness, np.inf)))
         if fitness[k] < best_cost:
@@ -101,11 +102,6 @@ def evolve(trainer: Trainer, out: Path | None = None, *, resume: bool = False, p
             progress({**rows[-1], "total": cfg.generations})
     return {"evolution": evo, "best_theta": best_theta, "best_cost": best_cost, "history": rows,
             "seconds": spent + time.perf_counter() - start}
-
-
-def _mean(costs: np.ndarray) -> float:
-    c = np.asarray(costs, float)
-    return float(c.mean()) if np.all(np.isfinite(c)) else math.inf
 
 
 def finish(trainer: Trainer, state: dict[str, Any]) -> tuple[NetworkPolicy, dict[str, Any]]:

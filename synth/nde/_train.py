@@ -24,6 +24,7 @@ import numpy as np
 from plants import Task
 
 from .._cost import finite_mean
+from .._policy import latent_names
 from ._config import NDEConfig
 from ._network import Architecture
 from ._policy import NetworkPolicy, controller_for
@@ -31,17 +32,6 @@ from ._policy import NetworkPolicy, controller_for
 # A parameter vector that loses a training trajectory gets this fitness (CMA-ES ranks, so any value
 # above every finite cost would do; pycma wants finite numbers).
 LOST = 1e30
-
-
-def latent_names(task: Task, nz: int) -> tuple[str, ...]:
-    """`a1`, `a2`, ... skipping names the task already uses."""
-    taken = {o.name for o in task.observations} | set(task.targets) | set(task.plant.inputs) | set(task.plant.states)
-    names, i = [], 1
-    while len(names) < nz:
-        if f"a{i}" not in taken:
-            names.append(f"a{i}")
-        i += 1
-    return tuple(names)
 
 
 class Trainer:
