@@ -36,11 +36,11 @@ class ClusterError(UserInputError):
 def pin_jax(x64: bool | None = None) -> None:
     """Prepare the worker's JAX for a task: one XLA thread (before the backend starts; the worker's
     own `XLA_FLAGS` win), and float64 when `x64` is true (False: float32; None: unchanged)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    env = worker_environment()
+    if "XLA_FLAGS" in env:
+        os.environ["XLA_FLAGS"] = env.pop("XLA_FLAGS")
+    for var, value in env.items():
+        os.environ.setdefault(var, value)
     if x64 is not None:
         import jax
 

@@ -83,15 +83,13 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     sim = Simulator(task)
     scen = sim.scenarios(key, n)
     if engine is None:
-        costs, succ, timing = {}, {}, {}
-        for name, pol in policies.items():
-            t0 = time.perf_counter()
-            ro = sim.simulate(pol, scen)
-            costs[name] = np.asarray(ro.cost, float)
-            succ[name] = np.asarray(ro.success, bool)
-            timing[name] = time.perf_counter() - t0
+        parts = [_simulate_all(sim, policies, scen)]
     else:
-        costs, succ, timing = _split_simulation(task, policies, scen, engine)
+        parts = engine.map(simulate_part, [(task, policies, part) for part in scenario_parts(scen, engine.workers)])
+    # the parts' trajectories back in order; the seconds of a policy are its slowest part's
+    costs = {name: np.concatenate([p[name][0] for p in parts]) for name in policies}
+    succ = {name: np.concatenate([p[name][1] for p in parts]) for name in policies}
+    timing = {name: max(p[name][2] for p in parts) for name in policies}
     result = {"n": n, "policies": {}, "oracle": None, "seconds": timing}
     if engine is not None:
         result["workers"] = engine.workers
@@ -174,20 +172,14 @@ def simulate_part(item: tuple) -> dict:
 
     scen = Scenarios(x0=jnp.asarray(part["x0"]), r=jnp.asarray(part["r"]), p=jnp.asarray(part["p"]),
                      key=jr.wrap_key_data(jnp.asarray(part["key"]), impl=part["impl"]))
-    sim = Simulator(task)
+    return _simulate_all(Simulator(task), policies, scen)
+
+
+def _simulate_all(sim, policies: dict, scen) -> dict:
+    """Every policy on the scenarios `scen`: name -> (costs, success flags, seconds)."""
     out = {}
     for name, pol in policies.items():
         t0 = time.perf_counter()
         ro = sim.simulate(pol, scen)
         out[name] = (np.asarray(ro.cost, float), np.asarray(ro.success, bool), time.perf_counter() - t0)
     return out
-
-
-def _split_simulation(task: Task, policies: dict, scen, engine) -> tuple[dict, dict, dict]:
-    """Costs, success flags and seconds (the slowest part's) of every policy, the trajectories split
-    over the engine's workers and put back in order."""
-    parts = engine.map(simulate_part, [(task, policies, part) for part in scenario_parts(scen, engine.workers)])
-    costs = {name: np.concatenate([p[name][0] for p in parts]) for name in policies}
-    succ = {name: np.concatenate([p[name][1] for p in parts]) for name in policies}
-    timing = {name: max(p[name][2] for p in parts) for name in policies}
-    return costs, succ, timing
