@@ -20,20 +20,20 @@ FORMAT = "symctl.gp.checkpoint"
 VERSION = 1
 
 
-def save(state: GPState, folder: str | Path, **extra) -> Path:
-    """Checkpoint `state` in the run folder `folder`."""
+def save(state: GPState, folder: str | Path, fmt: str = FORMAT, **extra) -> Path:
+    """Checkpoint `state` in the run folder `folder` (`fmt`: the format name, GP's or random search's)."""
     header = {"generation": state.generation, "config": state.config.to_dict(), "history": list(state.history), **extra}
-    return _checkpoint.save(Path(folder) / "checkpoint", FORMAT, VERSION, state.arrays, header)
+    return _checkpoint.save(Path(folder) / "checkpoint", fmt, VERSION, state.arrays, header)
 
 
 def exists(folder: str | Path) -> bool:
     return _checkpoint.exists(Path(folder) / "checkpoint")
 
 
-def load(folder: str | Path) -> tuple[GPState, dict]:
+def load(folder: str | Path, fmt: str = FORMAT) -> tuple[GPState, dict]:
     """The state checkpointed in the run folder `folder`, and the checkpoint's header."""
     folder = Path(folder) / "checkpoint"
-    arrays, header = _checkpoint.load(folder, FORMAT, VERSION)
+    arrays, header = _checkpoint.load(folder, fmt, VERSION)
     try:  # settings this version does not know (or no longer offers) are refused, with the reason
         config = GPConfig.from_dict(header["config"])
     except UserInputError as err:

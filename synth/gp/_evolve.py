@@ -87,6 +87,12 @@ class Context:
         self.migration = min(cfg.migration_size, n // 2)
         self.n_archive = self.layout.n_trees * cfg.max_nodes
 
+    def empty_archive(self) -> dict[str, np.ndarray]:
+        """The Pareto archive of a run that has costed nothing: every slot empty at infinite cost."""
+        T, L = self.layout.n_trees, self.config.max_nodes
+        return {"archive_code": np.full((self.n_archive, T, L), -1, np.int32),
+                "archive_const": np.zeros((self.n_archive, T, L), self.dtype), "archive_cost": np.full(self.n_archive, np.inf)}
+
     # Evaluation ---------------------------------------------------------------------------
     def _evaluate_impl(self, code, const, scen, live):
         """Costs (R, N) of individual r on the N scenarios `scen` (leaves (N, ...), the same for
@@ -249,8 +255,7 @@ def init(config: GPConfig, key=None) -> GPState:
         given["seed_cost"] = np.asarray(cost[0, n - 1])
     arrays = {
         "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
-        "archive_code": np.full((ctx.n_archive, T, L), -1, np.int32), "archive_const": np.zeros((ctx.n_archive, T, L), const.dtype),
-        "archive_cost": np.full(ctx.n_archive, np.inf),
+        **ctx.empty_archive(),
         "key": np.asarray(jr.key_data(key)), "generation": np.asarray(0), **given,
     }
     arrays = _update_archive(ctx, arrays)

@@ -19,7 +19,6 @@ draws of batch `b` come from the seed and `b` alone.
 
 from __future__ import annotations
 
-import csv
 import time
 import zlib
 from collections.abc import Callable
@@ -30,14 +29,12 @@ import numpy as np
 
 from plants import Task
 from synth import SymbolicPolicy
-from synth._cost import finite_mean
 
 from ._config import GPConfig, gp_config
-from ._evolve import GPState, complexity, context
-from ._runner import CANDIDATES, HISTORY_FIELDS, finish
+from ._evolve import GPState, _assess_flat, complexity, context
+from ._runner import CANDIDATES, evolve, finish
 
 FORMAT = "symctl.rs.checkpoint"
-VERSION = 1
 
 # GP settings that random search fixes unless the user sets them: one pool, no seeds, no constant
 # tuning during the search or of the final candidates (a random search draws and keeps).
@@ -78,8 +75,7 @@ def init_state(config: GPConfig) -> GPState:
     ctx = context(config)
     T, L = ctx.layout.n_trees, config.max_nodes
     arrays = {
-        "archive_code": np.full((ctx.n_archive, T, L), -1, np.int32), "archive_const": np.zeros((ctx.n_archive, T, L), ctx.dtype),
-        "archive_cost": np.full(ctx.n_archive, np.inf),
+        **ctx.empty_archive(),
         # the best individual by training cost (finish's fall-back when nothing finite was found)
         "code": np.full((1, 1, T, L), -1, np.int32), "const": np.zeros((1, 1, T, L), ctx.dtype), "cost": np.full((1, 1), np.inf),
         "generation": np.asarray(-1),
@@ -95,8 +91,8 @@ def step(state: GPState) -> GPState:
     a = state.arrays
     b = int(a["generation"]) + 1
     code, const = _draw(ctx, cfg, b)
-    costs = ctx.evaluate(code, const, ctx.train)
-    cost = finite_mean(costs, axis=1).astype(np.float64)
+    cost, bad = _assess_flat(ctx, code, const)
+    cost = cost.astype(np.float64)
     cplx = np.asarray(complexity(code))
     ac, ak, acost = ctx.archive(a["archive_code"], a["archive_const"], a["archive_cost"], code, const, cost, cplx)
     best = int(np.argmin(np.where(np.isfinite(cost), cost, np.inf)))
@@ -107,61 +103,25 @@ def step(state: GPState) -> GPState:
     fin = cost[np.isfinite(cost)]
     record = {"generation": b, "best_cost": float(a["cost"][0, 0]), "median_cost": float(np.median(fin)) if fin.size else float("inf"),
               "complexity": int(np.sum(a["code"] >= 0)), "seconds": round(time.perf_counter() - t0, 3),
-              "non_finite": int((~np.all(np.isfinite(costs), axis=1)).sum())}
+              "non_finite": bad}
     return GPState(cfg, a, (*state.history, record))
 
 
-def save_checkpoint(state: GPState, out: str | Path) -> Path:
-    from synth import _checkpoint
-
-    header = {"generation": state.generation, "config": state.config.to_dict(), "history": list(state.history)}
-    return _checkpoint.save(Path(out) / "checkpoint", FORMAT, VERSION, state.arrays, header)
-
-
 def load_checkpoint(out: str | Path, config: GPConfig) -> GPState | None:
-    """The search checkpointed in the run folder `out` (None if there is none); RunFolderError if it
-    was made with other settings than `config` (the number of generations and the time budget may differ)."""
-    from synth import _checkpoint
-    from synth._runfolder import RunFolderError
+    """The search checkpointed in the run folder `out`, with `config` (None if there is none)."""
+    from . import _checkpoint
 
-    folder = Path(out) / "checkpoint"
-    if not _checkpoint.exists(folder):
+    if not _checkpoint.exists(out):
         return None
-    arrays, header = _checkpoint.load(folder, FORMAT, VERSION)
-    old, new = header.get("config", {}), config.to_dict()
-    diff = sorted(k for k in new if k not in ("generations", "time_budget") and old.get(k) != new[k])
-    if diff:
-        raise RunFolderError(f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
-                             "give the same options, or run without --resume")
-    return GPState(config, arrays, tuple(header.get("history", ())))
+    state, _ = _checkpoint.load(out, FORMAT)
+    return GPState(config, state.arrays, state.history)
 
 
 def search(config: GPConfig, out: Path | None = None, *, resume: bool = False,
            progress: Callable[[dict], None] | None = None) -> GPState:
-    """Run (or continue) the batches of `config`; checkpoint after each one when `out` is given."""
-    state = load_checkpoint(out, config) if resume and out is not None else None
-    state = state or init_state(config)
-    spent = sum(r["seconds"] for r in state.history)
-    start = time.perf_counter()
-    total = batches(config)
-    while state.generation + 1 < total:
-        if config.time_budget is not None and state.generation >= 0 and spent + time.perf_counter() - start >= config.time_budget:
-            break
-        state = step(state)
-        if out is not None:
-            save_checkpoint(state, out)
-            _write_history(out, state)
-        if progress is not None:
-            progress({**state.history[-1], "total": total - 1})
-    return state
-
-
-def _write_history(out: Path, state: GPState) -> None:
-    with open(Path(out) / "history.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, HISTORY_FIELDS)
-        w.writeheader()
-        for r in state.history:
-            w.writerow({k: r[k] for k in HISTORY_FIELDS})
+    """Run (or continue) the batches of `config`; checkpoint after each one when `out` is given
+    (GP's loop, checkpoint, history and resume check: `_runner.evolve`)."""
+    return evolve(config, out, resume=resume, progress=progress, start=lambda c: step(init_state(c)), advance=step, fmt=FORMAT)
 
 
 def _as_rs(policy: SymbolicPolicy, evaluated: int) -> SymbolicPolicy:

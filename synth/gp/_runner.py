@@ -32,11 +32,15 @@ from ._trees import policy_of
 HISTORY_FIELDS = ("generation", "best_cost", "median_cost", "complexity", "seconds", "non_finite")
 
 
-def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, progress: Callable[[dict], None] | None = None) -> GPState:
-    """Run (or continue) the generations of `config`; checkpoint after each one when `out` is given."""
+def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, progress: Callable[[dict], None] | None = None,
+           start: Callable[[GPConfig], GPState] = init, advance: Callable[[GPState], GPState] = step,
+           fmt: str = _checkpoint.FORMAT) -> GPState:
+    """Run (or continue) the generations of `config`; checkpoint after each one when `out` is given.
+    `start` makes generation 0 and `advance` every next one (random search passes its own, and its
+    checkpoint format `fmt`)."""
     state = None
     if resume and out is not None and _checkpoint.exists(out):
-        state, _ = _checkpoint.load(out)
+        state, _ = _checkpoint.load(out, fmt)
         old, new = state.config.to_dict(), config.to_dict()
         diff = sorted(k for k in new if k not in ("generations", "time_budget", "devices") and old.get(k) != new[k])
         if diff:
@@ -45,19 +49,19 @@ def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, p
             raise RunFolderError(f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
                                  "give the same options, or run without --resume")
         state = GPState(config, state.arrays, state.history)
-    start = time.perf_counter()
+    t0 = time.perf_counter()
     spent = sum(r["seconds"] for r in state.history) if state else 0.0
     if state is None:
-        state = init(config)
+        state = start(config)
         if out is not None:
-            _checkpoint.save(state, out)
+            _checkpoint.save(state, out, fmt)
         _report(progress, state, out)
     while state.generation < config.generations:
-        if config.time_budget is not None and spent + time.perf_counter() - start >= config.time_budget:
+        if config.time_budget is not None and spent + time.perf_counter() - t0 >= config.time_budget:
             break
-        state = step(state)
+        state = advance(state)
         if out is not None:
-            _checkpoint.save(state, out)
+            _checkpoint.save(state, out, fmt)
         _report(progress, state, out)
     return state
 
