@@ -138,7 +138,8 @@ def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[st
         return {}
     table = settings_table(method)
     if table is None:
-        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to gp-s, gp-d, gp-l, rs, espl-s, espl-d, nde")
+        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to "
+                             f"{', '.join(m for methods in SETTINGS_TABLES.values() for m in methods)}")
     cls = settings_class(table)
     values: dict[str, Any] = {}
     for item in items:

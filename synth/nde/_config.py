@@ -19,13 +19,9 @@ METHODS = ("nde",)
 INTEGRATORS = ("euler", "rk4")
 
 BUDGETS = {
-    # GP's paper budget in evaluations, 25,000 (500 x 50) on 32 trajectories, spent as 50 x 500: at
-    # equal evaluations CMA-ES went further with a smaller population and more generations
-    # (sho/noisy, held-out cost / LQG, seeds 0 and 1: 500 x 50 1.096 and 1.102 (the paper's own
-    # split), 100 x 250 1.045 and 1.037, 50 x 500 1.034 and 1.035; bench/paper_RESULTS.md).
+    # GP's paper budget in evaluations (500 x 50 on 32 trajectories) as 50 x 500: CMA-ES goes further at equal cost (bench/paper_RESULTS.md).
     "paper": {"population": 50, "generations": 500, "train_trajectories": 32},
-    # GP's quick budget in evaluations, 4,000 (200 x 20) on 24 trajectories, as 40 x 100
-    # (sho/noisy seed 0: 1.047 against 1.123 as 200 x 20).
+    # GP's quick budget in evaluations (200 x 20 on 24 trajectories) as 40 x 100, for the same reason.
     "quick": {"population": 40, "generations": 100, "train_trajectories": 24},
 }
 
