@@ -146,9 +146,8 @@ def run_cell(spec: dict) -> dict:
 
         policy = load_policy(out)
     import plants
-    from synth import Simulator
+    from synth import Simulator, stream_key
     from synth._cost import mean_ci
-    from synth._runfolder import stream_key
 
     task = plants.get_task(spec["task"])
     sim = Simulator(task)
