@@ -24,6 +24,7 @@ import dataclasses
 import math
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -131,14 +132,25 @@ def parse_output(text: str, nu: int, nz: int, segments: int, ticks: int) -> Harn
     return HarnessOutput(status, u, z, probes, after, faults)
 
 
-def reference_trajectories(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`run_reference` per segment: controls (S, T, nu) and latent states (S, T+1, nz)."""
+class Reference(NamedTuple):
+    """What generated code is judged against: the float64 reference's controls (S, T, nu) and latent
+    states (S, T+1, nz), and each channel's `float_roundoff` in the code's precision."""
+
+    u: np.ndarray
+    z: np.ndarray
+    roundoff: dict[str, float]
+
+
+def reference_trajectories(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray, real: str = "double") -> Reference:
+    """`run_reference` per segment, and the round-off of code in `real` on it (computed once for
+    every build that replays the recording)."""
     ref_u, ref_z = [], []
     for s in range(ys.shape[0]):
         uu, zz = policy.run_reference(ys[s], r[s])
         ref_u.append(uu)
         ref_z.append(zz)
-    return np.array(ref_u), np.array(ref_z)
+    u, z = np.array(ref_u), np.array(ref_z)
+    return Reference(u, z, float_roundoff(policy, ys, r, (u, z), real))
 
 
 def float_roundoff(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray, reference: tuple[np.ndarray, np.ndarray],
@@ -162,8 +174,8 @@ def trajectory_errors(policy: SymbolicPolicy, out: HarnessOutput, reference: tup
     return _errors(policy, out.u, out.z, reference)
 
 
-def _errors(policy: SymbolicPolicy, u: np.ndarray, z: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> dict:
-    ref_u, ref_z = reference
+def _errors(policy: SymbolicPolicy, u: np.ndarray, z: np.ndarray, reference) -> dict:
+    ref_u, ref_z = reference[0], reference[1]
     channels = {}
     for j, name in enumerate(policy.controls):
         channels[f"u:{name}"] = (u[..., j], ref_u[..., j])
@@ -214,11 +226,11 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
 
 
 def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray, real: str, safe: list[float],
-          reference: tuple[np.ndarray, np.ndarray]) -> dict:
+          reference: Reference) -> dict:
     """Errors, statuses and probes of one harness run, with `ok` and the reasons when not ok."""
     errors = trajectory_errors(policy, out, reference)
     worst = max(e["rel"] for e in errors.values())
-    roundoff = float_roundoff(policy, ys, r, reference, real)
+    roundoff = reference.roundoff
     tols = {k: max(TOLERANCE[real], ROUNDOFF_FACTOR * roundoff[k]) for k in errors}
     tol = max(tols.values())
     probes = check_probes(policy, out, real, safe, ys[-1, -1], r[-1])

@@ -143,7 +143,7 @@ def verify(
         raise CodegenError(f"--target {unknown[0]!r} is not valid; use host or cortex-m4")
     report: dict = {"prefix": code.prefix, "real": code.real, "single_header": code.single_header,
                     "policy_sha256": policy.digest(), "ticks": int(ys.shape[0] * ys.shape[1]), "segments": int(ys.shape[0])}
-    reference = reference_trajectories(policy, ys, r)
+    reference = reference_trajectories(policy, ys, r, code.real)
     if recorded_u is not None:
         ref_u = reference[0]
         rec = np.asarray(recorded_u, dtype=float).reshape(ref_u.shape)
