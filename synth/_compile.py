@@ -8,8 +8,6 @@ constant tuning) share one `Controller` and therefore one compiled simulation.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,11 +16,10 @@ import sympy as sp
 from plants import Task, lower
 
 from ._controller import AbstractNetworkPolicy, Controller, latent_step
+from ._parallel import KeptCache
 from ._policy import PolicyError, SymbolicPolicy
 
-_CACHE: OrderedDict[str, Controller] = OrderedDict()
-_CACHE_SIZE = 256
-_LOCK = threading.Lock()
+_CACHE = KeptCache(256)  # one Controller per policy shape, so one compiled simulation
 
 
 def _template(policy: SymbolicPolicy) -> tuple[list[sp.Expr], list[sp.Expr], list[sp.Symbol], np.ndarray]:
@@ -87,14 +84,9 @@ def compile_policy(policy: SymbolicPolicy, task: Task | None = None) -> tuple[Co
     f, g, csyms, consts = _template(policy)
     p = policy
     key = repr((sp.srepr(f), sp.srepr(g), p.observations, p.targets, p.latent, p.controls, p.integrator, p.dt, len(csyms)))
-    with _LOCK:
-        controller = _CACHE.get(key)
+    controller = _CACHE.get(key)
     if controller is None:
-        controller = _build(p, f, g, csyms)
-        with _LOCK:  # a GP run compiles policies from several threads (`synth._parallel`)
-            controller = _CACHE.setdefault(key, controller)
-            if len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+        controller = _CACHE.put(key, _build(p, f, g, csyms))
     params = {"c": jnp.asarray(consts), "z0": jnp.asarray(np.array(p.latent_init, dtype=float))}
     return controller, params
 

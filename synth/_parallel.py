@@ -1,4 +1,4 @@
-"""Independent JAX jobs of one run, several at a time.
+"""Independent JAX jobs of one run, several at a time, and the caches of compiled programs they share.
 
 A GP run tunes many small policies, each its own compiled program (generation 0's seeds, the
 in-loop tuning, the final polish). One such program keeps about one core busy, and compiling it
@@ -11,8 +11,10 @@ other.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,3 +38,34 @@ def map_jobs(fn: Callable[[T], R], jobs: Iterable[T], workers: int | None = None
 
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(fn, jobs))
+
+
+class KeptCache:
+    """The `size` entries used last (compiled programs: each holds memory), safe to use from the
+    threads of `map_jobs`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The entry of `key` (now the most recently used), or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Keep `value` for `key` unless another thread kept one first; returns the kept one."""
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -88,7 +88,9 @@ class Engine:
                                    "start one with `dask scheduler`, or leave --address out for a local cluster") from None
             self.workers = workers or max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
         else:
-            n = workers or os.cpu_count() or 1
+            from synth._parallel import cores
+
+            n = workers or cores()
             self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                                     silence_logs=40, env=worker_environment())
             self.client = distributed.Client(self.cluster)

@@ -14,7 +14,6 @@ context cached per configuration, so it is not re-traced between generations.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import time
@@ -26,9 +25,11 @@ import jax.random as jr
 import numpy as np
 
 from synth._cost import finite_mean
+from synth._parallel import KeptCache
 
 from ._config import GPConfig, Layout, make_layout
 from ._interpret import make_controller, prepare
+from ._polish import TUNERS_KEPT
 from ._select import duplicates, finite_cost, priority, tournament
 from ._trees import Tokens
 from ._variation import Breeder, from_arrays, to_arrays
@@ -76,7 +77,7 @@ class Context:
         self.padded_rows = -(-self.rows // len(self.devices)) * len(self.devices)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
         self._evaluate = jax.jit(self._evaluate_impl)
-        self.tuners: collections.OrderedDict = collections.OrderedDict()  # compiled constant tuners, the last few shapes (`_polish`)
+        self.tuners = KeptCache(TUNERS_KEPT)  # compiled constant tuners, the last few shapes (`_polish`)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
         I, n = cfg.islands, cfg.island_size
         self.p_cross = cfg.island_rates(cfg.crossover_rate)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +28,6 @@ from synth._memory import release
 from synth._tune import adam, adam_step
 
 TUNERS_KEPT = 4
-_TUNERS_LOCK = threading.Lock()
 
 
 def _tunable(e: sp.Basic) -> sp.Basic:
@@ -76,11 +74,9 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
     the seeds of generation 0 among them, so keeping all of them grew a paper-budget run past 1 GB)."""
     fresh_key = None if fresh is None else (np.asarray(jax.random.key_data(fresh[0])).tobytes(), fresh[1])
     key = (id(controller), steps, lr, id(scen), fresh_key)
-    with _TUNERS_LOCK:  # generation 0 tunes its seeds from several threads (`_seeds.tuned_seeds`)
-        hit = ctx.tuners.get(key)
-        if hit is not None and hit[0] is controller and hit[2] is scen:
-            ctx.tuners.move_to_end(key)
-            return hit[1]
+    hit = ctx.tuners.get(key)
+    if hit is not None and hit[0] is controller and hit[2] is scen:
+        return hit[1]
     dtype = ctx.dtype
 
     def loss(c, z0, batch):
@@ -120,10 +116,7 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
         better = jnp.isfinite(last) & (last < best)
         return jnp.where(better, c_last, best_c), jnp.where(better, last, best)
 
-    with _TUNERS_LOCK:
-        ctx.tuners[key] = (controller, run_all, scen)
-        while len(ctx.tuners) > TUNERS_KEPT:
-            ctx.tuners.popitem(last=False)
+    ctx.tuners.put(key, (controller, run_all, scen))
     return run_all
 
 

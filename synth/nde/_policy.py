@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import zipfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from plants import Scaling, UserInputError
 
 from .._controller import AbstractNetworkPolicy, Controller, latent_step
 from .._json import jsonable
+from .._parallel import KeptCache
 from ._network import Architecture, ArchitectureError
 
 SCHEMA = "symctl.network_policy"
@@ -289,23 +289,14 @@ class NetworkPolicy(AbstractNetworkPolicy):
 
 
 # The simulator's controller: one per architecture, integrator and period ----------------------------
-_CONTROLLERS: OrderedDict[tuple, Controller] = OrderedDict()
-_CONTROLLERS_KEPT = 32
+_CONTROLLERS = KeptCache(32)
 
 
 def controller_for(arch: Architecture, integrator: str, dt: float) -> Controller:
     """The `Controller` of every network policy of this architecture, integrator and period (one
     object, so the simulator compiles it once); its parameters are `NetworkPolicy.params()`."""
     key = (arch, integrator, float(dt))
-    hit = _CONTROLLERS.get(key)
-    if hit is not None:
-        _CONTROLLERS.move_to_end(key)
-        return hit
-    ctrl = _build(arch, integrator, float(dt))
-    _CONTROLLERS[key] = ctrl
-    while len(_CONTROLLERS) > _CONTROLLERS_KEPT:
-        _CONTROLLERS.popitem(last=False)
-    return ctrl
+    return _CONTROLLERS.get(key) or _CONTROLLERS.put(key, _build(arch, integrator, float(dt)))
 
 
 def _build(arch: Architecture, integrator: str, h: float) -> Controller:
