@@ -40,6 +40,11 @@ def map_jobs(fn: Callable[[T], R], jobs: Iterable[T], workers: int | None = None
         return list(pool.map(fn, jobs))
 
 
+# Held while a job compiles a program: jobs run side by side, but compile one at a time, so the
+# memory of a run stays that of one compilation.
+COMPILING = threading.Lock()
+
+
 class KeptCache:
     """The `size` entries used last (compiled programs: each holds memory), safe to use from the
     threads of `map_jobs`."""

@@ -25,6 +25,7 @@ from synth import SymbolicPolicy
 from synth._compile import compile_policy, with_constants
 from synth._cost import finite_mean
 from synth._memory import release
+from synth._parallel import COMPILING
 from synth._tune import adam, adam_step
 
 TUNERS_KEPT = 4
@@ -86,14 +87,15 @@ def _tuner(ctx, controller, steps: int, lr: float, scen, fresh=None):
     opt = adam(lr, steps)
     tune_step = adam_step(opt, loss, finite_loss=True)  # a batch with a lost trajectory gives no gradient
 
-    ran: list = []  # empty until the first call, which compiles
+    executable: list = []  # empty until the first call, which compiles
 
     def run_all(c, z0):
-        out = jax.block_until_ready(compiled(c, z0))
-        if not ran:  # compiled just now: give back what the compilation freed (`synth._memory`)
-            ran.append(True)
-            release()
-        return out
+        if not executable:
+            with COMPILING:  # one compilation at a time (each takes hundreds of MB while it runs); the runs overlap
+                if not executable:
+                    executable.append(compiled.lower(c, z0).compile())
+                    release()  # give back what the compilation freed (`synth._memory`)
+        return jax.block_until_ready(executable[0](c, z0))
 
     @jax.jit
     def compiled(c, z0):
