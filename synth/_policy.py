@@ -326,8 +326,17 @@ _SREPR_NAMESPACE.update({"BooleanTrue": lambda: sp.true, "BooleanFalse": lambda:
 
 
 def _parse_srepr(text: str) -> sp.Expr:
-    """Rebuild an expression from `srepr` text with a closed namespace (no arbitrary code)."""
+    """Rebuild an expression from `srepr` text with a closed namespace (no arbitrary code). A tree
+    sympy left uncombined when it was built (`sqrt(Abs(z)**3)` is `sqrt(Abs(z))*Abs(z)`) would
+    combine when rebuilt (`Abs(z)**(3/2)`, other float operations): then it is rebuilt unevaluated,
+    node for node as written."""
     if "__" in text or "lambda" in text or "import" in text:
         raise ValueError("expression text contains forbidden tokens")
-    return eval(text, {"__builtins__": {}}, dict(_SREPR_NAMESPACE))  # noqa: S307 - closed namespace
+    expr = eval(text, {"__builtins__": {}}, dict(_SREPR_NAMESPACE))  # noqa: S307 - closed namespace
+    if sp.srepr(expr) != text:
+        with sp.evaluate(False):
+            written = eval(text, {"__builtins__": {}}, dict(_SREPR_NAMESPACE))  # noqa: S307
+        if sp.srepr(written) == text:
+            return written
+    return expr
 
