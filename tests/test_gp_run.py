@@ -1,10 +1,6 @@
-"""GP runs: resume equals an uninterrupted run; 1 device equals 2 forced host devices; run folder."""
+"""GP runs: resume equals an uninterrupted run; run folder. (Runs on several devices: test_gp_devices.py.)"""
 
 import csv
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,33 +43,6 @@ def test_resume_equals_uninterrupted(tmp_path):
         hist = list(csv.DictReader(fh))
     assert [int(h["generation"]) for h in hist] == [0, 1, 2, 3]
     assert all(int(h["non_finite"]) >= 0 for h in hist)
-
-
-_DEVICE_SCRIPT = """
-import hashlib, json, sys
-import jax
-import numpy as np
-sys.path.insert(0, {root!r})
-from tests.test_gp_run import _config, _digest
-from synth.gp import evolve
-state = evolve(_config(2))
-print(json.dumps({{"devices": len(jax.devices()), "digest": hashlib.sha256(json.dumps(_digest(state)).encode()).hexdigest()}}))
-"""
-
-
-def _run_devices(n):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
-    root = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run([sys.executable, "-c", _DEVICE_SCRIPT.format(root=root)], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def test_two_devices_equal_one():
-    one, two = _run_devices(1), _run_devices(2)
-    assert one["devices"] == 1 and two["devices"] == 2
-    assert one["digest"] == two["digest"]
 
 
 def test_non_finite_gets_worst_cost_and_is_counted():

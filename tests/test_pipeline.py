@@ -117,16 +117,21 @@ def test_symctl_synth_passes_its_budget_to_the_method(tmp_path, monkeypatch, met
         assert seen["config"] == espl_config(plants.get_task("sho/partial"), "paper", method=method)
 
 
+# The GP's gradient tuning (of its linear seeds, during the run, the final polish) is tested in
+# tests/test_gp_*.py; off here, where the run folder is the subject, it saves half a minute.
+UNTUNED = ["--set", "linear_seeds=0", "--set", "tune_every=0", "--set", "polish_top=0"]
+
+
 def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     out = tmp_path / "run"
-    first = symctl("run", "sho/partial", "--out", str(out), *TINY)
+    first = symctl("run", "sho/partial", "--out", str(out), *TINY, *UNTUNED)
     assert first.returncode == 0, first.stderr[-3000:]
     names = {p.name for p in out.iterdir()}
     assert {"config.toml", "manifest.json", "policy.json", "history.csv", "pareto.csv", "validation.json", "report.html", "c"} <= names
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"synth", "validate", "codegen"}
     assert "certificate" in first.stdout and "report" in first.stdout
-    second = symctl("run", "sho/partial", "--out", str(out), *TINY, "--json")
+    second = symctl("run", "sho/partial", "--out", str(out), *TINY, *UNTUNED, "--json")
     assert second.returncode == 0, second.stderr[-3000:]
     for stage in ("synthesis: up to date", "validation: up to date", "code generation: up to date"):
         assert stage in second.stderr
@@ -138,7 +143,7 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     assert set(summary["cost"]) >= {"policy", "lqg", "ratio_to_lqg", "ratio_ci95"}
     assert summary["c"]["ok"] == json.loads((out / "c" / "verification.json").read_text())["ok"]
     # Changing a validation setting reruns validation and what follows, not synthesis.
-    third = symctl("run", "sho/partial", "--out", str(out), *[a if a != "50" else "60" for a in TINY])
+    third = symctl("run", "sho/partial", "--out", str(out), *[a if a != "50" else "60" for a in TINY], *UNTUNED)
     assert "synthesis: up to date" in third.stderr and "validation: up to date" not in third.stderr
 
 
