@@ -15,7 +15,6 @@ same structure reuses one compiled program; GP and ESPL supply their own.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 from plants import Distribution, Task, to_jax
 
 from ._controller import Controller
+from ._parallel import KeptCache
 
 Array = jax.Array
 
@@ -140,7 +140,8 @@ class Simulator:
         self.sigma_y = np.asarray(task.observation_noise)
         self.every = task.cost.every
         self.n_grid = math.ceil(self.n_ticks / self.every)
-        self._cache: collections.OrderedDict = collections.OrderedDict()  # the last COMPILED_KEPT programs
+        self._cache = KeptCache(COMPILED_KEPT)  # compiled simulations; each holds tens of MB, a GP run simulates many shapes once
+        self._noise_compiled: Callable | None = None
         self._solver = diffrax.EulerHeun()
 
     # Scenarios -------------------------------------------------------------------------------
@@ -180,9 +181,9 @@ class Simulator:
     def noise_sequence(self, scenario: Scenarios) -> tuple[np.ndarray, np.ndarray]:
         """All standard-normal draws of one scenario: (ticks, ny) and (ticks, substeps, nx).
         Other simulators (CasADi) replay these to reproduce a trajectory exactly."""
-        dtype = scenario.x0.dtype
-        f = jax.jit(jax.vmap(lambda k: self.noise(scenario.key, k, dtype)))
-        n_y, n_w = f(jnp.arange(self.n_ticks))
+        if self._noise_compiled is None:  # compiled once per simulator: the key is an argument, not a constant
+            self._noise_compiled = jax.jit(self.noise_draws)
+        n_y, n_w = self._noise_compiled(scenario)
         return np.asarray(n_y), np.asarray(n_w)
 
     # Pieces of the contract --------------------------------------------------------------------
@@ -303,7 +304,6 @@ class Simulator:
         key = (id(controller), mode, save)
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit[0]
         one = lambda params, scen: self.rollout(controller, params, scen, save)  # noqa: E731
         if mode == "shared":  # one parameter set, a batch of scenarios
@@ -312,10 +312,7 @@ class Simulator:
             fn = jax.jit(jax.vmap(one, in_axes=(0, 0)))
         else:  # "cross": every parameter set on every scenario -> (P, N)
             fn = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
-        self._cache[key] = (fn, controller)  # keep the controller alive so its id stays unique
-        while len(self._cache) > COMPILED_KEPT:  # each holds tens of MB; a GP run simulates many shapes once
-            self._cache.popitem(last=False)
-        return fn
+        return self._cache.put(key, (fn, controller))[0]  # the controller kept alive, so its id stays unique
 
     def run(self, controller: Controller, params: Any, scenarios: Scenarios, save: bool = False) -> Rollout:
         """One controller on a batch of scenarios (compiled once per controller)."""
