@@ -54,6 +54,12 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     assert rec["pilot_env_steps"] == trainer.pilot_env_steps == 64 * trainer.sim.n_ticks
     shared = Trainer(task, cfg, seed=1, restart=1, pilot=trainer.pilot)
     assert shared.pilot_env_steps == 0 and shared.cost_scale == trainer.cost_scale
+    # A restart made with `share` (as `synthesise` makes them) runs the first restart's compiled
+    # step on its own keys: the same step as a restart compiled for itself.
+    again = Trainer(task, cfg, seed=1, restart=1, share=trainer)
+    assert again._step is trainer._step and again.pilot is trainer.pilot and again.pilot_env_steps == 0
+    for a, b in zip(jax.tree_util.tree_leaves(shared.step(shared.init())), jax.tree_util.tree_leaves(again.step(again.init()))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # With `tune_chosen` the candidates are compared as extracted and only the chosen one is tuned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
                       batch=2, finetune_iterations=2, restarts=2, tune_chosen=True, train_ticks=0, finetune_ticks=0, augment_degree=0)

@@ -170,11 +170,12 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     batches) and the one with the lowest validation cost (shared validation set) is exported; with
     `tune_chosen`, the candidates are compared before tuning and only the chosen one is tuned."""
     t0 = time.perf_counter()
-    candidates, pilot, pilot_steps = [], None, 0
+    candidates, first, pilot_steps = [], None, 0
     for r in range(config.restarts):
-        # The zero-input pilot (shared stream) is run once and shared by every restart.
-        trainer = Trainer(task, config, seed, restart=r, pilot=pilot)
-        pilot, pilot_steps = trainer.pilot, pilot_steps + trainer.pilot_env_steps
+        # The zero-input pilot (shared stream) is run once and the training step compiled once,
+        # both shared by every restart.
+        trainer = Trainer(task, config, seed, restart=r, share=first)
+        first, pilot_steps = first or trainer, pilot_steps + trainer.pilot_env_steps
         policy, cost, rec = _structure(trainer, out, resume, progress)
         if not config.tune_chosen:
             policy = _tune(trainer, policy, cost, rec, progress)

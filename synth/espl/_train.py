@@ -76,10 +76,16 @@ def candidate_monomials(n_inputs: int, degree: int, odd: frozenset[int] = frozen
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
-    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0, pilot: tuple | None = None):
+    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0, pilot: tuple | None = None,
+                 share: Trainer | None = None):
         """`pilot`: the zero-input pilot's (observation mean, std, mean |cost|) of an earlier
         Trainer of the same task and seed (`Trainer.pilot`); restarts share it, so it is run and
-        counted once (`pilot_env_steps` is then 0)."""
+        counted once (`pilot_env_steps` is then 0). `share`: an earlier restart of the same run (same
+        task, config and seed), whose pilot and compiled training step this one uses."""
+        if share is not None:
+            if share.task is not task or share.config != config or share.seed != seed:
+                raise ValueError("Trainer(share=...) takes a restart of the same task, config and seed")
+            pilot = share.pilot
         self.task, self.config, self.seed, self.restart = task, config, seed, restart
         self.sim = sim = Simulator(task)
         self.dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
@@ -156,10 +162,11 @@ class Trainer:
 
         adam = optax.multi_transform({"w": optax.adam(self.schedule), "p": optax.adam(p_schedule)}, self._labels)
         self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
-        self._train_key = jr.key_data(stream_key(seed, self.stream("train")))
-        self._mask_key = jr.key_data(stream_key(seed, self.stream("masks")))
+        # The keys of the training batches and of the masks: what differs between restarts, and an
+        # argument of the compiled step, so one program serves every restart of a run.
+        self._keys = (jr.key_data(stream_key(seed, self.stream("train"))), jr.key_data(stream_key(seed, self.stream("masks"))))
         self.validation = sim.scenarios(stream_key(seed, "validation"), config.eval_batch)
-        self._step = jax.jit(self._step_impl)
+        self._step = share._step if share is not None else jax.jit(self._step_impl)
         self.validation_runs = 0  # roll-outs of the validation batch (counted as environment steps)
 
     def latent_names(self) -> tuple[str, ...]:
@@ -299,18 +306,18 @@ class Trainer:
             loss = loss + self.config.shaping_weight * jnp.mean(jnp.where(alive, s, 0.0))
         return roll, loss
 
-    def batch(self, it):
+    def batch(self, it, train_key=None):
         """The training scenarios of iteration `it` (traceable): `batch` draws from `fold_in(train
         stream, it)`, a Latin hypercube of the initial states, targets and parameters when
         `stratified_batches` is on."""
         cfg = self.config
-        key = jr.fold_in(jr.wrap_key_data(self._train_key), it)
+        key = jr.fold_in(jr.wrap_key_data(self._keys[0] if train_key is None else train_key), it)
         return self.sim.scenarios(key, cfg.batch, self.dtype, stratified=cfg.stratified_batches)
 
-    def _loss(self, params, it):
+    def _loss(self, params, it, keys):
         cfg = self.config
-        scen = self.batch(it)
-        mkeys = jr.split(jr.fold_in(jr.wrap_key_data(self._mask_key), it), cfg.batch)
+        scen = self.batch(it, keys[0])
+        mkeys = jr.split(jr.fold_in(jr.wrap_key_data(keys[1]), it), cfg.batch)
         tau = self.tau(it).astype(self.dtype)
 
         def one(scenario, mkey):
@@ -328,9 +335,9 @@ class Trainer:
         sparse = jnp.maximum(0.0, expected - self.ratio(it) * self.n_paths) / n_out
         return jnp.mean(losses) + cfg.spls * sparse, (jnp.mean(costs), expected)
 
-    def _step_impl(self, state):
+    def _step_impl(self, state, keys):
         it = state["iteration"]
-        (loss, (cost, expected)), grads = jax.value_and_grad(self._loss, has_aux=True)(state["params"], it)
+        (loss, (cost, expected)), grads = jax.value_and_grad(self._loss, has_aux=True)(state["params"], it, keys)
         updates, opt_state = self.optimiser.update(grads, state["opt"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         params = {name: {**net, "p": [jnp.clip(p, 0.0, 1.0) for p in net["p"]]} for name, net in params.items()}
@@ -354,7 +361,7 @@ class Trainer:
 
     def step(self, state):
         """One optimiser iteration; returns the new state and a dict of scalars."""
-        return self._step(state)
+        return self._step(state, self._keys)
 
     def deterministic(self, params) -> dict:
         """Controller parameters of the network the extraction keeps (p > 0.5)."""
