@@ -52,8 +52,11 @@ def test_validate_exits_0_when_the_certificate_passes(tmp_path, capsys):
     assert "certificate: PASS" in out and "what failed" not in out and "exit status" not in out
 
 
+@pytest.mark.slow
 def test_the_exit_status_reaches_the_shell(tmp_path):
-    """`python -m symctl` (and the `symctl` script) turn the command's status into the process's."""
+    """`python -m symctl` (and the `symctl` script) turn the command's status into the process's.
+    (Slow suite: the fast one has status 3 from `main` above and status 2 through the shell in
+    tests/test_cli.py.)"""
     req = _requirements(tmp_path, "cost_ratio_max = 0.5\n")
     proc = subprocess.run([sys.executable, "-m", "symctl", *CHEAP, "--requirements", req, "--out", str(tmp_path / "v"), "--quiet"],
                           capture_output=True, text=True, timeout=300)
