@@ -278,6 +278,24 @@ def table_markdown(table: dict, lqg: dict) -> str:
     return "\n".join(lines)
 
 
+def ordering_markdown(table: dict) -> str:
+    """Per experiment, the methods run here from best to worst by mean test cost, and the paper's
+    order of the same methods by its Table 1 fitness (higher is better): the comparison the paper's
+    costs allow, as its fitness is on its own discretisation and scale."""
+    lines = ["| # | task | here (best first, mean test cost) | the paper (best first, Table 1 fitness) |", "|---|---|---|---|"]
+    for exp in EXPERIMENTS:
+        ours = {label: s["mean"] for (n, label), s in table.items() if n == exp.number and s.get("seeds")}
+        # The paper's column of each method run here (GP-D symctl has none: the paper has no seeded GP-D).
+        column = {label: METHODS[label][2] for label in ours if METHODS[label][2] in exp.paper}
+        if len(column) < 2:
+            continue
+        here = sorted(column, key=lambda label: ours[label])
+        paper = sorted(column, key=lambda label: -exp.paper[column[label]][0])
+        lines.append(f"| {exp.number} | {exp.task} | " + " < ".join(f"{label} {fmt(ours[label])}" for label in here) + " | "
+                     + " > ".join(f"{column[label]} {exp.paper[column[label]][0]:g}" for label in paper) + " |")
+    return "\n".join(lines)
+
+
 def figure_markdown(figure: dict, lqg: dict) -> str:
     labels = list(FIGURE_METHODS)
     lines = ["| obs. noise σ | " + " | ".join(f"{m}: mean over seeds [95% CI] (seeds)" for m in labels) + " | LQG |",
@@ -342,6 +360,8 @@ def main() -> None:
                 table[(exp.number, label)] = summary([run_or_read(group, label, method, extra, exp.task, s, budget) for s in seeds])
         print("## Table 1: held-out test cost (lower is better)\n")
         print(table_markdown(table, lqg))
+        print("\n## Orderings: here and in the paper (the methods both have)\n")
+        print(ordering_markdown(table))
     if not args.table_only:
         budget = QUICK_BUDGET if args.quick else FIGURE_BUDGET
         for sigma in args.noise:
