@@ -141,7 +141,7 @@ class Simulator:
         self.every = task.cost.every
         self.n_grid = math.ceil(self.n_ticks / self.every)
         self._cache = KeptCache(COMPILED_KEPT)  # compiled simulations; each holds tens of MB, a GP run simulates many shapes once
-        self._noise_compiled: Callable | None = None
+        self._noise_compiled = jax.jit(self.noise_draws)  # compiled at its first call; the key is an argument, not a constant
         self._solver = diffrax.EulerHeun()
 
     # Scenarios -------------------------------------------------------------------------------
@@ -181,8 +181,6 @@ class Simulator:
     def noise_sequence(self, scenario: Scenarios) -> tuple[np.ndarray, np.ndarray]:
         """All standard-normal draws of one scenario: (ticks, ny) and (ticks, substeps, nx).
         Other simulators (CasADi) replay these to reproduce a trajectory exactly."""
-        if self._noise_compiled is None:  # compiled once per simulator: the key is an argument, not a constant
-            self._noise_compiled = jax.jit(self.noise_draws)
         n_y, n_w = self._noise_compiled(scenario)
         return np.asarray(n_y), np.asarray(n_w)
 
