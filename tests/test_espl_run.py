@@ -52,10 +52,13 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     # Every candidate's environment steps are counted; the zero-input pilot is shared, run once.
     assert rec["train_env_steps"] == 2 * 6 * 2 * trainer.sim.n_ticks
     assert rec["pilot_env_steps"] == trainer.pilot_env_steps == 64 * trainer.sim.n_ticks
-    shared = Trainer(task, cfg, seed=1, restart=1, pilot=trainer.pilot)
-    assert shared.pilot_env_steps == 0 and shared.cost_scale == trainer.cost_scale
-    # A restart made with `share` (as `synthesise` makes them) runs the first restart's compiled
-    # step on its own keys: the same step as a restart compiled for itself.
+    # A restart made with `share` (as `synthesise` makes them) runs the first restart's pilot and
+    # compiled step on its own keys: the same step as a restart compiled for itself, whose own
+    # pilot (the run's pilot stream) is the same.
+    shared = Trainer(task, cfg, seed=1, restart=1)
+    assert shared.pilot_env_steps == 64 * shared.sim.n_ticks and shared.cost_scale == trainer.cost_scale
+    for a, b in zip(shared.pilot, trainer.pilot):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     again = Trainer(task, cfg, seed=1, restart=1, share=trainer)
     assert again._step is trainer._step and again.pilot is trainer.pilot and again.pilot_env_steps == 0
     for a, b in zip(jax.tree_util.tree_leaves(shared.step(shared.init())), jax.tree_util.tree_leaves(again.step(again.init()))):

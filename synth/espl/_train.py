@@ -76,16 +76,12 @@ def candidate_monomials(n_inputs: int, degree: int, odd: frozenset[int] = frozen
 class Trainer:
     """Networks, controller and compiled training step of one ESPL run."""
 
-    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0, pilot: tuple | None = None,
-                 share: Trainer | None = None):
-        """`pilot`: the zero-input pilot's (observation mean, std, mean |cost|) of an earlier
-        Trainer of the same task and seed (`Trainer.pilot`); restarts share it, so it is run and
-        counted once (`pilot_env_steps` is then 0). `share`: an earlier restart of the same run (same
-        task, config and seed), whose pilot and compiled training step this one uses."""
-        if share is not None:
-            if share.task is not task or share.config != config or share.seed != seed:
-                raise ValueError("Trainer(share=...) takes a restart of the same task, config and seed")
-            pilot = share.pilot
+    def __init__(self, task: Task, config: ESPLConfig, seed: int, restart: int = 0, share: Trainer | None = None):
+        """`share`: an earlier restart of the same run (same task, config and seed), whose zero-input
+        pilot (observation mean, std, mean |cost|: `Trainer.pilot`) and compiled training step this
+        one uses, so the pilot is run and counted once (`pilot_env_steps` is then 0)."""
+        if share is not None and (share.task is not task or share.config != config or share.seed != seed):
+            raise ValueError("Trainer(share=...) takes a restart of the same task, config and seed")
         self.task, self.config, self.seed, self.restart = task, config, seed, restart
         self.sim = sim = Simulator(task)
         self.dtype = jnp.float32 if config.dtype == "float32" else jnp.float64
@@ -105,8 +101,8 @@ class Trainer:
         # reported cost use the whole horizon.
         self.train_ticks = config.train_ticks or sim.n_ticks
         self.finetune_ticks = config.finetune_ticks or self.train_ticks
-        self.pilot = pilot if pilot is not None else _normalisation(sim, stream_key(seed, "pilot"))
-        self.pilot_env_steps = 0 if pilot is not None else 64 * sim.n_ticks
+        self.pilot = share.pilot if share is not None else _normalisation(sim, stream_key(seed, "pilot"))
+        self.pilot_env_steps = 0 if share is not None else 64 * sim.n_ticks
         y_mean, y_std, auto_scale = self.pilot
         self.cost_scale = config.cost_scale or max(auto_scale, 1e-6)
         r_mean = np.array([d.mean for d in task.target_distribution])
