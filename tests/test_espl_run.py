@@ -55,13 +55,13 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     # A restart made with `share` (as `synthesise` makes them) runs the first restart's pilot and
     # compiled step on its own keys: the same step as a restart compiled for itself, whose own
     # pilot (the run's pilot stream) is the same.
-    shared = Trainer(task, cfg, seed=1, restart=1)
-    assert shared.pilot_env_steps == 64 * shared.sim.n_ticks and shared.cost_scale == trainer.cost_scale
-    for a, b in zip(shared.pilot, trainer.pilot):
+    own = Trainer(task, cfg, seed=1, restart=1)
+    assert own.pilot_env_steps == 64 * own.sim.n_ticks and own.cost_scale == trainer.cost_scale
+    for a, b in zip(own.pilot, trainer.pilot):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    again = Trainer(task, cfg, seed=1, restart=1, share=trainer)
-    assert again._step is trainer._step and again.pilot is trainer.pilot and again.pilot_env_steps == 0
-    for a, b in zip(jax.tree_util.tree_leaves(shared.step(shared.init())), jax.tree_util.tree_leaves(again.step(again.init()))):
+    shared = Trainer(task, cfg, seed=1, restart=1, share=trainer)
+    assert shared._step is trainer._step and shared.pilot is trainer.pilot and shared.pilot_env_steps == 0
+    for a, b in zip(jax.tree_util.tree_leaves(own.step(own.init())), jax.tree_util.tree_leaves(shared.step(shared.init()))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # With `tune_chosen` the candidates are compared as extracted and only the chosen one is tuned.
     cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
