@@ -13,7 +13,8 @@ trajectories (stream "test", seed 0; float64 `Simulator.simulate`) with its Stud
 (`synth._cost.mean_ci`), its size (operations, variables, constants of all its expressions; an
 NDE: its parameter count) and the wall time of the synthesis. A method that is not registered
 (`symctl._methods.METHODS`) is skipped with a note. A cell whose `cell.json` exists with the same
-command is read back, not run again, so the table can be built up over several sessions:
+command is read back, not run again, and an interrupted cell continues from its checkpoint (its
+wall time is then shown as ">=", the last part's), so the table can be built up over several sessions:
 
     .venv/bin/python bench/paper_table1.py                       # everything, 5 seeds (days on 2 cores)
     .venv/bin/python bench/paper_table1.py --experiments 1 2 --seeds 1
@@ -197,15 +198,24 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
         old = json.loads(path.read_text())
         if {k: old.get(k) for k in spec} == spec and "error" not in old:
             return old
-    if out.exists():  # a cell run with another command (or failed): start it afresh
+    started = out / "cell-started.json"
+    # An interrupted cell (started with this command, no record) continues from its checkpoint, losing
+    # at most one generation; a cell run with another command, or failed, starts afresh.
+    resume = bool(args) and not path.is_file() and started.is_file() and json.loads(started.read_text()) == spec
+    if out.exists() and not resume:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"  running {group} {label} seed {seed}: symctl {' '.join(args) or 'lqg'}", file=sys.stderr, flush=True)
-    proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(spec)], capture_output=True, text=True, cwd=ROOT)
+    started.write_text(json.dumps(spec, indent=1) + "\n")
+    run = {**spec, "args": [*args, "--resume"]} if resume else spec
+    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(run['args']) or 'lqg'}",
+          file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(run)], capture_output=True, text=True, cwd=ROOT)
     try:
-        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        record = {**json.loads(proc.stdout.strip().splitlines()[-1]), "args": args}
     except (IndexError, json.JSONDecodeError):
         record = {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    if resume:
+        record["resumed"] = True  # (its synth_seconds are those of the last part only)
     path.write_text(json.dumps(record, indent=1, default=str) + "\n")
     if "error" in record:
         print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
@@ -246,7 +256,8 @@ def summary(records: list[dict]) -> dict:
     median = statistics.median(costs)  # (a lost seed counts as inf)
     return {"seeds": len(done), "seed_list": [r["seed"] for r in done], "mean": mean, "ci95": [lo, hi], "median": median,
             "best": best["test_cost"], "best_seed": best["seed"], "best_size": best.get("size", {}),
-            "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done), "lost": sum(r["test_lost"] for r in done)}
+            "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done), "lost": sum(r["test_lost"] for r in done),
+            "wall_resumed": any(r.get("resumed") for r in done)}
 
 
 def fmt(v: float) -> str:
@@ -272,7 +283,7 @@ def table_markdown(table: dict, lqg: dict) -> str:
             ratio = fmt(s["best"] / ref) if ref and math.isfinite(ref) else "-"
             lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | {s['seeds']} | "
                          f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] | {fmt(s['best'])} (seed {s['best_seed']}) | "
-                         f"{ratio} | {size_text} | {s['wall_seconds']:.0f} |")
+                         f"{ratio} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |")
         if ref is not None:
             lines.append(f"| {exp.number} | | {exp.task} | LQG (time-varying, reference) | - | {fmt(ref)} | | 1 | | |")
     return "\n".join(lines)
