@@ -129,6 +129,8 @@ def run_cell(spec: dict) -> dict:
 
     out = Path(spec["out"])
     record = dict(spec)
+    if spec["method"] == "lqg-oracle":
+        return {**record, **_lqg_oracle(spec["task"], spec["test_trajectories"])}
     if spec["method"] == "lqg":
         t0 = time.perf_counter()
         policy = _lqg(spec["task"])
@@ -170,6 +172,30 @@ def _lqg(task_name: str):
         return None
 
 
+def _lqg_oracle(task_name: str, n: int) -> dict:
+    """The held-out cost of the per-trajectory LQG (each trajectory's own parameters; a reference a
+    controller that does not know them cannot reach): `validation.lqg.oracle` on the test set."""
+    import numpy as np
+
+    import plants
+    from synth import Simulator, stream_key
+    from synth._cost import mean_ci
+    from validation.lqg import LQGError, oracle
+
+    task = plants.get_task(task_name)
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), n)
+    t0 = time.perf_counter()
+    try:
+        controller, params = oracle(task, np.asarray(scen.p))
+    except (LQGError, ValueError, ArithmeticError) as e:
+        return {"error": f"no per-trajectory LQG: {e}"}
+    seconds = round(time.perf_counter() - t0, 3)
+    cost = np.asarray(sim.run_paired(controller, params, scen).cost, float)
+    mean, lo, hi = mean_ci(cost)
+    return {"synth_seconds": seconds, "test_cost": mean, "test_ci95": [lo, hi], "test_lost": int((~np.isfinite(cost)).sum())}
+
+
 def size(policy) -> dict:
     """Operations, variables and constants (occurrences) over all the policy's expressions, and
     their sum; a network policy: its parameter count as the size."""
@@ -190,7 +216,7 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
          test_trajectories: int) -> dict:
     """The cell's record: read back when it was run with the same command, else run in a process of its own."""
     out = root / group / label.replace(" ", "-") / f"seed{seed}"
-    args = [] if method == "lqg" else synth_args(task, method, extra, seed, out, budget, quick)
+    args = [] if method.startswith("lqg") else synth_args(task, method, extra, seed, out, budget, quick)
     spec = {"group": group, "label": label, "method": method, "task": task, "seed": seed, "out": str(out), "args": args,
             "test_trajectories": test_trajectories}
     path = out / "cell.json"
@@ -207,7 +233,7 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
     out.mkdir(parents=True, exist_ok=True)
     started.write_text(json.dumps(spec, indent=1) + "\n")
     run = {**spec, "args": [*args, "--resume"]} if resume else spec
-    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(run['args']) or 'lqg'}",
+    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(run['args']) or method}",
           file=sys.stderr, flush=True)
     proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(run)], capture_output=True, text=True, cwd=ROOT)
     try:
@@ -264,7 +290,7 @@ def fmt(v: float) -> str:
     return "inf" if not math.isfinite(v) else f"{v:.4g}"
 
 
-def table_markdown(table: dict, lqg: dict) -> str:
+def table_markdown(table: dict, lqg: dict, oracle: dict | None = None) -> str:
     lines = ["| # | experiment | task | method | seeds | test cost, mean over seeds [95% CI] | best seed | best / LQG | "
              "size of best: ops / vars / consts (sum) | synth wall s (mean) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -286,6 +312,11 @@ def table_markdown(table: dict, lqg: dict) -> str:
                          f"{ratio} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |")
         if ref is not None:
             lines.append(f"| {exp.number} | | {exp.task} | LQG (time-varying, reference) | - | {fmt(ref)} | | 1 | | |")
+        best = (oracle or {}).get(exp.task)
+        if best is not None:
+            ratio = fmt(best / ref) if ref and math.isfinite(ref) else "-"
+            lines.append(f"| {exp.number} | | {exp.task} | LQG oracle (each trajectory's own parameters, reference) | - | "
+                         f"{fmt(best)} | | {ratio} | | |")
     return "\n".join(lines)
 
 
@@ -342,12 +373,14 @@ def main() -> None:
         print(json.dumps(run_cell(json.loads(args.cell)), default=str))
         return
     sys.path.insert(0, str(ROOT))
+    import plants
     from symctl._methods import METHODS as REGISTERED
 
     root = (args.out or ROOT / "runs" / ("paper_table1_quick" if args.quick else "paper_table1")).resolve()
     n_test = QUICK_TEST_TRAJECTORIES if args.quick and args.test_trajectories == 1000 else args.test_trajectories
     seeds = range(args.seeds)
     lqg: dict = {}
+    oracle: dict = {}
     table: dict = {}
     figure: dict = {}
 
@@ -363,6 +396,8 @@ def main() -> None:
             group = f"exp{exp.number}"
             ref = run_or_read(group, "LQG", "lqg", [], exp.task, 0, budget)
             lqg[exp.task] = ref.get("test_cost")
+            if plants.get_task(exp.task).varying_parameters:
+                oracle[exp.task] = run_or_read(group, "LQG oracle", "lqg-oracle", [], exp.task, 0, budget).get("test_cost")
             for label in args.methods:
                 method, extra, _ = METHODS[label]
                 if method not in REGISTERED:
@@ -370,7 +405,7 @@ def main() -> None:
                     continue
                 table[(exp.number, label)] = summary([run_or_read(group, label, method, extra, exp.task, s, budget) for s in seeds])
         print("## Table 1: held-out test cost (lower is better)\n")
-        print(table_markdown(table, lqg))
+        print(table_markdown(table, lqg, oracle))
         print("\n## Orderings: here and in the paper (the methods both have)\n")
         print(ordering_markdown(table))
     if not args.table_only:
@@ -389,7 +424,7 @@ def main() -> None:
         print("\n## Fig. 4: sho/partial at rising observation noise (held-out test cost, lower is better)\n")
         print(figure_markdown(figure, lqg))
     dump = {"table": {f"{k[0]}|{k[1]}": v for k, v in table.items()}, "figure": {f"{k[0]}|{k[1]}": v for k, v in figure.items()},
-            "lqg": lqg, "quick": args.quick, "test_trajectories": n_test}
+            "lqg": lqg, "lqg_oracle": oracle, "quick": args.quick, "test_trajectories": n_test}
     if not args.report:
         (root / "summary.json").write_text(json.dumps(dump, indent=1, default=str) + "\n")
 
