@@ -34,10 +34,10 @@ def main() -> int:
     args = ap.parse_args()
 
     import numpy as np
-    from paper_table1 import TEST_SEED, TEST_STREAM
+    from paper_table1 import test_set
 
     import plants
-    from synth import Simulator, load_policy, stream_key
+    from synth import load_policy
     from validation.lqg import lqg
 
     task = plants.get_task(args.task)
@@ -45,8 +45,7 @@ def main() -> int:
     if args.parameter not in names:
         print(f"cost_by_parameter.py: parameter {args.parameter!r} is not one of {args.task}'s: {', '.join(names)}", file=sys.stderr)
         return 2
-    sim = Simulator(task)
-    scen = sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), args.test_trajectories)
+    sim, scen = test_set(task, args.test_trajectories)
     p = np.asarray(scen.p, float)[:, names.index(args.parameter)]
     if np.ptp(p) == 0:
         print(f"cost_by_parameter.py: {args.task} does not vary {args.parameter!r} (it is {p[0]:g} in every trajectory)", file=sys.stderr)

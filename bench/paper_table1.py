@@ -119,81 +119,64 @@ def synth_args(task: str, method: str, extra: list[str], seed: int, out: Path, b
     return args
 
 
+def test_set(task, n: int):
+    """The held-out trajectories every cell is scored on: (simulator, scenarios)."""
+    from synth import Simulator, stream_key
+
+    sim = Simulator(task)
+    return sim, sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), n)
+
+
+def _scores(cost) -> dict:
+    import numpy as np
+
+    from synth._cost import mean_ci
+
+    cost = np.asarray(cost, float)
+    mean, lo, hi = mean_ci(cost)
+    return {"test_cost": mean, "test_ci95": [lo, hi], "test_lost": int((~np.isfinite(cost)).sum())}
+
+
 def run_cell(spec: dict) -> dict:
-    """In this process: the synthesis (`symctl synth`), then the policy on the held-out trajectories."""
+    """In this process: the synthesis (`symctl synth`, continued with `--resume` when the spec says
+    so), or the LQG design, then the policy on the held-out trajectories."""
     import jax
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)  # (as the CLI does: the held-out cost in float64)
-    from symctl.cli import main
-
-    out = Path(spec["out"])
-    record = dict(spec)
-    if spec["method"] == "lqg-oracle":
-        return {**record, **_lqg_oracle(spec["task"], spec["test_trajectories"])}
-    if spec["method"] == "lqg":
-        t0 = time.perf_counter()
-        policy = _lqg(spec["task"])
-        record["synth_seconds"] = round(time.perf_counter() - t0, 3)
-        if policy is None:
-            record["error"] = "no LQG design for this task"
-            return record
-    else:
-        t0 = time.perf_counter()
-        status = main(spec["args"])
-        record["synth_seconds"] = round(time.perf_counter() - t0, 3)
-        if status != 0:
-            record["error"] = f"symctl synth exited with status {status}"
-            return record
-        from synth import load_policy
-
-        policy = load_policy(out)
     import plants
-    from synth import Simulator, stream_key
-    from synth._cost import mean_ci
+    from symctl.cli import main
+    from validation.lqg import LQGError, lqg, oracle
 
     task = plants.get_task(spec["task"])
-    sim = Simulator(task)
-    scen = sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), spec["test_trajectories"])
-    cost = np.asarray(sim.simulate(policy, scen).cost, float)
-    mean, lo, hi = mean_ci(cost)
-    record.update(test_cost=mean, test_ci95=[lo, hi], test_lost=int((~np.isfinite(cost)).sum()), size=size(policy),
+    record = dict(spec)
+    t0 = time.perf_counter()
+    if spec["method"] == "lqg-oracle":  # one design per held-out trajectory, at its own parameters
+        sim, scen = test_set(task, spec["test_trajectories"])
+        t0 = time.perf_counter()
+        try:
+            controller, params = oracle(task, np.asarray(scen.p))
+        except (LQGError, ValueError, ArithmeticError) as e:
+            return {**record, "error": f"no per-trajectory LQG: {e}"}
+        record["synth_seconds"] = round(time.perf_counter() - t0, 3)
+        return {**record, **_scores(sim.run_paired(controller, params, scen).cost)}
+    if spec["method"] == "lqg":
+        try:
+            policy = lqg(task, "lqg")
+        except (LQGError, ValueError, ArithmeticError):
+            return {**record, "error": "no LQG design for this task"}
+    else:
+        status = main([*spec["args"], *(["--resume"] if spec.get("resume") else [])])
+        if status != 0:
+            return {**record, "error": f"symctl synth exited with status {status}"}
+        from synth import load_policy
+
+        policy = load_policy(spec["out"])
+    record["synth_seconds"] = round(time.perf_counter() - t0, 3)
+    sim, scen = test_set(task, spec["test_trajectories"])
+    record.update(_scores(sim.simulate(policy, scen).cost), size=size(policy),
                   policy=str(policy) if hasattr(policy, "f") else policy.summary())
     return record
-
-
-def _lqg(task_name: str):
-    import plants
-    from validation.lqg import LQGError, lqg
-
-    try:
-        return lqg(plants.get_task(task_name), "lqg")
-    except (LQGError, ValueError, ArithmeticError):
-        return None
-
-
-def _lqg_oracle(task_name: str, n: int) -> dict:
-    """The held-out cost of the per-trajectory LQG (each trajectory's own parameters; a reference a
-    controller that does not know them cannot reach): `validation.lqg.oracle` on the test set."""
-    import numpy as np
-
-    import plants
-    from synth import Simulator, stream_key
-    from synth._cost import mean_ci
-    from validation.lqg import LQGError, oracle
-
-    task = plants.get_task(task_name)
-    sim = Simulator(task)
-    scen = sim.scenarios(stream_key(TEST_SEED, TEST_STREAM), n)
-    t0 = time.perf_counter()
-    try:
-        controller, params = oracle(task, np.asarray(scen.p))
-    except (LQGError, ValueError, ArithmeticError) as e:
-        return {"error": f"no per-trajectory LQG: {e}"}
-    seconds = round(time.perf_counter() - t0, 3)
-    cost = np.asarray(sim.run_paired(controller, params, scen).cost, float)
-    mean, lo, hi = mean_ci(cost)
-    return {"synth_seconds": seconds, "test_cost": mean, "test_ci95": [lo, hi], "test_lost": int((~np.isfinite(cost)).sum())}
 
 
 def size(policy) -> dict:
@@ -232,16 +215,14 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     started.write_text(json.dumps(spec, indent=1) + "\n")
-    run = {**spec, "args": [*args, "--resume"]} if resume else spec
-    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(run['args']) or method}",
-          file=sys.stderr, flush=True)
+    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(args) or method}"
+          f"{' --resume' if resume else ''}", file=sys.stderr, flush=True)
+    run = {**spec, "resume": resume}
     proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(run)], capture_output=True, text=True, cwd=ROOT)
     try:
-        record = {**json.loads(proc.stdout.strip().splitlines()[-1]), "args": args}
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        record = {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    if resume:
-        record["resumed"] = True  # (its synth_seconds are those of the last part only)
+        record = {**run, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
     path.write_text(json.dumps(record, indent=1, default=str) + "\n")
     if "error" in record:
         print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
@@ -283,11 +264,16 @@ def summary(records: list[dict]) -> dict:
     return {"seeds": len(done), "seed_list": [r["seed"] for r in done], "mean": mean, "ci95": [lo, hi], "median": median,
             "best": best["test_cost"], "best_seed": best["seed"], "best_size": best.get("size", {}),
             "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done), "lost": sum(r["test_lost"] for r in done),
-            "wall_resumed": any(r.get("resumed") for r in done)}
+            "wall_resumed": any(r.get("resume") for r in done)}  # (a resumed cell's synth_seconds are its last part's)
 
 
 def fmt(v: float) -> str:
     return "inf" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def ratio(v: float, ref: float | None) -> str:
+    """`v` over a reference cost, or "-" where there is no finite one."""
+    return fmt(v / ref) if ref and math.isfinite(ref) else "-"
 
 
 def table_markdown(table: dict, lqg: dict, oracle: dict | None = None) -> str:
@@ -306,17 +292,15 @@ def table_markdown(table: dict, lqg: dict, oracle: dict | None = None) -> str:
             sz = s["best_size"]
             size_text = (f"{sz['parameters']} parameters" if "parameters" in sz else
                          f"{sz['operations']} / {sz['variables']} / {sz['constants']} ({sz['size']})")
-            ratio = fmt(s["best"] / ref) if ref and math.isfinite(ref) else "-"
             lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | {s['seeds']} | "
                          f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] | {fmt(s['best'])} (seed {s['best_seed']}) | "
-                         f"{ratio} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |")
+                         f"{ratio(s['best'], ref)} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |")
         if ref is not None:
             lines.append(f"| {exp.number} | | {exp.task} | LQG (time-varying, reference) | - | {fmt(ref)} | | 1 | | |")
         best = (oracle or {}).get(exp.task)
         if best is not None:
-            ratio = fmt(best / ref) if ref and math.isfinite(ref) else "-"
             lines.append(f"| {exp.number} | | {exp.task} | LQG oracle (each trajectory's own parameters, reference) | - | "
-                         f"{fmt(best)} | | {ratio} | | |")
+                         f"{fmt(best)} | | {ratio(best, ref)} | | |")
     return "\n".join(lines)
 
 
