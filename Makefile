@@ -34,7 +34,7 @@ system-packages: $(SYSTEM_STAMP)
 demo: $(STAMP) $(SYSTEM_STAMP)
 	$(VENV)/bin/symctl run examples/dc_motor.toml --budget quick --out runs/demo
 
-test: $(STAMP) $(SYSTEM_STAMP)
+test: $(STAMP) $(SYSTEM_STAMP) lint
 	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup --durations=25
 
 test-slow: $(STAMP) $(SYSTEM_STAMP)
@@ -60,6 +60,7 @@ bench: $(STAMP) $(SYSTEM_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -69,15 +69,26 @@ def main() -> None:
     root.mkdir(parents=True)
     symctl = str(Path(sys.executable).parent / "symctl")
     runs = len(args.tasks) * len(args.methods) * args.seeds
-    print(f"campaign: {len(args.tasks)} tasks x {len(args.methods)} methods x {args.seeds} seeds = {runs} runs "
-          f"(population {args.population}, {args.generations} generations, {args.trajectories} validation trajectories); "
-          f"{os.cpu_count()} cores")
+    print(
+        f"campaign: {len(args.tasks)} tasks x {len(args.methods)} methods x {args.seeds} seeds = {runs} runs "
+        f"(population {args.population}, {args.generations} generations, {args.trajectories} validation trajectories); "
+        f"{os.cpu_count()} cores"
+    )
     times, tables = {}, {}
     for w in args.workers:
         out = root / f"workers-{w}"
         file = root / f"workers-{w}.toml"
-        file.write_text(CAMPAIGN.format(tasks=list(args.tasks), methods=list(args.methods), seeds=args.seeds, out=out,
-                                        trajectories=args.trajectories, population=args.population, generations=args.generations))
+        file.write_text(
+            CAMPAIGN.format(
+                tasks=list(args.tasks),
+                methods=list(args.methods),
+                seeds=args.seeds,
+                out=out,
+                trajectories=args.trajectories,
+                population=args.population,
+                generations=args.generations,
+            )
+        )
         before = os.getloadavg()
         t0 = time.perf_counter()
         done = subprocess.run([symctl, "campaign", str(file), "--workers", str(w), "--quiet"], capture_output=True, text=True)
@@ -86,8 +97,10 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"symctl campaign --workers {w} failed ({done.returncode}): {done.stderr[-2000:]}")
         tables[w] = _table(out)
-        print(f"  {w} worker(s): {times[w]:.1f} s wall; load average (1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
-              f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
+        print(
+            f"  {w} worker(s): {times[w]:.1f} s wall; load average (1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+            f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}"
+        )
     first = args.workers[0]
     for w in args.workers[1:]:
         print(f"  speed-up {first} -> {w} workers: {times[first] / times[w]:.2f}; tables equal: {tables[w] == tables[first]}")

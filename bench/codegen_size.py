@@ -41,8 +41,18 @@ def gp_d_like(integrator: str) -> SymbolicPolicy:
         -0.7 * z1 + sp.exp(-sp.Abs(y1)) - 0.3 * sp.sqrt(1 + z0**2) + 0.05 * sp.log(1 + y0**2),
     )
     g = (-2.0 * sp.tanh(z0 - 0.5 * z1) + 0.1 * r,)
-    return SymbolicPolicy(("y_x", "y_v"), ("r",), ("z0", "z1"), ("u",), f, g, dt=0.02, integrator=integrator,
-                          input_limits=((-1.5, 1.5),), provenance={"task": "sho/noisy", "method": f"hand-gp-d-like-{integrator}"})
+    return SymbolicPolicy(
+        ("y_x", "y_v"),
+        ("r",),
+        ("z0", "z1"),
+        ("u",),
+        f,
+        g,
+        dt=0.02,
+        integrator=integrator,
+        input_limits=((-1.5, 1.5),),
+        provenance={"task": "sho/noisy", "method": f"hand-gp-d-like-{integrator}"},
+    )
 
 
 def machine() -> str:
@@ -55,8 +65,13 @@ def machine() -> str:
 
 def tool_versions() -> list[str]:
     out = []
-    for cmd in (["gcc", "--version"], ["clang", "--version"], ["arm-none-eabi-gcc", "--version"], ["qemu-system-arm", "--version"],
-                ["cppcheck", "--version"]):
+    for cmd in (
+        ["gcc", "--version"],
+        ["clang", "--version"],
+        ["arm-none-eabi-gcc", "--version"],
+        ["qemu-system-arm", "--version"],
+        ["cppcheck", "--version"],
+    ):
         try:
             out.append(subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0])
         except (OSError, IndexError):
@@ -67,14 +82,22 @@ def tool_versions() -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="also write the report to this file")
-    ap.add_argument("--policy", action="append", default=[], metavar="LABEL=PATH",
-                    help="also measure a policy.json or run folder for sho/noisy (e.g. a GP-D run)")
+    ap.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also measure a policy.json or run folder for sho/noisy (e.g. a GP-D run)",
+    )
     args = ap.parse_args()
     task = plants.get_task("sho/noisy")
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(0, "codegen"), 1)
-    policies = [("LQG sho/noisy (discrete, 5 latent)", validation.lqg(task, "lqg")),
-                ("GP-D-like (RK4, 2 latent)", gp_d_like("rk4")), ("GP-D-like (Euler, 2 latent)", gp_d_like("euler"))]
+    policies = [
+        ("LQG sho/noisy (discrete, 5 latent)", validation.lqg(task, "lqg")),
+        ("GP-D-like (RK4, 2 latent)", gp_d_like("rk4")),
+        ("GP-D-like (Euler, 2 latent)", gp_d_like("euler")),
+    ]
     extra = []
     for item in args.policy:
         label, _, path = item.partition("=")
@@ -101,21 +124,24 @@ def main() -> None:
                 )
                 pulled = ", ".join(f"{k} {v}" for k, v in list(m4["size"]["pulled_in"].items())[:8]) or "nothing"
                 details.append(f"- {label}, {real}: largest pulled-in symbols: {pulled}")
-                details.append(f"  probes caught (host gcc): {rep['host']['gcc']['probes']['caught']}/{rep['host']['gcc']['probes']['probes']}; "
-                               f"cppcheck: {'clean' if rep['host']['cppcheck'].get('ok') else rep['host']['cppcheck']}; "
-                               f"sanitizers: {'ok' if rep['host']['sanitizers']['ok'] else rep['host']['sanitizers']['reasons']}")
+                details.append(
+                    f"  probes caught (host gcc): {rep['host']['gcc']['probes']['caught']}/{rep['host']['gcc']['probes']['probes']}; "
+                    f"cppcheck: {'clean' if rep['host']['cppcheck'].get('ok') else rep['host']['cppcheck']}; "
+                    f"sanitizers: {'ok' if rep['host']['sanitizers']['ok'] else rep['host']['sanitizers']['reasons']}"
+                )
     text = [
         "# codegen: generated C on the host and on an emulated Cortex-M4F",
         "",
         "Command: `flock /tmp/symctl-bench.lock .venv/bin/python bench/codegen_size.py "
-        + " ".join(f"--policy '{p}'" for p in args.policy) + "`",
+        + " ".join(f"--policy '{p}'" for p in args.policy)
+        + "`",
         "",
         f"Machine: {machine()} (shared by several engineers while measured; the figures below are counts and",
         "sizes, not timings, so sharing does not change them).",
         "",
         "Tools: " + "; ".join(tool_versions()),
         "",
-        "Data: one closed-loop trajectory of sho/noisy (1,500 ticks, seed 0, stream \"codegen\") recorded with the",
+        'Data: one closed-loop trajectory of sho/noisy (1,500 ticks, seed 0, stream "codegen") recorded with the',
         "JAX simulator for each policy; the C controller replays its observations and is compared with",
         "`SymbolicPolicy.run_reference` (numpy float64). Error = max over ticks of |C - reference| divided by the",
         "channel's max |reference| (relative on the trajectory scale), worst channel over controls and latent states.",

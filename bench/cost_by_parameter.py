@@ -43,12 +43,17 @@ def main() -> int:
     task = plants.get_task(args.task)
     names = [q.name for q in task.plant.parameters]
     if args.parameter not in names:
-        print(f"cost_by_parameter.py: parameter {args.parameter!r} is not one of {args.task}'s: {', '.join(names)}", file=sys.stderr)
+        print(
+            f"cost_by_parameter.py: parameter {args.parameter!r} is not one of {args.task}'s: {', '.join(names)}", file=sys.stderr
+        )
         return 2
     sim, scen = test_set(task, args.test_trajectories)
     p = np.asarray(scen.p, float)[:, names.index(args.parameter)]
     if np.ptp(p) == 0:
-        print(f"cost_by_parameter.py: {args.task} does not vary {args.parameter!r} (it is {p[0]:g} in every trajectory)", file=sys.stderr)
+        print(
+            f"cost_by_parameter.py: {args.task} does not vary {args.parameter!r} (it is {p[0]:g} in every trajectory)",
+            file=sys.stderr,
+        )
         return 2
     edges = np.asarray(args.bins if args.bins else np.quantile(p, [0, 0.25, 0.5, 0.75, 1]), float)
     costs = {}

@@ -70,28 +70,51 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--lqg", action="store_true")
-    ap.add_argument("--every-tick", action="store_true",
-                    help="with --lqg: also both costs with the cost evaluated at every control tick")
+    ap.add_argument(
+        "--every-tick", action="store_true", help="with --lqg: also both costs with the cost evaluated at every control tick"
+    )
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[])
     args = ap.parse_args()
     rows = []
     for seed in args.seeds:
         out = Path(args.out) / f"{args.task.replace('/', '-')}-{args.method}-{seed}"
-        cmd = [sys.executable, "-m", "symctl", "synth", args.task, "--method", args.method, "--seed", str(seed),
-               "--out", str(out), "--quiet", *args.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "symctl",
+            "synth",
+            args.task,
+            "--method",
+            args.method,
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--quiet",
+            *args.extra,
+        ]
         if (out / "checkpoint" / "state.json").exists():
             cmd.append("--resume")
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=ROOT)
         wall = time.perf_counter() - t0
         rec = json.loads((ROOT / out / "manifest.json").read_text())["espl"]
-        row = {"seed": seed, "test_cost": rec["test_cost"], "test_return": rec.get("test_return"),
-               "complexity": rec["complexity"], "train_env_steps": rec["train_env_steps"],
-               "finetune_env_steps": rec["finetune_env_steps"], "validation_env_steps": rec.get("validation_env_steps"),
-               "total_env_steps": rec.get("total_env_steps"), "network_validation_cost": rec["network_validation_cost"],
-               "extracted_validation_cost": rec["extracted_validation_cost"], "validation_cost": rec["validation_cost"],
-               "wall_seconds": round(wall, 1), "policy": (ROOT / out / "policy.json").as_posix(),
-               "expression": [e["text"] for e in json.loads((ROOT / out / "policy.json").read_text())["g"]]}
+        row = {
+            "seed": seed,
+            "test_cost": rec["test_cost"],
+            "test_return": rec.get("test_return"),
+            "complexity": rec["complexity"],
+            "train_env_steps": rec["train_env_steps"],
+            "finetune_env_steps": rec["finetune_env_steps"],
+            "validation_env_steps": rec.get("validation_env_steps"),
+            "total_env_steps": rec.get("total_env_steps"),
+            "network_validation_cost": rec["network_validation_cost"],
+            "extracted_validation_cost": rec["extracted_validation_cost"],
+            "validation_cost": rec["validation_cost"],
+            "wall_seconds": round(wall, 1),
+            "policy": (ROOT / out / "policy.json").as_posix(),
+            "expression": [e["text"] for e in json.loads((ROOT / out / "policy.json").read_text())["g"]],
+        }
         if args.lqg:
             row["lqg_cost"] = lqg_cost(args.task, seed)
             row["ratio_to_lqg"] = row["test_cost"] / row["lqg_cost"]

@@ -106,7 +106,7 @@ def main() -> None:
         """The time-varying LQG of `validation.lqg` in predictor form, on the same plant steps."""
         K = d.K
         Ku = np.zeros((1, 2 * nx + 1))
-        Ku[0, nx:2 * nx] = -K[0]
+        Ku[0, nx : 2 * nx] = -K[0]
         Ku[0, -1] = (d.du_dr + K @ d.dx_dr)[0, 0]
         m = 2 * nx + 1
         ex = np.zeros((nx, m))
@@ -127,19 +127,25 @@ def main() -> None:
             M = np.zeros((m, m))
             M[:nx, :nx] = Ad
             M[:nx] += Bd @ Ku
-            M[nx:2 * nx, :nx] = Lk @ C
-            M[nx:2 * nx, nx:2 * nx] = d.Ad - Lk @ C
-            M[nx:2 * nx] += d.Bd @ Ku
+            M[nx : 2 * nx, :nx] = Lk @ C
+            M[nx : 2 * nx, nx : 2 * nx] = d.Ad - Lk @ C
+            M[nx : 2 * nx] += d.Bd @ Ku
             M[-1, -1] = 1.0
             Nv = np.zeros((m, ny))
-            Nv[nx:2 * nx] = Lk
+            Nv[nx : 2 * nx] = Lk
             Nw = np.zeros((m, nx))
             Nw[:nx] = np.eye(nx)
             S = M @ S @ M.T + Nv @ V @ Nv.T + Nw @ W @ Nw.T
         return total / -(-T // every)
 
-    mask = [np.ones((nz, nz)), np.ones((nz, ny)), np.ones((nz, 1)) * (not args.no_control_in_latent),
-            np.ones((nz, 1)) * (not args.no_target_in_latent), np.ones((1, nz)), np.ones((1, 1))]
+    mask = [
+        np.ones((nz, nz)),
+        np.ones((nz, ny)),
+        np.ones((nz, 1)) * (not args.no_control_in_latent),
+        np.ones((nz, 1)) * (not args.no_target_in_latent),
+        np.ones((1, nz)),
+        np.ones((1, 1)),
+    ]
     flat_mask = jnp.asarray(np.concatenate([m.ravel() for m in mask]))
     shapes = [m.shape for m in mask]
 
@@ -147,7 +153,7 @@ def main() -> None:
         out, i = [], 0
         for s in shapes:
             k = int(np.prod(s))
-            out.append(v[i:i + k].reshape(s))
+            out.append(v[i : i + k].reshape(s))
             i += k
         return out
 
@@ -165,8 +171,13 @@ def main() -> None:
             _, grad = fg(v)
             upd, st = opt.update(grad, st)
             v = optax.apply_updates(v, upd)
-        res = so.minimize(lambda x: tuple(np.asarray(a, float) for a in fg(jnp.asarray(x))), np.asarray(v), jac=True,
-                          method="L-BFGS-B", options={"maxiter": 20000, "maxfun": 40000})
+        res = so.minimize(
+            lambda x: tuple(np.asarray(a, float) for a in fg(jnp.asarray(x))),
+            np.asarray(v),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 20000, "maxfun": 40000},
+        )
         print(f"start {start}: expected cost {res.fun:.6f} = {res.fun / J_lqg:.4f} x LQG ({res.message})", flush=True)
         if best is None or res.fun < best.fun:
             best = res
@@ -174,18 +185,31 @@ def main() -> None:
     ys = [symbol(o.name) for o in task.observations]
     zs = [symbol("a1"), symbol("a2")]
     u, r = symbol(pl.inputs[0]), symbol(task.targets[0])
-    f = [sum(sp.Float(Az[i, j]) * zs[j] for j in range(nz)) + sum(sp.Float(By[i, k]) * ys[k] for k in range(ny))
-         + sp.Float(Bu[i, 0]) * u + sp.Float(Br[i, 0]) * r for i in range(nz)]
-    pol = SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=("a1", "a2"),
-                         controls=pl.inputs, f=tuple(f), g=(sp.Float(K[0, 0]) * zs[0] + sp.Float(K[0, 1]) * zs[1] + sp.Float(F[0, 0]) * r,),
-                         dt=dt)
+    f = [
+        sum(sp.Float(Az[i, j]) * zs[j] for j in range(nz))
+        + sum(sp.Float(By[i, k]) * ys[k] for k in range(ny))
+        + sp.Float(Bu[i, 0]) * u
+        + sp.Float(Br[i, 0]) * r
+        for i in range(nz)
+    ]
+    pol = SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=("a1", "a2"),
+        controls=pl.inputs,
+        f=tuple(f),
+        g=(sp.Float(K[0, 0]) * zs[0] + sp.Float(K[0, 1]) * zs[1] + sp.Float(F[0, 0]) * r,),
+        dt=dt,
+    )
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(0, "test"), 1000)
     c_pol = float(np.mean(np.asarray(sim.simulate(pol, scen).cost)))
     c_lqg = float(np.mean(np.asarray(sim.simulate(lqg(task, "lqg"), scen).cost)))
-    print(f"{task.name}, cost every {every} ticks: LQG expected {J_lqg:.6f}; best linear time-invariant two-state controller "
-          f"expected {best.fun:.6f} = {best.fun / J_lqg:.4f} x LQG; on the benchmark's 1,000 test trajectories "
-          f"{c_pol:.6f} / {c_lqg:.6f} = {c_pol / c_lqg:.4f} x LQG")
+    print(
+        f"{task.name}, cost every {every} ticks: LQG expected {J_lqg:.6f}; best linear time-invariant two-state controller "
+        f"expected {best.fun:.6f} = {best.fun / J_lqg:.4f} x LQG; on the benchmark's 1,000 test trajectories "
+        f"{c_pol:.6f} / {c_lqg:.6f} = {c_pol / c_lqg:.4f} x LQG"
+    )
 
 
 if __name__ == "__main__":

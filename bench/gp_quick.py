@@ -29,13 +29,24 @@ def main() -> None:
     ap.add_argument("--population", type=int)
     ap.add_argument("--islands", type=int)
     ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument("--constant-grid", type=int, default=0, metavar="N",
-                    help="also score N constant controls spread over the input range (one-input tasks) and report the best "
-                         "(chosen on the test set itself, so the baseline is as strong as it can be)")
+    ap.add_argument(
+        "--constant-grid",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score N constant controls spread over the input range (one-input tasks) and report the best "
+        "(chosen on the test set itself, so the baseline is as strong as it can be)",
+    )
     ap.add_argument("--out", default="/tmp/symctl-gp-bench")
-    ap.add_argument("--seed-policy", default=None, help="GP-D's seed policy as `symctl synth --seed-policy` takes it: "
-                    "a policy.json, lqg or none (default: the steady-state LQG when the task has one that fits)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a GP setting, e.g. --set const_opt=true")
+    ap.add_argument(
+        "--seed-policy",
+        default=None,
+        help="GP-D's seed policy as `symctl synth --seed-policy` takes it: "
+        "a policy.json, lqg or none (default: the steady-state LQG when the task has one that fits)",
+    )
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="override a GP setting, e.g. --set const_opt=true"
+    )
     args = ap.parse_args()
 
     import numpy as np
@@ -48,14 +59,28 @@ def main() -> None:
 
     task = plants.get_task(args.task)
     out = Path(args.out) / f"{task.name.replace('/', '-')}-{args.method}-{args.budget}-{args.seed}"
-    options = {"generations": args.generations, "population": args.population, "islands": args.islands,
-               "seed_policy": args.seed_policy}
+    options = {
+        "generations": args.generations,
+        "population": args.population,
+        "islands": args.islands,
+        "seed_policy": args.seed_policy,
+    }
     overrides = {}
     for kv in args.set:
         k, v = kv.split("=", 1)
         overrides[k] = json.loads(v)
     t0 = time.perf_counter()
-    policy = run(task, out, seed=args.seed, options=options, resume=False, progress=None, method=args.method, budget=args.budget, **overrides)
+    policy = run(
+        task,
+        out,
+        seed=args.seed,
+        options=options,
+        resume=False,
+        progress=None,
+        method=args.method,
+        budget=args.budget,
+        **overrides,
+    )
     wall = time.perf_counter() - t0
     synth_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before any test scoring
     hist = [line.split(",") for line in (out / "history.csv").read_text().splitlines()[1:]]
@@ -73,17 +98,33 @@ def main() -> None:
         return float(np.mean(np.where(np.isfinite(c), c, np.nan))), int((~np.isfinite(c)).sum())
 
     def constant(values):
-        return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=(),
-                              controls=tuple(task.plant.inputs), f=(), g=tuple(sp.Float(v) for v in values),
-                              dt=task.dt, input_limits=tuple(task.input_limits))
+        return SymbolicPolicy(
+            observations=tuple(o.name for o in task.observations),
+            targets=tuple(task.targets),
+            latent=(),
+            controls=tuple(task.plant.inputs),
+            f=(),
+            g=tuple(sp.Float(v) for v in values),
+            dt=task.dt,
+            input_limits=tuple(task.input_limits),
+        )
 
     zero = constant([0.0] * len(task.plant.inputs))
-    res = {"task": task.name, "method": args.method, "budget": args.budget, "seed": args.seed, "generations": len(hist) - 1,
-           "wall_seconds": round(wall, 1), "gen0_seconds_incl_compile": secs[0],
-           "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss_mb_synthesis": synth_peak_mb,
-           "policy": str(policy), "complexity": policy.complexity(),
-           "seed_policy": tomllib.loads((out / "config.toml").read_text()).get("seed_policy", "")}
+    res = {
+        "task": task.name,
+        "method": args.method,
+        "budget": args.budget,
+        "seed": args.seed,
+        "generations": len(hist) - 1,
+        "wall_seconds": round(wall, 1),
+        "gen0_seconds_incl_compile": secs[0],
+        "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb_synthesis": synth_peak_mb,
+        "policy": str(policy),
+        "complexity": policy.complexity(),
+        "seed_policy": tomllib.loads((out / "config.toml").read_text()).get("seed_policy", ""),
+    }
     res["gp_cost"], res["gp_non_finite"] = cost(policy, "gp")
     res["zero_cost"], res["zero_non_finite"] = cost(zero, "zero")
     if args.constant_grid and len(task.plant.inputs) == 1:

@@ -34,15 +34,45 @@ def main() -> None:
     for task in args.tasks:
         for method in args.methods:
             for seed in args.seeds:
-                cmd = [sys.executable, str(here / "gp_quick.py"), task, method, "--budget", args.budget, "--seed", str(seed),
-                       "--generations", str(args.generations)]
+                cmd = [
+                    sys.executable,
+                    str(here / "gp_quick.py"),
+                    task,
+                    method,
+                    "--budget",
+                    args.budget,
+                    "--seed",
+                    str(seed),
+                    "--generations",
+                    str(args.generations),
+                ]
                 cmd += ["--seed-policy", args.seed_policy] if args.seed_policy else []
                 cmd += ["--out", args.out] if args.out else []
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                res = json.loads(out[out.index("{"):])
-                print(json.dumps({k: res.get(k) for k in ("task", "method", "seed", "generations", "gp_cost", "lqg_cost",
-                                                         "ratio_to_lqg", "ratio_to_lqg_every_tick", "median_gen_seconds", "gen0_seconds_incl_compile",
-                                                         "peak_rss_mb", "peak_rss_mb_synthesis", "policy")}), flush=True)
+                res = json.loads(out[out.index("{") :])
+                print(
+                    json.dumps(
+                        {
+                            k: res.get(k)
+                            for k in (
+                                "task",
+                                "method",
+                                "seed",
+                                "generations",
+                                "gp_cost",
+                                "lqg_cost",
+                                "ratio_to_lqg",
+                                "ratio_to_lqg_every_tick",
+                                "median_gen_seconds",
+                                "gen0_seconds_incl_compile",
+                                "peak_rss_mb",
+                                "peak_rss_mb_synthesis",
+                                "policy",
+                            )
+                        }
+                    ),
+                    flush=True,
+                )
                 ratios.setdefault((task, method), []).append(res["ratio_to_lqg"])
     for (task, method), r in ratios.items():
         print(f"{task} {method}: median ratio to LQG {np.median(r):.4f} over seeds {args.seeds} ({[round(x, 4) for x in r]})")

@@ -54,18 +54,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(args.run / "checkpoint", Path(tmp) / "checkpoint")
         done = evolve(config, Path(tmp), resume=True)
-    rows = done.history[-args.generations:]
-    tuned = {r["generation"] for r in rows if r["generation"] % config.const_every == 0 or
-             (config.tune_every and r["generation"] % config.tune_every == 0)}
+    rows = done.history[-args.generations :]
+    tuned = {
+        r["generation"]
+        for r in rows
+        if r["generation"] % config.const_every == 0 or (config.tune_every and r["generation"] % config.tune_every == 0)
+    }
     plain = [r["seconds"] for r in rows if r["generation"] not in tuned]
-    print(json.dumps({
-        "run": str(args.run), "task": config.task, "population": config.population, "max_nodes": config.max_nodes,
-        "devices": len(jax.devices()), "from_generation": start,
-        "compile_and_first_evaluation_s": round(first, 2), "evaluation_s": round(again, 2),
-        "generation_seconds": {r["generation"]: r["seconds"] for r in rows},
-        "median_generation_s_without_tuning": float(np.median(plain)) if plain else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "run": str(args.run),
+                "task": config.task,
+                "population": config.population,
+                "max_nodes": config.max_nodes,
+                "devices": len(jax.devices()),
+                "from_generation": start,
+                "compile_and_first_evaluation_s": round(first, 2),
+                "evaluation_s": round(again, 2),
+                "generation_seconds": {r["generation"]: r["seconds"] for r in rows},
+                "median_generation_s_without_tuning": float(np.median(plain)) if plain else None,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -45,13 +45,17 @@ def main() -> None:
 
     task = plants.get_task(args.task)
     settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    tag = "".join(f"-{k}{v}" for k, v in {"population": args.population, "generations": args.generations, **settings}.items()
-                  if v is not None)
+    tag = "".join(
+        f"-{k}{v}"
+        for k, v in {"population": args.population, "generations": args.generations, **settings}.items()
+        if v is not None
+    )
     out = Path(args.out) / f"{task.name.replace('/', '-')}-nde-{args.budget}-{args.seed}{tag}"
     options = {"population": args.population, "generations": args.generations}
     t0 = time.perf_counter()
-    policy = run_nde(task, out, seed=args.seed, options=options, resume=args.resume, method="nde", budget=args.budget,
-                     settings=settings)
+    policy = run_nde(
+        task, out, seed=args.seed, options=options, resume=args.resume, method="nde", budget=args.budget, settings=settings
+    )
     wall = time.perf_counter() - t0
     manifest = json.loads((out / "manifest.json").read_text())
     rows = [line.split(",") for line in (out / "history.csv").read_text().splitlines()[1:]]
@@ -64,14 +68,24 @@ def main() -> None:
         c = np.asarray(sim.simulate(pol, scen).cost, float)
         return float(np.mean(np.where(np.isfinite(c), c, np.nan))), int((~np.isfinite(c)).sum())
 
-    res = {"task": task.name, "method": "nde", "budget": args.budget, "seed": args.seed, "out": str(out), "settings": settings,
-           "population": tomllib.loads((out / "config.toml").read_text())["population"],
-           "generations": manifest["nde"]["generations"], "evaluations": manifest["nde"]["evaluations"],
-           "wall_seconds_this_process": round(wall, 1), "train_seconds": manifest["nde"]["train_seconds"],
-           "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "chosen": manifest["nde"]["chosen"], "validation_cost": manifest["nde"]["validation_cost"],
-           "complexity": policy.complexity()}
+    res = {
+        "task": task.name,
+        "method": "nde",
+        "budget": args.budget,
+        "seed": args.seed,
+        "out": str(out),
+        "settings": settings,
+        "population": tomllib.loads((out / "config.toml").read_text())["population"],
+        "generations": manifest["nde"]["generations"],
+        "evaluations": manifest["nde"]["evaluations"],
+        "wall_seconds_this_process": round(wall, 1),
+        "train_seconds": manifest["nde"]["train_seconds"],
+        "median_gen_seconds": float(np.median(secs[1:])) if len(secs) > 1 else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "chosen": manifest["nde"]["chosen"],
+        "validation_cost": manifest["nde"]["validation_cost"],
+        "complexity": policy.complexity(),
+    }
     res["nde_cost"], res["nde_non_finite"] = cost(policy)
     try:
         res["lqg_cost"], _ = cost(lqg(task, "lqg"))

@@ -57,20 +57,76 @@ class Experiment:
 # The paper's Table 3 and experiment code (notes/paper-settings.md): 100 per island; SHO experiment 1
 # ran 50 generations in the current experiment code (30 in the paper's Table 3).
 EXPERIMENTS = (
-    Experiment(1, "SHO", "Observation noise", "sho/noisy", 500, 5, 50,
-               {"RS": (-56.11, 15), "NDE": (-48.85, 215), "GP-S": (-57.28, 5), "GP-D": (-49.66, 19)}),
-    Experiment(2, "SHO", "Partial state observability", "sho/partial", 500, 5, 50,
-               {"NDE": (-72.76, 195), "GP-S": (-903.44, 5), "GP-D": (-63.35, 21)}),
-    Experiment(3, "SHO", "Varying parameters", "sho/varying", 1000, 10, 150,
-               {"NDE": (-47.76, 215), "GP-S": (-110.25, 13), "GP-D": (-45.56, 25)}),
-    Experiment(4, "Acrobot", "Observation noise", "acrobot/noisy", 500, 5, 50,
-               {"RS": (-123.64, 6), "NDE": (-98.45, 231), "GP-S": (-115.31, 8), "GP-D": (-112.82, 20)}),
-    Experiment(5, "Acrobot", "Partial state observability", "acrobot/partial", 500, 5, 50,
-               {"NDE": (-101.47, 191), "GP-S": (-250.0, 1), "GP-D": (-110.23, 12)}),
-    Experiment(6, "Acrobot", "Two control inputs", "acrobot/two-inputs", 500, 5, 50,
-               {"NDE": (-97.02, 272), "GP-S": (-103.43, 12), "GP-D": (-100.69, 18)}),
-    Experiment(7, "CSTR", "Varying parameters", "cstr/varying", 1000, 10, 100,
-               {"NDE": (-1017.72, 215), "GP-S": (-1059.31, 9), "GP-D": (-845.33, 27)}),
+    Experiment(
+        1,
+        "SHO",
+        "Observation noise",
+        "sho/noisy",
+        500,
+        5,
+        50,
+        {"RS": (-56.11, 15), "NDE": (-48.85, 215), "GP-S": (-57.28, 5), "GP-D": (-49.66, 19)},
+    ),
+    Experiment(
+        2,
+        "SHO",
+        "Partial state observability",
+        "sho/partial",
+        500,
+        5,
+        50,
+        {"NDE": (-72.76, 195), "GP-S": (-903.44, 5), "GP-D": (-63.35, 21)},
+    ),
+    Experiment(
+        3,
+        "SHO",
+        "Varying parameters",
+        "sho/varying",
+        1000,
+        10,
+        150,
+        {"NDE": (-47.76, 215), "GP-S": (-110.25, 13), "GP-D": (-45.56, 25)},
+    ),
+    Experiment(
+        4,
+        "Acrobot",
+        "Observation noise",
+        "acrobot/noisy",
+        500,
+        5,
+        50,
+        {"RS": (-123.64, 6), "NDE": (-98.45, 231), "GP-S": (-115.31, 8), "GP-D": (-112.82, 20)},
+    ),
+    Experiment(
+        5,
+        "Acrobot",
+        "Partial state observability",
+        "acrobot/partial",
+        500,
+        5,
+        50,
+        {"NDE": (-101.47, 191), "GP-S": (-250.0, 1), "GP-D": (-110.23, 12)},
+    ),
+    Experiment(
+        6,
+        "Acrobot",
+        "Two control inputs",
+        "acrobot/two-inputs",
+        500,
+        5,
+        50,
+        {"NDE": (-97.02, 272), "GP-S": (-103.43, 12), "GP-D": (-100.69, 18)},
+    ),
+    Experiment(
+        7,
+        "CSTR",
+        "Varying parameters",
+        "cstr/varying",
+        1000,
+        10,
+        100,
+        {"NDE": (-1017.72, 215), "GP-S": (-1059.31, 9), "GP-D": (-845.33, 27)},
+    ),
 )
 
 # label -> (symctl method, extra options, the paper's column it compares with)
@@ -92,8 +148,20 @@ FIGURE_BUDGET = (500, 5, 50)  # the lag experiment: 100 x 5, 50 generations
 # --quick: every cell on a tiny budget (a smoke test of the whole script, not a result).
 QUICK_BUDGET = (20, 2, 2)
 QUICK_SET = {
-    "gp": ["--set", "train_trajectories=4", "--set", "validation_trajectories=16", "--set", "polish_steps=10",
-           "--set", "seed_steps=10", "--set", "tune_steps=5", "--set", "seed_policy_trajectories=8"],
+    "gp": [
+        "--set",
+        "train_trajectories=4",
+        "--set",
+        "validation_trajectories=16",
+        "--set",
+        "polish_steps=10",
+        "--set",
+        "seed_steps=10",
+        "--set",
+        "tune_steps=5",
+        "--set",
+        "seed_policy_trajectories=8",
+    ],
     "nde": ["--set", "train_trajectories=4", "--set", "validation_trajectories=16"],
 }
 QUICK_TEST_TRAJECTORIES = 100
@@ -106,12 +174,30 @@ NDE_POPULATION = 50
 QUICK_NDE = (8, 5)
 
 
-def synth_args(task: str, method: str, extra: list[str], seed: int, out: Path, budget: tuple[int, int, int], quick: bool) -> list[str]:
+def synth_args(
+    task: str, method: str, extra: list[str], seed: int, out: Path, budget: tuple[int, int, int], quick: bool
+) -> list[str]:
     population, islands, generations = budget
     if method == "nde":
         population, generations = QUICK_NDE if quick else (NDE_POPULATION, population * generations // NDE_POPULATION)
-    args = ["synth", task, "--method", method, "--budget", "paper", "--seed", str(seed), "--out", str(out), "--quiet",
-            "--population", str(population), "--generations", str(generations), *extra]
+    args = [
+        "synth",
+        task,
+        "--method",
+        method,
+        "--budget",
+        "paper",
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--quiet",
+        "--population",
+        str(population),
+        "--generations",
+        str(generations),
+        *extra,
+    ]
     if method.startswith("gp"):
         args += ["--islands", str(islands)]
     if quick:
@@ -174,8 +260,11 @@ def run_cell(spec: dict) -> dict:
         policy = load_policy(spec["out"])
     record["synth_seconds"] = round(time.perf_counter() - t0, 3)
     sim, scen = test_set(task, spec["test_trajectories"])
-    record.update(_scores(sim.simulate(policy, scen).cost), size=size(policy),
-                  policy=str(policy) if hasattr(policy, "f") else policy.summary())
+    record.update(
+        _scores(sim.simulate(policy, scen).cost),
+        size=size(policy),
+        policy=str(policy) if hasattr(policy, "f") else policy.summary(),
+    )
     return record
 
 
@@ -190,18 +279,42 @@ def size(policy) -> dict:
     exprs = [*policy.f, *policy.g]
     ops = int(sum(sp.count_ops(e) for e in exprs))
     variables = int(sum(1 for e in exprs for a in sp.preorder_traversal(e) if isinstance(a, sp.Symbol)))
-    consts = int(sum(1 for e in exprs for a in sp.preorder_traversal(e)
-                     if isinstance(a, sp.Number) and a not in (sp.S.One, sp.S.NegativeOne)))
+    consts = int(
+        sum(
+            1
+            for e in exprs
+            for a in sp.preorder_traversal(e)
+            if isinstance(a, sp.Number) and a not in (sp.S.One, sp.S.NegativeOne)
+        )
+    )
     return {"operations": ops, "variables": variables, "constants": consts, "size": ops + variables + consts}
 
 
-def cell(root: Path, group: str, label: str, method: str, extra: list[str], task: str, seed: int, budget, quick: bool,
-         test_trajectories: int) -> dict:
+def cell(
+    root: Path,
+    group: str,
+    label: str,
+    method: str,
+    extra: list[str],
+    task: str,
+    seed: int,
+    budget,
+    quick: bool,
+    test_trajectories: int,
+) -> dict:
     """The cell's record: read back when it was run with the same command, else run in a process of its own."""
     out = root / group / label.replace(" ", "-") / f"seed{seed}"
     args = [] if method.startswith("lqg") else synth_args(task, method, extra, seed, out, budget, quick)
-    spec = {"group": group, "label": label, "method": method, "task": task, "seed": seed, "out": str(out), "args": args,
-            "test_trajectories": test_trajectories}
+    spec = {
+        "group": group,
+        "label": label,
+        "method": method,
+        "task": task,
+        "seed": seed,
+        "out": str(out),
+        "args": args,
+        "test_trajectories": test_trajectories,
+    }
     path = out / "cell.json"
     if path.is_file():
         old = json.loads(path.read_text())
@@ -215,8 +328,12 @@ def cell(root: Path, group: str, label: str, method: str, extra: list[str], task
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     started.write_text(json.dumps(spec, indent=1) + "\n")
-    print(f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(args) or method}"
-          f"{' --resume' if resume else ''}", file=sys.stderr, flush=True)
+    print(
+        f"  {'resuming' if resume else 'running'} {group} {label} seed {seed}: symctl {' '.join(args) or method}"
+        f"{' --resume' if resume else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     run = {**spec, "resume": resume}
     proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(run)], capture_output=True, text=True, cwd=ROOT)
     try:
@@ -236,7 +353,9 @@ def noisy_task_file(root: Path, sigma: float) -> str:
     plant = (ROOT / "plants/library/sho/plant.toml").resolve()
     old_noise = 'y_x = { expr = "x", noise = 0.3 }'
     assert old_noise in text and 'plant = "plant.toml"' in text
-    text = text.replace(old_noise, f'y_x = {{ expr = "x", noise = {sigma} }}').replace('plant = "plant.toml"', f'plant = "{plant}"')
+    text = text.replace(old_noise, f'y_x = {{ expr = "x", noise = {sigma} }}').replace(
+        'plant = "plant.toml"', f'plant = "{plant}"'
+    )
     text = text.replace('name = "sho/partial"', f'name = "sho/partial-noise{sigma:g}"')
     path = root / "tasks" / f"sho-partial-noise{sigma:g}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,10 +380,19 @@ def summary(records: list[dict]) -> dict:
         mean, lo, hi = mean_ci(costs)
     best = min(done, key=lambda r: r["test_cost"] if math.isfinite(r["test_cost"]) else math.inf)
     median = statistics.median(costs)  # (a lost seed counts as inf)
-    return {"seeds": len(done), "seed_list": [r["seed"] for r in done], "mean": mean, "ci95": [lo, hi], "median": median,
-            "best": best["test_cost"], "best_seed": best["seed"], "best_size": best.get("size", {}),
-            "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done), "lost": sum(r["test_lost"] for r in done),
-            "wall_resumed": any(r.get("resume") for r in done)}  # (a resumed cell's synth_seconds are its last part's)
+    return {
+        "seeds": len(done),
+        "seed_list": [r["seed"] for r in done],
+        "mean": mean,
+        "ci95": [lo, hi],
+        "median": median,
+        "best": best["test_cost"],
+        "best_seed": best["seed"],
+        "best_size": best.get("size", {}),
+        "wall_seconds": sum(r["synth_seconds"] for r in done) / len(done),
+        "lost": sum(r["test_lost"] for r in done),
+        "wall_resumed": any(r.get("resume") for r in done),
+    }  # (a resumed cell's synth_seconds are its last part's)
 
 
 def fmt(v: float) -> str:
@@ -277,9 +405,11 @@ def ratio(v: float, ref: float | None) -> str:
 
 
 def table_markdown(table: dict, lqg: dict, oracle: dict | None = None) -> str:
-    lines = ["| # | experiment | task | method | seeds | test cost, mean over seeds [95% CI] | best seed | best / LQG | "
-             "size of best: ops / vars / consts (sum) | synth wall s (mean) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | experiment | task | method | seeds | test cost, mean over seeds [95% CI] | best seed | best / LQG | "
+        "size of best: ops / vars / consts (sum) | synth wall s (mean) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for exp in EXPERIMENTS:
         ref = lqg.get(exp.task)
         for label in METHODS:
@@ -290,17 +420,24 @@ def table_markdown(table: dict, lqg: dict, oracle: dict | None = None) -> str:
                 lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | 0 | not run | | | | |")
                 continue
             sz = s["best_size"]
-            size_text = (f"{sz['parameters']} parameters" if "parameters" in sz else
-                         f"{sz['operations']} / {sz['variables']} / {sz['constants']} ({sz['size']})")
-            lines.append(f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | {s['seeds']} | "
-                         f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] | {fmt(s['best'])} (seed {s['best_seed']}) | "
-                         f"{ratio(s['best'], ref)} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |")
+            size_text = (
+                f"{sz['parameters']} parameters"
+                if "parameters" in sz
+                else f"{sz['operations']} / {sz['variables']} / {sz['constants']} ({sz['size']})"
+            )
+            lines.append(
+                f"| {exp.number} | {exp.environment}, {exp.name} | {exp.task} | {label} | {s['seeds']} | "
+                f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] | {fmt(s['best'])} (seed {s['best_seed']}) | "
+                f"{ratio(s['best'], ref)} | {size_text} | {'>= ' if s.get('wall_resumed') else ''}{s['wall_seconds']:.0f} |"
+            )
         if ref is not None:
             lines.append(f"| {exp.number} | | {exp.task} | LQG (time-varying, reference) | - | {fmt(ref)} | | 1 | | |")
         best = (oracle or {}).get(exp.task)
         if best is not None:
-            lines.append(f"| {exp.number} | | {exp.task} | LQG oracle (each trajectory's own parameters, reference) | - | "
-                         f"{fmt(best)} | | {ratio(best, ref)} | | |")
+            lines.append(
+                f"| {exp.number} | | {exp.task} | LQG oracle (each trajectory's own parameters, reference) | - | "
+                f"{fmt(best)} | | {ratio(best, ref)} | | |"
+            )
     return "\n".join(lines)
 
 
@@ -317,20 +454,29 @@ def ordering_markdown(table: dict) -> str:
             continue
         here = sorted(column, key=lambda label: ours[label])
         paper = sorted(column, key=lambda label: -exp.paper[column[label]][0])
-        lines.append(f"| {exp.number} | {exp.task} | " + " < ".join(f"{label} {fmt(ours[label])}" for label in here) + " | "
-                     + " > ".join(f"{column[label]} {exp.paper[column[label]][0]:g}" for label in paper) + " |")
+        lines.append(
+            f"| {exp.number} | {exp.task} | "
+            + " < ".join(f"{label} {fmt(ours[label])}" for label in here)
+            + " | "
+            + " > ".join(f"{column[label]} {exp.paper[column[label]][0]:g}" for label in paper)
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def figure_markdown(figure: dict, lqg: dict) -> str:
     labels = list(FIGURE_METHODS)
-    lines = ["| obs. noise σ | " + " | ".join(f"{m}: mean over seeds [95% CI] (seeds)" for m in labels) + " | LQG |",
-             "|---|" + "---|" * (len(labels) + 1)]
+    lines = [
+        "| obs. noise σ | " + " | ".join(f"{m}: mean over seeds [95% CI] (seeds)" for m in labels) + " | LQG |",
+        "|---|" + "---|" * (len(labels) + 1),
+    ]
     for sigma in FIGURE_NOISE:
         row = [f"{sigma:g}"]
         for m in labels:
             s = figure.get((sigma, m), {"seeds": 0})
-            row.append("not run" if not s.get("seeds") else f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] ({s['seeds']})")
+            row.append(
+                "not run" if not s.get("seeds") else f"{fmt(s['mean'])} [{fmt(s['ci95'][0])}, {fmt(s['ci95'][1])}] ({s['seeds']})"
+            )
         ref = lqg.get(f"noise{sigma:g}")
         row.append(fmt(ref) if ref is not None else "-")
         lines.append("| " + " | ".join(row) + " |")
@@ -385,9 +531,14 @@ def main() -> None:
             for label in args.methods:
                 method, extra, _ = METHODS[label]
                 if method not in REGISTERED:
-                    print(f"note: method {method!r} ({label}) is not registered in this symctl; its column is skipped", file=sys.stderr)
+                    print(
+                        f"note: method {method!r} ({label}) is not registered in this symctl; its column is skipped",
+                        file=sys.stderr,
+                    )
                     continue
-                table[(exp.number, label)] = summary([run_or_read(group, label, method, extra, exp.task, s, budget) for s in seeds])
+                table[(exp.number, label)] = summary(
+                    [run_or_read(group, label, method, extra, exp.task, s, budget) for s in seeds]
+                )
         print("## Table 1: held-out test cost (lower is better)\n")
         print(table_markdown(table, lqg, oracle))
         print("\n## Orderings: here and in the paper (the methods both have)\n")
@@ -407,8 +558,14 @@ def main() -> None:
                 figure[(sigma, label)] = summary([run_or_read(group, label, method, extra, task, s, budget) for s in seeds])
         print("\n## Fig. 4: sho/partial at rising observation noise (held-out test cost, lower is better)\n")
         print(figure_markdown(figure, lqg))
-    dump = {"table": {f"{k[0]}|{k[1]}": v for k, v in table.items()}, "figure": {f"{k[0]}|{k[1]}": v for k, v in figure.items()},
-            "lqg": lqg, "lqg_oracle": oracle, "quick": args.quick, "test_trajectories": n_test}
+    dump = {
+        "table": {f"{k[0]}|{k[1]}": v for k, v in table.items()},
+        "figure": {f"{k[0]}|{k[1]}": v for k, v in figure.items()},
+        "lqg": lqg,
+        "lqg_oracle": oracle,
+        "quick": args.quick,
+        "test_trajectories": n_test,
+    }
     if not args.report:
         (root / "summary.json").write_text(json.dumps(dump, indent=1, default=str) + "\n")
 

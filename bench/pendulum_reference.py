@@ -109,25 +109,34 @@ def families() -> None:
         return 0.5 * d * d + 1.5 * G * c - 1.5 * G
 
     forms = {
-        "cos-switched PD": (lambda k, c, s, d: -k[0] * np.tanh(k[1] * s + k[2] * d + k[3] * c * d + k[4] * c * s + k[5]),
-                            [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.0]]),
-        "cos-switched PD + energy (dth^3)": (lambda k, c, s, d: -k[0] * np.tanh(k[1] * s + k[2] * d + k[3] * c * d + k[4] * c * s
-                                                                                + k[5] * d * energy(c, d)),
-                                             [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.02],
-                                              [6.9, -0.58, -0.12, 0.31, 1.48, 0.026]]),
+        "cos-switched PD": (
+            lambda k, c, s, d: -k[0] * np.tanh(k[1] * s + k[2] * d + k[3] * c * d + k[4] * c * s + k[5]),
+            [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.0]],
+        ),
+        "cos-switched PD + energy (dth^3)": (
+            lambda k, c, s, d: -k[0] * np.tanh(k[1] * s + k[2] * d + k[3] * c * d + k[4] * c * s + k[5] * d * energy(c, d)),
+            [[2.3, 3.0, 0.5, 2.4, 7.5, 0.0], [4.2, 1.8, 0.14, 2.8, 7.1, 0.02], [6.9, -0.58, -0.12, 0.31, 1.48, 0.026]],
+        ),
     }
     # Nelder-Mead is local: several starts per family (the energy family's third is a finer fit's end point), best fit kept.
     for name, (form, starts) in forms.items():
         t0 = time.perf_counter()
         best = None
         for x0 in starts:
-            r = minimize(lambda k, form=form: policy_cost(lambda c, s, d: form(k, c, s, d), fit_th, fit_dth).mean(), np.array(x0, float),
-                         method="Nelder-Mead", options={"maxiter": 2000, "xatol": 1e-4, "fatol": 1e-3})
+            r = minimize(
+                lambda k, form=form: policy_cost(lambda c, s, d: form(k, c, s, d), fit_th, fit_dth).mean(),
+                np.array(x0, float),
+                method="Nelder-Mead",
+                options={"maxiter": 2000, "xatol": 1e-4, "fatol": 1e-3},
+            )
             if best is None or r.fun < best.fun:
                 best = r
         scored = policy_cost(lambda c, s, d, form=form, k=best.x: form(k, c, s, d), score_th, score_dth).mean()
-        print(f"family {name}: fitted {best.fun:.2f} on 2,048 starts, {scored:.2f} on the 256 x 16 grid; "
-              f"constants {np.round(best.x, 3).tolist()} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"family {name}: fitted {best.fun:.2f} on 2,048 starts, {scored:.2f} on the 256 x 16 grid; "
+            f"constants {np.round(best.x, 3).tolist()} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -143,12 +152,17 @@ def main() -> int:
     rng = np.random.default_rng(0)
     th0, dth0 = rng.uniform(-np.pi, np.pi, 20_000), rng.uniform(-1.0, 1.0, 20_000)
     cost = greedy_cost(grid, V, torques, th0, dth0)
-    print(f"optimal expected cost: value function {grid.interp(V[STEPS], th0, dth0).mean():.2f}, greedy policy simulated "
-          f"{cost.mean():.2f} +- {cost.std() / np.sqrt(len(cost)):.2f} (std of one episode {cost.std():.1f}; 20,000 starts; "
-          f"grid {grid.n_th} x {grid.n_dth}; {time.perf_counter() - t0:.0f} s)", flush=True)
+    print(
+        f"optimal expected cost: value function {grid.interp(V[STEPS], th0, dth0).mean():.2f}, greedy policy simulated "
+        f"{cost.mean():.2f} +- {cost.std() / np.sqrt(len(cost)):.2f} (std of one episode {cost.std():.1f}; 20,000 starts; "
+        f"grid {grid.n_th} x {grid.n_dth}; {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     if args.map:
-        print("optimal torque with 200 steps to go: + / - is +2 / -2, p / n in (0, 2) / (-2, 0); "
-              "rows dth from 8 down to -8, columns th from -pi to pi (0 = upright)")
+        print(
+            "optimal torque with 200 steps to go: + / - is +2 / -2, p / n in (0, 2) / (-2, 0); "
+            "rows dth from 8 down to -8, columns th from -pi to pi (0 = upright)"
+        )
         th = np.linspace(-np.pi, np.pi, 37)
         for d in np.linspace(MAX_SPEED, -MAX_SPEED, 17):
             dd = np.full_like(th, d)
@@ -171,11 +185,15 @@ def main() -> int:
                 raise SystemExit(f"{path}: not a static pendulum/swingup policy of cos_th, sin_th, dth_obs")
             fn = sp.lambdify(list(policy.y), policy.g[0], "numpy")
             mine = policy_cost(fn, gth, gdth)
-            print(f"{path}: {mine.mean():.2f} from the 72 x 8 grid of starts, optimal {best.mean():.2f}, gap {mine.mean() - best.mean():.2f}")
+            print(
+                f"{path}: {mine.mean():.2f} from the 72 x 8 grid of starts, optimal {best.mean():.2f}, gap {mine.mean() - best.mean():.2f}"
+            )
             for b in range(len(edges) - 1):
                 sel = band == b
-                print(f"  |th0| in [{edges[b]:.2f}, {edges[b + 1]:.2f}): policy {mine[sel].mean():7.1f}, optimal {best[sel].mean():7.1f}, "
-                      f"gap {mine[sel].mean() - best[sel].mean():5.1f}")
+                print(
+                    f"  |th0| in [{edges[b]:.2f}, {edges[b + 1]:.2f}): policy {mine[sel].mean():7.1f}, optimal {best[sel].mean():7.1f}, "
+                    f"gap {mine[sel].mean() - best[sel].mean():5.1f}"
+                )
     if args.families:
         families()
     return 0

@@ -21,7 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "examples").glob("*.toml"))] + [
-    "sho/noisy", "sho/partial", "sho/varying", "cstr/varying"]
+    "sho/noisy",
+    "sho/partial",
+    "sho/varying",
+    "cstr/varying",
+]
 
 
 def _folder(out: Path, task: str) -> Path:
@@ -30,8 +34,9 @@ def _folder(out: Path, task: str) -> Path:
 
 def _symctl(*args: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "symctl", *args], cwd=ROOT, check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "symctl", *args], cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 
@@ -69,8 +74,10 @@ def main() -> None:
     ap.add_argument("--out", default="runs/table")
     args = ap.parse_args()
     out = (ROOT / args.out).resolve()
-    lines = ["| task | run | lqg-ss | failing rows (run) | cost / LQG | disk margin | worst case (x nominal) | C | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | run | lqg-ss | failing rows (run) | cost / LQG | disk margin | worst case (x nominal) | C | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for task in args.tasks:
         run_dir, ref_dir = _folder(out, task), Path(str(_folder(out, task)) + "-lqg-ss")
         seconds = _symctl("run", task, "--budget", "quick", "--out", str(run_dir), "--allow-fail", "--quiet")
@@ -80,8 +87,10 @@ def main() -> None:
             lines.append(f"| {task} | did not finish | | | | | | | {seconds:.0f} |")
             continue
         s, ref = _summary(run_dir), _summary(ref_dir) if (ref_dir / "validation.json").exists() else {"verdict": "-"}
-        lines.append(f"| {task} | {s['verdict']} | {ref['verdict']} | {', '.join(s['failed']) or '-'} | {_f(s['ratio'])} | "
-                     f"{_f(s['disk'])} | {_f(s['worst'])} ({_f(s['worst_ratio'])}) | {s['c']} | {seconds:.0f} |")
+        lines.append(
+            f"| {task} | {s['verdict']} | {ref['verdict']} | {', '.join(s['failed']) or '-'} | {_f(s['ratio'])} | "
+            f"{_f(s['disk'])} | {_f(s['worst'])} ({_f(s['worst_ratio'])}) | {s['c']} | {seconds:.0f} |"
+        )
         print(lines[-1], flush=True)
     print("\n".join(lines))
 

@@ -31,9 +31,18 @@ def main() -> None:
     from validation import lqg
 
     task = plants.get_task(args.task)
-    results = {"task": task.name, "batch": args.batch, "ticks": task.n_ticks, "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-        "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}}
+    results = {
+        "task": task.name,
+        "batch": args.batch,
+        "ticks": task.n_ticks,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()],
+        },
+    }
     for dtype in (jnp.float32, jnp.float64):
         for variant in ("lqg", "lqg-ss"):
             sim = Simulator(task)

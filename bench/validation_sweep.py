@@ -34,8 +34,11 @@ jax.config.update("jax_enable_x64", True)
 
 
 def machine() -> str:
-    model = [ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-             if ln.startswith("Model name")]
+    model = [
+        ln.split(":", 1)[1].strip()
+        for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        if ln.startswith("Model name")
+    ]
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return f"nproc {os.cpu_count()}, {model[0] if model else '?'}; uptime: {load}"
 
@@ -64,8 +67,10 @@ def main():
     cl = build_closed_loop(short, pol, substeps=sub)
     build = time.perf_counter() - t0
     dims = parameter_box(task)
-    print(f"cstr/varying, {a.variant}, {a.points} LHS points over {len(dims)} parameters, {a.ticks} ticks x {sub} substeps, "
-          f"{a.cores} threads; tick: {cl.tick.n_instructions()} SX instructions; closed-loop build {build:.3f} s")
+    print(
+        f"cstr/varying, {a.variant}, {a.points} LHS points over {len(dims)} parameters, {a.ticks} ticks x {sub} substeps, "
+        f"{a.cores} threads; tick: {cl.tick.n_instructions()} SX instructions; closed-loop build {build:.3f} s"
+    )
     costs = {}
     for backend in a.backends.split(","):
         runs = []
@@ -84,20 +89,29 @@ def main():
         c = np.array(r["cost"])
         costs[backend] = c
         t = r["timing"]
-        extra = (f", generate {t['generate_s']:.3f} s, gcc {t['compile_s']:.3f} s ({' '.join(t['flags'])}, {t['c_bytes']} bytes of C)"
-                 if backend == "c" else "")
-        print(f"  {backend}: total median {total:.3f} s (runs: {', '.join(f'{x:.3f}' for x in totals)}); "
-              f"{t['batches']} batches of {t['width']} points, {t['trajectories_per_s']:.0f} traj/s{extra}; "
-              f"finite {np.isfinite(c).mean():.3f}, success {np.mean(r['success']):.3f}, max cost {np.nanmax(c):.6g}")
+        extra = (
+            f", generate {t['generate_s']:.3f} s, gcc {t['compile_s']:.3f} s ({' '.join(t['flags'])}, {t['c_bytes']} bytes of C)"
+            if backend == "c"
+            else ""
+        )
+        print(
+            f"  {backend}: total median {total:.3f} s (runs: {', '.join(f'{x:.3f}' for x in totals)}); "
+            f"{t['batches']} batches of {t['width']} points, {t['trajectories_per_s']:.0f} traj/s{extra}; "
+            f"finite {np.isfinite(c).mean():.3f}, success {np.mean(r['success']):.3f}, max cost {np.nanmax(c):.6g}"
+        )
         if backend == "c":
             cached = sorted(x[2] for x in runs)
-            print(f"  c (cached library, hit {all(x[3] for x in runs)}): total median {cached[len(cached) // 2]:.3f} s "
-                  f"(runs: {', '.join(f'{x:.3f}' for x in cached)})")
+            print(
+                f"  c (cached library, hit {all(x[3] for x in runs)}): total median {cached[len(cached) // 2]:.3f} s "
+                f"(runs: {', '.join(f'{x:.3f}' for x in cached)})"
+            )
     if len(costs) == 2:
         v, cc = costs["vm"], costs["c"]
         fin = np.isfinite(v)
-        print(f"  vm and c agree: same finite set {bool(np.array_equal(fin, np.isfinite(cc)))}, "
-              f"max relative difference {np.max(np.abs(cc[fin] - v[fin]) / np.maximum(np.abs(v[fin]), 1e-300)):.2e}")
+        print(
+            f"  vm and c agree: same finite set {bool(np.array_equal(fin, np.isfinite(cc)))}, "
+            f"max relative difference {np.max(np.abs(cc[fin] - v[fin]) / np.maximum(np.abs(v[fin]), 1e-300)):.2e}"
+        )
     print("machine after:", machine())
 
 

@@ -33,8 +33,11 @@ jax.config.update("jax_enable_x64", True)
 
 
 def machine() -> str:
-    model = [ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-             if ln.startswith("Model name")]
+    model = [
+        ln.split(":", 1)[1].strip()
+        for ln in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        if ln.startswith("Model name")
+    ]
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return f"nproc {os.cpu_count()}, {model[0] if model else '?'}; uptime: {load}"
 
@@ -64,20 +67,32 @@ def main():
     vc, _, tv, _ = evaluate(cl, dims, base, vertices(dims), 2)
     print(f"random sweep ({a.sweep} points, C): max {sweep_max:.6g}; all {len(vc)} vertices ({tv:.2f} s): max {np.max(vc):.6g}")
     t0 = time.perf_counter()
-    wc = worst_case(cl, dims, base, a.starts, seed=0, seed_points=np.array(sw["points"]), use_vertices=False,
-                    seed_costs=np.array(sw["cost"], float))
+    wc = worst_case(
+        cl,
+        dims,
+        base,
+        a.starts,
+        seed=0,
+        seed_points=np.array(sw["points"]),
+        use_vertices=False,
+        seed_costs=np.array(sw["cost"], float),
+    )
     t_wc = time.perf_counter() - t0
     w = wc["worst"]
-    print(f"worst case, {a.starts} IPOPT starts (no vertex enumeration, jit {wc['jit']}, solver build incl. gcc "
-          f"{wc['solver_build_seconds']:.2f} s): {t_wc:.2f} s; cost {w['cost']:.6g} found by {w['found_by']}; "
-          f"converged {wc['converged_starts']}/{len(wc['starts'])}")
+    print(
+        f"worst case, {a.starts} IPOPT starts (no vertex enumeration, jit {wc['jit']}, solver build incl. gcc "
+        f"{wc['solver_build_seconds']:.2f} s): {t_wc:.2f} s; cost {w['cost']:.6g} found by {w['found_by']}; "
+        f"converged {wc['converged_starts']}/{len(wc['starts'])}"
+    )
     for r in wc["starts"]:
         print(f"   start {r['start']:>16}: {r['status']}, {r['iterations']} it, {r['seconds']:.2f} s, cost {r['cost']:.6g}")
     print(f"   >= sweep max: {w['cost'] >= sweep_max}; >= vertex max: {w['cost'] >= np.max(vc)}")
     print("   point:", dict(zip([d.name for d in dims], np.round(w["point"], 4))))
     c = confirm(short, pol, cl, dims, base, w["point"])
-    print(f"CVODES confirmation: {c['cost_cvodes']:.6g} vs fixed step {c['cost_fixed_step']:.6g} (rel {c['relative_difference']:.3g}), "
-          f"confirmed {c['confirmed']}, {c['seconds']:.2f} s")
+    print(
+        f"CVODES confirmation: {c['cost_cvodes']:.6g} vs fixed step {c['cost_fixed_step']:.6g} (rel {c['relative_difference']:.3g}), "
+        f"confirmed {c['confirmed']}, {c['seconds']:.2f} s"
+    )
     print("machine after:", machine())
 
 

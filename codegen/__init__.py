@@ -17,6 +17,19 @@ from ._render import GeneratedCode, generate
 from ._verify import TARGETS, summary_lines, verify
 
 __all__ = [
-    "REALS", "STRICT_FLAGS", "TARGETS", "TOLERANCE", "CPrinter", "CodegenError", "GeneratedCode", "VerificationFailed", "build", "check_prefix",
-    "float_literal", "generate", "print_c", "summary_lines", "verify",
+    "REALS",
+    "STRICT_FLAGS",
+    "TARGETS",
+    "TOLERANCE",
+    "CPrinter",
+    "CodegenError",
+    "GeneratedCode",
+    "VerificationFailed",
+    "build",
+    "check_prefix",
+    "float_literal",
+    "generate",
+    "print_c",
+    "summary_lines",
+    "verify",
 ]

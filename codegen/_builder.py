@@ -22,9 +22,40 @@ from ._printer import REALS, CPrinter
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESERVED = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
-    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
 }
 
 
@@ -122,8 +153,9 @@ def _comment_safe(text: str) -> str:
 
 
 def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(_comment_safe(text), width=100, initial_indent=indent, subsequent_indent=indent + "    ",
-                         break_on_hyphens=False) or [indent]
+    return textwrap.wrap(
+        _comment_safe(text), width=100, initial_indent=indent, subsequent_indent=indent + "    ", break_on_hyphens=False
+    ) or [indent]
 
 
 def build(policy: SymbolicPolicy, prefix: str, real: str = "float", safe_output=None) -> dict[str, Any]:
@@ -193,8 +225,14 @@ def build(policy: SymbolicPolicy, prefix: str, real: str = "float", safe_output=
     ]
     banner.append("Observations y[]: " + (", ".join(policy.observations) or "none"))
     banner.append("Targets r[]: " + (", ".join(policy.targets) or "none"))
-    banner.append("Latent states z[]: " + (", ".join(f"{n} (z0 = {v!r})" for n, v in zip(policy.latent, policy.latent_init, strict=True)) or "none"))
-    banner.append("Controls u[]: " + ", ".join(f"{n} in [{lo!r}, {hi!r}]" for n, (lo, hi) in zip(policy.controls, policy.input_limits, strict=True)))
+    banner.append(
+        "Latent states z[]: "
+        + (", ".join(f"{n} (z0 = {v!r})" for n, v in zip(policy.latent, policy.latent_init, strict=True)) or "none")
+    )
+    banner.append(
+        "Controls u[]: "
+        + ", ".join(f"{n} in [{lo!r}, {hi!r}]" for n, (lo, hi) in zip(policy.controls, policy.input_limits, strict=True))
+    )
     banner.append("Expressions (sympy):")
     lines = []
     for text in banner:
@@ -211,7 +249,10 @@ def build(policy: SymbolicPolicy, prefix: str, real: str = "float", safe_output=
         "real": real,
         "real_t": rt,
         "ctype": real,
-        "ny": ny, "nr": nr, "nz": nz, "nu": nu,
+        "ny": ny,
+        "nr": nr,
+        "nz": nz,
+        "nu": nu,
         "dt": pr.lit(policy.dt),
         "half_dt": pr.lit(policy.dt / 2),
         "sixth_dt": pr.lit(policy.dt / 6),

@@ -25,10 +25,24 @@ from ._render import GeneratedCode
 
 ARCH = ["-mthumb", "-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 PICOLIBC = ["--specs=picolibc.specs", "--oslib=semihost", "--crt0=semihost"]
-MEMORY = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x400000",
-          "-Wl,--defsym=__ram=0x20000000", "-Wl,--defsym=__ram_size=0x400000"]
-QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none",
-        "-semihosting-config", "enable=on,target=native"]
+MEMORY = [
+    "-Wl,--defsym=__flash=0x0",
+    "-Wl,--defsym=__flash_size=0x400000",
+    "-Wl,--defsym=__ram=0x20000000",
+    "-Wl,--defsym=__ram_size=0x400000",
+]
+QEMU = [
+    "qemu-system-arm",
+    "-M",
+    "mps2-an386",
+    "-cpu",
+    "cortex-m4",
+    "-nographic",
+    "-monitor",
+    "none",
+    "-semihosting-config",
+    "enable=on,target=native",
+]
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin" / "insncount.c"
 CC = "arm-none-eabi-gcc"
 
@@ -43,7 +57,21 @@ def missing_tools() -> list[str]:
 
 
 def _build(sources: list[Path], include: Path, out: Path, flags: list[str], extra=()) -> None:
-    cmd = [CC, *ARCH, *PICOLIBC, *STRICT_FLAGS, *flags, "-I", str(include), *map(str, sources), "-o", str(out), *MEMORY, *extra, "-lm"]
+    cmd = [
+        CC,
+        *ARCH,
+        *PICOLIBC,
+        *STRICT_FLAGS,
+        *flags,
+        "-I",
+        str(include),
+        *map(str, sources),
+        "-o",
+        str(out),
+        *MEMORY,
+        *extra,
+        "-lm",
+    ]
     res = run(cmd)
     if res.returncode != 0:
         raise VerificationFailed(f"cross build failed: {' '.join(cmd)}\n{res.stderr[-4000:]}")
@@ -84,7 +112,20 @@ def controller_object(code: GeneratedCode, work: Path, opt: str = "-O2") -> tupl
     work = work.resolve()
     src = (code.source or single_header_stub(code, work)).resolve()
     obj = work / f"{code.prefix}{opt}.o"
-    cmd = [CC, *ARCH, *STRICT_FLAGS, opt, "-ffunction-sections", "-fstack-usage", "-I", str(code.out_dir.resolve()), "-c", str(src), "-o", str(obj)]
+    cmd = [
+        CC,
+        *ARCH,
+        *STRICT_FLAGS,
+        opt,
+        "-ffunction-sections",
+        "-fstack-usage",
+        "-I",
+        str(code.out_dir.resolve()),
+        "-c",
+        str(src),
+        "-o",
+        str(obj),
+    ]
     res = run(cmd, cwd=work)
     if res.returncode != 0:
         raise VerificationFailed(f"cross build of the controller failed: {' '.join(cmd)}\n{res.stderr[-4000:]}")
@@ -104,7 +145,9 @@ def measure_size(code: GeneratedCode, work: Path) -> dict:
     size_c = work / "size.c"
     size_c.write_text(render("c/size.c.j2", code.context), encoding="utf-8")
     with_elf, without_elf = work / "size_with.elf", work / "size_without.elf"
-    _build([size_c, *code.sources], code.out_dir, with_elf, ["-O2", "-DH_WITH_CONTROLLER", "-ffunction-sections", "-fdata-sections"])
+    _build(
+        [size_c, *code.sources], code.out_dir, with_elf, ["-O2", "-DH_WITH_CONTROLLER", "-ffunction-sections", "-fdata-sections"]
+    )
     _build([size_c], code.out_dir, without_elf, ["-O2", "-ffunction-sections", "-fdata-sections"])
     ctrl_text, frames = controller_object(code, work, "-O2")
     ctrl_text_os, _ = controller_object(code, work, "-Os")
@@ -116,11 +159,18 @@ def measure_size(code: GeneratedCode, work: Path) -> dict:
     callee = sum(v for k, v in frames.items() if k != f"{code.prefix}_step" and k.startswith(code.prefix))
     return {
         "size": {
-            "controller_text": ctrl_text, "controller_text_Os": ctrl_text_os, "image_delta": delta,
-            "libm_text": delta - ctrl_text, "pulled_in": dict(top), "libc": "picolibc",
+            "controller_text": ctrl_text,
+            "controller_text_Os": ctrl_text_os,
+            "image_delta": delta,
+            "libm_text": delta - ctrl_text,
+            "pulled_in": dict(top),
+            "libc": "picolibc",
         },
-        "stack": {"frames": frames, "step_bytes": step + callee,
-                  "note": "step frame plus the frames of the controller's other functions (an upper bound); libm frames not included"},
+        "stack": {
+            "frames": frames,
+            "step_bytes": step + callee,
+            "note": "step frame plus the frames of the controller's other functions (an upper bound); libm frames not included",
+        },
     }
 
 
@@ -156,8 +206,14 @@ def count_instructions(code: GeneratedCode, ys, r, work: Path) -> dict:
         raise VerificationFailed(f"expected {ys.shape[1]} counted steps, the plugin recorded {len(steps)}")
     overhead = int(statistics.median(cal))
     per = [c - overhead for c in steps]
-    return {"mean": statistics.fmean(per), "min": min(per), "max": max(per), "overhead": overhead, "calls": len(per),
-            "note": "guest instructions per step (QEMU TCG, exact count; not cycles)"}
+    return {
+        "mean": statistics.fmean(per),
+        "min": min(per),
+        "max": max(per),
+        "overhead": overhead,
+        "calls": len(per),
+        "note": "guest instructions per step (QEMU TCG, exact count; not cycles)",
+    }
 
 
 def verify_cortex_m4(policy: SymbolicPolicy, code: GeneratedCode, ys, r, work: Path, reference) -> dict:
@@ -182,4 +238,3 @@ def verify_cortex_m4(policy: SymbolicPolicy, code: GeneratedCode, ys, r, work: P
     except VerificationFailed as err:
         report["instructions"] = {"ok": False, "reasons": [str(err)]}
     return report
-

@@ -40,15 +40,29 @@ ROUNDOFF_FACTOR = 4.0
 ILL_CONDITIONED = 1e-3
 PROBES = {
     "float": [("NAN", math.nan), ("INFINITY", math.inf), ("-INFINITY", -math.inf), ("1.0e30F", 1e30), ("-3.0e38F", -3e38)],
-    "double": [("(double)NAN", math.nan), ("(double)INFINITY", math.inf), ("-(double)INFINITY", -math.inf), ("1.0e300", 1e300), ("-1.7e308", -1.7e308)],
+    "double": [
+        ("(double)NAN", math.nan),
+        ("(double)INFINITY", math.inf),
+        ("-(double)INFINITY", -math.inf),
+        ("1.0e300", 1e300),
+        ("-1.7e308", -1.7e308),
+    ],
 }
 
 
 # Warnings every build of generated code must pass (host and cross compilers).
 STRICT_FLAGS = [
-    "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wfloat-conversion",
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-Wdouble-promotion",
+    "-Wfloat-conversion",
     "-ffp-contract=off",
 ]
+
+
 class VerificationFailed(RuntimeError):
     """A generated controller failed a check; the message names the check and shows the evidence."""
 
@@ -76,8 +90,12 @@ def _rows(values: np.ndarray, per_row: int = 4) -> list[str]:
 def harness_context(code: GeneratedCode, ys: np.ndarray, r: np.ndarray) -> dict:
     ctx = dict(code.context)
     ctx.update(
-        segments=ys.shape[0], ticks=ys.shape[1], y_rows=_rows(ys), r_rows=_rows(r),
-        probes=[c for c, _ in PROBES[code.real]], fmt="%.9g" if code.real == "float" else "%.17g",
+        segments=ys.shape[0],
+        ticks=ys.shape[1],
+        y_rows=_rows(ys),
+        r_rows=_rows(r),
+        probes=[c for c, _ in PROBES[code.real]],
+        fmt="%.9g" if code.real == "float" else "%.17g",
         zero="0.0F" if code.real == "float" else "0.0",
     )
     return ctx
@@ -153,8 +171,9 @@ def reference_trajectories(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray
     return Reference(u, z, float_roundoff(policy, ys, r, (u, z), real))
 
 
-def float_roundoff(policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray, reference: tuple[np.ndarray, np.ndarray],
-                   real: str) -> dict[str, float]:
+def float_roundoff(
+    policy: SymbolicPolicy, ys: np.ndarray, r: np.ndarray, reference: tuple[np.ndarray, np.ndarray], real: str
+) -> dict[str, float]:
     """Per channel, the error (trajectory scale) of the reference replayed in single precision
     (`run_reference(..., dtype=float32)`: observations, targets, state and every operation in
     float32) against the float64 one: what single-precision arithmetic makes of this policy on this
@@ -192,8 +211,9 @@ def _errors(policy: SymbolicPolicy, u: np.ndarray, z: np.ndarray, reference) -> 
     return errors
 
 
-def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: list[float], last_y: np.ndarray,
-                 last_r: np.ndarray) -> dict:
+def check_probes(
+    policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: list[float], last_y: np.ndarray, last_r: np.ndarray
+) -> dict:
     """Non-finite/huge observation probes (from the final state, with observation j of the final
     tick replaced): caught -> safe output and z reset to z0; not caught -> finite outputs, and only
     allowed when the float64 reference stays finite too."""
@@ -214,7 +234,9 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
         if st != 0:
             caught += 1
             if not (np.array_equal(cast(uu), safe_c) and np.array_equal(cast(zz), init_c)):
-                problems.append(f"{label}: status {st} but u = {uu.tolist()}, z = {zz.tolist()} (expected safe output {safe_c.tolist()} and z0)")
+                problems.append(
+                    f"{label}: status {st} but u = {uu.tolist()}, z = {zz.tolist()} (expected safe output {safe_c.tolist()} and z0)"
+                )
         else:
             if not (np.all(np.isfinite(uu)) and np.all(np.isfinite(zz))):
                 problems.append(f"{label}: status 0 with non-finite output u = {uu.tolist()}, z = {zz.tolist()}")
@@ -225,8 +247,9 @@ def check_probes(policy: SymbolicPolicy, out: HarnessOutput, real: str, safe: li
     return {"probes": len(out.probes), "caught": caught, "problems": problems}
 
 
-def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray, real: str, safe: list[float],
-          reference: Reference) -> dict:
+def judge(
+    policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndarray, real: str, safe: list[float], reference: Reference
+) -> dict:
     """Errors, statuses and probes of one harness run, with `ok` and the reasons when not ok."""
     errors = trajectory_errors(policy, out, reference)
     worst = max(e["rel"] for e in errors.values())
@@ -236,16 +259,26 @@ def judge(policy: SymbolicPolicy, out: HarnessOutput, ys: np.ndarray, r: np.ndar
     probes = check_probes(policy, out, real, safe, ys[-1, -1], r[-1])
     reasons = []
     if max(roundoff.values()) > ILL_CONDITIONED:
-        reasons.append(f"the policy itself loses {max(roundoff.values()):.3g} of its trajectory scale to {real} round-off "
-                       f"on this recording (more than {ILL_CONDITIONED:g}): generate double")
+        reasons.append(
+            f"the policy itself loses {max(roundoff.values()):.3g} of its trajectory scale to {real} round-off "
+            f"on this recording (more than {ILL_CONDITIONED:g}): generate double"
+        )
     bad = {k: v["rel"] for k, v in errors.items() if v["rel"] > tols[k]}
     if bad:
         reasons.append(f"trajectory error {worst:.3g} > tolerance {tol:g} on {bad}")
     if np.any(out.status != 0):
         reasons.append(f"{int(np.sum(out.status != 0))} recorded ticks returned a non-zero status")
     reasons.extend(probes["problems"])
-    return {"ok": not reasons, "max_rel_error": worst, "tolerance": tol, "float_roundoff": max(roundoff.values()), "errors": errors, "probes": probes,
-            "ticks": int(ys.shape[0] * ys.shape[1]), "reasons": reasons}
+    return {
+        "ok": not reasons,
+        "max_rel_error": worst,
+        "tolerance": tol,
+        "float_roundoff": max(roundoff.values()),
+        "errors": errors,
+        "probes": probes,
+        "ticks": int(ys.shape[0] * ys.shape[1]),
+        "reasons": reasons,
+    }
 
 
 def run(cmd: list[str], cwd: Path | None = None, timeout: float = 120.0, env=None) -> subprocess.CompletedProcess:

@@ -51,8 +51,11 @@ def float_literal(value: float, real_type: str = "float") -> str:
             f32 = np.float32(value)
         if not np.isfinite(f32):
             raise ValueError(f"the constant {value!r} overflows float; generate with real='double'")
-        text = np.format_float_positional(f32, unique=True, trim="0") if _plain(float(f32)) else \
-            np.format_float_scientific(f32, unique=True, trim="0")
+        text = (
+            np.format_float_positional(f32, unique=True, trim="0")
+            if _plain(float(f32))
+            else np.format_float_scientific(f32, unique=True, trim="0")
+        )
         suffix = "F"
     else:
         text = repr(value)

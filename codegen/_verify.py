@@ -58,11 +58,24 @@ def cppcheck(code: GeneratedCode) -> dict:
     if not shutil.which("cppcheck"):
         return {"skipped": "cppcheck is not installed"}
     files = [str(p) for p in (code.sources or [code.header])]
-    cmd = ["cppcheck", "--std=c99", "--language=c", "--enable=all", "--inconclusive", "--quiet",
-           "--suppress=missingIncludeSystem", "--suppress=unusedFunction", "--suppress=unmatchedSuppression",
-           # the policy says log(1 + x): printing log1p would change the exported arithmetic
-           "--suppress=unpreciseMathCall",
-           "--error-exitcode=1", "--template={file}:{line}: {severity}: {message} [{id}]", "-I", str(code.out_dir), *files]
+    cmd = [
+        "cppcheck",
+        "--std=c99",
+        "--language=c",
+        "--enable=all",
+        "--inconclusive",
+        "--quiet",
+        "--suppress=missingIncludeSystem",
+        "--suppress=unusedFunction",
+        "--suppress=unmatchedSuppression",
+        # the policy says log(1 + x): printing log1p would change the exported arithmetic
+        "--suppress=unpreciseMathCall",
+        "--error-exitcode=1",
+        "--template={file}:{line}: {severity}: {message} [{id}]",
+        "-I",
+        str(code.out_dir),
+        *files,
+    ]
     res = run(cmd)
     findings = [line for line in res.stderr.splitlines() if line.strip()]
     return {"ok": res.returncode == 0 and not findings, "findings": findings, "command": " ".join(cmd)}
@@ -141,8 +154,14 @@ def verify(
         from ._builder import CodegenError
 
         raise CodegenError(f"--target {unknown[0]!r} is not valid; use host or cortex-m4")
-    report: dict = {"prefix": code.prefix, "real": code.real, "single_header": code.single_header,
-                    "policy_sha256": policy.digest(), "ticks": int(ys.shape[0] * ys.shape[1]), "segments": int(ys.shape[0])}
+    report: dict = {
+        "prefix": code.prefix,
+        "real": code.real,
+        "single_header": code.single_header,
+        "policy_sha256": policy.digest(),
+        "ticks": int(ys.shape[0] * ys.shape[1]),
+        "segments": int(ys.shape[0]),
+    }
     reference = reference_trajectories(policy, ys, r, code.real)
     if recorded_u is not None:
         ref_u = reference[0]
@@ -163,14 +182,18 @@ def verify(
 
 def write_log(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(path.suffix + ".json").write_text(json.dumps(jsonable(report), indent=2, default=float) + "\n", encoding="utf-8")
+    path.with_suffix(path.suffix + ".json").write_text(
+        json.dumps(jsonable(report), indent=2, default=float) + "\n", encoding="utf-8"
+    )
     path.write_text("\n".join(summary_lines(report)) + "\n", encoding="utf-8")
 
 
 def summary_lines(report: dict) -> list[str]:
     """A readable summary of a verification report (what the CLI prints)."""
-    lines = [f"verification of {report['prefix']} ({report['real']}, policy {report['policy_sha256'][:12]}), "
-             f"{report['ticks']} ticks in {report['segments']} segment(s): {'PASS' if report['ok'] else 'FAIL'}"]
+    lines = [
+        f"verification of {report['prefix']} ({report['real']}, policy {report['policy_sha256'][:12]}), "
+        f"{report['ticks']} ticks in {report['segments']} segment(s): {'PASS' if report['ok'] else 'FAIL'}"
+    ]
     if "simulator_vs_reference" in report:
         lines.append(f"  simulator vs Python reference (controls, trajectory scale): {report['simulator_vs_reference']:.3g}")
     for target in ("host", "cortex-m4"):
@@ -189,25 +212,31 @@ def summary_lines(report: dict) -> list[str]:
                 lines.append(f"  {target} {name}: FAIL")
             elif "max_rel_error" in entry:
                 pr = entry["probes"]
-                lines.append(f"  {target} {name}: {'ok' if entry['ok'] else 'FAIL'}  max error {entry['max_rel_error']:.3g} "
-                             f"(tolerance {entry['tolerance']:.3g}{_roundoff_note(entry)}), probes {pr['caught']}/{pr['probes']} caught")
+                lines.append(
+                    f"  {target} {name}: {'ok' if entry['ok'] else 'FAIL'}  max error {entry['max_rel_error']:.3g} "
+                    f"(tolerance {entry['tolerance']:.3g}{_roundoff_note(entry)}), probes {pr['caught']}/{pr['probes']} caught"
+                )
             elif name == "cppcheck":
                 lines.append(f"  {target} cppcheck: {'clean' if entry['ok'] else 'FINDINGS'}")
             elif name == "size":
-                lines.append(f"  {target} size: controller .text {entry['controller_text']} B, libm and runtime pulled in "
-                             f"{entry['libm_text']} B ({entry['libc']}, -O2)")
+                lines.append(
+                    f"  {target} size: controller .text {entry['controller_text']} B, libm and runtime pulled in "
+                    f"{entry['libm_text']} B ({entry['libc']}, -O2)"
+                )
             elif name == "stack":
                 lines.append(f"  {target} stack: step {entry['step_bytes']} B (frames: {entry['frames']})")
             elif name == "instructions":
-                lines.append(f"  {target} instructions/step: mean {entry['mean']:.1f}, min {entry['min']}, max {entry['max']} "
-                             f"(marker overhead {entry['overhead']} subtracted)")
+                lines.append(
+                    f"  {target} instructions/step: mean {entry['mean']:.1f}, min {entry['min']}, max {entry['max']} "
+                    f"(marker overhead {entry['overhead']} subtracted)"
+                )
             if entry.get("reasons") and not entry.get("ok", True):
                 lines.extend("    " + line for reason in entry["reasons"] for line in str(reason).splitlines()[:20])
     return lines
 
 
 def _roundoff_note(entry: dict) -> str:
-    """", raised to 4 x the policy's own float32 round-off 3.6e-06" when that set the tolerance."""
+    """ ", raised to 4 x the policy's own float32 round-off 3.6e-06" when that set the tolerance."""
     from ._harness import ROUNDOFF_FACTOR
 
     r = entry.get("float_roundoff", 0.0)

@@ -213,7 +213,7 @@ def operating_point(task: Task, r=None, p=None) -> tuple[np.ndarray, np.ndarray]
         for i, v in fixed.items():
             x[i] = v
         x[free] = z[: len(free)]
-        return x, z[len(free):]
+        return x, z[len(free) :]
 
     def residual(z):
         x, u = unpack(z)

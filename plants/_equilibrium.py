@@ -52,7 +52,9 @@ def equilibrium_input(plant: Plant, x_ref, free: Sequence[int] = ()) -> list[sp.
     F, unknowns = equilibrium_system(plant, x_ref, free)
     J = F.jacobian(sp.Matrix(unknowns))
     if any(s in J.free_symbols for s in unknowns):
-        raise NotAffine(f"plant {plant.name!r}: dynamics are not affine in the inputs and free states; give input_reference explicitly")
+        raise NotAffine(
+            f"plant {plant.name!r}: dynamics are not affine in the inputs and free states; give input_reference explicitly"
+        )
     F0 = F.subs({w: 0 for w in unknowns})
     w = -J.pinv() * F0
     return [sp.simplify(e) for e in w[: plant.nu]]
@@ -61,8 +63,14 @@ def equilibrium_input(plant: Plant, x_ref, free: Sequence[int] = ()) -> list[sp.
 def _ipopt(w, objective, g, lbx, ubx, lbg, ubg):
     import casadi as ca
 
-    options = {"print_time": False, "ipopt.print_level": 0, "ipopt.sb": "yes", "ipopt.tol": 1e-12,
-               "ipopt.max_iter": 300, "ipopt.bound_relax_factor": 0.0}
+    options = {
+        "print_time": False,
+        "ipopt.print_level": 0,
+        "ipopt.sb": "yes",
+        "ipopt.tol": 1e-12,
+        "ipopt.max_iter": 300,
+        "ipopt.bound_relax_factor": 0.0,
+    }
     solver = ca.nlpsol("equilibrium", "ipopt", {"x": w, "f": objective, "g": g}, options)
     return lambda w0: np.asarray(solver(x0=w0, lbx=lbx, ubx=ubx, lbg=lbg, ubg=ubg)["x"], float).ravel()
 
@@ -74,7 +82,11 @@ def _starts(limits: np.ndarray, centre: np.ndarray, x_guess: np.ndarray) -> list
         span = hi - lo if np.isfinite(hi - lo) else 2.0 * max(1.0, abs(centre[i]))
         for frac in (0.1, 0.9):
             u = centre.copy()
-            u[i] = lo + frac * span if np.isfinite(lo) else (hi - (1 - frac) * span if np.isfinite(hi) else centre[i] + (frac - 0.5) * span)
+            u[i] = (
+                lo + frac * span
+                if np.isfinite(lo)
+                else (hi - (1 - frac) * span if np.isfinite(hi) else centre[i] + (frac - 0.5) * span)
+            )
             starts.append(u)
     return [np.concatenate([u, x_guess]) for u in starts]
 

@@ -120,4 +120,15 @@ def builtin_equivalent(task: Task) -> str | None:
     return None if digest is None else _builtin_digests().get(digest)
 
 
-__all__ = ["BUILTIN_TASKS", "builtin_equivalent", "definition_digest", "task_reference", "DEFAULT_TASK", "TaskFileError", "UnknownTask", "builtin_tasks", "get_task", "task_path"]
+__all__ = [
+    "BUILTIN_TASKS",
+    "builtin_equivalent",
+    "definition_digest",
+    "task_reference",
+    "DEFAULT_TASK",
+    "TaskFileError",
+    "UnknownTask",
+    "builtin_tasks",
+    "get_task",
+    "task_path",
+]

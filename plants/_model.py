@@ -45,9 +45,7 @@ class Parameter:
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ModelError(f"parameter {self.name!r}: range {list(self.range)} is not finite")
             if lo > hi:
-                raise ModelError(
-                    f"parameter {self.name!r}: range low {lo} > high {hi}; write [low, high]"
-                )
+                raise ModelError(f"parameter {self.name!r}: range low {lo} > high {hi}; write [low, high]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,9 +245,13 @@ class Task:
         if len(self.initial_state) != pl.nx:
             raise ModelError(f"task {self.name!r}: initial-state distributions for {len(self.initial_state)} of {pl.nx} states")
         if len(self.parameter_distribution) != pl.np_:
-            raise ModelError(f"task {self.name!r}: parameter distributions for {len(self.parameter_distribution)} of {pl.np_} parameters")
+            raise ModelError(
+                f"task {self.name!r}: parameter distributions for {len(self.parameter_distribution)} of {pl.np_} parameters"
+            )
         if len(self.target_distribution) != len(self.targets):
-            raise ModelError(f"task {self.name!r}: {len(self.target_distribution)} target distributions for {len(self.targets)} targets")
+            raise ModelError(
+                f"task {self.name!r}: {len(self.target_distribution)} target distributions for {len(self.targets)} targets"
+            )
         if not self.input_limits:
             object.__setattr__(self, "input_limits", tuple((-math.inf, math.inf) for _ in range(pl.nu)))
         if len(self.input_limits) != pl.nu:
@@ -301,9 +303,7 @@ class Task:
 
     @property
     def varying_parameters(self) -> tuple[str, ...]:
-        return tuple(
-            q.name for q, d in zip(self.plant.parameters, self.parameter_distribution) if d.kind != "fixed"
-        )
+        return tuple(q.name for q, d in zip(self.plant.parameters, self.parameter_distribution) if d.kind != "fixed")
 
     @property
     def nominal_parameters(self) -> np.ndarray:

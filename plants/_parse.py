@@ -39,8 +39,23 @@ RETRY_SECONDS = 0.05
 
 TRANSFORMATIONS = standard_transformations + (convert_xor,)
 _NUMBERS = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational, "Symbol": sp.Symbol, "Function": sp.Function}
-_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Call, ast.Name, ast.Constant, ast.Tuple,
-            ast.keyword, ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_ALLOWED = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.Call,
+    ast.Name,
+    ast.Constant,
+    ast.Tuple,
+    ast.keyword,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
 _DIGITS = re.compile(r"\d+")
 _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
@@ -161,8 +176,11 @@ def within(seconds: float, fn: Callable[[], Any]) -> Any:
     meanwhile (no collector callbacks to lose it in), and a signal that lands here, in the
     clean-up, is ignored.
     """
-    if (not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
-            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    ):
         return fn()
 
     def expire(signum, frame):
@@ -183,5 +201,12 @@ def within(seconds: float, fn: Callable[[], Any]) -> Any:
             gc.enable()
 
 
-__all__ = ["MAX_CHARACTERS", "MAX_DIGITS", "MAX_EXPONENT", "MAX_MAGNITUDE", "PARSE_SECONDS", "ExpressionLimit",
-           "parse_expression"]
+__all__ = [
+    "MAX_CHARACTERS",
+    "MAX_DIGITS",
+    "MAX_EXPONENT",
+    "MAX_MAGNITUDE",
+    "PARSE_SECONDS",
+    "ExpressionLimit",
+    "parse_expression",
+]

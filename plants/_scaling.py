@@ -55,7 +55,9 @@ class Scaling:
             names, offsets, scales = self._fields(kind)
             object.__setattr__(self, kind, tuple(str(n) for n in names))
             if not len(names) == len(offsets) == len(scales):
-                raise ModelError(f"scaling of {kind}: {len(names)} names, {len(offsets)} offsets and {len(scales)} scales; give one of each per name")
+                raise ModelError(
+                    f"scaling of {kind}: {len(names)} names, {len(offsets)} offsets and {len(scales)} scales; give one of each per name"
+                )
             for n, o, s in zip(names, offsets, scales):
                 if not (math.isfinite(o) and math.isfinite(s) and s > 0):
                     raise ModelError(f"scaling of {kind[:-1]} {n!r}: offset {o} and scale {s} must be finite, the scale > 0")
@@ -64,11 +66,13 @@ class Scaling:
 
     def inverse(self) -> Scaling:
         """The scaling the other way round: `normalised = -offset/scale + (1/scale) * original`."""
+
         def inv(offsets, scales):
             return tuple(-o / s for o, s in zip(offsets, scales)), tuple(1.0 / s for s in scales)
 
-        return Scaling(self.observations, *inv(self.y0, self.sy), self.targets, *inv(self.r0, self.sr),
-                       self.inputs, *inv(self.u0, self.su))
+        return Scaling(
+            self.observations, *inv(self.y0, self.sy), self.targets, *inv(self.r0, self.sr), self.inputs, *inv(self.u0, self.su)
+        )
 
     def _fields(self, kind: str) -> tuple[tuple, tuple, tuple]:
         if kind == "observations":
@@ -83,8 +87,17 @@ class Scaling:
     def identity(cls, task: Task) -> Scaling:
         """The scaling that changes nothing, for `task`'s signals."""
         ny, nr, nu = task.ny, task.nr, task.plant.nu
-        return cls(tuple(o.name for o in task.observations), (0.0,) * ny, (1.0,) * ny,
-                   task.targets, (0.0,) * nr, (1.0,) * nr, task.plant.inputs, (0.0,) * nu, (1.0,) * nu)
+        return cls(
+            tuple(o.name for o in task.observations),
+            (0.0,) * ny,
+            (1.0,) * ny,
+            task.targets,
+            (0.0,) * nr,
+            (1.0,) * nr,
+            task.plant.inputs,
+            (0.0,) * nu,
+            (1.0,) * nu,
+        )
 
     @property
     def is_identity(self) -> bool:
@@ -105,7 +118,9 @@ class Scaling:
     def _arrays(self, kind: str, values: Any) -> tuple[np.ndarray, np.ndarray]:
         names, offsets, scales = self._fields(kind)
         if np.shape(values)[-1:] != (len(names),):
-            raise ValueError(f"{kind} values of shape {np.shape(values)}: the last axis must have one entry per name ({', '.join(names) or 'none'})")
+            raise ValueError(
+                f"{kind} values of shape {np.shape(values)}: the last axis must have one entry per name ({', '.join(names) or 'none'})"
+            )
         shape = (1,) * (np.ndim(values) - 1) + (len(names),)  # explicit ranks: no implicit promotion
         return np.reshape(offsets, shape), np.reshape(scales, shape)
 
@@ -142,7 +157,11 @@ class Scaling:
     def from_dict(cls, d: Mapping[str, Any]) -> Scaling:
         def part(kind):
             items = d.get(kind, {})
-            return tuple(items), tuple(float(v["offset"]) for v in items.values()), tuple(float(v["scale"]) for v in items.values())
+            return (
+                tuple(items),
+                tuple(float(v["offset"]) for v in items.values()),
+                tuple(float(v["scale"]) for v in items.values()),
+            )
 
         (yn, y0, sy), (rn, r0, sr), (un, u0, su) = (part(k) for k in KINDS)
         return cls(yn, y0, sy, rn, r0, sr, un, u0, su)
@@ -286,9 +305,15 @@ def choose_scaling(task: Task) -> Scaling:
         su.append(power_of_ten(size))
         u0.append(_round_offset(u_offset[i], su[-1]))
     return Scaling(
-        tuple(o.name for o in task.observations), tuple(y0), tuple(sy),
-        task.targets, tuple(r0_rounded), tuple(sr),
-        pl.inputs, tuple(u0), tuple(su),
+        tuple(o.name for o in task.observations),
+        tuple(y0),
+        tuple(sy),
+        task.targets,
+        tuple(r0_rounded),
+        tuple(sr),
+        pl.inputs,
+        tuple(u0),
+        tuple(su),
     )
 
 
@@ -350,10 +375,15 @@ def _rewrite(task: Task, scaling: Scaling) -> Task:
         if o != 0.0 or s != 1.0:
             units[n] = _unit(units.get(n, ""), o, s)
     plant = Plant(
-        name=pl.name, states=pl.states, inputs=pl.inputs, parameters=pl.parameters,
+        name=pl.name,
+        states=pl.states,
+        inputs=pl.inputs,
+        parameters=pl.parameters,
         dynamics=tuple(sub(e, u_map) for e in pl.dynamics),
         diffusion=tuple(sub(e, u_map) for e in pl.diffusion),
-        time=pl.time, units=units, description=pl.description,
+        time=pl.time,
+        units=units,
+        description=pl.description,
     )
     observations = []
     for o, y0, sy in zip(task.observations, scaling.y0, scaling.sy):
@@ -362,9 +392,7 @@ def _rewrite(task: Task, scaling: Scaling) -> Task:
             observations.append(Observation(o.name, (expr - _exact(y0)) / _exact(sy), o.noise / sy))
         else:
             observations.append(Observation(o.name, expr, o.noise))
-    targets = tuple(
-        _affine(d, r0, sr) for d, r0, sr in zip(task.target_distribution, scaling.r0, scaling.sr)
-    )
+    targets = tuple(_affine(d, r0, sr) for d, r0, sr in zip(task.target_distribution, scaling.r0, scaling.sr))
     c = task.cost
     quadratic = c.quadratic
     if quadratic is not None:
@@ -378,16 +406,24 @@ def _rewrite(task: Task, scaling: Scaling) -> Task:
         )
         quadratic = (Q, R, tuple(sub(e, r_map) for e in xref), uref)
     cost = Cost(
-        stage=sub(c.stage, ru_map), every=c.every, aggregate=c.aggregate,
-        terminate_when=sub(c.terminate_when, ru_map), terminal=c.terminal, reward=c.reward, quadratic=quadratic,
+        stage=sub(c.stage, ru_map),
+        every=c.every,
+        aggregate=c.aggregate,
+        terminate_when=sub(c.terminate_when, ru_map),
+        terminal=c.terminal,
+        reward=c.reward,
+        quadratic=quadratic,
     )
     success = None if task.success is None else Success(sub(task.success.condition, ru_map), task.success.when)
-    limits = tuple(
-        ((lo - o) / s, (hi - o) / s) for (lo, hi), o, s in zip(task.input_limits, scaling.u0, scaling.su)
-    )
+    limits = tuple(((lo - o) / s, (hi - o) / s) for (lo, hi), o, s in zip(task.input_limits, scaling.u0, scaling.su))
     normalised = task.replace(
-        plant=plant, observations=tuple(observations), target_distribution=targets, cost=cost,
-        input_limits=limits, target_state=tuple(sub(e, r_map) for e in task.target_state), success=success,
+        plant=plant,
+        observations=tuple(observations),
+        target_distribution=targets,
+        cost=cost,
+        input_limits=limits,
+        target_state=tuple(sub(e, r_map) for e in task.target_state),
+        success=success,
         lqg=_lqg_weights(task.lqg, scaling.su),
     )
     return normalised

@@ -46,11 +46,35 @@ def did_you_mean(name: str, valid: list[str] | tuple[str, ...]) -> str:
 
 _PLANT_KEYS = ("name", "description", "time", "states", "inputs", "parameters", "definitions", "dynamics", "diffusion")
 _TASK_KEYS = (
-    "name", "description", "plant", "horizon", "dt", "substeps", "process_noise", "observations",
-    "targets", "initial", "parameters", "input_limits", "cost", "success", "target_state", "lqg",
+    "name",
+    "description",
+    "plant",
+    "horizon",
+    "dt",
+    "substeps",
+    "process_noise",
+    "observations",
+    "targets",
+    "initial",
+    "parameters",
+    "input_limits",
+    "cost",
+    "success",
+    "target_state",
+    "lqg",
 )
-_COST_KEYS = ("stage", "Q", "R", "state_reference", "input_reference", "every", "aggregate",
-              "terminate_when", "terminal_cost", "reward")
+_COST_KEYS = (
+    "stage",
+    "Q",
+    "R",
+    "state_reference",
+    "input_reference",
+    "every",
+    "aggregate",
+    "terminate_when",
+    "terminal_cost",
+    "reward",
+)
 
 
 class _Reader:
@@ -105,8 +129,11 @@ class _Reader:
         kind -> the names of that kind)."""
         for other, names in taken.items():
             if name in names:
-                raise self.fail(key, f"{name!r} is already the name of a{'n' if other[0] in 'aeio' else ''} {other}; "
-                                     f"give the {kind} a name of its own")
+                raise self.fail(
+                    key,
+                    f"{name!r} is already the name of a{'n' if other[0] in 'aeio' else ''} {other}; "
+                    f"give the {kind} a name of its own",
+                )
 
     def definite(self, M: sp.Matrix, value: Any, key: str, strict: bool) -> None:
         """Refuse a weight matrix `M` (given as `value`) that is not positive semidefinite
@@ -116,8 +143,11 @@ class _Reader:
         scale = float(np.max(np.abs(A))) if A.size else 0.0
         if smallest < -1e-12 * scale or (strict and smallest <= 1e-12 * scale):
             name = key.rsplit(".", 1)[-1]
-            need = "positive definite (every eigenvalue > 0: LQR needs a cost on every input)" if strict else \
-                "positive semidefinite (no eigenvalue < 0: a negative weight rewards the error it should cost)"
+            need = (
+                "positive definite (every eigenvalue > 0: LQR needs a cost on every input)"
+                if strict
+                else "positive semidefinite (no eigenvalue < 0: a negative weight rewards the error it should cost)"
+            )
             raise self.fail(key, f"{name} = {value!r} is not {need}; its smallest eigenvalue is {smallest:.6g}")
 
     def expr(self, text: Any, key: str, known: dict[str, sp.Symbol], boolean: bool = False) -> sp.Basic:
@@ -149,10 +179,11 @@ class _Reader:
             u = unknown[0]
             raise self.fail(
                 key,
-                f"unknown symbol {u!r} in {text!r}{did_you_mean(u, list(known))}; "
-                f"known symbols: {', '.join(known) or '(none)'}",
+                f"unknown symbol {u!r} in {text!r}{did_you_mean(u, list(known))}; known symbols: {', '.join(known) or '(none)'}",
             )
-        is_condition = isinstance(e, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom))
+        is_condition = isinstance(
+            e, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom)
+        )
         if boolean and not is_condition:
             raise self.fail(key, f"expected a condition such as 'x > 1.5', got {text!r}")
         if not boolean and is_condition:
@@ -166,11 +197,14 @@ class _Reader:
             return Distribution("fixed", self.number(value, key))
         if not isinstance(value, dict) or len(value) != 1:
             raise self.fail(key, f"expected a number, {{uniform = [low, high]}} or {{normal = [mean, std]}}, got {value!r}")
-        (kind, args), = value.items()
+        ((kind, args),) = value.items()
         if kind == "fixed":
             return Distribution("fixed", self.number(args, key))
         if kind not in ("uniform", "normal"):
-            raise self.fail(key, f"unknown distribution {kind!r}{did_you_mean(kind, ['uniform', 'normal', 'fixed'])}; valid: uniform, normal, fixed")
+            raise self.fail(
+                key,
+                f"unknown distribution {kind!r}{did_you_mean(kind, ['uniform', 'normal', 'fixed'])}; valid: uniform, normal, fixed",
+            )
         if not isinstance(args, list) or len(args) != 2:
             raise self.fail(key, f"{kind} takes a list of two numbers, got {args!r}")
         a, b = (self.number(v, key) for v in args)
@@ -224,11 +258,15 @@ class _Reader:
         known: dict[str, sp.Basic] = {n: symbol(n) for n in states + inputs + [q.name for q in params]}
         defs = table.get("definitions", {})
         if not isinstance(defs, dict):
-            raise self.fail(f"{where}.definitions", "expected a table name = \"expression\" (each may use the ones above it)")
+            raise self.fail(f"{where}.definitions", 'expected a table name = "expression" (each may use the ones above it)')
         local = dict(known)
         for dname, text in defs.items():
-            self.unique(dname, f"{where}.definitions.{dname}", "definition",
-                        {"state": states, "input": inputs, "parameter": [q.name for q in params]})
+            self.unique(
+                dname,
+                f"{where}.definitions.{dname}",
+                "definition",
+                {"state": states, "input": inputs, "parameter": [q.name for q in params]},
+            )
             if dname in local or dname in EXPRESSION_NAMESPACE or not dname.isidentifier():
                 raise self.fail(f"{where}.definitions.{dname}", f"{dname!r} cannot name a definition (it is taken or invalid)")
             local[dname] = self.expr(text, f"{where}.definitions.{dname}", local)
@@ -243,8 +281,14 @@ class _Reader:
                 raise self.fail(f"{where}.diffusion.{s}", "diffusion may depend on parameters only")
         try:
             return Plant(
-                name=name, states=tuple(states), inputs=tuple(inputs), parameters=tuple(params),
-                dynamics=tuple(dynamics), diffusion=tuple(diffusion), time=time, units=units,
+                name=name,
+                states=tuple(states),
+                inputs=tuple(inputs),
+                parameters=tuple(params),
+                dynamics=tuple(dynamics),
+                diffusion=tuple(diffusion),
+                time=time,
+                units=units,
                 description=table.get("description", ""),
             )
         except ModelError as err:
@@ -253,10 +297,12 @@ class _Reader:
     def _per_state(self, spec: Any, key: str, states: list[str], known, required: bool) -> list[sp.Expr]:
         if isinstance(spec, list):
             if len(spec) != len(states):
-                raise self.fail(key, f"{len(spec)} expressions for {len(states)} states ({', '.join(states)}); give one per state")
+                raise self.fail(
+                    key, f"{len(spec)} expressions for {len(states)} states ({', '.join(states)}); give one per state"
+                )
             return [self.expr(e, f"{key}[{i}]", known) for i, e in enumerate(spec)]
         if not isinstance(spec, dict):
-            raise self.fail(key, f"expected a table state = \"expression\" or a list, got {spec!r}")
+            raise self.fail(key, f'expected a table state = "expression" or a list, got {spec!r}')
         for k in spec:
             if k not in states:
                 raise self.fail(f"{key}.{k}", f"{k!r} is not a state{did_you_mean(k, states)}; states: {', '.join(states)}")
@@ -270,7 +316,10 @@ class _Reader:
     def task(self, doc: dict, default_name: str) -> Task:
         for k in doc:
             if k not in ("plant", "task"):
-                raise self.fail(k, f"unknown top-level table {k!r}{did_you_mean(k, ['plant', 'task'])}; a task file has [plant] (or task.plant = \"file\") and [task]")
+                raise self.fail(
+                    k,
+                    f'unknown top-level table {k!r}{did_you_mean(k, ["plant", "task"])}; a task file has [plant] (or task.plant = "file") and [task]',
+                )
         if "task" not in doc:
             raise self.fail("task", "missing; a task file needs a [task] table")
         t = doc["task"]
@@ -285,7 +334,7 @@ class _Reader:
                 raise self.fail("task.plant", f"expected a file name, got {ref!r}")
             plant = load_plant(self.path.parent / ref)
         else:
-            raise self.fail("task.plant", "missing; name a plant file (plant = \"plant.toml\") or add a [plant] table")
+            raise self.fail("task.plant", 'missing; name a plant file (plant = "plant.toml") or add a [plant] table')
         for req in ("horizon", "dt", "cost"):
             if req not in t:
                 raise self.fail(f"task.{req}", "missing; a task needs horizon, dt and cost")
@@ -321,19 +370,23 @@ class _Reader:
 
         sym = {n: symbol(n) for n in plant_names + targets}
         x_and_p = {n: sym[n] for n in list(plant.states) + [q.name for q in plant.parameters]}
-        observations = self._observations(t.get("observations"), plant, x_and_p, plant_names + targets, {**kinds, "target": targets})
+        observations = self._observations(
+            t.get("observations"), plant, x_and_p, plant_names + targets, {**kinds, "target": targets}
+        )
         initial = self._initial(t.get("initial"), plant)
         pdist = self._parameters(t.get("parameters", {}), plant)
         limits = self._limits(t.get("input_limits", {}), plant)
         no_inputs = {n: s for n, s in sym.items() if n not in plant.inputs}
-        target_state = self._target_state(t.get("target_state"), plant, {**{n: sym[n] for n in targets}, **{q.name: sym[q.name] for q in plant.parameters}})
+        target_state = self._target_state(
+            t.get("target_state"), plant, {**{n: sym[n] for n in targets}, **{q.name: sym[q.name] for q in plant.parameters}}
+        )
         operating = {"targets": dict(zip(targets, tdist)), "parameters": pdist, "limits": limits, "initial": initial}
         cost = self._cost(t["cost"], plant, sym, no_inputs, dt, operating)
         success = None
         if "success" in t:
             s = t["success"]
             if not isinstance(s, dict):
-                raise self.fail("task.success", "expected {condition = \"...\", when = \"final\"|\"ever\"}")
+                raise self.fail("task.success", 'expected {condition = "...", when = "final"|"ever"}')
             self.check_keys(s, ("condition", "when"), "task.success")
             if "condition" not in s:
                 raise self.fail("task.success.condition", "missing")
@@ -350,11 +403,24 @@ class _Reader:
                 self.definite(self._matrix(lqg[name], f"task.lqg.{name}", n), lqg[name], f"task.lqg.{name}", strict)
         try:
             return Task(
-                name=t.get("name", default_name), plant=plant, observations=observations,
-                targets=tuple(targets), target_distribution=tuple(tdist), initial_state=initial,
-                parameter_distribution=pdist, horizon=horizon, dt=dt, cost=cost, substeps=substeps,
-                process_noise=process_noise, input_limits=limits, target_state=target_state,
-                success=success, lqg=lqg, description=t.get("description", ""), source=str(self.path),
+                name=t.get("name", default_name),
+                plant=plant,
+                observations=observations,
+                targets=tuple(targets),
+                target_distribution=tuple(tdist),
+                initial_state=initial,
+                parameter_distribution=pdist,
+                horizon=horizon,
+                dt=dt,
+                cost=cost,
+                substeps=substeps,
+                process_noise=process_noise,
+                input_limits=limits,
+                target_state=target_state,
+                success=success,
+                lqg=lqg,
+                description=t.get("description", ""),
+                source=str(self.path),
             )
         except ModelError as err:
             raise self.fail("task", str(err)) from None
@@ -362,9 +428,9 @@ class _Reader:
     def _observations(self, spec, plant: Plant, known, taken: list[str], kinds: dict[str, Any]) -> tuple[Observation, ...]:
         key = "task.observations"
         if spec is None:
-            raise self.fail(key, "missing; list what the controller measures, e.g. y = {expr = \"x\", noise = 0.1}")
+            raise self.fail(key, 'missing; list what the controller measures, e.g. y = {expr = "x", noise = 0.1}')
         if not isinstance(spec, dict) or not spec:
-            raise self.fail(key, "expected a table name = {expr = \"...\", noise = std}")
+            raise self.fail(key, 'expected a table name = {expr = "...", noise = std}')
         out = []
         for name, item in spec.items():
             k = f"{key}.{name}"
@@ -374,13 +440,16 @@ class _Reader:
             if isinstance(item, str):
                 item = {"expr": item}
             if not isinstance(item, dict):
-                raise self.fail(k, f"expected {{expr = \"...\", noise = std}}, got {item!r}")
+                raise self.fail(k, f'expected {{expr = "...", noise = std}}, got {item!r}')
             self.check_keys(item, ("expr", "noise"), k)
             if "expr" not in item:
                 raise self.fail(f"{k}.expr", "missing")
             text = item["expr"]
             if isinstance(text, str) and text.isidentifier() and text not in known and text not in EXPRESSION_NAMESPACE:
-                raise self.fail(f"{k}.expr", f"observation of unknown state {text!r}{did_you_mean(text, list(plant.states))}; states: {', '.join(plant.states)}")
+                raise self.fail(
+                    f"{k}.expr",
+                    f"observation of unknown state {text!r}{did_you_mean(text, list(plant.states))}; states: {', '.join(plant.states)}",
+                )
             e = self.expr(text, f"{k}.expr", known)
             noise = self.number(item.get("noise", 0.0), f"{k}.noise")
             if noise < 0:
@@ -396,20 +465,28 @@ class _Reader:
             raise self.fail(key, "expected a table state = distribution")
         for k in spec:
             if k not in plant.states:
-                raise self.fail(f"{key}.{k}", f"{k!r} is not a state{did_you_mean(k, plant.states)}; states: {', '.join(plant.states)}")
+                raise self.fail(
+                    f"{key}.{k}", f"{k!r} is not a state{did_you_mean(k, plant.states)}; states: {', '.join(plant.states)}"
+                )
         missing = [s for s in plant.states if s not in spec]
         if missing:
-            raise self.fail(key, f"no distribution for states {', '.join(missing)}; give a number or {{uniform = [low, high]}} or {{normal = [mean, std]}}")
+            raise self.fail(
+                key,
+                f"no distribution for states {', '.join(missing)}; give a number or {{uniform = [low, high]}} or {{normal = [mean, std]}}",
+            )
         return tuple(self.distribution(spec[s], f"{key}.{s}") for s in plant.states)
 
     def _parameters(self, spec, plant: Plant) -> tuple[Distribution, ...]:
         key = "task.parameters"
         if not isinstance(spec, dict):
-            raise self.fail(key, "expected a table parameter = \"nominal\" | \"range\" | distribution")
+            raise self.fail(key, 'expected a table parameter = "nominal" | "range" | distribution')
         names = [q.name for q in plant.parameters]
         for k in spec:
             if k not in names:
-                raise self.fail(f"{key}.{k}", f"{k!r} is not a parameter of plant {plant.name!r}{did_you_mean(k, names)}; parameters: {', '.join(names)}")
+                raise self.fail(
+                    f"{key}.{k}",
+                    f"{k!r} is not a parameter of plant {plant.name!r}{did_you_mean(k, names)}; parameters: {', '.join(names)}",
+                )
         out = []
         for q in plant.parameters:
             v = spec.get(q.name, "nominal")
@@ -417,7 +494,7 @@ class _Reader:
                 out.append(Distribution("fixed", q.nominal))
             elif v == "range":
                 if q.range is None:
-                    raise self.fail(f"{key}.{q.name}", f"\"range\" asked for, but parameter {q.name!r} has no range in the plant")
+                    raise self.fail(f"{key}.{q.name}", f'"range" asked for, but parameter {q.name!r} has no range in the plant')
                 out.append(Distribution("uniform", *q.range))
             else:
                 out.append(self.distribution(v, f"{key}.{q.name}"))
@@ -429,7 +506,9 @@ class _Reader:
             raise self.fail(key, "expected a table input = [low, high]")
         for k in spec:
             if k not in plant.inputs:
-                raise self.fail(f"{key}.{k}", f"{k!r} is not an input{did_you_mean(k, plant.inputs)}; inputs: {', '.join(plant.inputs)}")
+                raise self.fail(
+                    f"{key}.{k}", f"{k!r} is not an input{did_you_mean(k, plant.inputs)}; inputs: {', '.join(plant.inputs)}"
+                )
         out = []
         for u in plant.inputs:
             v = spec.get(u, [-math.inf, math.inf])
@@ -469,7 +548,7 @@ class _Reader:
         quadratic = None
         if "stage" in spec:
             if any(k in spec for k in ("Q", "R", "state_reference", "input_reference")):
-                raise self.fail(key, "give either stage = \"expression\" or the quadratic form Q, R, references, not both")
+                raise self.fail(key, 'give either stage = "expression" or the quadratic form Q, R, references, not both')
             stage = self.expr(spec["stage"], f"{key}.stage", sym)
         elif "Q" in spec and "R" in spec:
             Q = self._matrix(spec["Q"], f"{key}.Q", plant.nx)
@@ -486,14 +565,14 @@ class _Reader:
                 uref = self._equilibrium_input(plant, Q, xref, operating)
             else:
                 if not isinstance(ur, list) or len(ur) != plant.nu:
-                    raise self.fail(f"{key}.input_reference", f"expected {plant.nu} expressions or \"equilibrium\", got {ur!r}")
+                    raise self.fail(f"{key}.input_reference", f'expected {plant.nu} expressions or "equilibrium", got {ur!r}')
                 uref = sp.Matrix([self.expr(e, f"{key}.input_reference[{i}]", ref_known) for i, e in enumerate(ur)])
             ex = sp.Matrix(plant.x) - xref
             eu = sp.Matrix(plant.u) - uref
             stage = (ex.T * Q * ex)[0, 0] + (eu.T * R * eu)[0, 0]
             quadratic = (Q, R, tuple(xref), tuple(uref))
         else:
-            raise self.fail(key, "give stage = \"expression\" or a quadratic form with Q and R")
+            raise self.fail(key, 'give stage = "expression" or a quadratic form with Q and R')
         term = None
         if "terminate_when" in spec:
             term = self.expr(spec["terminate_when"], f"{key}.terminate_when", no_inputs, boolean=True)
@@ -501,9 +580,13 @@ class _Reader:
         if not isinstance(reward, bool):
             raise self.fail(f"{key}.reward", f"expected true or false, got {reward!r}")
         return Cost(
-            stage=stage, every=int(round(every)), aggregate=aggregate, terminate_when=term,
+            stage=stage,
+            every=int(round(every)),
+            aggregate=aggregate,
+            terminate_when=term,
             terminal=self.number(spec.get("terminal_cost", 0.0), f"{key}.terminal_cost"),
-            reward=reward, quadratic=quadratic,
+            reward=reward,
+            quadratic=quadratic,
         )
 
     def _equilibrium_input(self, plant: Plant, Q: sp.Matrix, xref: sp.Matrix, operating: dict) -> sp.Matrix:
@@ -524,16 +607,19 @@ class _Reader:
         F, unknowns = equilibrium_system(plant, list(xref), free)
         varying = [r for r, d in operating["targets"].items() if d.kind != "fixed" and symbol(r) in F.free_symbols]
         if varying:
-            raise self.fail(key, f"\"equilibrium\": the dynamics are not affine in {', '.join(map(str, unknowns))}, so the input is solved "
-                                 f"numerically at one operating point, but it depends on the target {', '.join(varying)}, which varies per "
-                                 f"trajectory; give input_reference as one expression per input of the targets, or fix the target")
+            raise self.fail(
+                key,
+                f'"equilibrium": the dynamics are not affine in {", ".join(map(str, unknowns))}, so the input is solved '
+                f"numerically at one operating point, but it depends on the target {', '.join(varying)}, which varies per "
+                f"trajectory; give input_reference as one expression per input of the targets, or fix the target",
+            )
         values = {symbol(r): d.mean for r, d in operating["targets"].items()}
         values |= {symbol(q.name): d.mean for q, d in zip(plant.parameters, operating["parameters"])}
         x_guess = [d.mean for d in operating["initial"]]
         try:
             u = solve_equilibrium_input(plant, list(xref), free, values, operating["limits"], x_guess)
         except ModelError as err:
-            raise self.fail(key, f"\"equilibrium\": {err}") from None
+            raise self.fail(key, f'"equilibrium": {err}') from None
         return sp.Matrix([sp.Float(float(v)) for v in u])
 
     def _matrix(self, value, key: str, n: int) -> sp.Matrix:

@@ -36,8 +36,10 @@ def _check_keywords(function: str, given: Mapping[str, Any], valid: Iterable[str
     valid = list(valid)
     for key in given:
         if key not in valid:
-            raise TypeError(f"symctl.{function}() got an unexpected keyword argument {key!r}{did_you_mean(key, valid)}; "
-                            f"valid: {', '.join(valid)}")
+            raise TypeError(
+                f"symctl.{function}() got an unexpected keyword argument {key!r}{did_you_mean(key, valid)}; "
+                f"valid: {', '.join(valid)}"
+            )
 
 
 def _task_spec(task: Task | str | Path) -> str:
@@ -49,15 +51,32 @@ def _task_spec(task: Task | str | Path) -> str:
     return str(task)
 
 
-def _run_config(function: str, task, method: str, budget: str, seed: int, out, resume: bool, options: dict,
-                valid: Iterable[str], settings: Mapping[str, Any] | None) -> dict[str, Any]:
+def _run_config(
+    function: str,
+    task,
+    method: str,
+    budget: str,
+    seed: int,
+    out,
+    resume: bool,
+    options: dict,
+    valid: Iterable[str],
+    settings: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """The resolved run config of a call, as `symctl run` resolves its command line; `settings`
     are the method's (the `[gp]` / `[espl]` table, `--set`)."""
     from ._config import check_settings, fold_settings, resolve, settings_table
 
     _check_keywords(function, options, valid)
-    cli = {"task": _task_spec(task), "method": method, "budget": budget, "seed": seed, "out": str(out) if out is not None else None,
-           "resume": resume, **options}
+    cli = {
+        "task": _task_spec(task),
+        "method": method,
+        "budget": budget,
+        "seed": seed,
+        "out": str(out) if out is not None else None,
+        "resume": resume,
+        **options,
+    }
     config = resolve(cli, None)
     if settings:
         table = settings_table(config["method"])
@@ -74,10 +93,19 @@ def _synth_options() -> tuple[str, ...]:
     return (*SYNTH_KEYS, "robust", "compile_cache", "devices")
 
 
-def synthesize(task: Task | str | Path, method: str = "gp-d", *, budget: str = "quick", seed: int = 0,
-               out: str | Path | None = None, resume: bool = False, progress: Callable[[dict], None] | None = None,
-               log: Callable[[str], None] | None = None, settings: Mapping[str, Any] | None = None,
-               **options: Any) -> SymbolicPolicy:
+def synthesize(
+    task: Task | str | Path,
+    method: str = "gp-d",
+    *,
+    budget: str = "quick",
+    seed: int = 0,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> SymbolicPolicy:
     """Learn a symbolic policy for a task, as the synthesis stage of `symctl run` does.
 
     Parameters
@@ -154,12 +182,20 @@ def _policy_and_folder(policy, task: Task | None) -> tuple[SymbolicPolicy, Path 
         return lqg(task, spec), default_run_folder(task.name, spec, "validation")
     path = Path(spec)
     if not path.exists():
-        raise ValidationError(f"validate {spec!r}: no such run folder or policy file; give a run folder, a policy.json, lqg or lqg-ss")
+        raise ValidationError(
+            f"validate {spec!r}: no such run folder or policy file; give a run folder, a policy.json, lqg or lqg-ss"
+        )
     return load_policy(path), path if path.is_dir() else path.parent
 
 
-def validate(policy: SymbolicPolicy | str | Path, task: Task | str | Path | None = None, *, out: str | Path | None = None,
-             progress: Callable[[str, float], None] | None = None, **settings: Any) -> Validation:
+def validate(
+    policy: SymbolicPolicy | str | Path,
+    task: Task | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    **settings: Any,
+) -> Validation:
     """Validate a policy as `symctl validate` does: Monte Carlo against LQG on common random
     numbers, CasADi sweeps of the parameter box, a worst-case search, margins, and the certificate.
 
@@ -244,9 +280,18 @@ def record(policy: SymbolicPolicy, task: Task, seed: int, min_ticks: int = MIN_T
     return np.asarray(roll.y, float), np.asarray(scen.r, float), np.asarray(roll.u, float)
 
 
-def generate_c(policy: SymbolicPolicy | str | Path, out_dir: str | Path, *, task: Task | str | Path | None = None,
-               prefix: str | None = None, real: str = "float", single_header: bool = False, verify: bool = False,
-               target: str = "host", seed: int = 0) -> CCode:
+def generate_c(
+    policy: SymbolicPolicy | str | Path,
+    out_dir: str | Path,
+    *,
+    task: Task | str | Path | None = None,
+    prefix: str | None = None,
+    real: str = "float",
+    single_header: bool = False,
+    verify: bool = False,
+    target: str = "host",
+    seed: int = 0,
+) -> CCode:
     """Generate C for a policy as `symctl codegen` does, and with `verify` check it against the
     Python float64 reference.
 
@@ -307,7 +352,9 @@ def generate_c(policy: SymbolicPolicy | str | Path, out_dir: str | Path, *, task
     if t is None:
         name = pol.provenance.get("task")
         if not name:
-            raise UserInputError("--verify needs a task to record observations; the policy names none, so give --task (task= in Python)")
+            raise UserInputError(
+                "--verify needs a task to record observations; the policy names none, so give --task (task= in Python)"
+            )
         t = plants.get_task(name)
     targets = ("host",) if target == "host" else ("host", target)
     ys, r, us = record(pol, t, seed)
@@ -321,9 +368,15 @@ def _refuse_network(policy: Any, source: Any) -> None:
     from synth import AbstractNetworkPolicy
 
     if isinstance(policy, AbstractNetworkPolicy):
-        where = "the network policy given" if policy is source else f"{str(source)!r} holds a network policy (network.json, method nde)"
-        raise UserInputError(f"codegen: {where}; C is generated from symbolic policies only (policy.json): "
-                             "synthesise with a symbolic method (gp-d, gp-s, gp-l, espl-d, espl-s) for C")
+        where = (
+            "the network policy given"
+            if policy is source
+            else f"{str(source)!r} holds a network policy (network.json, method nde)"
+        )
+        raise UserInputError(
+            f"codegen: {where}; C is generated from symbolic policies only (policy.json): "
+            "synthesise with a symbolic method (gp-d, gp-s, gp-l, espl-d, espl-s) for C"
+        )
 
 
 def _run_options() -> tuple[str, ...]:
@@ -332,9 +385,20 @@ def _run_options() -> tuple[str, ...]:
     return tuple(k for k in RUN_OPTIONS if k not in _ARGUMENTS + _CLI_ONLY)
 
 
-def run(task: Task | str | Path, method: str = "gp-d", *, budget: str = "quick", seed: int = 0, out: str | Path | None = None,
-        resume: bool = False, progress: Callable[[dict], None] | None = None, stages: Callable[[str, float], None] | None = None,
-        log: Callable[[str], None] | None = None, settings: Mapping[str, Any] | None = None, **options: Any) -> RunSummary:
+def run(
+    task: Task | str | Path,
+    method: str = "gp-d",
+    *,
+    budget: str = "quick",
+    seed: int = 0,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    stages: Callable[[str, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunSummary:
     """Synthesise, validate against LQG, certify and generate verified C in one run folder, as `symctl run` does.
 
     Parameters

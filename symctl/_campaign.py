@@ -122,8 +122,18 @@ class Campaign:
                         settings = self.settings.get(table) if table else None
                         where = f"{self.source}: [{table}] for method {method!r}" if settings else str(self.source)
                         try:
-                            config = _run_config("campaign", task, method, budget, seed, folder, True, dict(self.options),
-                                                 _run_options(), settings or None)
+                            config = _run_config(
+                                "campaign",
+                                task,
+                                method,
+                                budget,
+                                seed,
+                                folder,
+                                True,
+                                dict(self.options),
+                                _run_options(),
+                                settings or None,
+                            )
                         except UserInputError as err:
                             raise CampaignError(f"{where}: {err}") from None
                         out.append(Run(task, method, budget, seed, folder, {**config, "quiet": True, "allow_fail": True}))
@@ -165,8 +175,10 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
     valid_tables = (*TABLES, *SETTINGS_TABLES)
     for key, value in data.items():
         if key not in valid_tables:
-            raise CampaignError(f"{path}: [{key}] is not a table of a campaign file{did_you_mean(key, valid_tables)}; "
-                                f"valid: {', '.join(valid_tables)}")
+            raise CampaignError(
+                f"{path}: [{key}] is not a table of a campaign file{did_you_mean(key, valid_tables)}; "
+                f"valid: {', '.join(valid_tables)}"
+            )
         if not isinstance(value, dict):
             raise CampaignError(f"{path}: [{key}] must be a table ([{key}] then key = value lines), got {value!r}")
     grid = data.get("campaign")
@@ -174,12 +186,16 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
         raise CampaignError(f"{path}: no [campaign] table; it names the grid: {', '.join(CAMPAIGN_KEYS)}")
     for key in grid:
         if key not in CAMPAIGN_KEYS:
-            raise CampaignError(f"{path}: [campaign] {key} is not a key{did_you_mean(key, CAMPAIGN_KEYS)}; valid: {', '.join(CAMPAIGN_KEYS)}")
+            raise CampaignError(
+                f"{path}: [campaign] {key} is not a key{did_you_mean(key, CAMPAIGN_KEYS)}; valid: {', '.join(CAMPAIGN_KEYS)}"
+            )
 
     def names(key: str, valid: tuple[str, ...] | None, default: list[str] | None = None) -> tuple[str, ...]:
         value = grid.get(key, default)
         if value is None:
-            raise CampaignError(f"{path}: [campaign] {key} is missing; give a list, e.g. {key} = [{', '.join(repr(v) for v in (valid or ('sho/noisy',))[:2])}]")
+            raise CampaignError(
+                f"{path}: [campaign] {key} is missing; give a list, e.g. {key} = [{', '.join(repr(v) for v in (valid or ('sho/noisy',))[:2])}]"
+            )
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
@@ -188,7 +204,9 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
             raise CampaignError(f"{path}: [campaign] {key} = {value!r} names one twice")
         for v in value:
             if valid is not None and v not in valid:
-                raise CampaignError(f"{path}: [campaign] {key}: {v!r} is not valid{did_you_mean(v, valid)}; valid: {', '.join(valid)}")
+                raise CampaignError(
+                    f"{path}: [campaign] {key}: {v!r} is not valid{did_you_mean(v, valid)}; valid: {', '.join(valid)}"
+                )
         return tuple(value)
 
     methods = names("methods", tuple(METHODS))
@@ -197,10 +215,16 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
     seeds = grid.get("seeds")
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
         seeds = list(range(seeds))
-    if (not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) < len(seeds)):
-        raise CampaignError(f"{path}: [campaign] seeds = {seeds!r} is not valid; give a count (seeds = 5: 0..4) or a list of "
-                            "distinct integers >= 0 (seeds = [0, 1, 2])")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) < len(seeds)
+    ):
+        raise CampaignError(
+            f"{path}: [campaign] seeds = {seeds!r} is not valid; give a count (seeds = 5: 0..4) or a list of "
+            "distinct integers >= 0 (seeds = [0, 1, 2])"
+        )
     out_value = out if out is not None else grid.get("out", str(Path("campaigns") / path.stem))
     if not isinstance(out_value, str | Path) or not str(out_value):
         raise CampaignError(f"{path}: [campaign] out = {out_value!r} must be a folder name")
@@ -209,10 +233,15 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
     for key, value in list(options.items()):
         k = key.replace("-", "_")
         if k in _SET_PER_RUN:
-            hint = {"task": "list it in [campaign] tasks", "method": "list it in [campaign] methods", "seed": "list it in [campaign] seeds",
-                    "budget": "list it in [campaign] budgets", "out": "set [campaign] out",
-                    "workers": "each run is one task on one worker (symctl campaign --workers sizes a local cluster)",
-                    "address": "give symctl campaign --address"}.get(k, "the campaign sets it for every run")
+            hint = {
+                "task": "list it in [campaign] tasks",
+                "method": "list it in [campaign] methods",
+                "seed": "list it in [campaign] seeds",
+                "budget": "list it in [campaign] budgets",
+                "out": "set [campaign] out",
+                "workers": "each run is one task on one worker (symctl campaign --workers sizes a local cluster)",
+                "address": "give symctl campaign --address",
+            }.get(k, "the campaign sets it for every run")
             raise CampaignError(f"{path}: [run] {key} is not set here: {hint}")
         if k not in RUN_OPTIONS:
             valid = [o for o in RUN_OPTIONS if o not in _SET_PER_RUN]
@@ -228,8 +257,10 @@ def load_campaign(path: str | Path, out: str | Path | None = None) -> Campaign:
         if table in data:
             readers = [m for m in methods if m in SETTINGS_TABLES[table]]
             if not readers:
-                raise CampaignError(f"{path}: [{table}] is read by {', '.join(SETTINGS_TABLES[table])}, and the campaign runs none of them "
-                                    f"(methods = {list(methods)})")
+                raise CampaignError(
+                    f"{path}: [{table}] is read by {', '.join(SETTINGS_TABLES[table])}, and the campaign runs none of them "
+                    f"(methods = {list(methods)})"
+                )
             values = {n.replace("-", "_"): v for n, v in data[table].items()}
             for key in values:
                 if key in _RUN_FIELD_OPTIONS:
@@ -272,6 +303,7 @@ def execute(run: Run) -> dict[str, Any]:
     run.folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(run.folder / "campaign.log", "a", encoding="utf-8") as log:
+
         def say(line: str) -> None:
             log.write(f"{line}\n")
             log.flush()
@@ -289,8 +321,13 @@ def execute(run: Run) -> dict[str, Any]:
 
 
 def _key(run: Run) -> dict[str, Any]:
-    return {"task": run.config.get("task_name") or run.task, "method": run.method, "budget": run.budget, "seed": run.seed,
-            "folder": str(run.folder)}
+    return {
+        "task": run.config.get("task_name") or run.task,
+        "method": run.method,
+        "budget": run.budget,
+        "seed": run.seed,
+        "folder": str(run.folder),
+    }
 
 
 def run_row(run: Run, summary: dict) -> dict[str, Any]:
@@ -302,15 +339,26 @@ def run_row(run: Run, summary: dict) -> dict[str, Any]:
     mine, lqg = mc.get("policy", {}), mc.get("lqg", {})
     size = val.get("policy", {}).get("complexity", {}) or {}
     stages = json.loads((run.folder / "manifest.json").read_text(encoding="utf-8")).get("stages", {})
-    return {**_key(run), "task": summary.get("task", run.task), "cost": mine.get("mean"), "lqg_cost": lqg.get("mean"),
-            "ratio_to_lqg": mine.get("ratio_to_lqg", {}).get("ratio"), "trajectories": mine.get("n"),
-            "verdict": val.get("certificate", {}).get("verdict"), "c_ok": summary["codegen"].get("ok"),
-            "operations": size.get("operations"), "constants": size.get("constants"), "nodes": size.get("nodes"),
-            "synth_seconds": stages.get("synth", {}).get("seconds"), "error": None}
+    return {
+        **_key(run),
+        "task": summary.get("task", run.task),
+        "cost": mine.get("mean"),
+        "lqg_cost": lqg.get("mean"),
+        "ratio_to_lqg": mine.get("ratio_to_lqg", {}).get("ratio"),
+        "trajectories": mine.get("n"),
+        "verdict": val.get("certificate", {}).get("verdict"),
+        "c_ok": summary["codegen"].get("ok"),
+        "operations": size.get("operations"),
+        "constants": size.get("constants"),
+        "nodes": size.get("nodes"),
+        "synth_seconds": stages.get("synth", {}).get("seconds"),
+        "error": None,
+    }
 
 
-def run_campaign(campaign: Campaign, workers: int | None = None, address: str | None = None,
-                 say: Callable[[str], None] = print) -> dict[str, Any]:
+def run_campaign(
+    campaign: Campaign, workers: int | None = None, address: str | None = None, say: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run the campaign's unfinished runs on a cluster (local with `workers` processes, or the one at
     `address`) and write the aggregate. Returns {"rows", "summary", "skipped", "ran", "failed", "files"}."""
     from validation._cluster import Engine
@@ -318,8 +366,10 @@ def run_campaign(campaign: Campaign, workers: int | None = None, address: str | 
     runs = campaign.runs()
     rows: list[dict | None] = [run.finished() for run in runs]
     todo = [i for i, row in enumerate(rows) if row is None]
-    say(f"campaign {campaign.source}: {len(runs)} runs ({len(campaign.tasks)} tasks x {len(campaign.methods)} methods x "
-        f"{len(campaign.budgets)} budgets x {len(campaign.seeds)} seeds), {len(runs) - len(todo)} finished before, {len(todo)} to run")
+    say(
+        f"campaign {campaign.source}: {len(runs)} runs ({len(campaign.tasks)} tasks x {len(campaign.methods)} methods x "
+        f"{len(campaign.budgets)} budgets x {len(campaign.seeds)} seeds), {len(runs) - len(todo)} finished before, {len(todo)} to run"
+    )
     campaign.out.mkdir(parents=True, exist_ok=True)
     if todo:
         with Engine(workers, address) as engine:
@@ -328,14 +378,25 @@ def run_campaign(campaign: Campaign, workers: int | None = None, address: str | 
 
             def done(k: int, row: dict) -> None:
                 r = runs[todo[k]]
-                figure = f"error: {row['error']}" if row.get("error") else f"cost {_fmt(row.get('cost'))}, {_fmt(row.get('ratio_to_lqg'))} x LQG"
+                figure = (
+                    f"error: {row['error']}"
+                    if row.get("error")
+                    else f"cost {_fmt(row.get('cost'))}, {_fmt(row.get('ratio_to_lqg'))} x LQG"
+                )
                 say(f"  [{sum(x is not None for x in rows) + 1}/{len(runs)}] {r.folder.name}: {figure}")
                 rows[todo[k]] = row
 
             engine.map(execute, [runs[i] for i in todo], on_result=done)
     files = write_aggregate(campaign, [r for r in rows if r is not None])
     failed = [r for r in rows if r is not None and r.get("error")]
-    return {"rows": rows, "summary": aggregate(rows), "skipped": len(runs) - len(todo), "ran": len(todo), "failed": failed, "files": files}
+    return {
+        "rows": rows,
+        "summary": aggregate(rows),
+        "skipped": len(runs) - len(todo),
+        "ran": len(todo),
+        "failed": failed,
+        "files": files,
+    }
 
 
 def _fmt(v: Any) -> str:
@@ -346,11 +407,44 @@ def _fmt(v: Any) -> str:
 
 
 # The aggregate ------------------------------------------------------------------------------------
-SUMMARY_COLUMNS = ("task", "method", "budget", "seeds", "failed", "cost_mean", "cost_ci_low", "cost_ci_high", "lqg_cost_mean",
-                   "ratio_mean", "ratio_ci_low", "ratio_ci_high", "certificate_pass", "operations_mean", "constants_mean",
-                   "synth_seconds", "total_seconds")
-RUN_COLUMNS = ("task", "method", "budget", "seed", "cost", "lqg_cost", "ratio_to_lqg", "trajectories", "verdict", "c_ok",
-               "operations", "constants", "nodes", "synth_seconds", "total_seconds", "error", "folder")
+SUMMARY_COLUMNS = (
+    "task",
+    "method",
+    "budget",
+    "seeds",
+    "failed",
+    "cost_mean",
+    "cost_ci_low",
+    "cost_ci_high",
+    "lqg_cost_mean",
+    "ratio_mean",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "certificate_pass",
+    "operations_mean",
+    "constants_mean",
+    "synth_seconds",
+    "total_seconds",
+)
+RUN_COLUMNS = (
+    "task",
+    "method",
+    "budget",
+    "seed",
+    "cost",
+    "lqg_cost",
+    "ratio_to_lqg",
+    "trajectories",
+    "verdict",
+    "c_ok",
+    "operations",
+    "constants",
+    "nodes",
+    "synth_seconds",
+    "total_seconds",
+    "error",
+    "folder",
+)
 
 
 def aggregate(rows: list[dict | None]) -> list[dict[str, Any]]:
@@ -371,12 +465,27 @@ def aggregate(rows: list[dict | None]) -> list[dict[str, Any]]:
             return [float(r[name]) if r.get(name) is not None else math.nan for r in rows_]
 
         cost, ratio = mean_ci(col("cost")) if ok else (math.nan,) * 3, mean_ci(col("ratio_to_lqg")) if ok else (math.nan,) * 3
-        out.append({"task": task, "method": method, "budget": budget, "seeds": len(members), "failed": len(members) - len(ok),
-                    "cost_mean": cost[0], "cost_ci_low": cost[1], "cost_ci_high": cost[2],
-                    "lqg_cost_mean": _mean(col("lqg_cost")), "ratio_mean": ratio[0], "ratio_ci_low": ratio[1], "ratio_ci_high": ratio[2],
-                    "certificate_pass": sum(r.get("verdict") == "PASS" for r in ok),
-                    "operations_mean": _mean(col("operations")), "constants_mean": _mean(col("constants")),
-                    "synth_seconds": _mean(col("synth_seconds")), "total_seconds": _mean(col("total_seconds", members))})
+        out.append(
+            {
+                "task": task,
+                "method": method,
+                "budget": budget,
+                "seeds": len(members),
+                "failed": len(members) - len(ok),
+                "cost_mean": cost[0],
+                "cost_ci_low": cost[1],
+                "cost_ci_high": cost[2],
+                "lqg_cost_mean": _mean(col("lqg_cost")),
+                "ratio_mean": ratio[0],
+                "ratio_ci_low": ratio[1],
+                "ratio_ci_high": ratio[2],
+                "certificate_pass": sum(r.get("verdict") == "PASS" for r in ok),
+                "operations_mean": _mean(col("operations")),
+                "constants_mean": _mean(col("constants")),
+                "synth_seconds": _mean(col("synth_seconds")),
+                "total_seconds": _mean(col("total_seconds", members)),
+            }
+        )
     return out
 
 
@@ -412,16 +521,34 @@ def _html(campaign: Campaign, summary: list[dict], rows: list[dict]) -> str:
     def num(v: Any, digits: int = 4) -> str:
         return f"{v:.{digits}g}" if isinstance(v, float) and math.isfinite(v) else html.escape(_cell(v))
 
-    head = ("task", "method", "budget", "seeds", "held-out cost (95% CI)", "ratio to LQG (95% CI)", "certificate PASS",
-            "operations", "constants", "synthesis s", "run s")
+    head = (
+        "task",
+        "method",
+        "budget",
+        "seeds",
+        "held-out cost (95% CI)",
+        "ratio to LQG (95% CI)",
+        "certificate PASS",
+        "operations",
+        "constants",
+        "synthesis s",
+        "run s",
+    )
     body = []
     for r in summary:
-        cells = (html.escape(r["task"]), html.escape(r["method"]), html.escape(r["budget"]),
-                 f"{r['seeds']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
-                 f"{num(r['cost_mean'])} ({num(r['cost_ci_low'])} to {num(r['cost_ci_high'])})",
-                 f"{num(r['ratio_mean'])} ({num(r['ratio_ci_low'])} to {num(r['ratio_ci_high'])})",
-                 f"{r['certificate_pass']} / {r['seeds'] - r['failed']}", num(r["operations_mean"], 3), num(r["constants_mean"], 3),
-                 num(r["synth_seconds"], 3), num(r["total_seconds"], 3))
+        cells = (
+            html.escape(r["task"]),
+            html.escape(r["method"]),
+            html.escape(r["budget"]),
+            f"{r['seeds']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
+            f"{num(r['cost_mean'])} ({num(r['cost_ci_low'])} to {num(r['cost_ci_high'])})",
+            f"{num(r['ratio_mean'])} ({num(r['ratio_ci_low'])} to {num(r['ratio_ci_high'])})",
+            f"{r['certificate_pass']} / {r['seeds'] - r['failed']}",
+            num(r["operations_mean"], 3),
+            num(r["constants_mean"], 3),
+            num(r["synth_seconds"], 3),
+            num(r["total_seconds"], 3),
+        )
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     errors = [f"<li>{html.escape(Path(r['folder']).name)}: {html.escape(str(r['error']))}</li>" for r in rows if r.get("error")]
     return (
@@ -433,9 +560,16 @@ def _html(campaign: Campaign, summary: list[dict], rows: list[dict]) -> str:
         f"budgets {', '.join(campaign.budgets)}; seeds {', '.join(map(str, campaign.seeds))}. Held-out cost: validation's Monte "
         "Carlo mean on the run's test stream; the interval is over the seeds (Student t, 95%). Ratio to LQG: the per-seed ratios of "
         "mean costs on common random numbers, averaged over the seeds.</p>\n"
-        "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>\n" + "\n".join(body) + "\n</table>\n"
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>\n"
+        + "\n".join(body)
+        + "\n</table>\n"
         + (f"<h2>Failed runs</h2><ul>{''.join(errors)}</ul>\n" if errors else "")
-        + "<h2>Cost ratio to LQG (mean over seeds, 95% interval)</h2>\n" + _plot(summary) + "\n</body></html>\n")
+        + "<h2>Cost ratio to LQG (mean over seeds, 95% interval)</h2>\n"
+        + _plot(summary)
+        + "\n</body></html>\n"
+    )
 
 
 def _plot(summary: list[dict]) -> str:
@@ -465,4 +599,4 @@ def _plot(summary: list[dict]) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]

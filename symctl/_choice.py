@@ -33,8 +33,11 @@ MAX_SCREENED = 8  # candidates screened at most, cheapest first (each costs seco
 MAX_CANDIDATES = 12  # of the method's candidates, the cheapest by its own validation cost
 
 
-def candidates(out: Path, policy: SymbolicPolicy, export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
-               ) -> list[tuple[str, SymbolicPolicy]]:
+def candidates(
+    out: Path,
+    policy: SymbolicPolicy,
+    export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
+) -> list[tuple[str, SymbolicPolicy]]:
     """The method's pick, its other candidates (cheapest first by its own validation cost, at most
     MAX_CANDIDATES) and the seed it started from, without repeats; the files in the run folder are
     in the units the method learnt in, `export` brings each to the task's units."""
@@ -78,9 +81,16 @@ def choice_costs(task: Task, policies: list[SymbolicPolicy], seed: int, n: int =
     return np.array(out)
 
 
-def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirements: dict | None = None,
-           export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
-           say: Callable[[str], None] = print) -> tuple[SymbolicPolicy, dict]:
+def choose(
+    task: Task,
+    out: Path,
+    policy: SymbolicPolicy,
+    *,
+    seed: int,
+    requirements: dict | None = None,
+    export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
+    say: Callable[[str], None] = print,
+) -> tuple[SymbolicPolicy, dict]:
     """The exported policy (in the task's units; `policy` already is) and a record of the choice
     (also written to `choice.csv`)."""
     from validation import LQGError, load_requirements, lqg, screen
@@ -92,12 +102,19 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
     except LQGError:
         reference = None
     all_costs = choice_costs(task, [p for _, p in cands] + ([reference] if reference is not None else []), seed)
-    costs, lqg_cost = all_costs[:len(cands)], (all_costs[-1] if reference is not None else math.nan)
+    costs, lqg_cost = all_costs[: len(cands)], (all_costs[-1] if reference is not None else math.nan)
     ratio_max = req.get("cost_ratio_max")
     order = np.argsort(costs, kind="stable")
-    rows: list[dict[str, Any]] = [{"candidate": name, "complexity": sum(pol.complexity().values()), "choice_cost": costs[k],
-                                   "ratio_to_lqg": costs[k] / lqg_cost if 0 < lqg_cost < math.inf else None, "screened": False}
-                                  for k, (name, pol) in enumerate(cands)]
+    rows: list[dict[str, Any]] = [
+        {
+            "candidate": name,
+            "complexity": sum(pol.complexity().values()),
+            "choice_cost": costs[k],
+            "ratio_to_lqg": costs[k] / lqg_cost if 0 < lqg_cost < math.inf else None,
+            "screened": False,
+        }
+        for k, (name, pol) in enumerate(cands)
+    ]
     chosen, passed = None, False
     for rank, k in enumerate(order):
         if rank >= MAX_SCREENED or not math.isfinite(costs[k]):
@@ -108,10 +125,16 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
         failed = list(s["failed"])
         if ratio_max not in (None, False) and rows[k]["ratio_to_lqg"] is not None and rows[k]["ratio_to_lqg"] > ratio_max:
             failed.append("cost_ratio_max")
-        rows[k].update(screened=True, passes=not failed, failed="; ".join(failed), near_singular=s["near_singular"],
-                       spectral_radius_nominal=s.get("spectral_radius_nominal"),
-                       spectral_radius_vertices_max=s.get("spectral_radius_vertices_max"), disk_margin=s.get("disk_margin"),
-                       worst_vertex_ratio=s.get("worst_vertex_ratio"))
+        rows[k].update(
+            screened=True,
+            passes=not failed,
+            failed="; ".join(failed),
+            near_singular=s["near_singular"],
+            spectral_radius_nominal=s.get("spectral_radius_nominal"),
+            spectral_radius_vertices_max=s.get("spectral_radius_vertices_max"),
+            disk_margin=s.get("disk_margin"),
+            worst_vertex_ratio=s.get("worst_vertex_ratio"),
+        )
         if not failed:
             chosen, passed = int(k), True
             break
@@ -122,8 +145,11 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
         # that is only somewhat too costly is exported before one that is cheap but loses stability
         # somewhere in the box; one far costlier (a levitated ball lost on nominal trajectories,
         # whose linearisation looks fine) is no answer however it screens. Else the cheapest regular.
-        regular = [k for k in order if rows[k]["screened"] and not rows[k]["near_singular"]
-                   and (rows[k].get("spectral_radius_nominal") or math.inf) < 1.0]
+        regular = [
+            k
+            for k in order
+            if rows[k]["screened"] and not rows[k]["near_singular"] and (rows[k].get("spectral_radius_nominal") or math.inf) < 1.0
+        ]
         bound = 2.0 * ratio_max if ratio_max not in (None, False) else math.inf
         reasonable = [k for k in regular if rows[k]["ratio_to_lqg"] is None or rows[k]["ratio_to_lqg"] <= bound]
 
@@ -138,20 +164,44 @@ def choose(task: Task, out: Path, policy: SymbolicPolicy, *, seed: int, requirem
         row["chosen"] = int(k == chosen)
     _write(out / "choice.csv", rows)
     name, pol = cands[chosen]
-    record = {"candidate": name, "passes_screen": passed, "choice_cost": float(costs[chosen]), "lqg_cost": float(lqg_cost),
-              "screened": sum(r["screened"] for r in rows), "candidates": len(cands), "failed": rows[chosen].get("failed", "")}
+    record = {
+        "candidate": name,
+        "passes_screen": passed,
+        "choice_cost": float(costs[chosen]),
+        "lqg_cost": float(lqg_cost),
+        "screened": sum(r["screened"] for r in rows),
+        "candidates": len(cands),
+        "failed": rows[chosen].get("failed", ""),
+    }
     if passed:
-        say(f"choice: {name}, cost {costs[chosen]:.4g} on {CHOICE_TRAJECTORIES} choice trajectories, passes the certificate's "
-            f"cheap checks ({record['screened']} of {len(cands)} candidates screened)")
+        say(
+            f"choice: {name}, cost {costs[chosen]:.4g} on {CHOICE_TRAJECTORIES} choice trajectories, passes the certificate's "
+            f"cheap checks ({record['screened']} of {len(cands)} candidates screened)"
+        )
     else:
-        say(f"choice: no candidate passes the certificate's cheap checks; exporting {name} (cost {costs[chosen]:.4g}), "
-            f"which fails: {record['failed'] or 'its cost is not finite'}")
+        say(
+            f"choice: no candidate passes the certificate's cheap checks; exporting {name} (cost {costs[chosen]:.4g}), "
+            f"which fails: {record['failed'] or 'its cost is not finite'}"
+        )
     return pol.with_provenance(choice=record), record
 
 
 def _write(path: Path, rows: list[dict]) -> None:
-    keys = ["candidate", "complexity", "choice_cost", "ratio_to_lqg", "screened", "passes", "failed", "near_singular",
-            "spectral_radius_nominal", "spectral_radius_vertices_max", "disk_margin", "worst_vertex_ratio", "chosen"]
+    keys = [
+        "candidate",
+        "complexity",
+        "choice_cost",
+        "ratio_to_lqg",
+        "screened",
+        "passes",
+        "failed",
+        "near_singular",
+        "spectral_radius_nominal",
+        "spectral_radius_vertices_max",
+        "disk_margin",
+        "worst_vertex_ratio",
+        "chosen",
+    ]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, keys, extrasaction="ignore")
         w.writeheader()

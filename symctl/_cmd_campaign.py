@@ -12,13 +12,30 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("campaign")
     def campaign_cmd(
-        file: Annotated[Path, typer.Argument(help="Campaign file (TOML): [campaign] tasks, methods, seeds, budgets, out; "
-                                                  "[run] options of every run; [gp] / [espl] / [nde] settings.")],
-        workers: Annotated[int | None, typer.Option(min=1, help="Local cluster: worker processes, one run each at a time "
-                                                                "(default: one per core). With --address: ignored.")] = None,
-        address: Annotated[str | None, typer.Option(help="A running Dask cluster (tcp://host:8786, or the file of "
-                                                         "`dask scheduler --scheduler-file`); default: a local cluster.")] = None,
-        out: Annotated[Path | None, typer.Option(help="Campaign folder (default: [campaign] out, else campaigns/<file name>).")] = None,
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="Campaign file (TOML): [campaign] tasks, methods, seeds, budgets, out; "
+                "[run] options of every run; [gp] / [espl] / [nde] settings."
+            ),
+        ],
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                help="Local cluster: worker processes, one run each at a time (default: one per core). With --address: ignored.",
+            ),
+        ] = None,
+        address: Annotated[
+            str | None,
+            typer.Option(
+                help="A running Dask cluster (tcp://host:8786, or the file of "
+                "`dask scheduler --scheduler-file`); default: a local cluster."
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Campaign folder (default: [campaign] out, else campaigns/<file name>).")
+        ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs and which are finished; run nothing.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary rows as JSON on stdout.")] = False,
         quiet: Annotated[bool, typer.Option(help="Print nothing but errors (and --json).")] = False,
@@ -51,8 +68,12 @@ def register(app: typer.Typer) -> None:
         for f in result["files"]:
             say(f"wrote {f}")
         if result["failed"]:
-            err_console.print(f"symctl: {len(result['failed'])} run(s) failed: "
-                              + "; ".join(f"{Path(r['folder']).name}: {r['error']}" for r in result["failed"]), markup=False, soft_wrap=True)
+            err_console.print(
+                f"symctl: {len(result['failed'])} run(s) failed: "
+                + "; ".join(f"{Path(r['folder']).name}: {r['error']}" for r in result["failed"]),
+                markup=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1)
 
 
@@ -66,8 +87,15 @@ def _print_summary(summary: list[dict], console) -> None:
     for col in ("task", "method", "budget", "seeds", "cost (95% CI)", "x LQG (95% CI)", "PASS", "ops", "synth s"):
         table.add_column(col)
     for r in summary:
-        table.add_row(r["task"], r["method"], r["budget"], str(r["seeds"]),
-                      f"{num(r['cost_mean'])} ({num(r['cost_ci_low'])}-{num(r['cost_ci_high'])})",
-                      f"{num(r['ratio_mean'])} ({num(r['ratio_ci_low'])}-{num(r['ratio_ci_high'])})",
-                      str(r["certificate_pass"]), num(r["operations_mean"]), num(r["synth_seconds"]))
+        table.add_row(
+            r["task"],
+            r["method"],
+            r["budget"],
+            str(r["seeds"]),
+            f"{num(r['cost_mean'])} ({num(r['cost_ci_low'])}-{num(r['cost_ci_high'])})",
+            f"{num(r['ratio_mean'])} ({num(r['ratio_ci_low'])}-{num(r['ratio_ci_high'])})",
+            str(r["certificate_pass"]),
+            num(r["operations_mean"]),
+            num(r["synth_seconds"]),
+        )
     console.print(table)

@@ -19,9 +19,13 @@ def register(app: typer.Typer) -> None:
         prefix: Annotated[str | None, typer.Option(help="C name prefix (default: from task and method).")] = None,
         real: Annotated[Literal[REALS], typer.Option(help="Real type of the generated code.")] = "float",
         single_header: Annotated[bool, typer.Option("--single-header", help="One header, every function static inline.")] = False,
-        target: Annotated[Literal[TARGETS], typer.Option(help="host, or cortex-m4 (host checks plus QEMU, size, instructions/step).")] = "host",
+        target: Annotated[
+            Literal[TARGETS], typer.Option(help="host, or cortex-m4 (host checks plus QEMU, size, instructions/step).")
+        ] = "host",
         verify: Annotated[bool, typer.Option("--verify", help="Compile, run and compare with the Python reference.")] = False,
-        task: Annotated[str | None, typer.Option(help="Task for LQG and for recording (default: the policy's provenance).")] = None,
+        task: Annotated[
+            str | None, typer.Option(help="Task for LQG and for recording (default: the policy's provenance).")
+        ] = None,
         seed: Annotated[int, typer.Option(help="Seed of the recorded closed-loop trajectories.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (the rest on stderr).")] = False,
     ) -> None:
@@ -36,8 +40,9 @@ def register(app: typer.Typer) -> None:
         from ._verdict import EXIT_FAILED
 
         console = err_console if as_json else out_console
-        result = generate_c(source, out, task=task, prefix=prefix, real=real, single_header=single_header, verify=verify,
-                            target=target, seed=seed)
+        result = generate_c(
+            source, out, task=task, prefix=prefix, real=real, single_header=single_header, verify=verify, target=target, seed=seed
+        )
         console.print(f"wrote {', '.join(str(p) for p in result.files)}", soft_wrap=True)
         if verify:
             for line in codegen.summary_lines(result.verification):

@@ -14,8 +14,12 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[str, typer.Argument(help="A policy.json or a run folder.")],
         latex: Annotated[bool, typer.Option("--latex", help="Print the equations as LaTeX.")] = False,
         python: Annotated[Path | None, typer.Option("--python", help="Write a self-contained Python module.")] = None,
-        casadi: Annotated[Path | None, typer.Option("--casadi", help="Save a CasADi Function step(z, y, r) -> (u, z_next).")] = None,
-        statespace: Annotated[bool, typer.Option("--statespace", help="Print the python-control state space (linear policies).")] = False,
+        casadi: Annotated[
+            Path | None, typer.Option("--casadi", help="Save a CasADi Function step(z, y, r) -> (u, z_next).")
+        ] = None,
+        statespace: Annotated[
+            bool, typer.Option("--statespace", help="Print the python-control state space (linear policies).")
+        ] = False,
     ) -> None:
         """Export a policy beside C: LaTeX, Python, CasADi, python-control."""
         from plants import UserInputError

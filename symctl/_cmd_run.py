@@ -12,19 +12,28 @@ from codegen import REALS
 
 from ._config import BUDGETS, METHODS, OPTION_HELP
 
-SET_HELP = ("A GP or ESPL setting (docs/settings.md; in the run config, the [gp] / [espl] table), repeatable: "
-            "--set population=300. VALUE is a TOML literal (a string setting also takes a bare word).")
+SET_HELP = (
+    "A GP or ESPL setting (docs/settings.md; in the run config, the [gp] / [espl] table), repeatable: "
+    "--set population=300. VALUE is a TOML literal (a string setting also takes a bare word)."
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
         task: Annotated[str | None, typer.Argument(help="Built-in task name or path to a task TOML file.")] = None,
-        method: Annotated[Literal[METHODS] | None, typer.Option(help="Synthesis method (default gp-d): genetic programming or the ESPL network; -s static, -d dynamic.")] = None,
-        budget: Annotated[Literal[BUDGETS] | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")] = None,
+        method: Annotated[
+            Literal[METHODS] | None,
+            typer.Option(help="Synthesis method (default gp-d): genetic programming or the ESPL network; -s static, -d dynamic."),
+        ] = None,
+        budget: Annotated[
+            Literal[BUDGETS] | None, typer.Option(help="quick (default; ESPL: its default preset) or paper.")
+        ] = None,
         seed: Annotated[int | None, typer.Option(help=OPTION_HELP["seed"])] = None,
         out: Annotated[Path | None, typer.Option(help=OPTION_HELP["out"])] = None,
-        config: Annotated[Path | None, typer.Option(help="Run config TOML (keys = these options; [gp] / [espl] tables = --set).")] = None,
+        config: Annotated[
+            Path | None, typer.Option(help="Run config TOML (keys = these options; [gp] / [espl] tables = --set).")
+        ] = None,
         population: Annotated[int | None, typer.Option(help=OPTION_HELP["population"])] = None,
         generations: Annotated[int | None, typer.Option(help=OPTION_HELP["generations"])] = None,
         islands: Annotated[int | None, typer.Option(help=OPTION_HELP["islands"])] = None,
@@ -41,14 +50,20 @@ def register(app: typer.Typer) -> None:
         prefix: Annotated[str | None, typer.Option(help=OPTION_HELP["prefix"])] = None,
         real: Annotated[Literal[REALS] | None, typer.Option(help="C: the real type (default float).")] = None,
         cortex_m4: Annotated[bool | None, typer.Option("--cortex-m4/--no-cortex-m4", help=OPTION_HELP["cortex_m4"])] = None,
-        compile_cache: Annotated[bool | None, typer.Option("--compile-cache/--no-compile-cache", help=OPTION_HELP["compile_cache"])] = None,
+        compile_cache: Annotated[
+            bool | None, typer.Option("--compile-cache/--no-compile-cache", help=OPTION_HELP["compile_cache"])
+        ] = None,
         devices: Annotated[int | None, typer.Option(help=OPTION_HELP["devices"])] = None,
         workers: Annotated[int | None, typer.Option(help=OPTION_HELP["workers"])] = None,
         address: Annotated[str | None, typer.Option(help=OPTION_HELP["address"])] = None,
         resume: Annotated[bool | None, typer.Option("--resume", help=OPTION_HELP["resume"])] = None,
         quiet: Annotated[bool | None, typer.Option("--quiet", help=OPTION_HELP["quiet"])] = None,
-        verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration and per validation stage.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", help="Also print one line per generation or iteration and per validation stage.")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")
+        ] = False,
         allow_fail: Annotated[bool | None, typer.Option("--allow-fail", help=OPTION_HELP["allow_fail"])] = None,
     ) -> None:
         """Synthesise, validate against LQG, certify, and generate verified C, in one run folder.
@@ -62,25 +77,57 @@ def register(app: typer.Typer) -> None:
         from ._results import RunSummary
         from ._verdict import exit_status, one_line
 
-        cli = dict(task=task, method=method, budget=budget, seed=seed, out=str(out) if out else None, population=population,
-                   generations=generations, islands=islands, latent=latent, time_budget=time_budget, seed_policy=seed_policy, robust=robust, iterations=iterations,
-                   batch=batch, trajectories=trajectories, sweep=sweep, starts=starts, prefix=prefix, real=real,
-                   cortex_m4=cortex_m4, compile_cache=compile_cache, resume=resume, quiet=quiet, allow_fail=allow_fail,
-                   devices=devices, workers=workers, address=address)
+        cli = dict(
+            task=task,
+            method=method,
+            budget=budget,
+            seed=seed,
+            out=str(out) if out else None,
+            population=population,
+            generations=generations,
+            islands=islands,
+            latent=latent,
+            time_budget=time_budget,
+            seed_policy=seed_policy,
+            robust=robust,
+            iterations=iterations,
+            batch=batch,
+            trajectories=trajectories,
+            sweep=sweep,
+            starts=starts,
+            prefix=prefix,
+            real=real,
+            cortex_m4=cortex_m4,
+            compile_cache=compile_cache,
+            resume=resume,
+            quiet=quiet,
+            allow_fail=allow_fail,
+            devices=devices,
+            workers=workers,
+            address=address,
+        )
         cfg = resolve(cli, config, set_)
         enable_x64()
         quiet = cfg["quiet"]
         with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
-            summary = _pipeline.run(cfg, say=(lambda msg: None) if quiet else display.say,
-                                    progress=None if quiet else display.record, stages=None if quiet else display.stage)
+            summary = _pipeline.run(
+                cfg,
+                say=(lambda msg: None) if quiet else display.say,
+                progress=None if quiet else display.record,
+                stages=None if quiet else display.stage,
+            )
         status = exit_status(summary["validation"].get("certificate"), summary["codegen"], cfg["allow_fail"])
         if as_json:
             import json
 
             print(json.dumps(RunSummary.from_pipeline(summary, cfg["seed"]).to_dict()))
             if status:
-                err_console.print(f"symctl: {one_line(summary['validation'].get('certificate'), summary['codegen'])} "
-                                  f"(see {Path(summary['out']) / 'report.html'}); exit status {status}", markup=False, soft_wrap=True)
+                err_console.print(
+                    f"symctl: {one_line(summary['validation'].get('certificate'), summary['codegen'])} "
+                    f"(see {Path(summary['out']) / 'report.html'}); exit status {status}",
+                    markup=False,
+                    soft_wrap=True,
+                )
         else:
             print_summary(summary, out_console, allow_fail=cfg["allow_fail"])
         if status:
@@ -113,8 +160,10 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     if mine is not None and lqg_name in mc:
         ratio = mine.get("ratio_to_lqg", {})
         lo, hi = ratio.get("ci95", [math.nan, math.nan])
-        p(f"[bold]cost[/bold] {_num(mine['mean'])} against LQG {_num(mc[lqg_name]['mean'])}: "
-          f"ratio {_num(ratio.get('ratio'))} (95% CI {_num(lo)} to {_num(hi)})")
+        p(
+            f"[bold]cost[/bold] {_num(mine['mean'])} against LQG {_num(mc[lqg_name]['mean'])}: "
+            f"ratio {_num(ratio.get('ratio'))} (95% CI {_num(lo)} to {_num(hi)})"
+        )
         if "lqg-ss" in mc:
             p(f"  steady-state LQG (lqg-ss) {_num(mc['lqg-ss']['mean'])}")
     cert = val.get("certificate", {})
@@ -122,7 +171,9 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     for row in cert.get("rows", []):
         p(f"  {row.get('status', '?'):>14}  {row.get('name', '')}: {row.get('value', '')}", markup=False)
     cg = summary["codegen"]
-    verdict = f"skipped: {skipped}" if skipped else "PASS" if cg.get("ok") else "FAIL" if "ok" in cg else "see c/verification.json"
+    verdict = (
+        f"skipped: {skipped}" if skipped else "PASS" if cg.get("ok") else "FAIL" if "ok" in cg else "see c/verification.json"
+    )
     p(f"[bold]C verification[/bold] {escape(verdict)}")
     lines = failure_lines(cert, cg, out / "c" / "verification.log", summary.get("task"))
     for line in lines:

@@ -24,13 +24,30 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the held-out trajectories and the sweep design.")] = 0,
         design: Annotated[Literal[DESIGNS], typer.Option(help="Sweep design.")] = "lhs",
         widen: Annotated[float, typer.Option(min=0, help="Widen the parameter box about its centre by this factor.")] = 1.0,
-        sweep_ticks: Annotated[int | None, typer.Option(min=1, help="Horizon of sweeps and worst case in ticks (default: the task's).")] = None,
-        oracle: Annotated[int, typer.Option(min=0, help="Trajectories for the per-trajectory LQG oracle (varying parameters).")] = 50,
+        sweep_ticks: Annotated[
+            int | None, typer.Option(min=1, help="Horizon of sweeps and worst case in ticks (default: the task's).")
+        ] = None,
+        oracle: Annotated[
+            int, typer.Option(min=0, help="Trajectories for the per-trajectory LQG oracle (varying parameters).")
+        ] = 50,
         requirements: Annotated[Path | None, typer.Option(help="TOML file overriding the certificate's requirements.")] = None,
         out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
-        workers: Annotated[int | None, typer.Option(min=1, help="Split the Monte Carlo and the parameter-box sweep over this many Dask worker processes (a local cluster unless --address); the same costs as one process.")] = None,
-        address: Annotated[str | None, typer.Option(help="A running Dask cluster for the split Monte Carlo and sweep: tcp://host:8786, or the file of `dask scheduler --scheduler-file`.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON on stdout (progress on stderr).")] = False,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                help="Split the Monte Carlo and the parameter-box sweep over this many Dask worker processes (a local cluster unless --address); the same costs as one process.",
+            ),
+        ] = None,
+        address: Annotated[
+            str | None,
+            typer.Option(
+                help="A running Dask cluster for the split Monte Carlo and sweep: tcp://host:8786, or the file of `dask scheduler --scheduler-file`."
+            ),
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the certificate as JSON on stdout (progress on stderr).")
+        ] = False,
         quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
         allow_fail: Annotated[bool, typer.Option("--allow-fail", help="Exit 0 even when the certificate fails.")] = False,
     ) -> None:
@@ -43,9 +60,19 @@ def register(app: typer.Typer) -> None:
         from ._progress import ProgressDisplay
         from ._verdict import EXIT_FAILED, exit_status, failure_lines, one_line
 
-        settings = {"trajectories": trajectories, "sweep": sweep, "starts": starts, "seed": seed, "sweep_design": design,
-                    "widen": widen, "sweep_ticks": sweep_ticks, "oracle_trajectories": oracle,
-                    "requirements": str(requirements) if requirements else None, "workers": workers, "address": address}
+        settings = {
+            "trajectories": trajectories,
+            "sweep": sweep,
+            "starts": starts,
+            "seed": seed,
+            "sweep_design": design,
+            "widen": widen,
+            "sweep_ticks": sweep_ticks,
+            "oracle_trajectories": oracle,
+            "requirements": str(requirements) if requirements else None,
+            "workers": workers,
+            "address": address,
+        }
         with ProgressDisplay(err_console, bars=not quiet) as display:
             result = validate(target, task, out=out, progress=None if quiet else display.stage, **settings)
         res, out_dir = result.results, result.out
@@ -55,8 +82,11 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 print(json.dumps(result.to_dict()))
             if status:
-                err_console.print(f"symctl: certificate {one_line(cert)} (see {Path(out_dir) / 'report.html'}); exit status {status}",
-                                  markup=False, soft_wrap=True)
+                err_console.print(
+                    f"symctl: certificate {one_line(cert)} (see {Path(out_dir) / 'report.html'}); exit status {status}",
+                    markup=False,
+                    soft_wrap=True,
+                )
         else:
             from rich.table import Table
 
@@ -72,7 +102,9 @@ def register(app: typer.Typer) -> None:
             for line in lines:
                 out_console.print(line, markup=False, soft_wrap=True)
             if lines:
-                out_console.print("exit status 0 (--allow-fail)" if allow_fail else f"exit status {EXIT_FAILED} (--allow-fail keeps 0)",
-                                  markup=False)
+                out_console.print(
+                    "exit status 0 (--allow-fail)" if allow_fail else f"exit status {EXIT_FAILED} (--allow-fail keeps 0)",
+                    markup=False,
+                )
         if status:
             raise typer.Exit(status)

@@ -22,7 +22,11 @@ BUDGETS = ("quick", "paper")
 # key -> (default, type, help). The CLI builds its options from this table.
 RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "task": (None, str, "Built-in task name or path to a task TOML file."),
-    "method": ("gp-d", str, "Synthesis method: gp-d, gp-s, gp-l (static, of lagged observations), rs (random search), espl-d, espl-s, nde (neural ODE by CMA-ES; no C)."),
+    "method": (
+        "gp-d",
+        str,
+        "Synthesis method: gp-d, gp-s, gp-l (static, of lagged observations), rs (random search), espl-d, espl-s, nde (neural ODE by CMA-ES; no C).",
+    ),
     "budget": ("quick", str, "quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings)."),
     "seed": (0, int, "Random seed."),
     "out": (None, str, "Run folder (default runs/<task>-<method>-<seed>)."),
@@ -31,8 +35,16 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "islands": (None, int, "GP: islands."),
     "latent": (None, int, "Dynamic methods: latent size."),
     "time_budget": (None, float, "Synthesis: stop after this many seconds."),
-    "robust": (True, bool, "Synthesis: train with every parameter that has a declared range drawn over it (the box the certificate sweeps)."),
-    "seed_policy": (None, str, "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none (from scratch, the GP paper's setting: no seed policy and no linear seeds)."),
+    "robust": (
+        True,
+        bool,
+        "Synthesis: train with every parameter that has a declared range drawn over it (the box the certificate sweeps).",
+    ),
+    "seed_policy": (
+        None,
+        str,
+        "GP-D: start from this linear controller (a policy.json), lqg (the default when the task has a steady-state LQG that fits) or none (from scratch, the GP paper's setting: no seed policy and no linear seeds).",
+    ),
     "iterations": (None, int, "ESPL: optimiser iterations."),
     "batch": (None, int, "ESPL: trajectories per iteration."),
     "trajectories": (1000, int, "Validation: Monte Carlo trajectories."),
@@ -42,9 +54,21 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "real": ("float", str, "C: float or double."),
     "cortex_m4": (True, bool, "C: also verify on an emulated Cortex-M4 when the tools are installed."),
     "compile_cache": (True, bool, "Keep JAX's compiled programs in the user's cache directory."),
-    "devices": (None, int, "GP methods: shard the population over this many local devices (default: all; the result does not depend on it)."),
-    "workers": (None, int, "Validation: split the Monte Carlo and the parameter-box sweep over this many Dask worker processes (a local cluster unless --address); the same costs as one process."),
-    "address": (None, str, "Validation: a running Dask cluster (tcp://host:8786, or the file of `dask scheduler --scheduler-file`) for the split Monte Carlo and sweep."),
+    "devices": (
+        None,
+        int,
+        "GP methods: shard the population over this many local devices (default: all; the result does not depend on it).",
+    ),
+    "workers": (
+        None,
+        int,
+        "Validation: split the Monte Carlo and the parameter-box sweep over this many Dask worker processes (a local cluster unless --address); the same costs as one process.",
+    ),
+    "address": (
+        None,
+        str,
+        "Validation: a running Dask cluster (tcp://host:8786, or the file of `dask scheduler --scheduler-file`) for the split Monte Carlo and sweep.",
+    ),
     "resume": (False, bool, "Continue an interrupted run (synthesis from its checkpoint)."),
     "quiet": (False, bool, "No progress display."),
     "allow_fail": (False, bool, "Exit with status 0 even when the certificate or the C verification fails (otherwise 3)."),
@@ -53,12 +77,21 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
 OPTION_HELP: dict[str, str] = {key: text for key, (_, _, text) in RUN_OPTIONS.items()}
 SYNTH_KEYS = ("population", "generations", "islands", "latent", "time_budget", "seed_policy", "iterations", "batch")
 # The run config's tables of method settings, and the methods that read each.
-SETTINGS_TABLES: dict[str, tuple[str, ...]] = {"gp": ("gp-s", "gp-d", "gp-l", "rs"), "espl": ("espl-s", "espl-d"), "nde": ("nde",)}
+SETTINGS_TABLES: dict[str, tuple[str, ...]] = {
+    "gp": ("gp-s", "gp-d", "gp-l", "rs"),
+    "espl": ("espl-s", "espl-d"),
+    "nde": ("nde",),
+}
 # Keys `symctl run` adds to the config.toml it writes, for the reader; ignored when it is read back.
 _WRITTEN_BY_RUN = ("task_name",)
 # Where the run's own fields are set instead of in a table.
-_RUN_FIELD_OPTIONS = {"task": "give TASK", "method": "use --method", "seed": "use --seed", "robust": "use --robust or --no-robust",
-                      "normalised": "symctl run always learns in normalised units"}
+_RUN_FIELD_OPTIONS = {
+    "task": "give TASK",
+    "method": "use --method",
+    "seed": "use --seed",
+    "robust": "use --robust or --no-robust",
+    "normalised": "symctl run always learns in normalised units",
+}
 
 
 class RunConfigError(UserInputError):
@@ -120,13 +153,17 @@ def check_settings(table: str, values: dict[str, Any], where: str) -> dict[str, 
     out = {}
     for key, value in values.items():
         if key in cls.RUN_FIELDS:
-            raise RunConfigError(f"{where}: {key} is set by the run, not here: {_RUN_FIELD_OPTIONS.get(key, 'see docs/settings.md')}")
+            raise RunConfigError(
+                f"{where}: {key} is set by the run, not here: {_RUN_FIELD_OPTIONS.get(key, 'see docs/settings.md')}"
+            )
         if cls.retired(key, value, where):
             continue
         if key not in cls.field_names():
             other = [t for t in SETTINGS_TABLES if t != table and key in settings_class(t).field_names()]
             hint = f" (it is an {other[0].upper()} setting)" if other else did_you_mean(key, cls.settable())
-            raise RunConfigError(f"{where}: unknown {cls.LABEL} setting {key!r}{hint}; the settings are listed in docs/settings.md")
+            raise RunConfigError(
+                f"{where}: unknown {cls.LABEL} setting {key!r}{hint}; the settings are listed in docs/settings.md"
+            )
         out[key] = cls.coerce(key, value, where)
     return out
 
@@ -138,8 +175,10 @@ def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[st
         return {}
     table = settings_table(method)
     if table is None:
-        raise RunConfigError(f"--set: method {method!r} has no settings; --set applies to "
-                             f"{', '.join(m for methods in SETTINGS_TABLES.values() for m in methods)}")
+        raise RunConfigError(
+            f"--set: method {method!r} has no settings; --set applies to "
+            f"{', '.join(m for methods in SETTINGS_TABLES.values() for m in methods)}"
+        )
     cls = settings_class(table)
     values: dict[str, Any] = {}
     for item in items:
@@ -156,13 +195,16 @@ def parse_set(items: list[str] | tuple[str, ...] | None, method: str) -> dict[st
             if key in cls.field_names() and cls.field_type(key) is str:  # a bare word for a string setting
                 values[key] = text.strip()
                 continue
-            raise RunConfigError(f"--set {item!r}: {text.strip()!r} is not a TOML value; write numbers as 3 or 0.5, "
-                                 'true or false, strings in quotes (--set \'key="text"\'), lists as [1, 2]') from None
+            raise RunConfigError(
+                f"--set {item!r}: {text.strip()!r} is not a TOML value; write numbers as 3 or 0.5, "
+                "true or false, strings in quotes (--set 'key=\"text\"'), lists as [1, 2]"
+            ) from None
     return check_settings(table, values, "--set")
 
 
-def fold_settings(method: str, options: dict[str, Any], given: dict[str, Any], values: dict[str, Any],
-                  where: str) -> dict[str, Any]:
+def fold_settings(
+    method: str, options: dict[str, Any], given: dict[str, Any], values: dict[str, Any], where: str
+) -> dict[str, Any]:
     """Move the settings of `values` that are also options of their own (`SYNTH_KEYS`:
     population, latent, iterations, seed_policy, ...) into `options`, where they are carried;
     return the rest. `given` are the options given at the same level (the same file, or the
@@ -173,8 +215,10 @@ def fold_settings(method: str, options: dict[str, Any], given: dict[str, Any], v
         if key == "seed_policy" and value == "":
             value = "none"
         if given.get(key) is not None and given[key] != value:
-            raise RunConfigError(f"{where}: {key} is given twice, {given[key]!r} as an option and {value!r} as a "
-                                 f"{settings_table(method).upper()} setting; keep one")
+            raise RunConfigError(
+                f"{where}: {key} is given twice, {given[key]!r} as an option and {value!r} as a "
+                f"{settings_table(method).upper()} setting; keep one"
+            )
         options[key] = _check(key, value, where)
     return rest
 
@@ -186,9 +230,13 @@ def _check(key: str, value: Any, where: str) -> Any:
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise RunConfigError(f"{where}: [{key}] expected {typ.__name__}, got {value!r}")
     if key == "method" and value not in METHODS:
-        raise RunConfigError(f"{where}: [method] {value!r} is not a method{did_you_mean(value, METHODS)}; valid: {', '.join(METHODS)}")
+        raise RunConfigError(
+            f"{where}: [method] {value!r} is not a method{did_you_mean(value, METHODS)}; valid: {', '.join(METHODS)}"
+        )
     if key == "budget" and value not in BUDGETS:
-        raise RunConfigError(f"{where}: [budget] {value!r} is not a budget{did_you_mean(value, BUDGETS)}; valid: {', '.join(BUDGETS)}")
+        raise RunConfigError(
+            f"{where}: [budget] {value!r} is not a budget{did_you_mean(value, BUDGETS)}; valid: {', '.join(BUDGETS)}"
+        )
     if key == "real" and value not in ("float", "double"):
         raise RunConfigError(f"{where}: [real] {value!r} is not valid; use float or double")
     if typ in (int, float) and key != "seed" and value is not None and value <= 0:
@@ -216,8 +264,10 @@ def resolve(cli: dict[str, Any], config_file: str | Path | None, settings: list[
     if table is not None:
         tables[table].update(fold_settings(method, resolved, given, set_values, "--set"))
     if not resolved.get("task"):
-        raise RunConfigError("no task: give TASK on the command line or task = \"...\" in the run config")
+        raise RunConfigError('no task: give TASK on the command line or task = "..." in the run config')
     if resolved.get("devices") is not None and table != "gp":
         gp = ", ".join(SETTINGS_TABLES["gp"])
-        raise RunConfigError(f"[devices] {resolved['devices']!r} applies to the GP methods ({gp}); method {method!r} runs on one device")
+        raise RunConfigError(
+            f"[devices] {resolved['devices']!r} applies to the GP methods ({gp}); method {method!r} runs on one device"
+        )
     return {**resolved, **tables}

@@ -34,4 +34,3 @@ def resolve_policy(spec: str, task):
     if not path.exists():
         raise UserInputError(f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, a policy.json or a run folder")
     return load_policy(path)
-

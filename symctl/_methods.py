@@ -51,8 +51,18 @@ def get_method(name: str) -> Callable[..., SymbolicPolicy]:
     return getattr(importlib.import_module(module), func)
 
 
-def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "lqg",
-            budget: str = "quick", settings: dict | None = None) -> SymbolicPolicy:
+def run_lqg(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "lqg",
+    budget: str = "quick",
+    settings: dict | None = None,
+) -> SymbolicPolicy:
     """LQG as a synthesis method: design, write the run folder (`budget` is accepted like every
     method's; an LQG design has nothing to size, and no settings)."""
     from synth._runfolder import prepare, write_config, write_manifest
@@ -75,8 +85,19 @@ def run_lqg(task: Task, out: Path, *, seed: int, options: dict, resume: bool = F
 SEED_POLICY_FILE = "seed_policy.json"
 
 
-def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
-           budget: str = "quick", settings: dict | None = None, **overrides: Any) -> SymbolicPolicy:
+def run_gp(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "gp-d",
+    budget: str = "quick",
+    settings: dict | None = None,
+    **overrides: Any,
+) -> SymbolicPolicy:
     """GP-S / GP-D / GP-L (`synth.gp.run`), with GP-D started from a known linear controller.
 
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
@@ -99,7 +120,9 @@ def run_gp(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
     if method != "gp-d" or "seed_policy" in overrides:
         if method != "gp-d" and choice not in (None, "none"):
             raise UserInputError(f"option --seed-policy {choice!r} applies to gp-d only (a static policy has no latent state)")
-        return run(task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides)
+        return run(
+            task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides
+        )
     given = {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})}
     path, fit = _seed_policy(task, Path(out), choice, budget, given, resume)
     if path is not None:
@@ -127,8 +150,12 @@ def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: s
     if "latent" not in settings and policy.nz > default.latent:
         extra["latent"] = policy.nz
     base = gp_config(task, budget, method="gp-d", **settings, **extra)
-    tries = [{}] if "max_nodes" in settings else [{}] + [
-        {"max_nodes": n, "max_depth": max(base.max_depth, (n + 1) // 4)} for n in _SEED_NODE_BUDGETS if n > base.max_nodes]
+    tries = (
+        [{}]
+        if "max_nodes" in settings
+        else [{}]
+        + [{"max_nodes": n, "max_depth": max(base.max_depth, (n + 1) // 4)} for n in _SEED_NODE_BUDGETS if n > base.max_nodes]
+    )
     error: SeedPolicyError | None = None
     for more in tries:
         cfg = gp_config(task, budget, method="gp-d", **settings, **extra, **more)
@@ -142,8 +169,9 @@ def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: s
     raise error
 
 
-def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any],
-                 resume: bool = False) -> tuple[Path | None, dict[str, Any]]:
+def _seed_policy(
+    task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False
+) -> tuple[Path | None, dict[str, Any]]:
     """Write the seed policy `choice` into the run folder; return its path (None: no seed) and the
     GP settings it needs to fit (latent size, node budget) beyond the given ones."""
     from plants import training_task
@@ -179,8 +207,10 @@ def _seed_policy(task: Task, out: Path, choice: str | None, budget: str, setting
     path = prepare(out) / SEED_POLICY_FILE
     if resume and path.exists():  # the checkpoint holds the seed the run started from: it must be this one
         if SymbolicPolicy.load(path).digest() != policy.digest():
-            raise UserInputError(f"--resume: the run in {str(out)!r} started from another seed policy ({path}); "
-                                 "give the same --seed-policy, or run without --resume")
+            raise UserInputError(
+                f"--resume: the run in {str(out)!r} started from another seed policy ({path}); "
+                "give the same --seed-policy, or run without --resume"
+            )
         return path, fit
     policy.save(path)
     return path, fit

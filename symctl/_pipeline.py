@@ -140,8 +140,17 @@ def synth_stage(run: RunContext, say: Callable[[str], None], progress: Callable[
     task, out, config, method = run.task, run.out, run.config, run.config["method"]
     synth_opts = {k: config[k] for k in SYNTH_KEYS}
     settings = method_settings(config)  # (in the hash only when given: earlier run folders stay up to date)
-    h_synth = _sha("synth", __version__, run.task_text, method, config["budget"], config["seed"], synth_opts,
-                   config.get("robust", False), *([settings] if settings else []))
+    h_synth = _sha(
+        "synth",
+        __version__,
+        run.task_text,
+        method,
+        config["budget"],
+        config["seed"],
+        synth_opts,
+        config.get("robust", False),
+        *([settings] if settings else []),
+    )
     if _up_to_date(out, "synth", h_synth, method):
         say(f"synthesis: up to date ({out / _outputs('synth', method)[0]})")
         return load_policy(out), None
@@ -155,8 +164,12 @@ def synth_stage(run: RunContext, say: Callable[[str], None], progress: Callable[
     return policy, seconds
 
 
-def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Callable[[dict], None] | None = None,
-        stages: Callable[[str, float], None] | None = None) -> dict:
+def run(
+    config: dict[str, Any],
+    say: Callable[[str], None] = print,
+    progress: Callable[[dict], None] | None = None,
+    stages: Callable[[str, float], None] | None = None,
+) -> dict:
     """Run the pipeline for a resolved run config (see `symctl._config`). Returns a summary dict.
 
     `say(line)` receives the messages, `progress(record)` the synthesis method's records and
@@ -169,7 +182,12 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     method = config["method"]
 
     timings: dict[str, float] = {}
-    summary: dict[str, Any] = {"out": str(out), "task": task.name, "method": method, "compile_cache": str(cache) if cache else None}
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "task": task.name,
+        "method": method,
+        "compile_cache": str(cache) if cache else None,
+    }
 
     # Synthesis ------------------------------------------------------------------------------------
     policy, seconds = synth_stage(ctx, say, progress)
@@ -217,8 +235,9 @@ def run(config: dict[str, Any], say: Callable[[str], None] = print, progress: Ca
     from synth._runfolder import write_manifest
 
     m = _manifest(out)
-    write_manifest(out, config, config["seed"], last_run_seconds={k: round(v, 3) for k, v in timings.items()},
-                   stages=m.get("stages", {}))
+    write_manifest(
+        out, config, config["seed"], last_run_seconds={k: round(v, 3) for k, v in timings.items()}, stages=m.get("stages", {})
+    )
     summary.update(policy=policy, validation=results, codegen=cres, timings=timings)
     return summary
 
@@ -260,9 +279,19 @@ def synthesize(task: Task, out: Path, method: str, runner, config: dict, kwargs:
     scaling, notes = _training_notes(task, robust)
     for note in notes:
         say(f"  {note}")
-    policy = runner(task, out, seed=config["seed"], options={k: config[k] for k in SYNTH_KEYS}, resume=config["resume"],
-                    progress=progress, method=method, normalised=True, robust=robust, settings=_with_devices(method_settings(config), config),
-                    **kwargs)
+    policy = runner(
+        task,
+        out,
+        seed=config["seed"],
+        options={k: config[k] for k in SYNTH_KEYS},
+        resume=config["resume"],
+        progress=progress,
+        method=method,
+        normalised=True,
+        robust=robust,
+        settings=_with_devices(method_settings(config), config),
+        **kwargs,
+    )
     if isinstance(policy, AbstractNetworkPolicy):
         # the method's network (in the units it learnt in) is kept as method_network.*; the exported
         # one, in the task's units, replaces network.*
@@ -319,8 +348,16 @@ def generate_and_verify(policy, task: Task, c_dir: Path, config: dict) -> dict:
     ys = np.asarray(rec.y[0][:ticks], float)
     r = np.asarray(scen.r[0], float)
     targets = ("host", "cortex-m4") if config["cortex_m4"] else ("host",)
-    report = codegen.verify(policy, code, ys, r, targets=targets, work_dir=c_dir / "verify", log=c_dir / "verification.log",
-                            recorded_u=np.asarray(rec.u[0][:ticks], float))
+    report = codegen.verify(
+        policy,
+        code,
+        ys,
+        r,
+        targets=targets,
+        work_dir=c_dir / "verify",
+        log=c_dir / "verification.log",
+        recorded_u=np.asarray(rec.u[0][:ticks], float),
+    )
     report["files"] = [str(p.relative_to(c_dir)) for p in sorted(c_dir.rglob("*")) if p.is_file() and "verify" not in p.parts]
     from synth._json import jsonable
 

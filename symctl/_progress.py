@@ -39,7 +39,9 @@ def _bar_name(record: dict[str, Any]) -> tuple[str, str]:
     stage = record.get("stage")
     if "generation" in record:
         return "generations", "synthesis: generations"
-    label = {"train": "synthesis: training", "finetune": "synthesis: tuning constants"}.get(stage, f"synthesis: {stage or 'iterations'}")
+    label = {"train": "synthesis: training", "finetune": "synthesis: tuning constants"}.get(
+        stage, f"synthesis: {stage or 'iterations'}"
+    )
     restart = record.get("restart")
     if restart is not None:
         label += f" (restart {restart})"
@@ -72,8 +74,13 @@ class ProgressDisplay:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[figure]}"),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[figure]}"),
                 console=console,
             )
 

@@ -32,9 +32,17 @@ def policy_summary(policy: SymbolicPolicy, file: str | Path | None = None) -> di
         return {"file": str(file) if file is not None else None, **policy.summary()}
     d = policy.to_dict()
     return {
-        "file": str(file) if file is not None else None, "digest": policy.digest(), "kind": d["kind"],
-        "observations": d["observations"], "targets": d["targets"], "latent": d["latent"], "controls": d["controls"],
-        "f": [e["text"] for e in d["f"]], "g": [e["text"] for e in d["g"]], "integrator": d["integrator"], "dt": d["dt"],
+        "file": str(file) if file is not None else None,
+        "digest": policy.digest(),
+        "kind": d["kind"],
+        "observations": d["observations"],
+        "targets": d["targets"],
+        "latent": d["latent"],
+        "controls": d["controls"],
+        "f": [e["text"] for e in d["f"]],
+        "g": [e["text"] for e in d["g"]],
+        "integrator": d["integrator"],
+        "dt": d["dt"],
     }
 
 
@@ -53,8 +61,10 @@ def cost_summary(results: dict[str, Any]) -> dict[str, Any]:
     ratio = mine.get("ratio_to_lqg", {})
     lo, hi = (ratio.get("ci95") or [None, None])[:2]
     return {
-        "policy": _number(mine.get("mean")), "lqg": _number(mc.get("lqg", {}).get("mean")),
-        "lqg_ss": _number(mc.get("lqg-ss", {}).get("mean")), "ratio_to_lqg": _number(ratio.get("ratio")),
+        "policy": _number(mine.get("mean")),
+        "lqg": _number(mc.get("lqg", {}).get("mean")),
+        "lqg_ss": _number(mc.get("lqg-ss", {}).get("mean")),
+        "ratio_to_lqg": _number(ratio.get("ratio")),
         "ratio_ci95": [_number(lo), _number(hi)],
     }
 
@@ -90,7 +100,7 @@ class Validation:
 
     @property
     def verdict(self) -> str:
-        """"PASS" or "FAIL"."""
+        """ "PASS" or "FAIL"."""
         return self.certificate.get("verdict", "not computed")
 
     @property
@@ -145,12 +155,19 @@ class CCode:
         from synth._json import jsonable
 
         ver = self.verification
-        return jsonable({
-            "out": str(self.code.out_dir), "prefix": self.code.prefix, "real": self.code.real,
-            "single_header": self.code.single_header, "files": [str(p) for p in self.files],
-            "verified": ver is not None, "ok": self.ok, "log": str(self.log) if self.log else None,
-            "targets": [t for t in ("host", "cortex-m4") if ver is not None and t in ver],
-        })
+        return jsonable(
+            {
+                "out": str(self.code.out_dir),
+                "prefix": self.code.prefix,
+                "real": self.code.real,
+                "single_header": self.code.single_header,
+                "files": [str(p) for p in self.files],
+                "verified": ver is not None,
+                "ok": self.ok,
+                "log": str(self.log) if self.log else None,
+                "targets": [t for t in ("host", "cortex-m4") if ver is not None and t in ver],
+            }
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,8 +204,16 @@ class RunSummary:
     @classmethod
     def from_pipeline(cls, summary: dict[str, Any], seed: int) -> RunSummary:
         """From the summary dict of `symctl._pipeline.run`."""
-        return cls(Path(summary["out"]), summary["task"], summary["method"], seed, summary["policy"], summary["validation"],
-                   summary["codegen"], dict(summary.get("timings", {})))
+        return cls(
+            Path(summary["out"]),
+            summary["task"],
+            summary["method"],
+            seed,
+            summary["policy"],
+            summary["validation"],
+            summary["codegen"],
+            dict(summary.get("timings", {})),
+        )
 
     @property
     def verdict(self) -> str:
@@ -211,11 +236,18 @@ class RunSummary:
         """The JSON of `symctl run --json`."""
         from synth._json import jsonable
 
-        return jsonable({
-            "out": str(self.out), "task": self.task, "method": self.method, "seed": self.seed,
-            "policy": policy_summary(self.policy, self.out / policy_file(self.policy)), "cost": cost_summary(self.validation),
-            "certificate": certificate_summary(self.validation.get("certificate")),
-            "c": {"ok": self.c_ok, "files": [str(self.out / "c" / f) for f in self.codegen.get("files", [])]},
-            "passed": self.passed, "report": str(self.out / "report.html"),
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-        })
+        return jsonable(
+            {
+                "out": str(self.out),
+                "task": self.task,
+                "method": self.method,
+                "seed": self.seed,
+                "policy": policy_summary(self.policy, self.out / policy_file(self.policy)),
+                "cost": cost_summary(self.validation),
+                "certificate": certificate_summary(self.validation.get("certificate")),
+                "c": {"ok": self.c_ok, "files": [str(self.out / "c" / f) for f in self.codegen.get("files", [])]},
+                "passed": self.passed,
+                "report": str(self.out / "report.html"),
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            }
+        )

@@ -22,16 +22,24 @@ EXIT_FAILED = 3
 # (kind, words any of which in a row's lower-cased name puts it in this kind, what to try). First match wins;
 # `{robust}` is the robust-training option, `{task}` the task.
 _HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("cost", ("cost ratio", "ratio to"),
-     "a larger synthesis budget: --budget paper, or more --generations (GP) / --iterations (ESPL)"),
-    ("worst case", ("worst", "finite"),
-     "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file) "
-     "to what the plant really spans"),
-    ("robustness", ("margin", "stab", "spectral", "robust", "vertex", "vertices"),
-     "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file); "
-     "compare with `symctl validate lqg --task {task}`"),
-    ("success", ("success",),
-     "a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)"),
+    (
+        "cost",
+        ("cost ratio", "ratio to"),
+        "a larger synthesis budget: --budget paper, or more --generations (GP) / --iterations (ESPL)",
+    ),
+    (
+        "worst case",
+        ("worst", "finite"),
+        "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file) "
+        "to what the plant really spans",
+    ),
+    (
+        "robustness",
+        ("margin", "stab", "spectral", "robust", "vertex", "vertices"),
+        "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file); "
+        "compare with `symctl validate lqg --task {task}`",
+    ),
+    ("success", ("success",), "a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)"),
 )
 _GENERIC = "read the row's evidence in report.html; a larger budget (--budget paper) or another --method may help"
 
@@ -85,8 +93,9 @@ def _value(v) -> str:
     return str(v)
 
 
-def failure_lines(certificate: dict | None, codegen_report: dict | None = None, c_log: str | Path | None = None,
-                  task: str | None = None) -> list[str]:
+def failure_lines(
+    certificate: dict | None, codegen_report: dict | None = None, c_log: str | Path | None = None, task: str | None = None
+) -> list[str]:
     """What failed (row, value, requirement) and one line of what to try per kind of failure; empty when nothing failed."""
     rows = failed_rows(certificate)
     c_bad = c_failed(codegen_report)

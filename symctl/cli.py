@@ -26,9 +26,9 @@ from ._methods import METHODS
 app = typer.Typer(
     name="symctl",
     help="Interpretable symbolic controllers: synthesis, validation against LQG, certification, C code.\n\n"
-         "Exit status: 0 success; 2 user input error (one line naming the input, the value and the fix); "
-         "3 the certificate (`run`, `validate`) or the C verification (`run`, `codegen --verify`) failed; "
-         "--allow-fail keeps `run` and `validate` at 0.",
+    "Exit status: 0 success; 2 user input error (one line naming the input, the value and the fix); "
+    "3 the certificate (`run`, `validate`) or the C verification (`run`, `codegen --verify`) failed; "
+    "--allow-fail keeps `run` and `validate` at 0.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,7 +46,9 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """symctl turns a plant definition into a certified, flashable symbolic controller."""
 
@@ -59,11 +61,20 @@ def tasks_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-read
     rows = []
     for name in plants.builtin_tasks():
         t = plants.get_task(name)
-        rows.append({
-            "name": name, "plant": t.plant.name, "states": list(t.plant.states), "inputs": list(t.plant.inputs),
-            "observations": [o.name for o in t.observations], "targets": list(t.targets),
-            "horizon": t.horizon, "dt": t.dt, "reward": t.cost.reward, "description": t.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "plant": t.plant.name,
+                "states": list(t.plant.states),
+                "inputs": list(t.plant.inputs),
+                "observations": [o.name for o in t.observations],
+                "targets": list(t.targets),
+                "horizon": t.horizon,
+                "dt": t.dt,
+                "reward": t.cost.reward,
+                "description": t.description,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -71,8 +82,14 @@ def tasks_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-read
     for col in ("task", "states", "inputs", "observed", "T / dt", "description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], " ".join(r["states"]), " ".join(r["inputs"]), str(len(r["observations"])),
-                      f"{r['horizon']:g} / {r['dt']:g}", r["description"])
+        table.add_row(
+            r["name"],
+            " ".join(r["states"]),
+            " ".join(r["inputs"]),
+            str(len(r["observations"])),
+            f"{r['horizon']:g} / {r['dt']:g}",
+            r["description"],
+        )
     out_console.print(table)
 
 
@@ -148,9 +165,14 @@ def simulate_cmd(
     mean, lo, hi = mean_ci(cost)  # Student t, as validation's Monte Carlo reports it
     half = hi - mean if math.isfinite(mean) else math.nan
     out = {
-        "task": t.name, "policy": policy, "trajectories": trajectories, "seed": seed,
-        "cost_mean": mean, "cost_ci95": [lo, hi],
-        "non_finite": int((~finite).sum()), "success_rate": float(np.asarray(res.success).mean()),
+        "task": t.name,
+        "policy": policy,
+        "trajectories": trajectories,
+        "seed": seed,
+        "cost_mean": mean,
+        "cost_ci95": [lo, hi],
+        "non_finite": int((~finite).sum()),
+        "success_rate": float(np.asarray(res.success).mean()),
     }
     if t.cost.reward:
         out["return_mean"] = -mean
@@ -164,16 +186,24 @@ def simulate_cmd(
     out_console.print(f"  success rate {out['success_rate']:.3f}, non-finite trajectories {out['non_finite']}")
 
 
-SET_HELP = ("A GP or ESPL setting (docs/settings.md), repeatable: --set population=300 --set 'selection=\"penalty\"'. "
-            "VALUE is a TOML literal (a string setting also takes a bare word).")
+SET_HELP = (
+    "A GP or ESPL setting (docs/settings.md), repeatable: --set population=300 --set 'selection=\"penalty\"'. "
+    "VALUE is a TOML literal (a string setting also takes a bare word)."
+)
 
 
 @app.command("synth")
 def synth_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
-    method: Annotated[Literal[tuple(METHODS)], typer.Option(help="Synthesis method (LQG designs, genetic programming, the ESPL network; -s static, -d dynamic).")] = "gp-d",
+    method: Annotated[
+        Literal[tuple(METHODS)],
+        typer.Option(help="Synthesis method (LQG designs, genetic programming, the ESPL network; -s static, -d dynamic)."),
+    ] = "gp-d",
     out: Annotated[Path | None, typer.Option(help=OPTION_HELP["out"])] = None,
-    budget: Annotated[Literal[BUDGETS], typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings).")] = "quick",
+    budget: Annotated[
+        Literal[BUDGETS],
+        typer.Option(help="quick (minutes on a laptop; ESPL: its default preset) or paper (the papers' settings)."),
+    ] = "quick",
     seed: Annotated[int, typer.Option(help=OPTION_HELP["seed"])] = 0,
     population: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["population"])] = None,
     generations: Annotated[int | None, typer.Option(min=1, help=OPTION_HELP["generations"])] = None,
@@ -188,7 +218,9 @@ def synth_cmd(
     resume: Annotated[bool, typer.Option(help=OPTION_HELP["resume"])] = False,
     quiet: Annotated[bool, typer.Option(help=OPTION_HELP["quiet"])] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print one line per generation or iteration.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout (progress and messages on stderr).")
+    ] = False,
 ) -> None:
     """Synthesise a policy for a task and write a run folder: the method alone, as its paper defines
     it, in the task's own units at its own parameter distribution. `symctl run` (and
@@ -204,23 +236,52 @@ def synth_cmd(
     t = plants.get_task(task)
     runner = get_method(method)
     out = out or default_run_folder(t.name, method, seed)
-    options = {"population": population, "generations": generations, "islands": islands, "latent": latent,
-               "time_budget": time_budget, "seed_policy": seed_policy, "iterations": iterations, "batch": batch}
+    options = {
+        "population": population,
+        "generations": generations,
+        "islands": islands,
+        "latent": latent,
+        "time_budget": time_budget,
+        "seed_policy": seed_policy,
+        "iterations": iterations,
+        "batch": batch,
+    }
     settings = fold_settings(method, options, dict(options), parse_set(set_, method), "--set")
     if devices is not None:
         if settings_table(method) != "gp":
-            raise RunConfigError(f"--devices {devices} applies to the GP methods ({', '.join(SETTINGS_TABLES['gp'])}); method {method!r} runs on one device")
+            raise RunConfigError(
+                f"--devices {devices} applies to the GP methods ({', '.join(SETTINGS_TABLES['gp'])}); method {method!r} runs on one device"
+            )
         settings = {**settings, "devices": devices}
     from ._progress import ProgressDisplay
 
     with ProgressDisplay(err_console, verbose=verbose and not quiet, bars=not quiet) as display:
-        policy = runner(t, out, seed=seed, options=options, resume=resume, progress=None if quiet else display.record,
-                        method=method, budget=budget, settings=settings)
+        policy = runner(
+            t,
+            out,
+            seed=seed,
+            options=options,
+            resume=resume,
+            progress=None if quiet else display.record,
+            method=method,
+            budget=budget,
+            settings=settings,
+        )
     from ._results import policy_file, policy_summary
 
     if as_json:
-        print(json.dumps({"task": t.name, "method": method, "budget": budget, "seed": seed, "out": str(out),
-                          "policy": policy_summary(policy, Path(out) / policy_file(policy))}))
+        print(
+            json.dumps(
+                {
+                    "task": t.name,
+                    "method": method,
+                    "budget": budget,
+                    "seed": seed,
+                    "out": str(out),
+                    "policy": policy_summary(policy, Path(out) / policy_file(policy)),
+                }
+            )
+        )
     elif not quiet:
         out_console.print(f"[bold]{method}[/bold] policy for {t.name} written to {Path(out) / policy_file(policy)}")
         out_console.print(str(policy), markup=False)
@@ -238,8 +299,13 @@ def demo_cmd() -> None:
 
 
 # Commands that live in their own modules: each has `register(app)`.
-_COMMAND_MODULES: tuple[str, ...] = ("symctl._cmd_codegen", "symctl._cmd_validate", "symctl._cmd_run", "symctl._cmd_export",
-                                      "symctl._cmd_campaign")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "symctl._cmd_codegen",
+    "symctl._cmd_validate",
+    "symctl._cmd_run",
+    "symctl._cmd_export",
+    "symctl._cmd_campaign",
+)
 
 
 def _register_commands() -> None:

@@ -32,7 +32,9 @@ def save(folder: str | Path, fmt: str, version: int, arrays: dict[str, Any], hea
     with open(tmp, "wb") as fh:
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
     tmp_json = folder / "state.tmp.json"
-    tmp_json.write_text(json.dumps({"format": fmt, "version": version, **header}, indent=1, default=float) + "\n", encoding="utf-8")
+    tmp_json.write_text(
+        json.dumps({"format": fmt, "version": version, **header}, indent=1, default=float) + "\n", encoding="utf-8"
+    )
     os.replace(tmp, folder / ARRAYS)
     os.replace(tmp_json, folder / HEADER)
     return folder
@@ -53,12 +55,16 @@ def load(folder: str | Path, fmt: str, version: int) -> tuple[dict[str, np.ndarr
         with open(folder / ARRAYS, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # (fh: closed when np.load fails too)
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise RunFolderError(f"cannot read the checkpoint in {str(folder)!r} ({err}); run without --resume to start afresh") from None
+        raise RunFolderError(
+            f"cannot read the checkpoint in {str(folder)!r} ({err}); run without --resume to start afresh"
+        ) from None
     found = header.get("format") if isinstance(header, dict) else None
     if found != fmt:
         what = f"format {found!r}" if found else "no format, as symctl wrote before checkpoints had versions"
         raise RunFolderError(f"{str(path)!r} is not a {fmt!r} checkpoint (it names {what}); run without --resume to start afresh")
     if header.get("version") != version:
-        raise RunFolderError(f"{str(path)!r} is a {fmt!r} checkpoint of version {header.get('version')!r}, and this symctl reads "
-                             f"version {version}; run without --resume to start afresh, or continue with the symctl that wrote it")
+        raise RunFolderError(
+            f"{str(path)!r} is a {fmt!r} checkpoint of version {header.get('version')!r}, and this symctl reads "
+            f"version {version}; run without --resume to start afresh, or continue with the symctl that wrote it"
+        )
     return arrays, header

@@ -97,7 +97,9 @@ def _build(p: SymbolicPolicy, f, g, csyms) -> Controller:
     nz, h = p.nz, p.dt
 
     def stack(items, like):
-        return jnp.stack([jnp.broadcast_to(jnp.asarray(i, like.dtype), ()) for i in items]) if items else jnp.zeros((0,), like.dtype)
+        return (
+            jnp.stack([jnp.broadcast_to(jnp.asarray(i, like.dtype), ()) for i in items]) if items else jnp.zeros((0,), like.dtype)
+        )
 
     def init(params):
         return params["z0"]
@@ -121,7 +123,9 @@ def check_compatible(policy: SymbolicPolicy, task: Task) -> None:
     """Raise `PolicyError` when `policy` cannot control `task` under the sampled-data contract."""
     problems = []
     if policy.ny != task.ny:
-        problems.append(f"it reads {policy.ny} observations, the task gives {task.ny} ({', '.join(o.name for o in task.observations)})")
+        problems.append(
+            f"it reads {policy.ny} observations, the task gives {task.ny} ({', '.join(o.name for o in task.observations)})"
+        )
     if policy.nr != task.nr:
         problems.append(f"it reads {policy.nr} targets, the task has {task.nr}")
     if policy.nu != task.plant.nu:

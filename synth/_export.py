@@ -17,7 +17,11 @@ def to_latex(policy: SymbolicPolicy) -> str:
     """The policy's equations as a LaTeX `aligned` block."""
     lines = []
     for name, e in zip(policy.latent, policy.f):
-        lhs = rf"{sp.latex(sp.Symbol(name))}_{{k+1}}" if policy.integrator == "discrete" else rf"\dot{{{sp.latex(sp.Symbol(name))}}}"
+        lhs = (
+            rf"{sp.latex(sp.Symbol(name))}_{{k+1}}"
+            if policy.integrator == "discrete"
+            else rf"\dot{{{sp.latex(sp.Symbol(name))}}}"
+        )
         lines.append(rf"{lhs} &= {sp.latex(e)}")
     for name, e, (lo, hi) in zip(policy.controls, policy.g, policy.input_limits):
         body = sp.latex(e)
@@ -33,7 +37,9 @@ def to_python(policy: SymbolicPolicy) -> str:
 
     printer = PythonCodePrinter({"fully_qualified_modules": True, "standard": "python3"})
     p = policy
-    env = {s: sp.Symbol(f"{grp}[{i}]") for grp, syms in (("y", p.y), ("z", p.z), ("r", p.r), ("u", p.u)) for i, s in enumerate(syms)}
+    env = {
+        s: sp.Symbol(f"{grp}[{i}]") for grp, syms in (("y", p.y), ("z", p.z), ("r", p.r), ("u", p.u)) for i, s in enumerate(syms)
+    }
 
     def code(e):
         return printer.doprint(e.xreplace(env))

@@ -17,6 +17,8 @@ def check_options(method: str, options: dict[str, Any], defaults: dict[str, Any]
     (an option given as None counts as not given)."""
     for k, v in options.items():
         if v is not None and k not in defaults:
-            raise UserInputError(f"option --{k.replace('_', '-')} does not apply to method {method!r}; its options: "
-                                 f"{', '.join('--' + d.replace('_', '-') for d in defaults) or '(none)'}")
+            raise UserInputError(
+                f"option --{k.replace('_', '-')} does not apply to method {method!r}; its options: "
+                f"{', '.join('--' + d.replace('_', '-') for d in defaults) or '(none)'}"
+            )
     return {**defaults, **{k: v for k, v in options.items() if v is not None}}

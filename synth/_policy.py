@@ -97,7 +97,9 @@ class SymbolicPolicy(PolicySizes):
             extra = e.free_symbols - g_allowed
             if extra:
                 what = "latent states and targets" if self.latent else "observations and targets"
-                raise PolicyError(f"g[{i}] ({self.controls[i]}) uses {', '.join(sorted(map(str, extra)))}; a readout sees only {what}")
+                raise PolicyError(
+                    f"g[{i}] ({self.controls[i]}) uses {', '.join(sorted(map(str, extra)))}; a readout sees only {what}"
+                )
 
     # Symbols and sizes -------------------------------------------------------------------------
     @property
@@ -184,7 +186,7 @@ class SymbolicPolicy(PolicySizes):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "policy") -> SymbolicPolicy:
         if d.get("schema") != "symctl.policy":
-            raise PolicyError(f"{source}: not a symctl policy (missing \"schema\": \"symctl.policy\")")
+            raise PolicyError(f'{source}: not a symctl policy (missing "schema": "symctl.policy")')
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
             raise PolicyError(f"{source}: schema_version {version!r} is not supported; this symctl reads {SCHEMA_VERSION}")
@@ -314,15 +316,63 @@ class PolicyReference:
 _SREPR_NAMESPACE: dict[str, Any] = {
     name: getattr(sp, name)
     for name in (
-        "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "sin", "cos", "tan", "exp", "log",
-        "sqrt", "tanh", "Abs", "Max", "Min", "Piecewise", "Mod", "sign", "floor", "ceiling", "atan2",
-        "asin", "acos", "atan", "sinh", "cosh", "StrictLessThan", "StrictGreaterThan", "LessThan",
-        "GreaterThan", "Equality", "Unequality", "And", "Or", "Not", "pi", "E", "true", "false",
-        "Tuple", "nan", "zoo", "oo", "I", "re", "im", "arg", "conjugate", "exp_polar",
+        "Symbol",
+        "Integer",
+        "Rational",
+        "Float",
+        "Add",
+        "Mul",
+        "Pow",
+        "sin",
+        "cos",
+        "tan",
+        "exp",
+        "log",
+        "sqrt",
+        "tanh",
+        "Abs",
+        "Max",
+        "Min",
+        "Piecewise",
+        "Mod",
+        "sign",
+        "floor",
+        "ceiling",
+        "atan2",
+        "asin",
+        "acos",
+        "atan",
+        "sinh",
+        "cosh",
+        "StrictLessThan",
+        "StrictGreaterThan",
+        "LessThan",
+        "GreaterThan",
+        "Equality",
+        "Unequality",
+        "And",
+        "Or",
+        "Not",
+        "pi",
+        "E",
+        "true",
+        "false",
+        "Tuple",
+        "nan",
+        "zoo",
+        "oo",
+        "I",
+        "re",
+        "im",
+        "arg",
+        "conjugate",
+        "exp_polar",
     )
 }
 _SREPR_NAMESPACE["ExprCondPair"] = sp.functions.elementary.piecewise.ExprCondPair
-_SREPR_NAMESPACE.update({"BooleanTrue": lambda: sp.true, "BooleanFalse": lambda: sp.false, "Pi": lambda: sp.pi, "Exp1": lambda: sp.E})
+_SREPR_NAMESPACE.update(
+    {"BooleanTrue": lambda: sp.true, "BooleanFalse": lambda: sp.false, "Pi": lambda: sp.pi, "Exp1": lambda: sp.E}
+)
 
 
 def _parse_srepr(text: str) -> sp.Expr:
@@ -339,4 +389,3 @@ def _parse_srepr(text: str) -> sp.Expr:
         if sp.srepr(written) == text:
             return written
     return expr
-

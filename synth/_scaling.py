@@ -52,11 +52,13 @@ def denormalise(policy: SymbolicPolicy, scaling: Scaling) -> SymbolicPolicy:
             e = sp.Float(u0) + e
         g.append(e)
     limits = tuple(
-        (_clean(u0 + su * lo), _clean(u0 + su * hi))
-        for (lo, hi), u0, su in zip(policy.input_limits, scaling.u0, scaling.su)
+        (_clean(u0 + su * lo), _clean(u0 + su * hi)) for (lo, hi), u0, su in zip(policy.input_limits, scaling.u0, scaling.su)
     )
     return dataclasses.replace(
-        policy, f=f, g=tuple(g), input_limits=limits,
+        policy,
+        f=f,
+        g=tuple(g),
+        input_limits=limits,
         provenance={**policy.provenance, "scaling": scaling.to_dict()},
     )
 

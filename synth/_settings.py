@@ -63,8 +63,10 @@ class AbstractSettings:
             if cls.retired(key, value, where):
                 continue
             if key not in cls.field_names():
-                raise cls.Error(f"{_at(where)}unknown {cls.LABEL} setting {key!r}{did_you_mean(key, cls.field_names())}; "
-                                f"the settings are listed in docs/settings.md")
+                raise cls.Error(
+                    f"{_at(where)}unknown {cls.LABEL} setting {key!r}{did_you_mean(key, cls.field_names())}; "
+                    f"the settings are listed in docs/settings.md"
+                )
             kw[key] = value
         return cls(**kw)
 
@@ -90,8 +92,10 @@ class AbstractSettings:
             return False
         fixed, why = cls.RETIRED[key]
         if _plain(value) != _plain(fixed):
-            raise cls.Error(f"{_at(where)}{cls.LABEL} setting {key} = {value!r} is no longer available: {why}; "
-                            f"this version always uses {_plain(fixed)!r}. Remove it (docs/settings.md, removed settings)")
+            raise cls.Error(
+                f"{_at(where)}{cls.LABEL} setting {key} = {value!r} is no longer available: {why}; "
+                f"this version always uses {_plain(fixed)!r}. Remove it (docs/settings.md, removed settings)"
+            )
         return True
 
     @classmethod

@@ -290,10 +290,15 @@ class Simulator:
         if save:
             xs, ys, zs, us = traj
             result = Rollout(
-                cost=cost, finite=finite, success=success, terminated=~alive,
+                cost=cost,
+                finite=finite,
+                success=success,
+                terminated=~alive,
                 t=jnp.arange(n_ticks + 1, dtype=dtype) * self.dt,
-                x=jnp.concatenate([xs, xN[None]], 0), y=ys,
-                z=jnp.concatenate([zs, zN[None]], 0), u=us,
+                x=jnp.concatenate([xs, xN[None]], 0),
+                y=ys,
+                z=jnp.concatenate([zs, zN[None]], 0),
+                u=us,
             )
         return result
 

@@ -23,8 +23,7 @@ def adam(lr: float, steps: int, *, clip: float = 1.0, final: float = 0.1) -> opt
     return optax.chain(optax.clip_by_global_norm(clip), optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=final)))
 
 
-def adam_step(opt: optax.GradientTransformation, loss: Callable, *, has_aux: bool = False,
-              finite_loss: bool = False) -> Callable:
+def adam_step(opt: optax.GradientTransformation, loss: Callable, *, has_aux: bool = False, finite_loss: bool = False) -> Callable:
     """One step of `opt` on `loss(c, *args)`, as a function `step(c, state, *args) -> (c, state,
     value, ok)`: `value` is `loss` at the `c` given (with `has_aux`, `(loss, aux)`), `ok` whether
     its gradient is finite (with `finite_loss`, the loss too). A step that is not ok takes a zero

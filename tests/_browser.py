@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def chromium_or_skip() -> str:
@@ -27,9 +36,9 @@ def png_pixels(path: Path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height, ctype = 8, b"", 0, 0, 0
     while pos < len(data):
-        n = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
+        n = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
         if kind == b"IHDR":
             width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
             assert depth == 8
@@ -42,7 +51,7 @@ def png_pixels(path: Path):
     rows, prev = [], bytearray(stride)
     for y in range(height):
         f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
             b = prev[i]
@@ -62,18 +71,18 @@ def png_pixels(path: Path):
     return width, height, bpp, rows
 
 
-
 def open_report(report: Path, work: Path) -> dict:
     """Screenshot and DOM of `report` in headless Chromium, with the console errors it logged."""
     chromium = chromium_or_skip()
     flags = [*FLAGS, f"--user-data-dir={work / 'profile'}"]
     url = report.resolve().as_uri()
     shot = work / "shot.png"
-    run = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, text=True, timeout=120
+    )
     assert shot.exists(), run.stderr[-2000:]
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     errors = [ln for ln in (run.stderr + dom.stderr).splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
     w, h, bpp, rows = png_pixels(shot)
-    non_white = sum(1 for r in rows[::4] for i in range(0, len(r), bpp * 4) if min(r[i:i + 3]) < 200)
+    non_white = sum(1 for r in rows[::4] for i in range(0, len(r), bpp * 4) if min(r[i : i + 3]) < 200)
     return {"console_errors": errors, "dom": dom.stdout, "width": w, "height": h, "non_white": non_white}

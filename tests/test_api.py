@@ -29,10 +29,16 @@ def test_import_symctl_loads_neither_jax_nor_casadi():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: symctl.synthesize("sho/partial", generation=3), "unexpected keyword argument 'generation' (did you mean 'generations'?)"),
+        (
+            lambda: symctl.synthesize("sho/partial", generation=3),
+            "unexpected keyword argument 'generation' (did you mean 'generations'?)",
+        ),
         (lambda: symctl.synthesize("sho/partial", trajectories=50), "unexpected keyword argument 'trajectories'"),
         (lambda: symctl.run("sho/partial", sweeps=8), "unexpected keyword argument 'sweeps' (did you mean 'sweep'?)"),
-        (lambda: symctl.validate("lqg", "sho/noisy", trajectory=20), "unexpected keyword argument 'trajectory' (did you mean 'trajectories'?)"),
+        (
+            lambda: symctl.validate("lqg", "sho/noisy", trajectory=20),
+            "unexpected keyword argument 'trajectory' (did you mean 'trajectories'?)",
+        ),
     ],
 )
 def test_unknown_keyword_arguments_are_refused_with_the_nearest_name(call, message):
@@ -59,14 +65,22 @@ def test_synthesize_gives_the_method_the_config_of_symctl_run(tmp_path, monkeypa
 
     setting = {"gp-d": ("polish_lr", 0.01), "espl-s": ("finetune_lr", 0.002)}[method]
     seen = _capture_method_config(monkeypatch, method)
-    cli = {"task": "sho/partial", "method": method, "budget": budget, "seed": 3, "out": str(tmp_path / "cli"),
-           "compile_cache": False, "quiet": True}
+    cli = {
+        "task": "sho/partial",
+        "method": method,
+        "budget": budget,
+        "seed": 3,
+        "out": str(tmp_path / "cli"),
+        "compile_cache": False,
+        "quiet": True,
+    }
     with pytest.raises(_Resolved):
         _pipeline.run(resolve(cli, None, [f"{setting[0]}={setting[1]}"]), say=lambda line: None)
     from_cli = seen.pop("config")
     with pytest.raises(_Resolved):
-        symctl.synthesize("sho/partial", method, budget=budget, seed=3, out=tmp_path / "api", compile_cache=False,
-                          settings=dict([setting]))
+        symctl.synthesize(
+            "sho/partial", method, budget=budget, seed=3, out=tmp_path / "api", compile_cache=False, settings=dict([setting])
+        )
     mine = seen["config"]
     assert getattr(from_cli, setting[0]) == setting[1]
     if method == "gp-d":  # the LQG seed, each in its own run folder
@@ -80,8 +94,29 @@ def test_synthesize_gives_the_method_the_config_of_symctl_run(tmp_path, monkeypa
 def test_validate_gives_what_symctl_validate_prints(tmp_path, capsys):
     report = symctl.validate("lqg", "sho/noisy", out=tmp_path / "api", **CHEAP)
     assert report.out == tmp_path / "api" and (report.out / "report.html").exists()
-    assert main(["validate", "lqg", "--task", "sho/noisy", "--trajectories", "20", "--sweep", "0", "--starts", "0", "--oracle", "0",
-                 "--out", str(tmp_path / "cli"), "--json", "--allow-fail"]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "lqg",
+                "--task",
+                "sho/noisy",
+                "--trajectories",
+                "20",
+                "--sweep",
+                "0",
+                "--starts",
+                "0",
+                "--oracle",
+                "0",
+                "--out",
+                str(tmp_path / "cli"),
+                "--json",
+                "--allow-fail",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     mine = report.to_dict()
     assert printed["verdict"] == mine["verdict"] == report.verdict
@@ -110,12 +145,14 @@ def _readme_example() -> str:
 
 def test_the_readme_example_uses_only_the_api():
     code = _readme_example()
-    assert "import symctl" in code and "symctl.synthesize(" in code and "symctl.validate(" in code and "symctl.generate_c(" in code
+    assert (
+        "import symctl" in code and "symctl.synthesize(" in code and "symctl.validate(" in code and "symctl.generate_c(" in code
+    )
     compile(code, "README.md", "exec")
 
 
 # The README example on a tiny budget: the options of TINY (tests/test_pipeline.py) as keyword arguments.
-_TINY_PRELUDE = '''
+_TINY_PRELUDE = """
 import functools, symctl
 def _tiny(f, **fixed):
     @functools.wraps(f)
@@ -124,7 +161,7 @@ def _tiny(f, **fixed):
     return call
 symctl.synthesize = _tiny(symctl.synthesize, population=40, islands=1, generations=3)
 symctl.validate = _tiny(symctl.validate, trajectories=50, sweep=8, starts=1)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -136,14 +173,22 @@ def test_the_readme_example_gives_the_policy_of_symctl_run(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     cli_out = tmp_path / "cli"
     args = [a for a in TINY if a != "--no-compile-cache"]
-    proc = subprocess.run([sys.executable, "-m", "symctl", "run", "sho/partial", "--seed", "0", "--out", str(cli_out), "--json", *args],
-                          capture_output=True, text=True, timeout=1500, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "symctl", "run", "sho/partial", "--seed", "0", "--out", str(cli_out), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     cli = json.loads(proc.stdout)
 
     script = tmp_path / "example.py"
-    script.write_text(_TINY_PRELUDE + _readme_example() + "\nimport json\nprint('RESULT', json.dumps({'digest': policy.digest(), "
-                      "'cost': report.cost, 'verdict': report.verdict, 'c_ok': c.ok}))\n")
+    script.write_text(
+        _TINY_PRELUDE + _readme_example() + "\nimport json\nprint('RESULT', json.dumps({'digest': policy.digest(), "
+        "'cost': report.cost, 'verdict': report.verdict, 'c_ok': c.ok}))\n"
+    )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=1500, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     api = json.loads(proc.stdout.split("RESULT ", 1)[1])
@@ -156,8 +201,20 @@ def test_the_readme_example_gives_the_policy_of_symctl_run(tmp_path):
 
     # `symctl.run` resolves the CLI's config: on the CLI's folder every stage is up to date.
     messages = []
-    summary = symctl.run("sho/partial", seed=0, out=cli_out, population=40, islands=1, generations=3, trajectories=50, sweep=8,
-                         starts=1, cortex_m4=False, compile_cache=False, log=messages.append)
+    summary = symctl.run(
+        "sho/partial",
+        seed=0,
+        out=cli_out,
+        population=40,
+        islands=1,
+        generations=3,
+        trajectories=50,
+        sweep=8,
+        starts=1,
+        cortex_m4=False,
+        compile_cache=False,
+        log=messages.append,
+    )
     assert summary.policy.digest() == cli["policy"]["digest"] and summary.seconds == {}
     assert sum("up to date" in m for m in messages) == 3, messages
     assert summary.to_dict()["policy"] == cli["policy"]

@@ -42,23 +42,41 @@ def _write(tmp_path, text, name="c.toml"):
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-x']\nseeds = 1\n", r"\[campaign\] methods: 'gp-x' is not valid \(did you mean 'gp-s'\?\); valid: gp-d, gp-s"),
-    ("[campaign]\ntasks = ['sho/nosy']\nmethods = ['gp-s']\nseeds = 1\n", r"\[campaign\] tasks: 'sho/nosy': unknown task .*did you mean 'sho/noisy'"),
-    ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\n", r"\[campaign\] seeds = None is not valid; give a count"),
-    ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\nseeds = [0, 0]\n", r"\[campaign\] seeds = \[0, 0\] is not valid"),
-    ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\nseeds = 1\nbudgets = ['fast']\n", r"\[campaign\] budgets: 'fast' is not valid; valid: quick, paper"),
-    ("[campaign]\ntask = ['sho/noisy']\n", r"\[campaign\] task is not a key \(did you mean 'tasks'\?\)"),
-    (GRID + "[run]\ntrajectoires = 3\n", r"\[run\] trajectoires is not a run option \(did you mean 'trajectories'\?\)"),
-    (GRID + "[run]\nseed = 3\n", r"\[run\] seed is not set here: list it in \[campaign\] seeds"),
-    (GRID + "[run]\nworkers = 2\n", r"\[run\] workers is not set here: each run is one task on one worker"),
-    (GRID + "[run]\nsweep = 0\n", r"\[sweep\] 0 must be > 0"),
-    (GRID + "[gp]\npopulaton = 8\n", r"\[gp\]: unknown GP setting 'populaton' \(did you mean 'population'\?\)"),
-    (GRID + "[espl]\niterations = 8\n", r"\[espl\] is read by espl-s, espl-d, and the campaign runs none of them"),
-    (GRID + "[runs]\n", r"\[runs\] is not a table of a campaign file \(did you mean 'run'\?\)"),
-    ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['espl-s']\nseeds = 1\n[run]\ndevices = 2\n", r"\[devices\] 2 applies to the GP methods"),
-    ("[campaign\n", r"not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-x']\nseeds = 1\n",
+            r"\[campaign\] methods: 'gp-x' is not valid \(did you mean 'gp-s'\?\); valid: gp-d, gp-s",
+        ),
+        (
+            "[campaign]\ntasks = ['sho/nosy']\nmethods = ['gp-s']\nseeds = 1\n",
+            r"\[campaign\] tasks: 'sho/nosy': unknown task .*did you mean 'sho/noisy'",
+        ),
+        ("[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\n", r"\[campaign\] seeds = None is not valid; give a count"),
+        (
+            "[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\nseeds = [0, 0]\n",
+            r"\[campaign\] seeds = \[0, 0\] is not valid",
+        ),
+        (
+            "[campaign]\ntasks = ['sho/noisy']\nmethods = ['gp-s']\nseeds = 1\nbudgets = ['fast']\n",
+            r"\[campaign\] budgets: 'fast' is not valid; valid: quick, paper",
+        ),
+        ("[campaign]\ntask = ['sho/noisy']\n", r"\[campaign\] task is not a key \(did you mean 'tasks'\?\)"),
+        (GRID + "[run]\ntrajectoires = 3\n", r"\[run\] trajectoires is not a run option \(did you mean 'trajectories'\?\)"),
+        (GRID + "[run]\nseed = 3\n", r"\[run\] seed is not set here: list it in \[campaign\] seeds"),
+        (GRID + "[run]\nworkers = 2\n", r"\[run\] workers is not set here: each run is one task on one worker"),
+        (GRID + "[run]\nsweep = 0\n", r"\[sweep\] 0 must be > 0"),
+        (GRID + "[gp]\npopulaton = 8\n", r"\[gp\]: unknown GP setting 'populaton' \(did you mean 'population'\?\)"),
+        (GRID + "[espl]\niterations = 8\n", r"\[espl\] is read by espl-s, espl-d, and the campaign runs none of them"),
+        (GRID + "[runs]\n", r"\[runs\] is not a table of a campaign file \(did you mean 'run'\?\)"),
+        (
+            "[campaign]\ntasks = ['sho/noisy']\nmethods = ['espl-s']\nseeds = 1\n[run]\ndevices = 2\n",
+            r"\[devices\] 2 applies to the GP methods",
+        ),
+        ("[campaign\n", r"not valid TOML"),
+    ],
+)
 def test_bad_campaign_files_are_refused_in_one_line(tmp_path, text, message):
     path = _write(tmp_path, text)
     with pytest.raises(CampaignError, match=message) as err:
@@ -75,23 +93,30 @@ def test_cli_exit_status_2_for_a_bad_campaign_file(tmp_path, capsys):
 
 def test_grid_folders_and_settings(tmp_path):
     task_file = shutil.copy(ROOT / "examples" / "dc_motor.toml", tmp_path / "motor.toml")
-    path = _write(tmp_path, f"""
+    path = _write(
+        tmp_path,
+        f"""
 [campaign]
 tasks = ["sho/noisy", "{Path(task_file).name}"]
 methods = ["gp-s", "espl-s"]
 seeds = [3, 5]
-out = "{tmp_path / 'camp'}"
+out = "{tmp_path / "camp"}"
 [run]
 trajectories = 30
 [gp]
 population = 8
 islands = 1
 max_nodes = 7
-""")
+""",
+    )
     runs = load_campaign(path).runs()
     assert len(runs) == 8
-    assert [r.folder.name for r in runs[:4]] == ["sho-noisy-gp-s-quick-3", "sho-noisy-gp-s-quick-5", "sho-noisy-espl-s-quick-3",
-                                                 "sho-noisy-espl-s-quick-5"]
+    assert [r.folder.name for r in runs[:4]] == [
+        "sho-noisy-gp-s-quick-3",
+        "sho-noisy-gp-s-quick-5",
+        "sho-noisy-espl-s-quick-3",
+        "sho-noisy-espl-s-quick-5",
+    ]
     assert runs[4].config["task"] == str(Path(task_file).resolve())
     gp = runs[0].config
     assert gp["trajectories"] == 30 and gp["population"] == 8 and gp["islands"] == 1 and gp["gp"] == {"max_nodes": 7}
@@ -102,9 +127,24 @@ max_nodes = 7
 def test_aggregate_is_the_mean_over_seeds_with_its_interval():
     from synth._cost import mean_ci
 
-    rows = [{"task": "t", "method": "m", "budget": "quick", "seed": s, "cost": c, "lqg_cost": 1.0, "ratio_to_lqg": c, "verdict": v,
-             "operations": 4, "constants": 2, "synth_seconds": 1.0, "total_seconds": 2.0, "error": None}
-            for s, c, v in ((0, 1.1, "PASS"), (1, 1.3, "FAIL"), (2, 1.2, "PASS"))]
+    rows = [
+        {
+            "task": "t",
+            "method": "m",
+            "budget": "quick",
+            "seed": s,
+            "cost": c,
+            "lqg_cost": 1.0,
+            "ratio_to_lqg": c,
+            "verdict": v,
+            "operations": 4,
+            "constants": 2,
+            "synth_seconds": 1.0,
+            "total_seconds": 2.0,
+            "error": None,
+        }
+        for s, c, v in ((0, 1.1, "PASS"), (1, 1.3, "FAIL"), (2, 1.2, "PASS"))
+    ]
     rows.append({"task": "t", "method": "m", "budget": "quick", "seed": 3, "error": "RuntimeError: boom", "total_seconds": 0.5})
     (row,) = aggregate(rows)
     m, lo, hi = mean_ci([1.1, 1.3, 1.2])
@@ -204,8 +244,15 @@ def dask_cluster(tmp_path):
     """A scheduler and two single-threaded workers, each a process started with Dask's own CLI."""
     file = tmp_path / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen(_dask("scheduler", "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(file)),
-                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            _dask("scheduler", "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(file)),
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         for _ in range(600):
             if file.exists() and file.stat().st_size:
@@ -213,9 +260,15 @@ def dask_cluster(tmp_path):
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
         for k in range(2):
-            procs.append(subprocess.Popen(_dask("worker", address, "--nthreads", "1", "--nworkers", "1", "--name", f"w{k}",
-                                                "--no-dashboard"), env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    _dask("worker", address, "--nthreads", "1", "--nworkers", "1", "--name", f"w{k}", "--no-dashboard"),
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -253,7 +306,11 @@ def test_campaign_on_a_two_worker_cluster_equals_the_local_run(tmp_path, dask_cl
     assert len(runs) == 8 and len({r["folder"] for r in runs}) == 8
     for r in runs:
         folder = Path(r["folder"])
-        assert (folder / "policy.json").exists() and (folder / "validation.json").exists() and (folder / "c" / "verification.json").exists()
+        assert (
+            (folder / "policy.json").exists()
+            and (folder / "validation.json").exists()
+            and (folder / "c" / "verification.json").exists()
+        )
         mc = json.loads((folder / "validation.json").read_text())["monte_carlo"]["policies"]["policy"]
         assert float(r["cost"]) == mc["mean"]
     # resumable: a finished run is not run again (its row is read back)

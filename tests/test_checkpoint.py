@@ -27,11 +27,17 @@ def test_a_checkpoint_reads_back_exactly(tmp_path):
 
 def test_another_format_or_version_is_refused_naming_the_file_and_the_versions(tmp_path):
     folder = _checkpoint.save(tmp_path / "checkpoint", "symctl.test.checkpoint", 1, {"a": np.zeros(2)}, {})
-    with pytest.raises(RunFolderError, match=r"state\.json' is a 'symctl\.test\.checkpoint' checkpoint of version 1, "
-                                             r"and this symctl reads version 2; run without --resume"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"state\.json' is a 'symctl\.test\.checkpoint' checkpoint of version 1, "
+        r"and this symctl reads version 2; run without --resume",
+    ):
         _checkpoint.load(folder, "symctl.test.checkpoint", 2)
-    with pytest.raises(RunFolderError, match=r"is not a 'symctl\.other\.checkpoint' checkpoint \(it names format "
-                                             r"'symctl\.test\.checkpoint'\)"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"is not a 'symctl\.other\.checkpoint' checkpoint \(it names format "
+        r"'symctl\.test\.checkpoint'\)",
+    ):
         _checkpoint.load(folder, "symctl.other.checkpoint", 1)
     (folder / "state.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(RunFolderError, match=r"cannot read the checkpoint in .*; run without --resume"):
@@ -72,6 +78,9 @@ def test_gp_checkpoints_use_the_shared_format(tmp_path):
 
     _checkpoint.save(tmp_path / "checkpoint", gp_checkpoint.FORMAT, gp_checkpoint.VERSION + 1, {"code": np.zeros(2)}, {})
     assert gp_checkpoint.exists(tmp_path)
-    with pytest.raises(RunFolderError, match=rf"'symctl\.gp\.checkpoint' checkpoint of version {gp_checkpoint.VERSION + 1}, "
-                                             rf"and this symctl reads version {gp_checkpoint.VERSION}"):
+    with pytest.raises(
+        RunFolderError,
+        match=rf"'symctl\.gp\.checkpoint' checkpoint of version {gp_checkpoint.VERSION + 1}, "
+        rf"and this symctl reads version {gp_checkpoint.VERSION}",
+    ):
         gp_checkpoint.load(tmp_path)

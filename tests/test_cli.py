@@ -52,13 +52,25 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
     [
         (["show", "sho/nosy"], "unknown task 'sho/nosy' (did you mean 'sho/noisy'?)"),
         (["simulate", "sho/noisy", "--policy", "missing.json"], "--policy 'missing.json': no such file or run folder"),
-        (["synth", "sho/noisy", "--method", "lqr"], "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, gp-s"),
+        (
+            ["synth", "sho/noisy", "--method", "lqr"],
+            "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, gp-s",
+        ),
         (["simulate", "sho/noisy", "--trajectories", "0"], "--trajectories"),
         (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),
-        (["synth", "sho/noisy", "--seed-policy", "missing.json"], "--seed-policy 'missing.json': no such file; give a policy.json, 'lqg' or 'none'"),
+        (
+            ["synth", "sho/noisy", "--seed-policy", "missing.json"],
+            "--seed-policy 'missing.json': no such file; give a policy.json, 'lqg' or 'none'",
+        ),
         (["synth", "sho/noisy", "--method", "gp-s", "--seed-policy", "lqg"], "option --seed-policy 'lqg' applies to gp-d only"),
-        (["synth", "sho/noisy", "--latent", "1", "--seed-policy", "lqg"], "it has 2 latent states, the run has 1; give --latent 2"),
-        (["synth", "sho/noisy", "--method", "espl-s", "--seed-policy", "lqg"], "option --seed-policy does not apply to method 'espl-s'"),
+        (
+            ["synth", "sho/noisy", "--latent", "1", "--seed-policy", "lqg"],
+            "it has 2 latent states, the run has 1; give --latent 2",
+        ),
+        (
+            ["synth", "sho/noisy", "--method", "espl-s", "--seed-policy", "lqg"],
+            "option --seed-policy does not apply to method 'espl-s'",
+        ),
     ],
 )
 def test_user_errors_are_one_line_with_status_2(args, message):
@@ -93,7 +105,11 @@ def test_version_prints_the_package_version():
 @pytest.mark.parametrize(
     "args, option, valid",
     [
-        (["synth", "sho/noisy", "--method", "gp"], "--method", ["lqg", "lqg-ss", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"]),
+        (
+            ["synth", "sho/noisy", "--method", "gp"],
+            "--method",
+            ["lqg", "lqg-ss", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"],
+        ),
         (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s", "nde"]),
         (["run", "sho/noisy", "--budget", "fast"], "--budget", ["quick", "paper"]),
         (["run", "sho/noisy", "--real", "half"], "--real", ["float", "double"]),
@@ -109,7 +125,9 @@ def test_a_value_outside_the_choices_exits_2_naming_the_valid_ones(args, option,
     assert line.startswith(f"symctl: error: {option} {args[args.index(option) + 1]!r} is not valid")
     assert line.endswith("choose one of " + ", ".join(valid))
     wide = dict(os.environ, COLUMNS="400")  # (--help lists them; at 80 columns a choice may be cut across lines)
-    help_text = subprocess.run([sys.executable, "-m", "symctl", args[0], "--help"], capture_output=True, text=True, env=wide).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "symctl", args[0], "--help"], capture_output=True, text=True, env=wide
+    ).stdout
     assert "<" + "|".join(valid) + ">" in help_text
 
 

@@ -74,9 +74,15 @@ def _evaluate_c(exprs, real, points, tmp_path):
         body = print_c(e.xreplace({x: sp.Symbol(f"x[{j}]") for j, x in enumerate(X)}), real)
         lines += [f"static {ctype} e{i}(const {ctype} x[3])", "{", "    (void)x;", f"    return {body};", "}", ""]
     rows = ",\n".join("    {" + ", ".join(float(v).hex() for v in p) + "}" for p in points)
-    lines += [f"static const double pts[{len(points)}][3] = {{\n{rows}\n}};", "", "int main(void)", "{", "    int k;",
-              f"    for (k = 0; k < {len(points)}; ++k) {{",
-              f"        const {ctype} x[3] = {{ ({ctype})pts[k][0], ({ctype})pts[k][1], ({ctype})pts[k][2] }};"]
+    lines += [
+        f"static const double pts[{len(points)}][3] = {{\n{rows}\n}};",
+        "",
+        "int main(void)",
+        "{",
+        "    int k;",
+        f"    for (k = 0; k < {len(points)}; ++k) {{",
+        f"        const {ctype} x[3] = {{ ({ctype})pts[k][0], ({ctype})pts[k][1], ({ctype})pts[k][2] }};",
+    ]
     lines += [f'        printf("{fmt}\\n", (double)e{i}(x));' for i in range(len(exprs))]
     lines += ["    }", "    return 0;", "}", ""]
     src = tmp_path / f"prop_{real}.c"
@@ -104,8 +110,12 @@ def _round_constants_to_float(expr):
     return expr.xreplace({f: sp.Float(float(np.float32(float(f)))) for f in expr.atoms(sp.Float)})
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
+)
 @given(st.lists(expressions, min_size=10, max_size=25))
 def test_random_expressions_double(tmp_path_factory, exprs):
     tmp = tmp_path_factory.mktemp("prop")
@@ -122,8 +132,12 @@ def test_random_expressions_double(tmp_path_factory, exprs):
         assert np.all(err <= 1e-12 * scale[both] + 1e-300), (e, np.max(err / np.maximum(scale[both], 1e-300)))
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
+)
 @given(st.lists(expressions, min_size=10, max_size=25))
 def test_random_expressions_float(tmp_path_factory, exprs):
     tmp = tmp_path_factory.mktemp("prop")

@@ -114,14 +114,25 @@ def _offset_integrator(offset: float = -4.8483618) -> "codegen.SymbolicPolicy":
     from synth import SymbolicPolicy
 
     y, a = sp.symbols("y_T a1", real=True)
-    return SymbolicPolicy(observations=("y_T",), targets=(), latent=("a1",), controls=("qc",), f=(0.01 * y + offset,),
-                          g=(-713.35 * a + 3315.0,), dt=0.1, integrator="euler", input_limits=((-1e4, 1e4),),
-                          latent_init=(4.4,))
+    return SymbolicPolicy(
+        observations=("y_T",),
+        targets=(),
+        latent=("a1",),
+        controls=("qc",),
+        f=(0.01 * y + offset,),
+        g=(-713.35 * a + 3315.0,),
+        dt=0.1,
+        integrator="euler",
+        input_limits=((-1e4, 1e4),),
+        latent_init=(4.4,),
+    )
 
 
 def _around_operating_point(ticks: int = 1500):
     rng = np.random.default_rng(1)
-    return (484.83618 + 0.5 * np.sin(0.01 * np.arange(ticks)) + 0.05 * rng.standard_normal(ticks))[None, :, None], np.zeros((1, 0))
+    return (484.83618 + 0.5 * np.sin(0.01 * np.arange(ticks)) + 0.05 * rng.standard_normal(ticks))[None, :, None], np.zeros(
+        (1, 0)
+    )
 
 
 @needs_cc
@@ -164,7 +175,9 @@ def test_single_header_in_two_translation_units_and_symbols_prefixed(tmp_path):
     )
     cc = shutil.which("gcc") or shutil.which("clang")
     srcs = [str(tmp_path / n) for n in ("tu1.c", "tu2.c", "main.c")]
-    subprocess.run([cc, *codegen.STRICT_FLAGS, "-I", str(single.out_dir), *srcs, "-o", str(tmp_path / "a.out"), "-lm"], check=True)
+    subprocess.run(
+        [cc, *codegen.STRICT_FLAGS, "-I", str(single.out_dir), *srcs, "-o", str(tmp_path / "a.out"), "-lm"], check=True
+    )
     assert subprocess.run([str(tmp_path / "a.out")]).returncode == 0
     # split build: every external symbol carries the prefix
     split = codegen.generate(policy, tmp_path / "split", prefix="hand")
@@ -174,7 +187,10 @@ def test_single_header_in_two_translation_units_and_symbols_prefixed(tmp_path):
     names = [line.split()[-1] for line in nm.splitlines() if line.strip()]
     assert sorted(names) == ["hand_init", "hand_reset", "hand_step"]
     # the example firmware main compiles against the generated header
-    subprocess.run([cc, *codegen.STRICT_FLAGS, "-I", str(split.out_dir), "-c", str(split.example_main), "-o", str(tmp_path / "m.o")], check=True)
+    subprocess.run(
+        [cc, *codegen.STRICT_FLAGS, "-I", str(split.out_dir), "-c", str(split.example_main), "-o", str(tmp_path / "m.o")],
+        check=True,
+    )
 
 
 @needs_arm
@@ -196,8 +212,10 @@ def test_lqg_sho_noisy_cortex_m4(tmp_path, lqg_recording):
 @needs_arm
 @pytest.mark.arm
 @pytest.mark.compiler
-@pytest.mark.parametrize("real, ticks", [("float", 300), pytest.param("double", 1500, marks=pytest.mark.slow),
-                                         pytest.param("float", 1500, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "real, ticks",
+    [("float", 300), pytest.param("double", 1500, marks=pytest.mark.slow), pytest.param("float", 1500, marks=pytest.mark.slow)],
+)
 def test_hand_rk4_cortex_m4(tmp_path, real, ticks):
     policy = dynamic("rk4")
     ys, r = observations(policy, ticks=ticks)

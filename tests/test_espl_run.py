@@ -40,8 +40,22 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     from synth.espl._run import synthesise
 
     task = plants.get_task("pendulum/swingup")
-    cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
-                      batch=2, finetune_iterations=2, restarts=2, tune_chosen=False, train_ticks=0, finetune_ticks=0, augment_degree=0)
+    cfg = espl_config(
+        task,
+        method="espl-s",
+        layout=SMALL,
+        iterations=6,
+        eval_every=2,
+        hard_fraction=0.5,
+        eval_batch=4,
+        batch=2,
+        finetune_iterations=2,
+        restarts=2,
+        tune_chosen=False,
+        train_ticks=0,
+        finetune_ticks=0,
+        augment_degree=0,
+    )
     policy, rec = synthesise(task, cfg, seed=1)
     costs = rec["restart_validation_costs"]
     assert len(costs) == 2 and costs[0] != costs[1]  # own initialisation, batches and masks
@@ -64,8 +78,22 @@ def test_restarts_train_independent_candidates_and_export_the_best_validated_one
     for a, b in zip(jax.tree_util.tree_leaves(own.step(own.init())), jax.tree_util.tree_leaves(shared.step(shared.init()))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # With `tune_chosen` the candidates are compared as extracted and only the chosen one is tuned.
-    cfg = espl_config(task, method="espl-s", layout=SMALL, iterations=6, eval_every=2, hard_fraction=0.5, eval_batch=4,
-                      batch=2, finetune_iterations=2, restarts=2, tune_chosen=True, train_ticks=0, finetune_ticks=0, augment_degree=0)
+    cfg = espl_config(
+        task,
+        method="espl-s",
+        layout=SMALL,
+        iterations=6,
+        eval_every=2,
+        hard_fraction=0.5,
+        eval_batch=4,
+        batch=2,
+        finetune_iterations=2,
+        restarts=2,
+        tune_chosen=True,
+        train_ticks=0,
+        finetune_ticks=0,
+        augment_degree=0,
+    )
     _, once = synthesise(task, cfg, seed=1)
     assert once["restart"] == int(np.argmin(once["restart_validation_costs"]))
     assert once["finetune_env_steps"] == 2 * cfg.finetune_batch * trainer.sim.n_ticks

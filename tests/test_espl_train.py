@@ -46,7 +46,9 @@ def test_gradients_are_finite_through_the_full_horizon():
     assert cfg.warmup_iteration > 0
     for a, b in zip(init["params"]["g"]["p"], state["params"]["g"]["p"]):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(init["params"]["g"]["W"], state["params"]["g"]["W"]))
+    assert any(
+        not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(init["params"]["g"]["W"], state["params"]["g"]["W"])
+    )
 
 
 def test_training_batches_are_latin_hypercubes_and_are_what_the_trainer_trains_on():
@@ -84,17 +86,25 @@ def test_training_on_a_shortened_horizon_trains_on_the_first_ticks_and_counts_on
     assert float(info["train_cost"]) < float(np.mean(np.asarray(full.cost, float)))
     # Validation keeps the whole horizon.
     assert trainer.evaluate(state["params"]) == pytest.approx(
-        float(np.mean(np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.validation).cost))))
+        float(
+            np.mean(
+                np.asarray(trainer.sim.run(trainer.controller, trainer.deterministic(state["params"]), trainer.validation).cost)
+            )
+        )
+    )
     with pytest.raises(plants.UserInputError, match=r"train_ticks = 201 exceeds the horizon .* \(200 ticks\)"):
         Trainer(task, espl_config(task, method="espl-s", layout=SMALL, train_ticks=201), seed=0)
     with pytest.raises(plants.UserInputError, match=r"finetune_ticks = 300 exceeds the horizon .* use 1 to 200, or 0"):
         Trainer(task, espl_config(task, method="espl-s", layout=SMALL, finetune_ticks=300), seed=0)
 
 
-@pytest.mark.parametrize("task_name, method", [
-    pytest.param("pendulum/swingup", "espl-s", marks=pytest.mark.slow),
-    ("sho/partial", "espl-d"),
-])
+@pytest.mark.parametrize(
+    "task_name, method",
+    [
+        pytest.param("pendulum/swingup", "espl-s", marks=pytest.mark.slow),
+        ("sho/partial", "espl-d"),
+    ],
+)
 def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_name, method):
     task = plants.get_task(task_name)
     cfg = espl_config(task, method=method, layout=SMALL, dtype="float64", latent=2, eval_batch=8, max_paths=10_000)
@@ -119,8 +129,9 @@ def test_extracted_policy_scores_like_the_network_and_round_trips_exactly(task_n
     # Putting back the constants compile_policy lifted (what constant tuning does) changes nothing.
     assert with_constants(policy, np.asarray(compile_policy(policy, task)[1]["c"])).digest() == policy.digest()
     test = trainer.sim.scenarios(stream_key(1, "test"), 4)
-    np.testing.assert_array_equal(np.asarray(trainer.sim.simulate(again, test).cost),
-                                  np.asarray(trainer.sim.simulate(policy, test).cost))
+    np.testing.assert_array_equal(
+        np.asarray(trainer.sim.simulate(again, test).cost), np.asarray(trainer.sim.simulate(policy, test).cost)
+    )
 
 
 def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned():
@@ -135,8 +146,16 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     task = plants.get_task("pendulum/swingup")
     cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3, augment_odd=())
     trainer = Trainer(task, cfg, seed=2)
-    shell = SymbolicPolicy(observations=("cos_th", "sin_th", "dth_obs"), targets=(), latent=(), controls=tuple(task.plant.inputs),
-                           f=(), g=(sp.S.Zero,), dt=task.dt, input_limits=task.input_limits)
+    shell = SymbolicPolicy(
+        observations=("cos_th", "sin_th", "dth_obs"),
+        targets=(),
+        latent=(),
+        controls=tuple(task.plant.inputs),
+        f=(),
+        g=(sp.S.Zero,),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
     c, s, d = shell.y
     law = sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d)
     policy = dataclasses.replace(shell, g=(law,))
@@ -145,7 +164,8 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     assert len(found) == 19 - 3
     inner = _squash(aug.g[0]).args[0]
     assert {t.as_coeff_Mul()[1] for t in sp.Add.make_args(inner)} == {
-        sp.Mul(*m) for k in (1, 2, 3) for m in itertools.combinations_with_replacement((c, s, d), k)}
+        sp.Mul(*m) for k in (1, 2, 3) for m in itertools.combinations_with_replacement((c, s, d), k)
+    }
     assert (aug.g[0] / _squash(aug.g[0])) == sp.Float(-2.3)  # still -2.3*tanh(...): inside the squashing
     # The candidates start negligible; the tuner's scale of each is the inverse of its typical size.
     f0, f1 = (sp.lambdify(shell.y, p.g[0]) for p in (policy, aug))
@@ -180,11 +200,24 @@ def test_candidate_terms_go_inside_the_squashing_and_only_weak_ones_are_pruned()
     with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 454 candidate terms .* at most 200"):
         Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12, augment_odd=()), seed=2)
     with pytest.raises(plants.UserInputError, match=r"augment_degree = 12 gives 224 candidate terms"):  # odd ones only
-        Trainer(task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12, augment_odd=("sin_th", "dth_obs")), seed=2)
+        Trainer(
+            task, espl_config(task, method="espl-s", layout=SMALL, augment_degree=12, augment_odd=("sin_th", "dth_obs")), seed=2
+        )
     # Tuning in units of the terms' sizes, on the first 50 ticks: the steps counted are those ticks,
     # and the cost returned is the full-horizon validation cost of the policy returned.
-    cfg = espl_config(task, method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, augment_degree=3,
-                      finetune_iterations=4, finetune_batch=3, finetune_ticks=50, eval_every=2, finetune_restore=0.1)
+    cfg = espl_config(
+        task,
+        method="espl-s",
+        layout=SMALL,
+        dtype="float64",
+        eval_batch=8,
+        augment_degree=3,
+        finetune_iterations=4,
+        finetune_batch=3,
+        finetune_ticks=50,
+        eval_every=2,
+        finetune_restore=0.1,
+    )
     trainer = Trainer(task, cfg, seed=2)
     base = validation_cost(trainer, strong)
     tuned, cost, steps = finetune(trainer, strong, base, scales=scales)
@@ -199,12 +232,31 @@ def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted(
     from synth.espl._extract import finetune, validation_cost
 
     task = plants.get_task("pendulum/swingup")
-    shell = SymbolicPolicy(observations=("cos_th", "sin_th", "dth_obs"), targets=(), latent=(), controls=tuple(task.plant.inputs),
-                           f=(), g=(sp.S.Zero,), dt=task.dt, input_limits=task.input_limits)
+    shell = SymbolicPolicy(
+        observations=("cos_th", "sin_th", "dth_obs"),
+        targets=(),
+        latent=(),
+        controls=tuple(task.plant.inputs),
+        f=(),
+        g=(sp.S.Zero,),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
     c, s, d = shell.y
-    policy = dataclasses.replace(shell, g=(sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d),))
-    base = dict(method="espl-s", layout=SMALL, dtype="float64", eval_batch=8, finetune_batch=4, finetune_ticks=60,
-                finetune_decay=0.97, eval_every=10, augment_odd=())
+    policy = dataclasses.replace(
+        shell, g=(sp.Float(-2.3) * sp.tanh(sp.Float(3.06) * s + sp.Float(0.5) * d + sp.Float(2.4) * c * d),)
+    )
+    base = dict(
+        method="espl-s",
+        layout=SMALL,
+        dtype="float64",
+        eval_batch=8,
+        finetune_batch=4,
+        finetune_ticks=60,
+        finetune_decay=0.97,
+        eval_every=10,
+        augment_odd=(),
+    )
     # Until the critic has been fitted for CRITIC_WARMUP (50) steps its value does not enter: the
     # constants move exactly as with the plain decayed gradient.
     plain = Trainer(task, espl_config(task, finetune_iterations=6, **base), seed=1)
@@ -213,8 +265,12 @@ def test_a_value_critic_in_tuning_learns_the_cost_to_go_and_is_off_until_fitted(
     off = Trainer(task, espl_config(task, finetune_iterations=6, finetune_critic=3.0, **base), seed=1)
     tuned_off, cost_off, steps_off = finetune(off, policy, cost0)
     assert steps_off == steps_plain == 6 * 4 * 60
-    np.testing.assert_allclose(np.asarray(compile_policy(tuned_off, task)[1]["c"]),
-                               np.asarray(compile_policy(tuned_plain, task)[1]["c"]), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        np.asarray(compile_policy(tuned_off, task)[1]["c"]),
+        np.asarray(compile_policy(tuned_plain, task)[1]["c"]),
+        rtol=1e-12,
+        atol=0,
+    )
     # The critic learns the cost-to-go of the tuning roll-outs: the fraction of its variance the
     # critic leaves unexplained on a fresh batch (before fitting on it) starts at 1 or more (the
     # critic starts at zero) and falls well below.

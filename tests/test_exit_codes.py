@@ -33,7 +33,9 @@ def test_validate_exits_3_when_the_certificate_fails_and_0_with_allow_fail(tmp_p
     assert "cost: a larger synthesis budget: --budget paper" in out
     assert "exit status 3 (--allow-fail keeps 0)" in out
     cert = json.loads((tmp_path / "v" / "validation.json").read_text())["certificate"]
-    assert cert["verdict"] == "FAIL" and [r["name"] for r in cert["rows"] if r["status"] == "FAIL"] == ["cost ratio to optimal LQG"]
+    assert cert["verdict"] == "FAIL" and [r["name"] for r in cert["rows"] if r["status"] == "FAIL"] == [
+        "cost ratio to optimal LQG"
+    ]
 
     assert main([*CHEAP, "--requirements", req, "--out", str(tmp_path / "v"), "--allow-fail", "--quiet"]) == 0
     err = capsys.readouterr().err
@@ -58,8 +60,12 @@ def test_the_exit_status_reaches_the_shell(tmp_path):
     (Slow suite: the fast one has status 3 from `main` above and status 2 through the shell in
     tests/test_cli.py.)"""
     req = _requirements(tmp_path, "cost_ratio_max = 0.5\n")
-    proc = subprocess.run([sys.executable, "-m", "symctl", *CHEAP, "--requirements", req, "--out", str(tmp_path / "v"), "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "symctl", *CHEAP, "--requirements", req, "--out", str(tmp_path / "v"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == EXIT_FAILED, proc.stderr
     assert proc.stderr.strip().startswith("symctl: certificate FAIL: cost ratio to optimal LQG")
 
@@ -87,14 +93,17 @@ def test_hints_are_keyed_by_words_of_the_row_name(name, kind):
 
 
 def test_failure_lines_list_each_failed_row_and_one_hint_per_kind():
-    cert = {"verdict": "FAIL", "rows": [
-        _row("cost ratio to optimal LQG", "PASS"),
-        _row("gain margin", "FAIL", 0.9153968937703822, "min(up, down) >= 6.0 dB"),
-        _row("phase margin", "FAIL", -29.1, ">= 30.0 deg"),
-        _row("disk margin", "FAIL", None, ">= 6 dB"),
-        _row("settling time", "FAIL", 12.0, "<= 5 s"),
-        _row("worst-case cost over the box", "NOT APPLICABLE", None),
-    ]}
+    cert = {
+        "verdict": "FAIL",
+        "rows": [
+            _row("cost ratio to optimal LQG", "PASS"),
+            _row("gain margin", "FAIL", 0.9153968937703822, "min(up, down) >= 6.0 dB"),
+            _row("phase margin", "FAIL", -29.1, ">= 30.0 deg"),
+            _row("disk margin", "FAIL", None, ">= 6 dB"),
+            _row("settling time", "FAIL", 12.0, "<= 5 s"),
+            _row("worst-case cost over the box", "NOT APPLICABLE", None),
+        ],
+    }
     lines = failure_lines(cert, {"ok": True}, task="sho/partial")
     assert lines[0] == "what failed"
     assert "  gain margin: 0.9154 (required: min(up, down) >= 6.0 dB)" in lines
@@ -122,21 +131,45 @@ def test_run_summary_ends_with_the_failures_and_the_status(sho_noisy):
     from validation import lqg
 
     cert = {"verdict": "FAIL", "rows": [_row("success rate", "FAIL", 0.5, "lower 95% bound >= 0.99")]}
-    summary = {"out": "runs/x", "task": "sho/noisy", "policy": lqg(sho_noisy, "lqg-ss"),
-               "validation": {"certificate": cert}, "codegen": {"ok": False, "files": ["controller.c", "controller.h"]}}
+    summary = {
+        "out": "runs/x",
+        "task": "sho/noisy",
+        "policy": lqg(sho_noisy, "lqg-ss"),
+        "validation": {"certificate": cert},
+        "codegen": {"ok": False, "files": ["controller.c", "controller.h"]},
+    }
     for allow_fail, last in ((False, "exit status 3 (--allow-fail keeps 0)"), (True, "exit status 0 (--allow-fail)")):
         buf = io.StringIO()
         print_summary(summary, Console(file=buf, width=200, highlight=False), allow_fail=allow_fail)
         lines = buf.getvalue().splitlines()
-        tail = lines[lines.index("what failed"):]
-        assert tail == ["what failed", "  success rate: 0.5 (required: lower 95% bound >= 0.99)", "  C verification: FAIL",
-                        "what to try",
-                        "  success: a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)",
-                        "  C: see runs/x/c/verification.log", last]
+        tail = lines[lines.index("what failed") :]
+        assert tail == [
+            "what failed",
+            "  success rate: 0.5 (required: lower 95% bound >= 0.99)",
+            "  C verification: FAIL",
+            "what to try",
+            "  success: a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)",
+            "  C: see runs/x/c/verification.log",
+            last,
+        ]
 
 
-TINY = ["--population", "40", "--islands", "1", "--generations", "3", "--trajectories", "50", "--sweep", "8",
-        "--starts", "1", "--no-cortex-m4", "--no-compile-cache"]
+TINY = [
+    "--population",
+    "40",
+    "--islands",
+    "1",
+    "--generations",
+    "3",
+    "--trajectories",
+    "50",
+    "--sweep",
+    "8",
+    "--starts",
+    "1",
+    "--no-cortex-m4",
+    "--no-compile-cache",
+]
 
 
 @pytest.mark.slow

@@ -40,14 +40,34 @@ print(json.dumps(out))
 
 # Tiny: 10 individuals on one island, trees of 7 nodes, 4 training trajectories; the constant search
 # runs (it fills the whole population-sized batch), gradient tuning and the final polish do not.
-QUICK = dict(population=10, islands=1, max_nodes=7, max_depth=4, init_depth=3, train_trajectories=4, validation_trajectories=8,
-             elite=1, simplify_rate=(0.25, 0.25), const_every=1, const_top=3, tune_every=0, polish_top=0, linear_seeds=0)
+QUICK = dict(
+    population=10,
+    islands=1,
+    max_nodes=7,
+    max_depth=4,
+    init_depth=3,
+    train_trajectories=4,
+    validation_trajectories=8,
+    elite=1,
+    simplify_rate=(0.25, 0.25),
+    const_every=1,
+    const_top=3,
+    tune_every=0,
+    polish_top=0,
+    linear_seeds=0,
+)
 
 
 def _run(method: str, generations: int, counts: list[int], settings: dict) -> dict:
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps([method, generations, counts, settings])], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, json.dumps([method, generations, counts, settings])],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -73,8 +93,18 @@ def test_population_padded_to_3_and_8_devices_equals_one_device():
 @pytest.mark.slow
 def test_gp_d_with_tuning_and_polish_on_1_2_3_8_devices_equal():
     counts = [1, 2, 3, 8]
-    settings = {**QUICK, "migration_every": 2, "const_every": 2, "tune_every": 2, "tune_steps": 5, "polish_top": 2,
-                "polish_steps": 5, "polish_trajectories": 8, "linear_seeds": 2, "seed_steps": 5}
+    settings = {
+        **QUICK,
+        "migration_every": 2,
+        "const_every": 2,
+        "tune_every": 2,
+        "tune_steps": 5,
+        "polish_top": 2,
+        "polish_steps": 5,
+        "polish_trajectories": 8,
+        "linear_seeds": 2,
+        "seed_steps": 5,
+    }
     _same_as_one_device(_run("gp-d", 2, counts, settings), counts)
 
 
@@ -86,7 +116,9 @@ def test_more_devices_than_there_are_is_refused():
     from synth.gp._evolve import Context
 
     n = len(jax.devices())
-    with pytest.raises(GPConfigError, match=rf"devices = {n + 1} is not valid; JAX sees {n} .*xla_force_host_platform_device_count"):
+    with pytest.raises(
+        GPConfigError, match=rf"devices = {n + 1} is not valid; JAX sees {n} .*xla_force_host_platform_device_count"
+    ):
         Context(gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", devices=n + 1))
     with pytest.raises(GPConfigError, match="devices = -1"):
         gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", devices=-1)
@@ -106,14 +138,41 @@ def test_devices_option_is_for_gp_methods_only(capsys):
 @pytest.mark.slow
 def test_symctl_synth_devices_3_equals_devices_1(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    sets = [f"--set={k}={json.dumps(v) if not isinstance(v, tuple) else json.dumps(list(v))}" for k, v in QUICK.items()
-            if k not in ("population", "islands")]
+    sets = [
+        f"--set={k}={json.dumps(v) if not isinstance(v, tuple) else json.dumps(list(v))}"
+        for k, v in QUICK.items()
+        if k not in ("population", "islands")
+    ]
     digests = []
     for d in (1, 3):
         out = tmp_path / f"d{d}"
-        done = subprocess.run([str(Path(sys.executable).parent / "symctl"), "synth", "sho/partial", "--method", "gp-s", "--population", "10",
-                               "--islands", "1", "--generations", "1", "--devices", str(d), "--out", str(out), "--quiet", "--json", *sets],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "symctl"),
+                "synth",
+                "sho/partial",
+                "--method",
+                "gp-s",
+                "--population",
+                "10",
+                "--islands",
+                "1",
+                "--generations",
+                "1",
+                "--devices",
+                str(d),
+                "--out",
+                str(out),
+                "--quiet",
+                "--json",
+                *sets,
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert json.loads((out / "manifest.json").read_text())["devices"] == d
         digests.append(json.loads(done.stdout)["policy"]["digest"])

@@ -10,9 +10,27 @@ import plants
 from synth import SymbolicPolicy
 from synth.gp import evolve, finish, gp_config
 
-TINY = dict(population=8, islands=2, max_nodes=7, max_depth=4, init_depth=3, train_trajectories=4, validation_trajectories=8,
-            elite=1, migration_size=1, migration_every=2, simplify_rate=(0.25, 0.25), const_every=2, const_top=2,
-            tune_every=2, tune_steps=5, polish_steps=5, polish_trajectories=8, linear_seeds=2, seed_steps=5)
+TINY = dict(
+    population=8,
+    islands=2,
+    max_nodes=7,
+    max_depth=4,
+    init_depth=3,
+    train_trajectories=4,
+    validation_trajectories=8,
+    elite=1,
+    migration_size=1,
+    migration_every=2,
+    simplify_rate=(0.25, 0.25),
+    const_every=2,
+    const_top=2,
+    tune_every=2,
+    tune_steps=5,
+    polish_steps=5,
+    polish_trajectories=8,
+    linear_seeds=2,
+    seed_steps=5,
+)
 
 
 def _config(generations, **kw):
@@ -67,9 +85,13 @@ def test_held_out_scores_compare_candidates_that_lose_trajectories():
     from synth.gp._runner import held_out_scores
 
     inf, nan = np.inf, np.nan
-    costs = np.array([[1.0, 2.0, 3.0, inf],   # loses only the trajectory every candidate loses
-                      [1.0, 9.0, 3.0, nan],   # keeps everything the others keep, but worse
-                      [nan, 2.0, 1.0, inf]])  # loses the first, which the others keep at cost 1
+    costs = np.array(
+        [
+            [1.0, 2.0, 3.0, inf],  # loses only the trajectory every candidate loses
+            [1.0, 9.0, 3.0, nan],  # keeps everything the others keep, but worse
+            [nan, 2.0, 1.0, inf],
+        ]
+    )  # loses the first, which the others keep at cost 1
     scores, lost = held_out_scores(costs)
     # the fourth trajectory, lost by all, is left out; a lost one costs the worst kept cost there
     assert np.allclose(scores, [2.0, 13 / 3, 4 / 3]) and list(lost) == [0, 0, 1]
@@ -125,8 +147,15 @@ def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
 
     ctx = context(gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", **TINY))
     y, v, r = (sp.Symbol(n, real=True) for n in ("y_x", "y_v", "r"))
-    weak = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(),
-                          g=(sp.Float(0.02) * (r - y) - sp.Float(0.02) * v + r,), dt=ctx.task.dt)
+    weak = SymbolicPolicy(
+        observations=("y_x", "y_v"),
+        targets=("r",),
+        latent=(),
+        controls=("u",),
+        f=(),
+        g=(sp.Float(0.02) * (r - y) - sp.Float(0.02) * v + r,),
+        dt=ctx.task.dt,
+    )
     tuned, train = tune_constants(ctx, weak, steps=60, lr=0.05)
     before = validation_cost(ctx, weak, ctx.train)
     after = validation_cost(ctx, tuned, ctx.train)
@@ -160,8 +189,11 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
     from synth.gp._seeds import linear_seeds, seed_expressions
     from synth.gp._trees import check_tree
 
-    ctx = context(gp_config(plants.get_task("sho/partial"), "quick", method="gp-d",
-                            **{**TINY, "max_nodes": 15, "max_depth": 7, "seed_steps": 60}))
+    ctx = context(
+        gp_config(
+            plants.get_task("sho/partial"), "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7, "seed_steps": 60}
+        )
+    )
     a1, y = sp.Symbol("a1", real=True), sp.Symbol("y_x", real=True)
     exprs = seed_expressions(ctx, np.random.default_rng(3))
     assert len(exprs) == 3
@@ -228,8 +260,13 @@ def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
         fitted_seed(ctx1, lqg(task, "lqg-ss"), "lqg-ss")
     ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
     ss = lqg(task, "lqg-ss")
-    curved = SymbolicPolicy(**{**{k: getattr(ss, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator")},
-                               "f": (ss.f[0] * ss.z[1], ss.f[1]), "g": ss.g})
+    curved = SymbolicPolicy(
+        **{
+            **{k: getattr(ss, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator")},
+            "f": (ss.f[0] * ss.z[1], ss.f[1]),
+            "g": ss.g,
+        }
+    )
     with pytest.raises(SeedPolicyError, match="my.json: its latent map is not linear in"):
         fitted_seed(ctx, curved, "my.json")
     small = context(gp_config(task, "quick", method="gp-d", **TINY))  # 7 nodes: one term per tree
@@ -253,18 +290,31 @@ def test_a_seed_policy_in_tree_form_starts_the_run_as_it_is_even_when_nonlinear(
     ctx = context(gp_config(task, "quick", method="gp-d", **{**TINY, "max_nodes": 15, "max_depth": 7}))
     p, q, u, r, y = (symbol(n) for n in ("p", "q", "u", "r", "y_x"))
     e = y - p
-    mine = SymbolicPolicy(observations=("y_x",), targets=("r",), latent=("p", "q"), controls=("u",), dt=task.dt,
-                          integrator="euler", f=(q + e * (sp.Float(1.5) + e * e), u - p + sp.Float(0.5) * e),
-                          g=(sp.Float(1.4) * r - sp.Float(0.4) * p - sp.Float(0.9) * q,))
+    mine = SymbolicPolicy(
+        observations=("y_x",),
+        targets=("r",),
+        latent=("p", "q"),
+        controls=("u",),
+        dt=task.dt,
+        integrator="euler",
+        f=(q + e * (sp.Float(1.5) + e * e), u - p + sp.Float(0.5) * e),
+        g=(sp.Float(1.4) * r - sp.Float(0.4) * p - sp.Float(0.9) * q,),
+    )
     seeded = policy_of(ctx, *fitted_seed(ctx, mine, "mine.json"))
     ys = np.random.default_rng(2).normal(0.0, 1.0, size=(200, 1))
     u_mine, _ = mine.run_reference(ys, [0.7])
     u_seed, _ = seeded.run_reference(ys, [0.7])
     assert np.abs(u_mine).max() > 0.5
     np.testing.assert_allclose(u_seed, u_mine, rtol=1e-4, atol=1e-5)
-    big = SymbolicPolicy(**{**{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator", "g")},
-                            "f": (mine.f[0] + e * e * e * e, mine.f[1])})
-    with pytest.raises(SeedPolicyError, match="big.json: its latent map is not linear in .*; nor do its own expressions fit the trees"):
+    big = SymbolicPolicy(
+        **{
+            **{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "dt", "integrator", "g")},
+            "f": (mine.f[0] + e * e * e * e, mine.f[1]),
+        }
+    )
+    with pytest.raises(
+        SeedPolicyError, match="big.json: its latent map is not linear in .*; nor do its own expressions fit the trees"
+    ):
         fitted_seed(ctx, big, "big.json")
 
 
@@ -279,9 +329,14 @@ def test_a_run_starts_from_its_seed_policy_and_keeps_it_as_a_candidate(tmp_path)
     task = plants.get_task("sho/partial")
     ss = lqg(task, "lqg-ss")
     path = ss.save(tmp_path / "seed.json")
-    config = gp_config(task, "quick", method="gp-d", seed_policy=str(path),
-                       scheduled_seeds=False,
-                       **{**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_steps": 30, "polish_top": 0})
+    config = gp_config(
+        task,
+        "quick",
+        method="gp-d",
+        seed_policy=str(path),
+        scheduled_seeds=False,
+        **{**TINY, "max_nodes": 15, "max_depth": 7, "linear_seeds": 0, "seed_steps": 30, "polish_top": 0},
+    )
     state = init(config)
     a = state.arrays
     I, n = a["cost"].shape
@@ -317,8 +372,15 @@ def test_resume_refuses_a_different_seed_policy(tmp_path):
     assert first == tmp_path / "run" / "seed_policy.json" and fit == {}  # sho's LQG fits the default trees
     assert _seed_policy(task, tmp_path / "run", "lqg", "quick", {}, resume=True) == (first, fit)
     mine = lqg(task, "lqg-ss")
-    changed = SymbolicPolicy(**{**{k: getattr(mine, k) for k in ("observations", "targets", "latent", "controls", "f", "dt",
-                                                                   "integrator", "latent_init")}, "g": (mine.g[0] * 1.5,)})
+    changed = SymbolicPolicy(
+        **{
+            **{
+                k: getattr(mine, k)
+                for k in ("observations", "targets", "latent", "controls", "f", "dt", "integrator", "latent_init")
+            },
+            "g": (mine.g[0] * 1.5,),
+        }
+    )
     path = changed.save(tmp_path / "mine.json")
     with pytest.raises(UserInputError, match="started from another seed policy"):
         _seed_policy(task, tmp_path / "run", str(path), "quick", {}, resume=True)
@@ -360,9 +422,16 @@ def test_the_compiled_population_program_computes_each_tree_once_per_tick():
         return len(re.findall(r" select\(", jax.jit(fn).lower(*args).compile().as_text()))
 
     n_in = ctx.layout.n_in
-    trees_once = selects(lambda c, k, x: jax.vmap(lambda c1, k1, x1: jnp.stack(
-        [evaluate_tree(ctx.tok, prepare(ctx.tok, c1, k1), t, x1) for t in range(ctx.layout.n_trees)]))(c, k, x),
-        code, const, jnp.ones((ctx.rows, n_in), jnp.float32))
+    trees_once = selects(
+        lambda c, k, x: jax.vmap(
+            lambda c1, k1, x1: jnp.stack(
+                [evaluate_tree(ctx.tok, prepare(ctx.tok, c1, k1), t, x1) for t in range(ctx.layout.n_trees)]
+            )
+        )(c, k, x),
+        code,
+        const,
+        jnp.ones((ctx.rows, n_in), jnp.float32),
+    )
     program = selects(lambda c, k, s, live: ctx._evaluate_impl(c, k, s, live), code, const, ctx.train, np.bool_(True))
     assert program < 1.5 * trees_once, (program, trees_once)
 
@@ -386,8 +455,16 @@ def test_a_fourth_order_lqg_seed_gets_its_latent_size_and_a_node_budget_that_hol
     assert fit["latent"] == 4 and fit["max_nodes"] > gp_config(task, "quick").max_nodes
     ctx = context(gp_config(task, "quick", method="gp-d", **fit))
     exprs = fit_linear(seed, ctx.layout, task.dt, tree_terms(ctx.config))
-    fitted = SymbolicPolicy(observations=seed.observations, targets=seed.targets, latent=ctx.layout.names[1:5],
-                            controls=seed.controls, f=exprs[:4], g=exprs[4:], dt=task.dt, integrator="euler")
+    fitted = SymbolicPolicy(
+        observations=seed.observations,
+        targets=seed.targets,
+        latent=ctx.layout.names[1:5],
+        controls=seed.controls,
+        f=exprs[:4],
+        g=exprs[4:],
+        dt=task.dt,
+        integrator="euler",
+    )
     ys = 0.05 * np.random.default_rng(0).standard_normal((200, 1))  # small: no input saturation
     ua, _ = seed.run_reference(ys, np.array([0.0]))  # at r = 0 the shift that moves target terms is zero
     ub, _ = fitted.run_reference(ys, np.array([0.0]))
@@ -410,7 +487,9 @@ def test_a_seed_with_fewer_latent_states_than_the_run_is_padded_with_unused_filt
     assert fitted.nz == 3
     ys = np.random.default_rng(1).standard_normal((100, 1))
     # the run's constants are float32 unless x64 is on: equal to float32 round-off
-    assert np.allclose(seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-6, atol=1e-7)
+    assert np.allclose(
+        seed.run_reference(ys, np.array([0.5]))[0], fitted.run_reference(ys, np.array([0.5]))[0], rtol=1e-6, atol=1e-7
+    )
 
 
 def test_the_readme_example_calls_run_as_it_is_declared(tmp_path, monkeypatch):

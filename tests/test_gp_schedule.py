@@ -13,8 +13,17 @@ from synth.gp._schedule import observer_gains, scheduled_seeds
 from validation import lqg
 from validation.lqg import design
 
-SMALL = dict(population=8, islands=2, train_trajectories=4, validation_trajectories=8, elite=1, migration_size=1,
-             linear_seeds=0, seed_steps=5, polish_top=0)
+SMALL = dict(
+    population=8,
+    islands=2,
+    train_trajectories=4,
+    validation_trajectories=8,
+    elite=1,
+    migration_size=1,
+    linear_seeds=0,
+    seed_steps=5,
+    polish_top=0,
+)
 
 
 def _ctx(task, **kw):
@@ -44,7 +53,9 @@ def test_the_lqg_observer_is_recognised_and_its_gain_scheduled_within_the_tree_b
         code, _ = ctx.encode(exprs)
         assert (code >= 0).sum(axis=1).max() <= ctx.config.max_nodes == 15
         signals |= {s for s in (y, a1, a2) if sp.Pow(s, 2) in sp.preorder_traversal(exprs[0])}
-        assert sp.Pow(y, 2) in sp.preorder_traversal(exprs[0]) or any(sp.Pow(s, 2) in sp.preorder_traversal(exprs[0]) for s in (a1, a2))
+        assert sp.Pow(y, 2) in sp.preorder_traversal(exprs[0]) or any(
+            sp.Pow(s, 2) in sp.preorder_traversal(exprs[0]) for s in (a1, a2)
+        )
     assert signals == {y, a1, a2}  # a measurement and both state estimates
     for exprs in variants:
         f = exprs[0]
@@ -92,9 +103,16 @@ def test_a_controller_whose_latent_states_are_not_the_plant_states_gets_none():
     ss = lqg(task, "lqg-ss")
     x0, x1 = symbol("xhat0"), symbol("xhat1")
     swap = {x0: x1, x1: x0}
-    swapped = SymbolicPolicy(observations=ss.observations, targets=ss.targets, latent=ss.latent, controls=ss.controls,
-                             f=(ss.f[1].xreplace(swap), ss.f[0].xreplace(swap)), g=(ss.g[0].xreplace(swap),),
-                             dt=ss.dt, integrator=ss.integrator)
+    swapped = SymbolicPolicy(
+        observations=ss.observations,
+        targets=ss.targets,
+        latent=ss.latent,
+        controls=ss.controls,
+        f=(ss.f[1].xreplace(swap), ss.f[0].xreplace(swap)),
+        g=(ss.g[0].xreplace(swap),),
+        dt=ss.dt,
+        integrator=ss.integrator,
+    )
     assert observer_gains(ctx, swapped) is None and scheduled_seeds(ctx, swapped) == []
     assert scheduled_seeds(_ctx(task, latent=3), ss) == []
 
@@ -118,6 +136,10 @@ def test_the_scheduled_seeds_enter_generation_0_tuned(tmp_path):
         ctx = context(state.config)
         code, const, cost = state.arrays["code"], state.arrays["const"], state.arrays["cost"]
         I, n = code.shape[:2]
-        found[on] = [(i, j) for i in range(I) for j in range(n)
-                     if np.isfinite(cost[i, j]) and _shape(policy_of(ctx, code[i, j], const[i, j]).f[0]) in shapes]
+        found[on] = [
+            (i, j)
+            for i in range(I)
+            for j in range(n)
+            if np.isfinite(cost[i, j]) and _shape(policy_of(ctx, code[i, j], const[i, j]).f[0]) in shapes
+        ]
     assert found[True] and not found[False]

@@ -34,7 +34,7 @@ def test_layout_inputs():
     # GP-D: f reads y, z, u, r; g reads z, r only. GP-S: g reads y, r.
     assert LAY.allowed[0].all()
     g = LAY.allowed[LAY.nz]
-    assert not g[: LAY.ny].any() and g[LAY.ny:LAY.ny + LAY.nz].all() and not g[LAY.ny + LAY.nz:LAY.ny + LAY.nz + LAY.nu].any()
+    assert not g[: LAY.ny].any() and g[LAY.ny : LAY.ny + LAY.nz].all() and not g[LAY.ny + LAY.nz : LAY.ny + LAY.nz + LAY.nu].any()
     _, _, lay_s, _, _ = _setup("sho/noisy", "gp-s")
     assert lay_s.n_trees == 1 and lay_s.allowed[0, : lay_s.ny].all()
 

@@ -155,7 +155,8 @@ def test_no_import_cycles():
     found = cycles(graph(ROOT, LAYERS))
     assert not found, "import cycles:\n" + "\n".join(
         " -> ".join(cycle) + (f" (one of the cycles among {', '.join(group)})" if len(group) > len(cycle) - 1 else "")
-        for cycle, group in found)
+        for cycle, group in found
+    )
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -168,15 +169,18 @@ def _write(root: Path, files: dict[str, str]) -> None:
 @pytest.fixture
 def toy(tmp_path):
     """Two layers, low <- high, with every kind of import the walker must see."""
-    _write(tmp_path, {
-        "low/__init__.py": "from ._a import f\n",
-        "low/_a.py": "def f():\n    from . import _b\n    return _b\n",
-        "low/_b.py": "import low._a\n",  # a cycle through a function-level import
-        "low/_c.py": "def g():\n    from high import h\n    return h\n",  # upward, inside a function
-        "high/__init__.py": "def h():\n    pass\n",
-        "high/_reg.py": 'import importlib\nTABLE = {"x": "high._d:run"}\n\ndef get(k):\n    return importlib.import_module(TABLE[k])\n',
-        "high/_d.py": "from ._reg import get\n",  # a cycle through a registry
-    })
+    _write(
+        tmp_path,
+        {
+            "low/__init__.py": "from ._a import f\n",
+            "low/_a.py": "def f():\n    from . import _b\n    return _b\n",
+            "low/_b.py": "import low._a\n",  # a cycle through a function-level import
+            "low/_c.py": "def g():\n    from high import h\n    return h\n",  # upward, inside a function
+            "high/__init__.py": "def h():\n    pass\n",
+            "high/_reg.py": 'import importlib\nTABLE = {"x": "high._d:run"}\n\ndef get(k):\n    return importlib.import_module(TABLE[k])\n',
+            "high/_d.py": "from ._reg import get\n",  # a cycle through a registry
+        },
+    )
     return tmp_path
 
 
@@ -185,5 +189,7 @@ def test_the_walker_sees_function_level_relative_and_registry_imports(toy):
     assert [t for t, _ in edges["low._a"]] == ["low._b"]
     assert [t for t, _ in edges["high._reg"]] == ["high._d"]
     assert upward_imports(edges, {"low": 0, "high": 1}) == ["low._c (line 2) imports high: low is below high"]
-    assert sorted(cycles(edges)) == [(["high._d", "high._reg", "high._d"], ["high._d", "high._reg"]),
-                                     (["low._a", "low._b", "low._a"], ["low._a", "low._b"])]
+    assert sorted(cycles(edges)) == [
+        (["high._d", "high._reg", "high._d"], ["high._d", "high._reg"]),
+        (["low._a", "low._b", "low._a"], ["low._a", "low._b"]),
+    ]

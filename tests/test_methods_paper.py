@@ -17,15 +17,31 @@ import plants
 from synth import SymbolicPolicy
 
 TINY_RS = dict(train_trajectories=4, validation_trajectories=8, max_nodes=9, max_depth=4)
-TINY_SET = ["--set", "train_trajectories=2", "--set", "validation_trajectories=4", "--set", "polish_top=0",
-            "--set", "max_nodes=9", "--set", "max_depth=4"]
+TINY_SET = [
+    "--set",
+    "train_trajectories=2",
+    "--set",
+    "validation_trajectories=4",
+    "--set",
+    "polish_top=0",
+    "--set",
+    "max_nodes=9",
+    "--set",
+    "max_depth=4",
+]
 
 
 def _rs(tmp_path, name, generations, resume=False):
     from synth.gp._random_search import run_rs
 
-    return run_rs(plants.get_task("sho/partial"), tmp_path / name, seed=3, options={"population": 8, "generations": generations},
-                  settings=TINY_RS, resume=resume)
+    return run_rs(
+        plants.get_task("sho/partial"),
+        tmp_path / name,
+        seed=3,
+        options={"population": 8, "generations": generations},
+        settings=TINY_RS,
+        resume=resume,
+    )
 
 
 def test_random_search_keeps_the_best_draw_and_resumes_exactly(tmp_path):
@@ -38,8 +54,9 @@ def test_random_search_keeps_the_best_draw_and_resumes_exactly(tmp_path):
     with open(tmp_path / "full" / "history.csv") as fh:
         assert [int(r["generation"]) for r in csv.DictReader(fh)] == [0, 1, 2]
     # the archive's best is the cheapest of every individual drawn (costed again here, batch by batch)
-    cfg = rs_config(plants.get_task("sho/partial"), budget="quick", seed=3, options={"population": 8, "generations": 2},
-                    settings=TINY_RS)
+    cfg = rs_config(
+        plants.get_task("sho/partial"), budget="quick", seed=3, options={"population": 8, "generations": 2}, settings=TINY_RS
+    )
     ctx = context(cfg)
     drawn = [finite_mean(ctx.evaluate(*_draw(ctx, cfg, b), ctx.train), axis=1) for b in range(3)]
     state = load_checkpoint(tmp_path / "full", cfg)
@@ -59,8 +76,14 @@ def test_gp_l_policy_is_a_shift_register_of_the_last_three_observations(tmp_path
     from synth.gp import run
 
     task = plants.get_task("sho/noisy")
-    policy = run(task, tmp_path / "gpl", seed=0, options={"population": 8, "islands": 1, "generations": 1}, method="gp-l",
-                 settings={**TINY_RS, "polish_top": 0})
+    policy = run(
+        task,
+        tmp_path / "gpl",
+        seed=0,
+        options={"population": 8, "islands": 1, "generations": 1},
+        method="gp-l",
+        settings={**TINY_RS, "polish_top": 0},
+    )
     assert policy.integrator == "discrete" and policy.provenance["method"] == "gp-l"
     assert policy.latent == ("y_x_1", "y_v_1", "y_x_2", "y_v_2", "y_x_3", "y_v_3")
     assert [str(e) for e in policy.f] == ["y_x", "y_v", "y_x_1", "y_v_1", "y_x_2", "y_v_2"]
@@ -70,8 +93,9 @@ def test_gp_l_policy_is_a_shift_register_of_the_last_three_observations(tmp_path
     from synth.gp._config import gp_config
     from synth.gp._evolve import context
 
-    ctx = context(gp_config(task, "quick", method="gp-l", **{**TINY_RS, "polish_top": 0, "population": 8, "islands": 1,
-                                                              "generations": 1}))
+    ctx = context(
+        gp_config(task, "quick", method="gp-l", **{**TINY_RS, "polish_top": 0, "population": 8, "islands": 1, "generations": 1})
+    )
     cost = finite_mean(np.asarray(ctx.sim.simulate(policy, ctx.train).cost, float))
     assert cost == pytest.approx(policy.provenance["train_cost"], rel=1e-4)
 
@@ -131,15 +155,35 @@ def test_seed_policy_none_starts_from_random_trees_only(tmp_path, monkeypatch):
     assert config["seed_policy"] == "none"
     seen = {}
     monkeypatch.setattr("synth.gp.run", lambda task, out, **kw: seen.update(kw))
-    run_gp(plants.get_task("sho/partial"), tmp_path / "r2", seed=0, options={"seed_policy": config["seed_policy"]},
-           settings=method_settings(config))
+    run_gp(
+        plants.get_task("sho/partial"),
+        tmp_path / "r2",
+        seed=0,
+        options={"seed_policy": config["seed_policy"]},
+        settings=method_settings(config),
+    )
     assert seen["linear_seeds"] == 0 and "seed_policy" not in seen
 
 
 def _synth(tmp_path, task, method, *extra):
     out = tmp_path / f"{task.replace('/', '-')}-{method}"
-    args = ["synth", task, "--method", method, "--out", str(out), "--population", "8", "--generations", "1", "--quiet", "--json",
-            *(["--islands", "1"] if method == "gp-l" else []), *TINY_SET, *extra]
+    args = [
+        "synth",
+        task,
+        "--method",
+        method,
+        "--out",
+        str(out),
+        "--population",
+        "8",
+        "--generations",
+        "1",
+        "--quiet",
+        "--json",
+        *(["--islands", "1"] if method == "gp-l" else []),
+        *TINY_SET,
+        *extra,
+    ]
     return out, args
 
 
@@ -173,9 +217,30 @@ def test_symctl_synth_on_every_builtin_task(tmp_path, task, method):
 @pytest.mark.parametrize("method", ["rs", "gp-l"])
 def test_symctl_run_with_c(tmp_path, method):
     out = tmp_path / method
-    args = ["run", "sho/partial", "--method", method, "--out", str(out), "--population", "8", "--generations", "1",
-            *(["--islands", "1"] if method == "gp-l" else []), *TINY_SET, "--trajectories", "50", "--sweep", "8",
-            "--starts", "1", "--no-cortex-m4", "--no-compile-cache", "--allow-fail", "--json"]
+    args = [
+        "run",
+        "sho/partial",
+        "--method",
+        method,
+        "--out",
+        str(out),
+        "--population",
+        "8",
+        "--generations",
+        "1",
+        *(["--islands", "1"] if method == "gp-l" else []),
+        *TINY_SET,
+        "--trajectories",
+        "50",
+        "--sweep",
+        "8",
+        "--starts",
+        "1",
+        "--no-cortex-m4",
+        "--no-compile-cache",
+        "--allow-fail",
+        "--json",
+    ]
     proc = subprocess.run([sys.executable, "-m", "symctl", *args], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)

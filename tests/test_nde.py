@@ -22,10 +22,18 @@ TINY = ["--population", "6", "--generations", "2", "--set", "train_trajectories=
 
 def _policy(arch: Architecture, integrator: str = "euler", seed: int = 0, **units) -> NetworkPolicy:
     rng = np.random.default_rng(seed)
-    return NetworkPolicy(arch, rng.normal(0, 0.7, arch.n_params), tuple(f"y{i}" for i in range(arch.ny)),
-                         tuple(f"r{i}" for i in range(arch.nr)), tuple(f"a{i}" for i in range(arch.nz)),
-                         tuple(f"u{i}" for i in range(arch.nu)), 0.05, integrator,
-                         tuple((-1.5, 2.0) for _ in range(arch.nu)), **units)
+    return NetworkPolicy(
+        arch,
+        rng.normal(0, 0.7, arch.n_params),
+        tuple(f"y{i}" for i in range(arch.ny)),
+        tuple(f"r{i}" for i in range(arch.nr)),
+        tuple(f"a{i}" for i in range(arch.nz)),
+        tuple(f"u{i}" for i in range(arch.nu)),
+        0.05,
+        integrator,
+        tuple((-1.5, 2.0) for _ in range(arch.nu)),
+        **units,
+    )
 
 
 @pytest.mark.parametrize("integrator", ["euler", "rk4"])
@@ -84,8 +92,17 @@ def test_denormalise_gives_the_same_controller_in_the_task_units():
     assert not scaling.is_identity
     arch = Architecture(normal.ny, normal.nr, normal.plant.nu, 3)
     rng = np.random.default_rng(2)
-    learnt = NetworkPolicy(arch, rng.normal(0, 0.5, arch.n_params), tuple(o.name for o in normal.observations), tuple(normal.targets),
-                           ("a1", "a2", "a3"), tuple(normal.plant.inputs), normal.dt, "euler", tuple(normal.input_limits))
+    learnt = NetworkPolicy(
+        arch,
+        rng.normal(0, 0.5, arch.n_params),
+        tuple(o.name for o in normal.observations),
+        tuple(normal.targets),
+        ("a1", "a2", "a3"),
+        tuple(normal.plant.inputs),
+        normal.dt,
+        "euler",
+        tuple(normal.input_limits),
+    )
     from synth import denormalise
 
     exported = denormalise(learnt, scaling)
@@ -99,7 +116,9 @@ def test_denormalise_gives_the_same_controller_in_the_task_units():
         u = np.asarray(c2.act(p2, z, jnp.asarray(y), jnp.asarray(r)))
         np.testing.assert_allclose(u, scaling.to_original("inputs", un), rtol=1e-10)
         zn = c1.advance(p1, z, jnp.asarray(yn), jnp.asarray(un), jnp.asarray(rn))
-        np.testing.assert_allclose(np.asarray(c2.advance(p2, z, jnp.asarray(y), jnp.asarray(u), jnp.asarray(r))), np.asarray(zn), rtol=1e-10)
+        np.testing.assert_allclose(
+            np.asarray(c2.advance(p2, z, jnp.asarray(y), jnp.asarray(u), jnp.asarray(r))), np.asarray(zn), rtol=1e-10
+        )
 
 
 def test_budgets_match_gp_in_evaluations_and_the_paper_sizes():
@@ -109,7 +128,9 @@ def test_budgets_match_gp_in_evaluations_and_the_paper_sizes():
     for budget in ("quick", "paper"):
         cfg = nde_config(task, budget)
         assert (cfg.population * cfg.generations, cfg.train_trajectories) == (
-            GP[budget]["population"] * GP[budget]["generations"], GP[budget]["train_trajectories"])
+            GP[budget]["population"] * GP[budget]["generations"],
+            GP[budget]["train_trajectories"],
+        )
     assert (nde_config(task).latent, nde_config(task).sigma_init) == (5, 0.5)
     assert nde_config(plants.get_task("cstr/varying")).latent == 10
 
@@ -174,8 +195,17 @@ def test_the_simulator_and_the_casadi_closed_loop_run_a_network_alike(tmp_path):
 
     t = plants.get_task(str(_short_task_file(tmp_path)))
     arch = Architecture(t.ny, t.nr, t.plant.nu, 5)
-    pol = NetworkPolicy(arch, np.random.default_rng(4).normal(0, 0.5, arch.n_params), tuple(o.name for o in t.observations),
-                        tuple(t.targets), tuple(f"a{i}" for i in range(5)), tuple(t.plant.inputs), t.dt, "rk4", tuple(t.input_limits))
+    pol = NetworkPolicy(
+        arch,
+        np.random.default_rng(4).normal(0, 0.5, arch.n_params),
+        tuple(o.name for o in t.observations),
+        tuple(t.targets),
+        tuple(f"a{i}" for i in range(5)),
+        tuple(t.plant.inputs),
+        t.dt,
+        "rk4",
+        tuple(t.input_limits),
+    )
     sim = Simulator(t)
     scen = sim.scenarios(stream_key(0, "test"), 3)
     jax_costs = np.asarray(sim.simulate(pol, scen).cost, float)
@@ -195,8 +225,24 @@ def test_validate_an_nde_run_folder(tmp_path):
     task = _short_task_file(tmp_path)
     run = tmp_path / "run"
     assert _synth(str(task), run) == 0
-    status = main(["validate", str(run), "--task", str(task), "--trajectories", "20", "--sweep", "4", "--starts", "1",
-                   "--oracle", "2", "--quiet", "--allow-fail"])
+    status = main(
+        [
+            "validate",
+            str(run),
+            "--task",
+            str(task),
+            "--trajectories",
+            "20",
+            "--sweep",
+            "4",
+            "--starts",
+            "1",
+            "--oracle",
+            "2",
+            "--quiet",
+            "--allow-fail",
+        ]
+    )
     assert status == 0
     res = json.loads((run / "validation.json").read_text())
     assert res["policy"]["network"] is True and res["policy"]["digest"] == load_policy(run).digest()
@@ -250,8 +296,25 @@ def test_symctl_run_nde_validates_and_skips_c(tmp_path):
 
     task = _short_task_file(tmp_path)
     out = tmp_path / "run"
-    args = ["run", str(task), "--method", "nde", "--out", str(out), *TINY, "--trajectories", "20", "--sweep", "4", "--starts", "1",
-            "--no-cortex-m4", "--no-compile-cache", "--quiet", "--allow-fail"]
+    args = [
+        "run",
+        str(task),
+        "--method",
+        "nde",
+        "--out",
+        str(out),
+        *TINY,
+        "--trajectories",
+        "20",
+        "--sweep",
+        "4",
+        "--starts",
+        "1",
+        "--no-cortex-m4",
+        "--no-compile-cache",
+        "--quiet",
+        "--allow-fail",
+    ]
     assert main(args) == 0
     names = {p.name for p in out.iterdir()}
     assert {"network.json", "network.npz", "method_network.json", "validation.json", "report.html", "synth.toml"} <= names

@@ -14,8 +14,23 @@ from synth import SymbolicPolicy
 
 # Too small for the certificate to pass (50 trajectories cannot bound the success rate at 0.99): these
 # tests are about the run folder, so --allow-fail keeps the exit status 0 (tests/test_exit_codes.py).
-TINY = ["--population", "40", "--islands", "1", "--generations", "3", "--trajectories", "50", "--sweep", "8",
-        "--starts", "1", "--no-cortex-m4", "--no-compile-cache", "--allow-fail"]
+TINY = [
+    "--population",
+    "40",
+    "--islands",
+    "1",
+    "--generations",
+    "3",
+    "--trajectories",
+    "50",
+    "--sweep",
+    "8",
+    "--starts",
+    "1",
+    "--no-cortex-m4",
+    "--no-compile-cache",
+    "--allow-fail",
+]
 
 
 def symctl(*args, timeout=900, **kw):
@@ -75,7 +90,9 @@ def _expected_method_config(method: str, budget: str, config):
 
     if method.startswith("gp"):
         task = plants.get_task("sho/partial")
-        make = lambda b: gp_config(task, b, method=method, seed=0, normalised=True, robust=True, linear_seeds=0)  # (--seed-policy none: from scratch)
+        make = lambda b: gp_config(
+            task, b, method=method, seed=0, normalised=True, robust=True, linear_seeds=0
+        )  # (--seed-policy none: from scratch)
     else:
         task = plants.training_task(plants.get_task("sho/partial"), True, True)[0]
         make = lambda b: espl_config(task, RUN_BUDGETS[b], method=method, latent=config.latent)
@@ -90,8 +107,18 @@ def test_the_run_budget_reaches_the_method_config(tmp_path, monkeypatch, method,
 
     assert method in METHODS
     seen = _capture_method_config(monkeypatch, method)
-    config = resolve({"task": "sho/partial", "method": method, "budget": budget, "out": str(tmp_path / "run"),
-                      "seed_policy": "none" if method.startswith("gp") else None, "compile_cache": False, "quiet": True}, None)
+    config = resolve(
+        {
+            "task": "sho/partial",
+            "method": method,
+            "budget": budget,
+            "out": str(tmp_path / "run"),
+            "seed_policy": "none" if method.startswith("gp") else None,
+            "compile_cache": False,
+            "quiet": True,
+        },
+        None,
+    )
     with pytest.raises(_Resolved):
         _pipeline.run(config, say=lambda line: None)
     expected, other = _expected_method_config(method, budget, seen["config"])
@@ -104,8 +131,20 @@ def test_symctl_synth_passes_its_budget_to_the_method(tmp_path, monkeypatch, met
 
     seen = _capture_method_config(monkeypatch, method)
     with pytest.raises(_Resolved):
-        main(["synth", "sho/partial", "--method", method, "--budget", "paper", "--out", str(tmp_path / "run"), "--quiet",
-              *(["--seed-policy", "none"] if method == "gp-d" else [])])
+        main(
+            [
+                "synth",
+                "sho/partial",
+                "--method",
+                method,
+                "--budget",
+                "paper",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                *(["--seed-policy", "none"] if method == "gp-d" else []),
+            ]
+        )
     if method == "gp-d":
         from synth.gp import BUDGETS
 
@@ -127,7 +166,16 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
     first = symctl("run", "sho/partial", "--out", str(out), *TINY, *UNTUNED)
     assert first.returncode == 0, first.stderr[-3000:]
     names = {p.name for p in out.iterdir()}
-    assert {"config.toml", "manifest.json", "policy.json", "history.csv", "pareto.csv", "validation.json", "report.html", "c"} <= names
+    assert {
+        "config.toml",
+        "manifest.json",
+        "policy.json",
+        "history.csv",
+        "pareto.csv",
+        "validation.json",
+        "report.html",
+        "c",
+    } <= names
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"synth", "validate", "codegen"}
     assert "certificate" in first.stdout and "report" in first.stdout
@@ -149,13 +197,33 @@ def test_run_writes_the_folder_then_skips_up_to_date_stages(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_policy(tmp_path):
-    args = ["sho/partial", "--population", "40", "--islands", "1", "--generations", "5", "--trajectories", "50",
-            "--sweep", "8", "--starts", "1", "--no-cortex-m4", "--no-compile-cache", "--allow-fail"]
+    args = [
+        "sho/partial",
+        "--population",
+        "40",
+        "--islands",
+        "1",
+        "--generations",
+        "5",
+        "--trajectories",
+        "50",
+        "--sweep",
+        "8",
+        "--starts",
+        "1",
+        "--no-cortex-m4",
+        "--no-compile-cache",
+        "--allow-fail",
+    ]
     whole = tmp_path / "whole"
     assert symctl("run", *args, "--out", str(whole)).returncode == 0
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "symctl", "run", *args, "--out", str(cut)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "symctl", "run", *args, "--out", str(cut)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 600
     history = cut / "history.csv"
     while time.time() < deadline:  # interrupt once two generations are checkpointed
@@ -262,8 +330,17 @@ def test_demo_finishes_within_the_quick_budget_and_its_report_opens(tmp_path):
 
     out = tmp_path / "demo"
     t0 = time.perf_counter()
-    proc = symctl("run", "examples/dc_motor.toml", "--budget", "quick", "--out", str(out), "--no-compile-cache", timeout=1800,
-                  cwd=Path(__file__).parent.parent)
+    proc = symctl(
+        "run",
+        "examples/dc_motor.toml",
+        "--budget",
+        "quick",
+        "--out",
+        str(out),
+        "--no-compile-cache",
+        timeout=1800,
+        cwd=Path(__file__).parent.parent,
+    )
     seconds = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert seconds < 600, f"the quick budget took {seconds:.0f} s"

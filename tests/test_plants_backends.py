@@ -29,9 +29,7 @@ def _draw_point(task, u01):
     uhi = np.array([min(hi_, 5.0) for _, hi_ in task.input_limits])
     u = ulo + (uhi - ulo) * rng.random(task.plant.nu)
     r = np.array([d.support[0] + (d.support[1] - d.support[0]) * rng.random() for d in task.target_distribution])
-    p = np.array([
-        q.range[0] + (q.range[1] - q.range[0]) * rng.random() if q.range else q.nominal for q in task.plant.parameters
-    ])
+    p = np.array([q.range[0] + (q.range[1] - q.range[0]) * rng.random() if q.range else q.nominal for q in task.plant.parameters])
     return x, u, r, p
 
 

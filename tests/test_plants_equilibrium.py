@@ -149,7 +149,7 @@ def test_thrust_u_abs_u_with_a_varying_target_it_does_not_depend_on(tmp_path):
     with pytest.raises(TaskFileError) as err:
         plants.load_task(path)
     msg = str(err.value)
-    assert msg.startswith(f"{path}: [task.cost.input_reference] \"equilibrium\": no input within the limits (w in [-100, 40])")
+    assert msg.startswith(f'{path}: [task.cost.input_reference] "equilibrium": no input within the limits (w in [-100, 40])')
     assert "holds the plant at rest at h = 2, v = 0: the smallest residual |dx/dt| is 3.41, at w = 40;" in msg
     assert "\n" not in msg
 
@@ -219,15 +219,24 @@ def test_affine_dynamics_keep_the_exact_expression(tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"target": "1.5"}, "no input within the limits (u in [-3, 3]) holds the plant at rest at x = 1.5: the smallest residual |dx/dt| "
-                            "is 0.505, at u = 3; widen task.input_limits, move the reference, or give input_reference as one expression per input"),
-        ({"dynamics": "-a*x + u**3", "limits": "[-0.5, 0.5]", "target": "1.0"},
-         "no input within the limits (u in [-0.5, 0.5]) holds the plant at rest at x = 1: the smallest residual |dx/dt| is 0.875, at u = 0.5;"),
-        ({"dynamics": "x + 0.1*(-a*x + tanh(u))", "time": "discrete", "target": "-2"},
-         "holds the plant at rest at x = -2: the smallest residual |x+ - x| is 0.1, at u = -3;"),
-        ({"target": "{ uniform = [-0.5, 0.5] }"},
-         "\"equilibrium\": the dynamics are not affine in u, so the input is solved numerically at one operating point, but it "
-         "depends on the target r, which varies per trajectory; give input_reference as one expression per input of the targets, or fix the target"),
+        (
+            {"target": "1.5"},
+            "no input within the limits (u in [-3, 3]) holds the plant at rest at x = 1.5: the smallest residual |dx/dt| "
+            "is 0.505, at u = 3; widen task.input_limits, move the reference, or give input_reference as one expression per input",
+        ),
+        (
+            {"dynamics": "-a*x + u**3", "limits": "[-0.5, 0.5]", "target": "1.0"},
+            "no input within the limits (u in [-0.5, 0.5]) holds the plant at rest at x = 1: the smallest residual |dx/dt| is 0.875, at u = 0.5;",
+        ),
+        (
+            {"dynamics": "x + 0.1*(-a*x + tanh(u))", "time": "discrete", "target": "-2"},
+            "holds the plant at rest at x = -2: the smallest residual |x+ - x| is 0.1, at u = -3;",
+        ),
+        (
+            {"target": "{ uniform = [-0.5, 0.5] }"},
+            '"equilibrium": the dynamics are not affine in u, so the input is solved numerically at one operating point, but it '
+            "depends on the target r, which varies per trajectory; give input_reference as one expression per input of the targets, or fix the target",
+        ),
     ],
 )
 def test_errors_are_one_line_naming_file_key_residual_and_limits(tmp_path, changes, message):
@@ -235,6 +244,6 @@ def test_errors_are_one_line_naming_file_key_residual_and_limits(tmp_path, chang
     with pytest.raises(TaskFileError) as err:
         plants.load_task(path)
     text = str(err.value)
-    assert text.startswith(f"{path}: [task.cost.input_reference] \"equilibrium\": ")
+    assert text.startswith(f'{path}: [task.cost.input_reference] "equilibrium": ')
     assert message in text
     assert "\n" not in text

@@ -92,7 +92,10 @@ CASES = [
     ),
     (
         "wrong number of expressions (list form)",
-        [('[plant.dynamics]\nomega = "k*i/J"\ni = "(v - R*i - k*omega)/L"', ""), ('inputs = ["v"]', 'inputs = ["v"]\ndynamics = ["k*i/J"]')],
+        [
+            ('[plant.dynamics]\nomega = "k*i/J"\ni = "(v - R*i - k*omega)/L"', ""),
+            ('inputs = ["v"]', 'inputs = ["v"]\ndynamics = ["k*i/J"]'),
+        ],
         r"\[plant\.dynamics\] 1 expressions for 2 states \(omega, i\); give one per state",
     ),
     (
@@ -292,8 +295,11 @@ def test_a_parse_over_the_time_limit_is_stopped_and_named(tmp_path, monkeypatch)
     with pytest.raises(TaskFileError) as info:
         plants.load_task(path)
     assert time.perf_counter() - t0 < 1.5
-    assert re.fullmatch(rf"{re.escape(str(path))}: \[plant\.dynamics\.omega\] expression 'sin\(1\*i\)\+.*\.\.\.' is refused: "
-                        r"parsing it took over 0\.1 s", str(info.value))
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}: \[plant\.dynamics\.omega\] expression 'sin\(1\*i\)\+.*\.\.\.' is refused: "
+        r"parsing it took over 0\.1 s",
+        str(info.value),
+    )
 
 
 def test_expressions_within_the_limits_parse_as_sympy_parses_them():

@@ -63,9 +63,17 @@ def expressions(leaves):
 @example(f0=Y[0], f1=Y[0], g0=sp.sqrt(sp.Abs(Z[0]) ** 3), limit=1.0, integrator="euler")
 def test_policy_json_round_trip_is_exact(f0, f1, g0, limit, integrator):
     pol = SymbolicPolicy(
-        observations=("y0", "y1"), targets=("r",), latent=("z0", "z1"), controls=("u",),
-        f=(f0, f1), g=(g0,), dt=0.02, integrator=integrator, input_limits=((-limit, math.inf),),
-        latent_init=(0.5, -1e-300), provenance={"task": "test", "cost": 1.25, "seed": 3},
+        observations=("y0", "y1"),
+        targets=("r",),
+        latent=("z0", "z1"),
+        controls=("u",),
+        f=(f0, f1),
+        g=(g0,),
+        dt=0.02,
+        integrator=integrator,
+        input_limits=((-limit, math.inf),),
+        latent_init=(0.5, -1e-300),
+        provenance={"task": "test", "cost": 1.25, "seed": 3},
     )
     text = pol.to_json()
     back = SymbolicPolicy.from_json(text)
@@ -80,8 +88,17 @@ def test_policy_json_round_trip_is_exact(f0, f1, g0, limit, integrator):
 
 def test_reference_step_follows_the_contract():
     y0, z0, u, r = sp.symbols("y0 z0 u r", real=True)
-    pol = SymbolicPolicy(observations=("y0",), targets=("r",), latent=("z0",), controls=("u",),
-                         f=(-z0 + y0 + u,), g=(3.0 * (r - z0),), dt=0.1, integrator="euler", input_limits=((-1.0, 1.0),))
+    pol = SymbolicPolicy(
+        observations=("y0",),
+        targets=("r",),
+        latent=("z0",),
+        controls=("u",),
+        f=(-z0 + y0 + u,),
+        g=(3.0 * (r - z0),),
+        dt=0.1,
+        integrator="euler",
+        input_limits=((-1.0, 1.0),),
+    )
     ref = pol.reference()
     u_k, z_next = ref.step(np.array([0.2]), np.array([1.0]), np.array([0.0]))
     assert u_k[0] == pytest.approx(-0.6, rel=1e-15)  # readout from the latent state before the update, saturation inactive
@@ -95,7 +112,10 @@ def test_reference_step_follows_the_contract():
     [
         (dict(f=(), g=(sp.Symbol("y0", real=True),), latent=("z0",)), r"0 latent expressions f for 1 latent states"),
         (dict(f=(sp.Symbol("q", real=True),), g=(sp.Integer(0),), latent=("z0",)), r"f\[0\] \(z0\) uses q, not inputs of f"),
-        (dict(f=(sp.Integer(0),), g=(sp.Symbol("y0", real=True),), latent=("z0",)), r"a readout sees only latent states and targets"),
+        (
+            dict(f=(sp.Integer(0),), g=(sp.Symbol("y0", real=True),), latent=("z0",)),
+            r"a readout sees only latent states and targets",
+        ),
         (dict(f=(), g=(sp.Integer(0),), integrator="heun"), r"integrator 'heun' is not valid; use one of euler, rk4, discrete"),
         (dict(f=(), g=(sp.Integer(0),), dt=0.0), r"dt 0.0 must be a positive number of seconds"),
     ],

@@ -167,8 +167,16 @@ def _dynamic_policy(task) -> SymbolicPolicy:
     f = sp.Float(1 / (20 * task.dt)) * (3.0 * (r - y) + 0.2 * sp.tanh(u) - 0.5 * z)
     g = 1.5 * z + 0.8 * r + 0.1 * sp.sin(z)
     return SymbolicPolicy(
-        observations=(task.observations[0].name,), targets=task.targets, latent=("z0",), controls=task.plant.inputs,
-        f=(f,), g=(g,), dt=task.dt, integrator="rk4", input_limits=task.input_limits, latent_init=(0.1,),
+        observations=(task.observations[0].name,),
+        targets=task.targets,
+        latent=("z0",),
+        controls=task.plant.inputs,
+        f=(f,),
+        g=(g,),
+        dt=task.dt,
+        integrator="rk4",
+        input_limits=task.input_limits,
+        latent_init=(0.1,),
         provenance={"task": task.name, "method": "test"},
     )
 
@@ -177,8 +185,14 @@ def _static_policy(task) -> SymbolicPolicy:
     (y,), (r,), _ = task.y, task.r, task.plant.u
     g = 0.8 * sp.tanh(1.3 * (r - y)) + 0.1 * r
     return SymbolicPolicy(
-        observations=(task.observations[0].name,), targets=task.targets, latent=(), controls=task.plant.inputs,
-        f=(), g=(g,), dt=task.dt, input_limits=task.input_limits,
+        observations=(task.observations[0].name,),
+        targets=task.targets,
+        latent=(),
+        controls=task.plant.inputs,
+        f=(),
+        g=(g,),
+        dt=task.dt,
+        input_limits=task.input_limits,
     )
 
 
@@ -247,7 +261,9 @@ def test_lqg_of_the_normalised_task_is_the_lqg_of_the_task(cases, name):
     np.testing.assert_allclose(via, direct, rtol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["sho/noisy", "sho/partial", "sho/varying", "acrobot/noisy", "acrobot/two-inputs", "pendulum/swingup"])
+@pytest.mark.parametrize(
+    "name", ["sho/noisy", "sho/partial", "sho/varying", "acrobot/noisy", "acrobot/two-inputs", "pendulum/swingup"]
+)
 def test_tasks_in_unit_sizes_are_left_exactly_as_they_are(name):
     task = plants.get_task(name)
     norm, scaling = normalise(task)
@@ -261,8 +277,16 @@ def test_tasks_in_unit_sizes_are_left_exactly_as_they_are(name):
 
 def _static_like(task) -> SymbolicPolicy:
     g = [sp.Float(0.5) * task.y[0] for _ in task.plant.inputs]
-    return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=(),
-                          controls=task.plant.inputs, f=(), g=tuple(g), dt=task.dt, input_limits=task.input_limits)
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=(),
+        controls=task.plant.inputs,
+        f=(),
+        g=tuple(g),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
 
 
 def test_built_in_tasks_in_other_units_get_round_scalings():
@@ -288,13 +312,23 @@ def test_fixed_targets_unbounded_inputs_and_zero_spreads(cases):
     assert norm.input_limits == ((-math.inf, math.inf),)
     assert (s.y0, s.sy) == ((0.012,), (0.01,))  # the distance from the initial state to the target
     noiseless = task.replace(
-        observations=(plants.Observation("y_pos", symbol("pos"), 0.0),), initial_state=(Distribution("fixed", 0.012), Distribution("fixed", 0.0))
+        observations=(plants.Observation("y_pos", symbol("pos"), 0.0),),
+        initial_state=(Distribution("fixed", 0.012), Distribution("fixed", 0.0)),
     )
     assert normalise(noiseless)[1].sy == (1.0,)  # nothing moves: nothing to scale by
 
 
 def test_power_of_ten():
-    assert [power_of_ten(v) for v in (1.0, 3.0, 3.2, 7.0, 24.0, 0.05, 0.01, 150.0)] == [1.0, 1.0, 10.0, 10.0, 10.0, 0.1, 0.01, 100.0]
+    assert [power_of_ten(v) for v in (1.0, 3.0, 3.2, 7.0, 24.0, 0.05, 0.01, 150.0)] == [
+        1.0,
+        1.0,
+        10.0,
+        10.0,
+        10.0,
+        0.1,
+        0.01,
+        100.0,
+    ]
     assert power_of_ten(0.0) == power_of_ten(math.inf) == power_of_ten(math.nan) == 1.0
 
 
@@ -332,5 +366,7 @@ def test_over_box_draws_ranged_parameters_over_their_box_and_keeps_the_others():
     assert cstr.parameter_distribution[1] == Distribution("uniform", 239.0, 350.0)
     # No parameter with a range: the task itself.
     sho = plants.get_task("sho/noisy")
-    bare = sho.replace(plant=dataclasses.replace(sho.plant, parameters=tuple(dataclasses.replace(q, range=None) for q in sho.plant.parameters)))
+    bare = sho.replace(
+        plant=dataclasses.replace(sho.plant, parameters=tuple(dataclasses.replace(q, range=None) for q in sho.plant.parameters))
+    )
     assert over_box(bare) is bare

@@ -22,27 +22,98 @@ CONFIGS = {"gp": GPConfig, "espl": ESPLConfig}
 # A valid value for every settable field, unlike its default and unlike what the task and budget
 # below give without it (GP: sho/partial, gp-d, quick; ESPL: sho/noisy, espl-d, run budget quick).
 GP_VALUES = {
-    "population": 240, "islands": 4, "generations": 7, "time_budget": 30.5, "latent": 3, "train_trajectories": 16,
-    "validation_trajectories": 128, "max_nodes": 19, "max_depth": 8, "init_depth": 3,
-    "operators": {"add": 0.5, "sub": 0.5, "mul": 0.3, "div": 0.1, "sin": 0.2}, "const_prob": 0.4, "const_sd": 2.0,
-    "const_mutation_sd": 0.25, "tournament": 5, "elite": 3, "migration_every": 4, "migration_size": 6,
-    "crossover_rate": (0.8, 0.2), "tree_change_prob": 0.5, "immigrant_rate": (0.05, 0.05), "simplify_rate": (0.01, 0.01),
-    "crossover_kinds": (0.6, 0.2, 0.2), "mutation_kinds": (1.0, 2.0, 1.0, 1.0, 1.0, 1.0), "selection": "penalty",
-    "complexity_penalty": 0.01, "punish_duplicates": False, "const_search": False, "const_search_sd": 0.3, "const_every": 3,
-    "const_top": 2, "polish_top": 1, "tune_every": 3, "tune_top": 1, "tune_steps": 30, "polish_steps": 100,
-    "polish_lr": 0.01, "polish_trajectories": 64, "polish_batch": 16, "linear_seeds": 1, "seed_steps": 200,
-    "seed_lr": 0.02, "seed_budget": 1e6, "seed_policy": "my_seed.json", "seed_policy_steps": 100,
-    "seed_policy_trajectories": 128, "scheduled_seeds": False, "cost_every_tick": False, "integrator": "rk4",
-    "dtype": "float64", "devices": 1,
+    "population": 240,
+    "islands": 4,
+    "generations": 7,
+    "time_budget": 30.5,
+    "latent": 3,
+    "train_trajectories": 16,
+    "validation_trajectories": 128,
+    "max_nodes": 19,
+    "max_depth": 8,
+    "init_depth": 3,
+    "operators": {"add": 0.5, "sub": 0.5, "mul": 0.3, "div": 0.1, "sin": 0.2},
+    "const_prob": 0.4,
+    "const_sd": 2.0,
+    "const_mutation_sd": 0.25,
+    "tournament": 5,
+    "elite": 3,
+    "migration_every": 4,
+    "migration_size": 6,
+    "crossover_rate": (0.8, 0.2),
+    "tree_change_prob": 0.5,
+    "immigrant_rate": (0.05, 0.05),
+    "simplify_rate": (0.01, 0.01),
+    "crossover_kinds": (0.6, 0.2, 0.2),
+    "mutation_kinds": (1.0, 2.0, 1.0, 1.0, 1.0, 1.0),
+    "selection": "penalty",
+    "complexity_penalty": 0.01,
+    "punish_duplicates": False,
+    "const_search": False,
+    "const_search_sd": 0.3,
+    "const_every": 3,
+    "const_top": 2,
+    "polish_top": 1,
+    "tune_every": 3,
+    "tune_top": 1,
+    "tune_steps": 30,
+    "polish_steps": 100,
+    "polish_lr": 0.01,
+    "polish_trajectories": 64,
+    "polish_batch": 16,
+    "linear_seeds": 1,
+    "seed_steps": 200,
+    "seed_lr": 0.02,
+    "seed_budget": 1e6,
+    "seed_policy": "my_seed.json",
+    "seed_policy_steps": 100,
+    "seed_policy_trajectories": 128,
+    "scheduled_seeds": False,
+    "cost_every_tick": False,
+    "integrator": "rk4",
+    "dtype": "float64",
+    "devices": 1,
 }
 ESPL_VALUES = {
-    "iterations": 300, "batch": 4, "lr": 0.01, "lr_p": 0.01, "lr_final": 0.2, "clip": 2.0, "decay": 0.9,
-    "layout": (("mul", "mul"), ("sin", "cos")), "tau_target": 0.3, "hard_fraction": 0.8, "warmup_fraction": 0.3,
-    "retrain_lr": 0.01, "target_ratio": 0.2, "spls": 0.05, "regu": 0.5, "latent": 3, "latent_rate": 0.5, "eval_every": 10,
-    "eval_batch": 32, "drop": 0.01, "max_paths": 40, "finetune_iterations": 100, "finetune_lr": 0.01, "finetune_batch": 8,
-    "finetune_decay": 0.9, "stratified_batches": True, "stratified_finetune": True, "shaping": "x**2",
-    "shaping_weight": 0.5, "cost_scale": 2.0, "dtype": "float64", "time_budget": 60.0, "restarts": 2, "train_ticks": 100,
-    "augment_degree": 2, "augment_odd": ("z0",), "finetune_ticks": 100, "finetune_restore": 0.1, "finetune_critic": 1.0,
+    "iterations": 300,
+    "batch": 4,
+    "lr": 0.01,
+    "lr_p": 0.01,
+    "lr_final": 0.2,
+    "clip": 2.0,
+    "decay": 0.9,
+    "layout": (("mul", "mul"), ("sin", "cos")),
+    "tau_target": 0.3,
+    "hard_fraction": 0.8,
+    "warmup_fraction": 0.3,
+    "retrain_lr": 0.01,
+    "target_ratio": 0.2,
+    "spls": 0.05,
+    "regu": 0.5,
+    "latent": 3,
+    "latent_rate": 0.5,
+    "eval_every": 10,
+    "eval_batch": 32,
+    "drop": 0.01,
+    "max_paths": 40,
+    "finetune_iterations": 100,
+    "finetune_lr": 0.01,
+    "finetune_batch": 8,
+    "finetune_decay": 0.9,
+    "stratified_batches": True,
+    "stratified_finetune": True,
+    "shaping": "x**2",
+    "shaping_weight": 0.5,
+    "cost_scale": 2.0,
+    "dtype": "float64",
+    "time_budget": 60.0,
+    "restarts": 2,
+    "train_ticks": 100,
+    "augment_degree": 2,
+    "augment_odd": ("z0",),
+    "finetune_ticks": 100,
+    "finetune_restore": 0.1,
+    "finetune_critic": 1.0,
     "tune_chosen": True,
 }
 VALUES = {"gp": GP_VALUES, "espl": ESPL_VALUES}
@@ -77,8 +148,9 @@ def _method_config(table: str, options: dict, settings: dict):
     options = {k: v for k, v in options.items() if v is not None}
     if table == "gp":
         extra = {"seed_policy": options.pop("seed_policy")} if "seed_policy" in options else {}
-        return gp_resolve(task, method=method, budget="quick", seed=0, options=options, settings=settings,
-                          normalised=True, robust=True, **extra)
+        return gp_resolve(
+            task, method=method, budget="quick", seed=0, options=options, settings=settings, normalised=True, robust=True, **extra
+        )
     return espl_resolve(task, method=method, budget="quick", options=options, settings=settings)
 
 
@@ -194,8 +266,11 @@ def test_the_runner_trains_with_the_settings(tmp_path, monkeypatch, method):
         monkeypatch.setattr("synth.espl._run.synthesise", lambda task, config, *a, **k: stop(config))
         table, name, value = "espl", "finetune_lr", 0.005
     path = tmp_path / "run.toml"
-    path.write_text(f'task = "sho/partial"\nmethod = "{method}"\nseed_policy = "none"\n\n[{table}]\n{name} = {value}\n'
-                    if method == "gp-d" else f'task = "sho/partial"\nmethod = "{method}"\n\n[{table}]\n{name} = {value}\n')
+    path.write_text(
+        f'task = "sho/partial"\nmethod = "{method}"\nseed_policy = "none"\n\n[{table}]\n{name} = {value}\n'
+        if method == "gp-d"
+        else f'task = "sho/partial"\nmethod = "{method}"\n\n[{table}]\n{name} = {value}\n'
+    )
     cfg = resolve({"out": str(tmp_path / "run"), "compile_cache": False, "quiet": True}, path)
     with pytest.raises(KeyboardInterrupt):
         _pipeline.run(cfg, say=lambda line: None)
@@ -205,8 +280,11 @@ def test_the_runner_trains_with_the_settings(tmp_path, monkeypatch, method):
 def test_a_run_folders_config_reads_back_with_its_settings(tmp_path):
     from synth._runfolder import write_config
 
-    cfg = resolve({"task": "sho/partial", "method": "espl-d"}, None,
-                  ["finetune_lr=0.01", "layout=[['mul'], ['sin', 'cos']]", "iterations=50"])
+    cfg = resolve(
+        {"task": "sho/partial", "method": "espl-d"},
+        None,
+        ["finetune_lr=0.01", "layout=[['mul'], ['sin', 'cos']]", "iterations=50"],
+    )
     assert cfg["espl"] == {"finetune_lr": 0.01, "layout": (("mul",), ("sin", "cos"))} and cfg["iterations"] == 50
     write_config(tmp_path, {**cfg, "task_name": "sho/partial"})  # as `symctl run` writes it
     again = resolve({}, tmp_path / "config.toml")
@@ -253,7 +331,9 @@ def test_a_checkpoint_of_the_version_before_the_removals_still_continues():
     from synth._runfolder import config_hash
 
     config = espl_config("sho/noisy", "quick", method="espl-s")
-    assert "cffc43bd8e7cab2dbe5c32e7b208651375f3adbcf7a690a6a8e389fe321780ed" in {config_hash(d) for d in checkpoint_dicts(config)}
+    assert "cffc43bd8e7cab2dbe5c32e7b208651375f3adbcf7a690a6a8e389fe321780ed" in {
+        config_hash(d) for d in checkpoint_dicts(config)
+    }
 
 
 def test_a_gp_checkpoint_with_a_setting_this_version_does_not_know_is_refused_with_the_key(tmp_path):

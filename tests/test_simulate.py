@@ -63,19 +63,30 @@ def _sym(*names):
 def _dynamic_sho_policy(task):
     y, z0, z1, u, r = _sym("y_x", "z0", "z1", "u", "r")
     return SymbolicPolicy(
-        observations=("y_x",), targets=("r",), latent=("z0", "z1"), controls=("u",),
+        observations=("y_x",),
+        targets=("r",),
+        latent=("z0", "z1"),
+        controls=("u",),
         f=(z1 + 2.0 * (y - z0), -z0 + u - 0.5 * z1 + 1.5 * (y - z0)),
         g=(-0.4 * (z0 - r) - 0.9 * z1 + r + 0.05 * sp.sin(z0),),
-        dt=task.dt, integrator="rk4",
+        dt=task.dt,
+        integrator="rk4",
     )
 
 
 def _static_policy(task, gains):
     ys = [sp.Symbol(o.name, real=True) for o in task.observations]
     expr = sum(k * yy for k, yy in zip(gains, ys))
-    return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=(),
-                          controls=task.plant.inputs, f=(), g=(expr,), dt=task.dt,
-                          input_limits=task.input_limits)
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=(),
+        controls=task.plant.inputs,
+        f=(),
+        g=(expr,),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
 
 
 # Horizons (seconds) shortened where the full one adds nothing to the check but time: the numpy
@@ -88,8 +99,15 @@ CASES = {
     # A law that pushes the cart away: the trajectories fail, exercising the termination rule.
     "cartpole/balance": lambda t: _static_policy(t, [0.0, 0.3, 0.5, 0.0]),
     "mountaincar/continuous": lambda t: SymbolicPolicy(
-        observations=("pos_obs", "vel_obs"), targets=(), latent=(), controls=("force",),
-        f=(), g=(sp.sign(sp.Symbol("vel_obs", real=True)) + 0.1,), dt=1.0, input_limits=((-1.0, 1.0),)),
+        observations=("pos_obs", "vel_obs"),
+        targets=(),
+        latent=(),
+        controls=("force",),
+        f=(),
+        g=(sp.sign(sp.Symbol("vel_obs", real=True)) + 0.1,),
+        dt=1.0,
+        input_limits=((-1.0, 1.0),),
+    ),
     "cstr/varying": lambda t: lqg(t, "lqg-ss"),
     "acrobot/noisy": lambda t: _static_policy(t, [0.0, 0.0, 1.0, -0.2]),
 }
@@ -124,7 +142,9 @@ def test_same_key_same_result_and_common_random_numbers(sho_noisy):
     np.testing.assert_array_equal(np.asarray(sim.simulate(pol, a).cost), np.asarray(sim.simulate(pol, b).cost))
     assert not np.allclose(np.asarray(sim.simulate(pol, a).cost), np.asarray(sim.simulate(pol, c).cost))
     # The noise of a scenario does not depend on the controller.
-    zero = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(sp.Integer(0),), dt=0.02)
+    zero = SymbolicPolicy(
+        observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(sp.Integer(0),), dt=0.02
+    )
     ya = np.asarray(sim.simulate(zero, a, save=True).y)
     yb = np.asarray(sim.simulate(pol, a, save=True).y)
     np.testing.assert_array_equal(ya[:, 0], yb[:, 0])
@@ -134,8 +154,18 @@ def test_population_run_equals_separate_runs(sho_noisy):
     sim = Simulator(sho_noisy)
     scen = sim.scenarios(stream_key(2, "test"), 4)
     y0, y1, r = _sym("y_x", "y_v", "r")
-    pols = [SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(),
-                           g=(k0 * (r - y0) - k1 * y1 + r,), dt=0.02) for k0, k1 in [(0.3, 0.8), (0.5, 1.1), (1.0, 0.4)]]
+    pols = [
+        SymbolicPolicy(
+            observations=("y_x", "y_v"),
+            targets=("r",),
+            latent=(),
+            controls=("u",),
+            f=(),
+            g=(k0 * (r - y0) - k1 * y1 + r,),
+            dt=0.02,
+        )
+        for k0, k1 in [(0.3, 0.8), (0.5, 1.1), (1.0, 0.4)]
+    ]
     compiled = [compile_policy(p, sho_noisy) for p in pols]
     assert compiled[0][0] is compiled[1][0] is compiled[2][0], "same structure must reuse one controller"
     params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[c[1] for c in compiled])
@@ -148,8 +178,7 @@ def test_non_finite_trajectories_get_the_worst_cost_without_crashing(sho_noisy):
     sim = Simulator(sho_noisy)
     scen = sim.scenarios(stream_key(3, "test"), 16)
     y0 = sp.Symbol("y_x", real=True)
-    bad = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(),
-                         g=(sp.log(y0),), dt=0.02)
+    bad = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(sp.log(y0),), dt=0.02)
     res = sim.simulate(bad, scen)
     cost = np.asarray(res.cost)
     finite = np.asarray(res.finite)
@@ -161,7 +190,9 @@ def test_policy_that_does_not_fit_the_task_is_refused(sho_noisy):
     sim = Simulator(sho_noisy)
     y0 = sp.Symbol("y_x", real=True)
     wrong = SymbolicPolicy(observations=("y_x",), targets=("r",), latent=(), controls=("u",), f=(), g=(-y0,), dt=0.05)
-    with pytest.raises(PolicyError, match=r"reads 1 observations, the task gives 2 .*period dt = 0.05 s differs from the task's 0.02 s"):
+    with pytest.raises(
+        PolicyError, match=r"reads 1 observations, the task gives 2 .*period dt = 0.05 s differs from the task's 0.02 s"
+    ):
         sim.simulate(wrong, sim.scenarios(stream_key(0, "test"), 2))
 
 
@@ -210,8 +241,17 @@ def test_a_controller_acting_between_grid_points_is_caught_on_every_tick(sho_noi
     every grid tick, so a readout that pushes only when it is -1 pays no input cost on the grid;
     `Task.on_every_tick` counts every tick. A sane controller costs about the same on both."""
     z, r = sp.Symbol("z", real=True), sp.Symbol("r", real=True)
-    sneaky = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=("z",), controls=("u",), f=(-z,),
-                            g=(r + sp.Integer(3) * (1 - z),), dt=0.02, integrator="discrete", latent_init=(1.0,))
+    sneaky = SymbolicPolicy(
+        observations=("y_x", "y_v"),
+        targets=("r",),
+        latent=("z",),
+        controls=("u",),
+        f=(-z,),
+        g=(r + sp.Integer(3) * (1 - z),),
+        dt=0.02,
+        integrator="discrete",
+        latent_init=(1.0,),
+    )
     fine = lqg(sho_noisy, "lqg-ss")
     tick = sho_noisy.on_every_tick()
     assert tick.cost.every == 1 and tick.cost.stage == sho_noisy.cost.stage and tick.cost.aggregate == "mean"
@@ -228,8 +268,16 @@ def test_every_tick_keeps_the_scale_of_a_summed_cost():
     task = plants.get_task("acrobot/noisy")
     tick = task.on_every_tick()
     assert tick.cost.every == 1 and sp.simplify(tick.cost.stage - task.cost.stage / task.cost.every) == 0
-    zero = SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=(), latent=(), controls=("tau",),
-                          f=(), g=(sp.Float(0.3),), dt=task.dt, input_limits=task.input_limits)
+    zero = SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=(),
+        latent=(),
+        controls=("tau",),
+        f=(),
+        g=(sp.Float(0.3),),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
     scen = Simulator(task).scenarios(stream_key(7, "test"), 8)
     a = np.asarray(Simulator(task).simulate(zero, scen).cost)
     b = np.asarray(Simulator(tick).simulate(zero, scen).cost)

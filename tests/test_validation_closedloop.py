@@ -14,8 +14,16 @@ from validation import build_closed_loop, noise_from_simulator
 def _static(task, gain=-0.5):
     y = [plants.symbol(o.name) for o in task.observations]
     g = [gain * sum(y) + 0.1 * sp.tanh(y[0])] * task.plant.nu
-    return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=(),
-                          controls=task.plant.inputs, f=(), g=tuple(g), dt=task.dt, input_limits=task.input_limits)
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=(),
+        controls=task.plant.inputs,
+        f=(),
+        g=tuple(g),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
 
 
 def _latent_euler(task):
@@ -23,9 +31,17 @@ def _latent_euler(task):
     z = plants.symbol("z0")
     r = [plants.symbol(n) for n in task.targets]
     target = r[0] if r else 0
-    return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=("z0",),
-                          controls=task.plant.inputs, f=(-2 * z + y[0] - target,), g=(-1.5 * z - 0.3 * sp.sin(z),),
-                          dt=task.dt, integrator="rk4", input_limits=task.input_limits)
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=("z0",),
+        controls=task.plant.inputs,
+        f=(-2 * z + y[0] - target,),
+        g=(-1.5 * z - 0.3 * sp.sin(z),),
+        dt=task.dt,
+        integrator="rk4",
+        input_limits=task.input_limits,
+    )
 
 
 CASES = [
@@ -37,7 +53,8 @@ CASES = [
 
 
 PARAMS = [pytest.param(*c, True, id=f"{c[0]}-{c[1]}-noisy") for c in CASES] + [
-    pytest.param(*c, False, id=f"{c[0]}-{c[1]}-noise-free", marks=() if i == 0 else pytest.mark.slow) for i, c in enumerate(CASES)]
+    pytest.param(*c, False, id=f"{c[0]}-{c[1]}-noise-free", marks=() if i == 0 else pytest.mark.slow) for i, c in enumerate(CASES)
+]
 
 
 @pytest.mark.parametrize("name,kind,ticks,noisy", PARAMS)
@@ -45,8 +62,9 @@ def test_casadi_closed_loop_equals_jax_simulator(name, kind, ticks, noisy):
     task = plants.get_task(name)
     task = task.replace(horizon=ticks * task.dt)
     if not noisy:
-        task = task.replace(process_noise=0.0, observations=tuple(
-            plants.Observation(o.name, o.expr, 0.0) for o in task.observations))
+        task = task.replace(
+            process_noise=0.0, observations=tuple(plants.Observation(o.name, o.expr, 0.0) for o in task.observations)
+        )
     if kind in validation.LQG_VARIANTS:
         policy = validation.lqg(task, kind)
     elif kind == "static":

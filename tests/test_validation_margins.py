@@ -92,8 +92,11 @@ def test_unstable_loop_is_reported_and_diverging_loop_has_no_margins():
 
     task = plants.get_task("sho/noisy")
     y = plants.symbol("y_x")
+
     def static(expr):
-        return SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(expr,), dt=task.dt)
+        return SymbolicPolicy(
+            observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(), g=(expr,), dt=task.dt
+        )
 
     m = policy_margins(task, static(5 * y), np.zeros(2))  # positive feedback: x = 0 is an unstable equilibrium
     assert m["applicable"] and m["spectral_radius"] > 1
@@ -119,8 +122,16 @@ def test_frequency_response_of_a_pure_integrator_is_unbounded_at_dc_only():
 
 def _open_loop_unstable_cases():
     """(label, lin): loops whose plant (and controller) are unstable on their own, closed-loop stable."""
-    both = {"Ad": np.array([[1.05]]), "Bd": np.array([[1.0]]), "Cp": np.array([[1.0]]), "Ak": np.array([[1.2]]),
-            "Bk": np.array([[-0.2]]), "Ck": np.array([[1.0]]), "Dk": np.array([[-0.9]]), "dt": 0.1}
+    both = {
+        "Ad": np.array([[1.05]]),
+        "Bd": np.array([[1.0]]),
+        "Cp": np.array([[1.0]]),
+        "Ak": np.array([[1.2]]),
+        "Bk": np.array([[-0.2]]),
+        "Ck": np.array([[1.0]]),
+        "Dk": np.array([[-0.9]]),
+        "dt": 0.1,
+    }
     task = plants.get_task("cartpole/balance")
     pol = validation.lqg(task, "lqg-ss")
     xe, ze, ue = equilibrium(task, pol, validation.design(task).x_op)

@@ -11,8 +11,16 @@ from synth import SymbolicPolicy
 from validation import DEFAULT_REQUIREMENTS, certify, load_requirements, validate
 from validation._certificate import RequirementsError
 
-SMALL = {"trajectories": 64, "sweep": 16, "starts": 2, "oracle_trajectories": 0, "stress_points": 3,
-         "max_delay": 1, "x0_grid": 3, "sweep_backend": "vm"}
+SMALL = {
+    "trajectories": 64,
+    "sweep": 16,
+    "starts": 2,
+    "oracle_trajectories": 0,
+    "stress_points": 3,
+    "max_delay": 1,
+    "x0_grid": 3,
+    "sweep_backend": "vm",
+}
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +28,16 @@ def bad_run(tmp_path_factory):
     task = plants.get_task("sho/noisy").replace(horizon=6.0)
     y = plants.symbol("y_x")
     # a weak proportional controller that ignores the target: it cannot hold x near r
-    bad = SymbolicPolicy(observations=("y_x", "y_v"), targets=("r",), latent=(), controls=("u",), f=(),
-                         g=(sp.Float(-0.05) * y,), dt=task.dt, provenance={"method": "hand-written", "task": "sho/noisy"})
+    bad = SymbolicPolicy(
+        observations=("y_x", "y_v"),
+        targets=("r",),
+        latent=(),
+        controls=("u",),
+        f=(),
+        g=(sp.Float(-0.05) * y,),
+        dt=task.dt,
+        provenance={"method": "hand-written", "task": "sho/noisy"},
+    )
     out = tmp_path_factory.mktemp("bad")
     res = validate(bad, task, out, SMALL)
     return out, res
@@ -45,7 +61,9 @@ def test_certificate_fails_for_a_bad_policy(bad_run):
     wc = res["worst_case"]
     ratio = rows["worst-case cost over the box / nominal cost"]
     assert ratio["value"] == pytest.approx(wc["worst"]["cost"] / wc["nominal"]["cost"])
-    assert wc["nominal"]["cost"] == res["monte_carlo"]["policies"]["policy"]["mean"]  # fixed parameters: the Monte Carlo is nominal
+    assert (
+        wc["nominal"]["cost"] == res["monte_carlo"]["policies"]["policy"]["mean"]
+    )  # fixed parameters: the Monte Carlo is nominal
     assert ratio["status"] == ("PASS" if ratio["value"] <= 10 else "FAIL")
     assert cert["counts"]["INFO"] == 2 and sum(cert["counts"].values()) == len(cert["rows"])
 
@@ -85,15 +103,34 @@ def test_requirements_override_and_errors(tmp_path):
 
 
 def test_certify_passes_when_every_requirement_holds():
-    stats = {"n": 1000, "ratio_to_lqg": {"ratio": 1.01, "ci95": [1.0, 1.02]},
-             "success": {"count": 1000, "rate": 1.0, "wilson95": [0.9962, 1.0]}}
-    gm = {"absolute": 3.0, "dB": 9.54, "frequency_rad_s": 1.0, "at_dc": False, "lower_absolute": 0.0,
-          "lower_dB": -math.inf, "lower_frequency_rad_s": None, "effective_dB": 9.54}
-    results = {"monte_carlo": {"policies": {"policy": stats}},
-               "worst_case": {"dims": [{"name": "a"}], "worst": {"cost": 3.0, "point": [1.0], "found_by": "vertex"},
-                              "confirmation": {"cost_cvodes": 3.0, "confirmed": True}},
-               "margins": {"policy": {"summary": {"gain_margin": gm, "phase_margin": {"deg": 45.0, "frequency_rad_s": 1.0},
-                                                  "spectral_radius": 0.9}}}}
+    stats = {
+        "n": 1000,
+        "ratio_to_lqg": {"ratio": 1.01, "ci95": [1.0, 1.02]},
+        "success": {"count": 1000, "rate": 1.0, "wilson95": [0.9962, 1.0]},
+    }
+    gm = {
+        "absolute": 3.0,
+        "dB": 9.54,
+        "frequency_rad_s": 1.0,
+        "at_dc": False,
+        "lower_absolute": 0.0,
+        "lower_dB": -math.inf,
+        "lower_frequency_rad_s": None,
+        "effective_dB": 9.54,
+    }
+    results = {
+        "monte_carlo": {"policies": {"policy": stats}},
+        "worst_case": {
+            "dims": [{"name": "a"}],
+            "worst": {"cost": 3.0, "point": [1.0], "found_by": "vertex"},
+            "confirmation": {"cost_cvodes": 3.0, "confirmed": True},
+        },
+        "margins": {
+            "policy": {
+                "summary": {"gain_margin": gm, "phase_margin": {"deg": 45.0, "frequency_rad_s": 1.0}, "spectral_radius": 0.9}
+            }
+        },
+    }
     cert = certify(results, load_requirements({"worst_case_cost_max": 5.0}))
     assert cert["verdict"] == "PASS", cert["rows"]
     cert = certify(results, load_requirements({"worst_case_cost_max": 2.0}))
@@ -101,18 +138,54 @@ def test_certify_passes_when_every_requirement_holds():
 
 
 def _results(worst=3.0, nominal=1.0, alpha=0.8, rho=0.9, box_rho=0.95, gm_db=2.0, pm=20.0):
-    gm = {"absolute": 10 ** (gm_db / 20), "dB": gm_db, "frequency_rad_s": 1.0, "at_dc": False, "lower_absolute": 0.0,
-          "lower_dB": -math.inf, "lower_frequency_rad_s": None, "effective_dB": gm_db}
-    disk = {"skew": 0.0, "alpha": alpha, "gain_dB": 20 * math.log10((2 + alpha) / (2 - alpha)),
-            "phase_deg": math.degrees(2 * math.atan(alpha / 2)), "frequency_rad_s": 1.0}
-    box = {"vertices_total": 4, "vertices_checked": 4, "sampled": False, "seed": 0, "checked": 4, "radius_max": box_rho,
-           "worst": {"label": "vertex", "point": {"a": 1.0}, "radius": box_rho}, "not_stable_count": int(box_rho >= 1),
-           "no_equilibrium_count": 0, "extra_labels": []}
-    return {"worst_case": {"dims": [{"name": "a"}], "worst": {"cost": worst, "point": [1.0], "found_by": "vertex"},
-                           "confirmation": {"cost_cvodes": worst, "confirmed": True}, "nominal": {"cost": nominal, "source": "test"}},
-            "robust_stability": box,
-            "margins": {"policy": {"summary": {"gain_margin": gm, "phase_margin": {"deg": pm, "frequency_rad_s": 1.0},
-                                               "disk_margin": disk, "spectral_radius": rho}}}}
+    gm = {
+        "absolute": 10 ** (gm_db / 20),
+        "dB": gm_db,
+        "frequency_rad_s": 1.0,
+        "at_dc": False,
+        "lower_absolute": 0.0,
+        "lower_dB": -math.inf,
+        "lower_frequency_rad_s": None,
+        "effective_dB": gm_db,
+    }
+    disk = {
+        "skew": 0.0,
+        "alpha": alpha,
+        "gain_dB": 20 * math.log10((2 + alpha) / (2 - alpha)),
+        "phase_deg": math.degrees(2 * math.atan(alpha / 2)),
+        "frequency_rad_s": 1.0,
+    }
+    box = {
+        "vertices_total": 4,
+        "vertices_checked": 4,
+        "sampled": False,
+        "seed": 0,
+        "checked": 4,
+        "radius_max": box_rho,
+        "worst": {"label": "vertex", "point": {"a": 1.0}, "radius": box_rho},
+        "not_stable_count": int(box_rho >= 1),
+        "no_equilibrium_count": 0,
+        "extra_labels": [],
+    }
+    return {
+        "worst_case": {
+            "dims": [{"name": "a"}],
+            "worst": {"cost": worst, "point": [1.0], "found_by": "vertex"},
+            "confirmation": {"cost_cvodes": worst, "confirmed": True},
+            "nominal": {"cost": nominal, "source": "test"},
+        },
+        "robust_stability": box,
+        "margins": {
+            "policy": {
+                "summary": {
+                    "gain_margin": gm,
+                    "phase_margin": {"deg": pm, "frequency_rad_s": 1.0},
+                    "disk_margin": disk,
+                    "spectral_radius": rho,
+                }
+            }
+        },
+    }
 
 
 def _status(cert):
@@ -140,8 +213,9 @@ def test_classical_margins_are_information_and_the_disk_margin_is_required():
     assert st["local stability (spectral radius)"] == "FAIL"
 
 
-@pytest.mark.parametrize("worst, nominal, expected", [(9.9, 1.0, "PASS"), (10.1, 1.0, "FAIL"), (math.inf, 1.0, "FAIL"),
-                                                      (50.0, 10.0, "PASS")])
+@pytest.mark.parametrize(
+    "worst, nominal, expected", [(9.9, 1.0, "PASS"), (10.1, 1.0, "FAIL"), (math.inf, 1.0, "FAIL"), (50.0, 10.0, "PASS")]
+)
 def test_worst_case_is_bounded_relative_to_the_nominal_cost(worst, nominal, expected):
     req = load_requirements({"cost_ratio_max": False, "success_rate_min": False})
     cert = certify(_results(worst=worst, nominal=nominal), req)
@@ -193,8 +267,10 @@ def test_a_loop_that_reaches_no_equilibrium_fails_the_stability_rows_and_the_dis
     linearise: local stability, robust stability and the disk margin fail (they used to read NOT
     APPLICABLE, which let such a controller through on the other rows)."""
     reason = "no closed-loop equilibrium near the settled state (residual 0.0245)"
-    res = {"margins": {"policy": {"applicable": False, "reason": reason}},
-           "robust_stability": {"reason": f"no closed-loop equilibrium at the nominal parameters: {reason}"}}
+    res = {
+        "margins": {"policy": {"applicable": False, "reason": reason}},
+        "robust_stability": {"reason": f"no closed-loop equilibrium at the nominal parameters: {reason}"},
+    }
     cert = certify(res, load_requirements())
     status = {r["name"]: r["status"] for r in cert["rows"]}
     assert status["local stability (spectral radius)"] == "FAIL"
@@ -202,6 +278,7 @@ def test_a_loop_that_reaches_no_equilibrium_fails_the_stability_rows_and_the_dis
     assert status["disk margin (balanced, at the plant input)"] == "FAIL"
     assert cert["verdict"] == "FAIL"
     # switched off, they stay out of the verdict
-    off = certify(res, load_requirements({"spectral_radius_max": False, "robust_spectral_radius_max": False,
-                                          "disk_margin_min": False}))
+    off = certify(
+        res, load_requirements({"spectral_radius_max": False, "robust_spectral_radius_max": False, "disk_margin_min": False})
+    )
     assert off["verdict"] == "PASS"

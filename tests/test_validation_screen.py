@@ -101,8 +101,15 @@ def test_a_near_singular_policy_is_flagged_and_does_not_pass(sho, kind):
 def test_denominator_measures():
     x, y = plants.symbol("x"), plants.symbol("y")
     samples = {x: np.linspace(-1, 1, 201), y: np.linspace(2, 4, 201)}
-    pol = SymbolicPolicy(observations=("x", "y"), targets=(), latent=(), controls=("u",), f=(),
-                         g=(1 / (x**2 + 1) + sp.sqrt(1 / y) + x / (x + 0.5) + 3 / sp.Integer(7),), dt=0.1)
+    pol = SymbolicPolicy(
+        observations=("x", "y"),
+        targets=(),
+        latent=(),
+        controls=("u",),
+        f=(),
+        g=(1 / (x**2 + 1) + sp.sqrt(1 / y) + x / (x + 0.5) + 3 / sp.Integer(7),),
+        dt=0.1,
+    )
     out = {d["denominator"]: d for d in near_singular_terms(pol, samples, ratio=0.02)}
     assert set(out) == {"x**2 + 1", "y", "x + 0.5"}  # constants are not denominators
     assert not out["x**2 + 1"]["near_singular"] and out["x**2 + 1"]["min_abs"] == pytest.approx(1.0)
@@ -115,8 +122,9 @@ def test_screening_is_deterministic(sho):
     again = screen(task, seed)
     drop = ("seconds", "box_stability")
     assert {k: v for k, v in again.items() if k not in drop} == {k: v for k, v in s.items() if k not in drop}
-    assert {k: v for k, v in again["box_stability"].items() if k != "seconds"} == \
-        {k: v for k, v in s["box_stability"].items() if k != "seconds"}
+    assert {k: v for k, v in again["box_stability"].items() if k != "seconds"} == {
+        k: v for k, v in s["box_stability"].items() if k != "seconds"
+    }
 
 
 def test_many_vertices_are_sampled_and_said_so():
@@ -131,8 +139,15 @@ def test_many_vertices_are_sampled_and_said_so():
     assert all(tuple(p) in allv for p in pts)
     assert np.array_equal(pts, vertex_subset(dims, 8, seed=3)[0])
     pol = validation.lqg(task, "lqg-ss")
-    bs = box_stability(task, pol, dims, validation.design(task).x_op, max_vertices=8, seed=3,
-                       extra=[("centre", [(dm.low + dm.high) / 2 for dm in dims])])
+    bs = box_stability(
+        task,
+        pol,
+        dims,
+        validation.design(task).x_op,
+        max_vertices=8,
+        seed=3,
+        extra=[("centre", [(dm.low + dm.high) / 2 for dm in dims])],
+    )
     assert bs["sampled"] and bs["vertices_checked"] == 8 and bs["checked"] == 9 and bs["vertices_total"] == 256
     assert math.isfinite(bs["radius_max"])
     text = validation._certificate.describe_box_stability(bs)

@@ -19,8 +19,16 @@ from validation._sweep import Base, Dim, evaluate, parameter_box, point_function
 def _static(task):
     y = [plants.symbol(o.name) for o in task.observations]
     g = [-0.5 * sum(y) + 0.1 * sp.tanh(y[0])] * task.plant.nu
-    return SymbolicPolicy(observations=tuple(o.name for o in task.observations), targets=task.targets, latent=(),
-                          controls=task.plant.inputs, f=(), g=tuple(g), dt=task.dt, input_limits=task.input_limits)
+    return SymbolicPolicy(
+        observations=tuple(o.name for o in task.observations),
+        targets=task.targets,
+        latent=(),
+        controls=task.plant.inputs,
+        f=(),
+        g=tuple(g),
+        dt=task.dt,
+        input_limits=task.input_limits,
+    )
 
 
 def _setup(name, kind, ticks, delay=0):
@@ -46,8 +54,11 @@ CASES = [
 def test_batched_vm_equals_the_scalar_closed_loop(name, kind, ticks, delay):
     task, policy, cl, base = _setup(name, kind, ticks, delay)
     dims = parameter_box(task, widen=3.0)  # wide enough that some points diverge or fail
-    dims += [Dim("knob", "gain", 0.2, 3.0), Dim("knob", "obs_scale", 0.0, 4.0),
-             Dim("x0", task.plant.states[0], *task.initial_state[0].support)]
+    dims += [
+        Dim("knob", "gain", 0.2, 3.0),
+        Dim("knob", "obs_scale", 0.0, 4.0),
+        Dim("x0", task.plant.states[0], *task.initial_state[0].support),
+    ]
     pts = sample(dims, 37, "lhs", seed=3)  # 37: two batches of 19, the last padded
     cost, succ, _, info = evaluate(cl, dims, base, pts, cores=2, backend="vm")
     assert (info["batches"], info["width"]) == (2, 19)
@@ -63,8 +74,13 @@ def test_batched_vm_equals_the_scalar_closed_loop(name, kind, ticks, delay):
 def test_batch_function_replays_every_operation():
     x = ca.SX.sym("x", 3)
     w = ca.SX.sym("w", 2)
-    e = ca.vertcat(ca.exp(-x[0]) * x[1] / (x[2] + 2), ca.fmin(ca.fmax(x[0] - w[0], -1), 1),
-                   ca.if_else(x[1] > w[1], ca.sin(x[2]), ca.sqrt(ca.fabs(x[0]))), 0, ca.fmod(x[2], 0.7) ** 3)
+    e = ca.vertcat(
+        ca.exp(-x[0]) * x[1] / (x[2] + 2),
+        ca.fmin(ca.fmax(x[0] - w[0], -1), 1),
+        ca.if_else(x[1] > w[1], ca.sin(x[2]), ca.sqrt(ca.fabs(x[0]))),
+        0,
+        ca.fmod(x[2], 0.7) ** 3,
+    )
     f = ca.Function("f", [x, w], [e, ca.tanh(w[0])])
     fb = batch_function(f, 5, shared=(1,))
     X = np.random.default_rng(0).normal(size=(3, 5))

@@ -60,7 +60,9 @@ def corner(tmp_path_factory):
     (d / "task.toml").write_text(TASK)
     task = plants.get_task(str(d / "task.toml"))
     y = plants.symbol("y")
-    policy = SymbolicPolicy(observations=("y",), targets=(), latent=(), controls=("u",), f=(), g=(sp.Float(-0.5) * y,), dt=task.dt)
+    policy = SymbolicPolicy(
+        observations=("y",), targets=(), latent=(), controls=("u",), f=(), g=(sp.Float(-0.5) * y,), dt=task.dt
+    )
     cl = build_closed_loop(task, policy)
     base = Base(np.array([1.0]), np.zeros(0), task.nominal_parameters, NOMINAL_KNOBS.copy(), *cl.zero_noise())
     return task, policy, cl, base

@@ -10,7 +10,24 @@ from .lqg import VARIANTS as LQG_VARIANTS
 from .lqg import LQGDesign, LQGError, closed_loop_matrix, design, lqg, oracle, policy_from_design
 
 __all__ = [
-    "DEFAULT_REQUIREMENTS", "DEFAULT_SETTINGS", "ClosedLoop", "LQGDesign", "LQGError", "LQG_VARIANTS", "ValidationError",
-    "box_stability", "build_closed_loop", "certify", "closed_loop_matrix", "controller_step", "design", "load_requirements",
-    "lqg", "noise_from_simulator", "oracle", "policy_from_design", "screen", "validate",
+    "DEFAULT_REQUIREMENTS",
+    "DEFAULT_SETTINGS",
+    "ClosedLoop",
+    "LQGDesign",
+    "LQGError",
+    "LQG_VARIANTS",
+    "ValidationError",
+    "box_stability",
+    "build_closed_loop",
+    "certify",
+    "closed_loop_matrix",
+    "controller_step",
+    "design",
+    "load_requirements",
+    "lqg",
+    "noise_from_simulator",
+    "oracle",
+    "policy_from_design",
+    "screen",
+    "validate",
 ]

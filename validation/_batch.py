@@ -21,7 +21,9 @@ def _column(f: ca.Function, i: int, kind: str) -> None:
     sp = f.sparsity_in(i) if kind == "input" else f.sparsity_out(i)
     if sp.size2() != 1:
         name = f.name_in(i) if kind == "input" else f.name_out(i)
-        raise ValueError(f"batch_function: {kind} {name!r} of {f.name()} is {sp.size1()}x{sp.size2()}; only column vectors are supported")
+        raise ValueError(
+            f"batch_function: {kind} {name!r} of {f.name()} is {sp.size1()}x{sp.size2()}; only column vectors are supported"
+        )
 
 
 def batch_function(f: ca.Function, width: int, shared=(), name: str | None = None) -> ca.Function:
@@ -68,8 +70,13 @@ def batch_function(f: ca.Function, width: int, shared=(), name: str | None = Non
         for e, r in zip(outs[i], f.sparsity_out(i).row()):
             dense[r] = e if e.size2() == width else ca.repmat(e, 1, width)
         results.append(ca.vertcat(*dense) if n else ca.MX(0, width))
-    return ca.Function(name or f"{f.name()}_batch", inputs, results,
-                       [f.name_in(i) for i in range(f.n_in())], [f.name_out(i) for i in range(f.n_out())])
+    return ca.Function(
+        name or f"{f.name()}_batch",
+        inputs,
+        results,
+        [f.name_in(i) for i in range(f.n_in())],
+        [f.name_out(i) for i in range(f.n_out())],
+    )
 
 
 __all__ = ["batch_function"]

@@ -45,8 +45,8 @@ DEFAULT_REQUIREMENTS: dict[str, float | bool | None] = {
 # Requirements that existed once, and what to write instead.
 RETIRED_REQUIREMENTS = {
     "worst_case_finite": "it was replaced by 'worst_case_ratio_max' (the worst-case cost over the box at most k times "
-                         "the nominal mean cost, default 10, which a non-finite worst case fails too): write "
-                         "worst_case_ratio_max = K, or false to switch the bound off",
+    "the nominal mean cost, default 10, which a non-finite worst case fails too): write "
+    "worst_case_ratio_max = K, or false to switch the bound off",
 }
 
 STATUSES = ("PASS", "FAIL", "INFO", "NOT APPLICABLE")
@@ -77,8 +77,10 @@ def load_requirements(source=None) -> dict:
         if k in RETIRED_REQUIREMENTS:
             raise RequirementsError(f"{where}: requirement {k!r} no longer exists; {RETIRED_REQUIREMENTS[k]}")
         if k not in DEFAULT_REQUIREMENTS:
-            raise RequirementsError(f"{where}: unknown requirement {k!r}{did_you_mean(k, list(DEFAULT_REQUIREMENTS))}; "
-                                    f"valid: {', '.join(DEFAULT_REQUIREMENTS)}")
+            raise RequirementsError(
+                f"{where}: unknown requirement {k!r}{did_you_mean(k, list(DEFAULT_REQUIREMENTS))}; "
+                f"valid: {', '.join(DEFAULT_REQUIREMENTS)}"
+            )
         if v is True or (v is not False and v is not None and not isinstance(v, (int, float))):
             raise RequirementsError(f"{where}: requirement {k!r} = {v!r} must be a number, or false to switch it off")
         req[k] = v
@@ -101,8 +103,10 @@ def describe_box_stability(bs: dict) -> str:
         which = f"all {bs['vertices_total']} vertices"
     extra = "".join(f" and the {label}" for label in bs.get("extra_labels", []))
     w = bs["worst"]
-    text = (f"{which}{extra} checked; largest spectral radius {w['radius']:.6f} at "
-            f"{ {k: round(v, 6) for k, v in w['point'].items()} } ({w['label']})")
+    text = (
+        f"{which}{extra} checked; largest spectral radius {w['radius']:.6f} at "
+        f"{ {k: round(v, 6) for k, v in w['point'].items()} } ({w['label']})"
+    )
     if bs["not_stable_count"]:
         text += f"; {bs['not_stable_count']} of {bs['checked']} points not stable"
         if bs["no_equilibrium_count"]:
@@ -130,8 +134,15 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
             ref = f"LQG at the nominal parameters on {pol['n']} trajectories"
         hi = rr["ci95"][1]
         ok = hi is not None and math.isfinite(hi) and hi <= v
-        rows.append(_row("cost ratio to optimal LQG", f"upper 95% bound <= {v}", "PASS" if ok else "FAIL", rr["ratio"],
-                         f"ratio {rr['ratio']:.4g}, 95% CI [{rr['ci95'][0]:.4g}, {hi:.4g}] against the {ref}"))
+        rows.append(
+            _row(
+                "cost ratio to optimal LQG",
+                f"upper 95% bound <= {v}",
+                "PASS" if ok else "FAIL",
+                rr["ratio"],
+                f"ratio {rr['ratio']:.4g}, 95% CI [{rr['ci95'][0]:.4g}, {hi:.4g}] against the {ref}",
+            )
+        )
 
     v = req.get("success_rate_min")
     if v in (None, False) or pol is None:
@@ -139,8 +150,15 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     else:
         s = pol["success"]
         lo = s["wilson95"][0]
-        rows.append(_row("success rate", f"lower 95% bound >= {v}", "PASS" if lo >= v else "FAIL", s["rate"],
-                         f"{s['count']}/{pol['n']} = {s['rate']:.4f}, Wilson 95% [{lo:.4f}, {s['wilson95'][1]:.4f}]"))
+        rows.append(
+            _row(
+                "success rate",
+                f"lower 95% bound >= {v}",
+                "PASS" if lo >= v else "FAIL",
+                s["rate"],
+                f"{s['count']}/{pol['n']} = {s['rate']:.4f}, Wilson 95% [{lo:.4f}, {s['wilson95'][1]:.4f}]",
+            )
+        )
 
     wc = results.get("worst_case") or {}
     worst = wc.get("worst")
@@ -148,8 +166,10 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     ev_wc = ""
     if worst:
         conf = wc.get("confirmation", {})
-        ev_wc = (f"cost {worst['cost']:.4g} at {dict(zip([d['name'] for d in wc['dims']], [round(x, 6) for x in worst['point']]))} "
-                 f"(found by {worst['found_by']}; CVODES {conf.get('cost_cvodes', float('nan')):.4g}, confirmed: {conf.get('confirmed')})")
+        ev_wc = (
+            f"cost {worst['cost']:.4g} at {dict(zip([d['name'] for d in wc['dims']], [round(x, 6) for x in worst['point']]))} "
+            f"(found by {worst['found_by']}; CVODES {conf.get('cost_cvodes', float('nan')):.4g}, confirmed: {conf.get('confirmed')})"
+        )
     v = req.get("worst_case_ratio_max")
     label = "worst-case cost over the box / nominal cost"
     if v in (None, False) or not worst or nominal.get("cost") is None:
@@ -161,9 +181,16 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
             why = nominal.get("reason") or "no nominal cost"
         rows.append(_row(label, "-" if v in (None, False) else f"<= {v}", "NOT APPLICABLE", None, why))
     elif not nominal["cost"] > 0:
-        rows.append(_row(label, f"<= {v}", "NOT APPLICABLE", None,
-                         f"the nominal cost {nominal['cost']:.4g} is not positive (a reward-based cost?), so a ratio to it "
-                         f"bounds nothing; {ev_wc}; bound the cost itself with worst_case_cost_max"))
+        rows.append(
+            _row(
+                label,
+                f"<= {v}",
+                "NOT APPLICABLE",
+                None,
+                f"the nominal cost {nominal['cost']:.4g} is not positive (a reward-based cost?), so a ratio to it "
+                f"bounds nothing; {ev_wc}; bound the cost itself with worst_case_cost_max",
+            )
+        )
     else:
         c, n = worst["cost"], nominal["cost"]
         ratio = c / n if math.isfinite(c) and math.isfinite(n) else math.inf
@@ -195,21 +222,40 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     elif v in (None, False) or rho is None:
         rows.append(_row("local stability (spectral radius)", f"< {v}", "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
-        rows.append(_row("local stability (spectral radius)", f"< {v}", "PASS" if rho < v else "FAIL", rho,
-                         f"largest |eigenvalue| of the discrete closed loop linearised at its equilibrium: {rho:.6f}"))
+        rows.append(
+            _row(
+                "local stability (spectral radius)",
+                f"< {v}",
+                "PASS" if rho < v else "FAIL",
+                rho,
+                f"largest |eigenvalue| of the discrete closed loop linearised at its equilibrium: {rho:.6f}",
+            )
+        )
 
     v = req.get("robust_spectral_radius_max")
     bs = results.get("robust_stability") or {}
     label = "robust stability over the parameter box"
-    if v not in (None, False) and bs.get("radius_max") is None and settles_nowhere and bs.get("reason", "").startswith("no closed-loop"):
+    if (
+        v not in (None, False)
+        and bs.get("radius_max") is None
+        and settles_nowhere
+        and bs.get("reason", "").startswith("no closed-loop")
+    ):
         rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "FAIL", None, nowhere))
     elif v in (None, False) or bs.get("radius_max") is None:
         why = "not required" if v in (None, False) else bs.get("reason", "no parameter box")
         rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "NOT APPLICABLE", None, why))
     else:
         r = bs["radius_max"]
-        rows.append(_row(label, f"spectral radius < {v} at every vertex and the worst case", "PASS" if r < v else "FAIL", r,
-                         describe_box_stability(bs)))
+        rows.append(
+            _row(
+                label,
+                f"spectral radius < {v} at every vertex and the worst case",
+                "PASS" if r < v else "FAIL",
+                r,
+                describe_box_stability(bs),
+            )
+        )
 
     v = req.get("disk_margin_min")
     disk = summ.get("disk_margin")
@@ -227,9 +273,11 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         rows.append(_row(label, thr, "NOT APPLICABLE", None, mg.get("reason", "not required")))
     else:
         a = disk["alpha"]
-        ev = (f"alpha {a:.4g}: gain -{_f(disk['gain_dB'])}/+{_f(disk['gain_dB'])} dB and phase +-{disk['phase_deg']:.4g} deg together, "
-              f"at {_f(disk['frequency_rad_s'])} rad/s, worst input channel; from the closed-loop sensitivity (1 / max |S - 1/2|), "
-              f"valid for open-loop unstable plants and controllers since the loop is stable")
+        ev = (
+            f"alpha {a:.4g}: gain -{_f(disk['gain_dB'])}/+{_f(disk['gain_dB'])} dB and phase +-{disk['phase_deg']:.4g} deg together, "
+            f"at {_f(disk['frequency_rad_s'])} rad/s, worst input channel; from the closed-loop sensitivity (1 / max |S - 1/2|), "
+            f"valid for open-loop unstable plants and controllers since the loop is stable"
+        )
         rows.append(_row(label, thr, "PASS" if a >= v else "FAIL", a, ev))
 
     gm = summ.get("gain_margin")
@@ -241,9 +289,11 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
         rows.append(_row("gain margin", thr, "NOT APPLICABLE", None, mg.get("reason", "not computed")))
     else:
         mag = gm["effective_dB"]
-        ev = (f"upward {_f(gm['absolute'])} (absolute) = {_f(gm['dB'])} dB at {_f(gm['frequency_rad_s'])} rad/s"
-              + (" (at DC)" if gm.get("at_dc") else "")
-              + f"; downward {_f(gm['lower_absolute'])} = {_f(gm['lower_dB'])} dB at {_f(gm['lower_frequency_rad_s'])} rad/s")
+        ev = (
+            f"upward {_f(gm['absolute'])} (absolute) = {_f(gm['dB'])} dB at {_f(gm['frequency_rad_s'])} rad/s"
+            + (" (at DC)" if gm.get("at_dc") else "")
+            + f"; downward {_f(gm['lower_absolute'])} = {_f(gm['lower_dB'])} dB at {_f(gm['lower_frequency_rad_s'])} rad/s"
+        )
         st = "INFO" if v in (None, False) else ("PASS" if mag is not None and mag >= v else "FAIL")
         rows.append(_row("gain margin", thr, st, mag, ev))
     pm = summ.get("phase_margin")

@@ -110,8 +110,14 @@ class ClosedLoop:
         out = self.sim(np.asarray(x0, float), np.asarray(r, float), np.asarray(p, float), np.asarray(knobs, float), NY, NW)
         X, Y, Z, U = (np.asarray(o) for o in out[3:])
         return {
-            "cost": float(out[0]), "success": bool(float(out[1]) > 0.5), "finite": bool(float(out[2]) > 0.5),
-            "t": np.arange(self.ticks + 1) * self.task.dt, "x": X.T, "y": Y.T, "z": Z.T, "u": U.T,
+            "cost": float(out[0]),
+            "success": bool(float(out[1]) > 0.5),
+            "finite": bool(float(out[2]) > 0.5),
+            "t": np.arange(self.ticks + 1) * self.task.dt,
+            "x": X.T,
+            "y": Y.T,
+            "z": Z.T,
+            "u": U.T,
         }
 
     def batched(self, width: int) -> ca.Function:
@@ -140,8 +146,13 @@ class ClosedLoop:
             for k in range(self.ticks):
                 carry = tick_b(carry, R, P, KN, ny_cols[k], nw_cols[k])
             cost, success, _, _ = finish_b(carry, R, P)
-            self._batched[width] = ca.Function(f"closed_loop_cost_x{width}", [X0, R, P, KN, NY, NW], [cost, success],
-                                               ["x0", "r", "p", "knobs", "NY", "NW"], ["cost", "success"])
+            self._batched[width] = ca.Function(
+                f"closed_loop_cost_x{width}",
+                [X0, R, P, KN, NY, NW],
+                [cost, success],
+                ["x0", "r", "p", "knobs", "NY", "NW"],
+                ["cost", "success"],
+            )
         return self._batched[width]
 
 
@@ -181,7 +192,7 @@ def _plant_tick_fixed(task: Task, fns) -> ca.Function:
         sh = math.sqrt(h)
         xn = x
         for i in range(S):
-            xn = xn + h * fns["dynamics"](xn, u, p) + scale * (sh * w[i * nx:(i + 1) * nx])
+            xn = xn + h * fns["dynamics"](xn, u, p) + scale * (sh * w[i * nx : (i + 1) * nx])
     return ca.Function("plant_tick", [x, u, p, w], [xn], ["x", "u", "p", "w"], ["x_next"])
 
 
@@ -204,18 +215,31 @@ def _plant_tick_cvodes(task: Task, fns, tol: float) -> ca.Function:
     pa = ca.SX.sym("p", pl.np_)
     fa = ca.SX.sym("f", nx)
     ode = fns["dynamics"](xa, ua, pa) + fa
-    integ = ca.integrator("cvodes_substep", "cvodes", {"x": xa, "p": ca.vertcat(ua, pa, fa), "ode": ode}, 0.0, h,
-                          {"abstol": tol, "reltol": tol, "max_num_steps": 100000})
+    integ = ca.integrator(
+        "cvodes_substep",
+        "cvodes",
+        {"x": xa, "p": ca.vertcat(ua, pa, fa), "ode": ode},
+        0.0,
+        h,
+        {"abstol": tol, "reltol": tol, "max_num_steps": 100000},
+    )
     scale = task.process_noise * fns["diffusion"](p)
     xn = xs
     for i in range(S):
-        force = scale * w[i * nx:(i + 1) * nx] / math.sqrt(h)
+        force = scale * w[i * nx : (i + 1) * nx] / math.sqrt(h)
         xn = integ(x0=xn, p=ca.vertcat(u, p, force))["xf"]
     return ca.Function("plant_tick_cvodes", [xs, u, p, w], [xn])
 
 
-def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = None, delay: int = 0,
-                      integrator: str = "fixed", tol: float = 1e-10, substeps: int | None = None) -> ClosedLoop:
+def build_closed_loop(
+    task: Task,
+    policy: SymbolicPolicy,
+    ticks: int | None = None,
+    delay: int = 0,
+    integrator: str = "fixed",
+    tol: float = 1e-10,
+    substeps: int | None = None,
+) -> ClosedLoop:
     """Build the closed loop of `policy` on `task` for `ticks` control periods (default: the horizon).
 
     `integrator`: "fixed" (the simulator's scheme) or "cvodes" (adaptive, for independent confirmation).
@@ -303,8 +327,9 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
         success = ca.logic_and(finN, fns["success"](xN, rs, ps))
     else:
         success = ca.logic_and(finN, ca.logic_or(everN, fns["success"](xN, rs, ps)))
-    finish = ca.Function("finish", [cN, rs, ps], [cost, success, finN, accN], ["carry", "r", "p"],
-                         ["cost", "success", "finite", "objective"])
+    finish = ca.Function(
+        "finish", [cN, rs, ps], [cost, success, finN, accN], ["carry", "r", "p"], ["cost", "success", "finite", "objective"]
+    )
 
     X0 = ca.MX.sym("x0", nx)
     R = ca.MX.sym("r", nr)
@@ -316,14 +341,27 @@ def build_closed_loop(task: Task, policy: SymbolicPolicy, ticks: int | None = No
     cN = C[:, -1]
     cost, success, finN, objective = finish(cN, R, P)
     Xs = ca.horzcat(OUT[:nx, :], cN[:nx])
-    Ys = OUT[nx:nx + ny, :]
-    Zs = ca.horzcat(OUT[nx + ny:nx + ny + nz, :], cN[nx:nx + nz])
-    Us = OUT[nx + ny + nz:, :]
+    Ys = OUT[nx : nx + ny, :]
+    Zs = ca.horzcat(OUT[nx + ny : nx + ny + nz, :], cN[nx : nx + nz])
+    Us = OUT[nx + ny + nz :, :]
     args = [X0, R, P, KN, NY, NW]
     names = ["x0", "r", "p", "knobs", "NY", "NW"]
-    sim = ca.Function("closed_loop", args, [cost, success, finN, Xs, Ys, Zs, Us], names,
-                      ["cost", "success", "finite", "X", "Y", "Z", "U"])
+    sim = ca.Function(
+        "closed_loop", args, [cost, success, finN, Xs, Ys, Zs, Us], names, ["cost", "success", "finite", "X", "Y", "Z", "U"]
+    )
     cost_fn = ca.Function("closed_loop_cost", args, [cost, success], names, ["cost", "success"])
     objective_fn = ca.Function("closed_loop_objective", args, [objective], names, ["objective"])
-    return ClosedLoop(task=task, policy=policy, ticks=T, delay=delay, integrator=integrator, start=start, tick=tick,
-                      finish=finish, sim=sim, cost_fn=cost_fn, objective_fn=objective_fn, plant_tick=plant_fixed)
+    return ClosedLoop(
+        task=task,
+        policy=policy,
+        ticks=T,
+        delay=delay,
+        integrator=integrator,
+        start=start,
+        tick=tick,
+        finish=finish,
+        sim=sim,
+        cost_fn=cost_fn,
+        objective_fn=objective_fn,
+        plant_tick=plant_fixed,
+    )

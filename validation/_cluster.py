@@ -60,8 +60,9 @@ def _import_distributed():
     try:
         import distributed
     except ImportError:  # pragma: no cover - dev installs it
-        raise ClusterError("running on workers needs Dask distributed: pip install 'symctl[cluster]' "
-                           "(or dask[distributed])") from None
+        raise ClusterError(
+            "running on workers needs Dask distributed: pip install 'symctl[cluster]' (or dask[distributed])"
+        ) from None
     return distributed
 
 
@@ -84,15 +85,23 @@ class Engine:
             try:
                 self.client = distributed.Client(**kwargs, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as err:
-                raise ClusterError(f"--address {address!r}: no Dask scheduler answered within {CONNECT_TIMEOUT} s ({err}); "
-                                   "start one with `dask scheduler`, or leave --address out for a local cluster") from None
+                raise ClusterError(
+                    f"--address {address!r}: no Dask scheduler answered within {CONNECT_TIMEOUT} s ({err}); "
+                    "start one with `dask scheduler`, or leave --address out for a local cluster"
+                ) from None
             self.workers = workers or max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
         else:
             from synth._parallel import cores
 
             n = workers or cores()
-            self.cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                                    silence_logs=40, env=worker_environment())
+            self.cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+                env=worker_environment(),
+            )
             self.client = distributed.Client(self.cluster)
             self.workers = n
 
@@ -147,5 +156,7 @@ def _connect_arguments(address: str) -> dict[str, str]:
     path = Path(address)
     if path.is_file():
         return {"scheduler_file": str(path)}
-    raise ClusterError(f"--address {address!r}: give a scheduler address (tcp://host:8786) or the scheduler file "
-                       "of `dask scheduler --scheduler-file FILE`")
+    raise ClusterError(
+        f"--address {address!r}: give a scheduler address (tcp://host:8786) or the scheduler file "
+        "of `dask scheduler --scheduler-file FILE`"
+    )

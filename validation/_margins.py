@@ -93,11 +93,16 @@ class LoopLinearizer:
         self._plant = ca.Function("plant_jac", [xs, us, ps], [ca.jacobian(fu, xs), ca.jacobian(fu, us), ca.jacobian(y, xs), y])
         a, zn = step(zs, ys, rs)
         # the tick's own command is fed back inside it, so d z_next/dz already holds Fz + Fu Gz
-        self._ctrl = ca.Function("ctrl_jac", [zs, ys, rs], [ca.jacobian(a, zs), ca.jacobian(a, ys), ca.jacobian(zn, zs), ca.jacobian(zn, ys)])
+        self._ctrl = ca.Function(
+            "ctrl_jac", [zs, ys, rs], [ca.jacobian(a, zs), ca.jacobian(a, ys), ca.jacobian(zn, zs), ca.jacobian(zn, ys)]
+        )
 
     def _defaults(self, p, r):
         t = self.task
-        return (t.nominal_parameters if p is None else np.asarray(p, float), t.nominal_target if r is None else np.asarray(r, float))
+        return (
+            t.nominal_parameters if p is None else np.asarray(p, float),
+            t.nominal_target if r is None else np.asarray(r, float),
+        )
 
     def settle(self, x_guess, p=None, r=None) -> tuple[np.ndarray, np.ndarray]:
         """The state `(x, z)` after `settle_ticks` noise-free ticks from `x_guess`."""
@@ -126,8 +131,14 @@ class LoopLinearizer:
                     break
             resid = float(np.max(np.abs(np.asarray(self._residual(w, p, r)[0])), initial=0.0))
             if not resid <= 1e-9 * max(1.0, float(np.max(np.abs(w), initial=0.0))):
-                sol = least_squares(lambda v: np.asarray(self._residual(v, p, r)[0]).ravel(), np.concatenate([x0, z0]),
-                                    jac=lambda v: np.asarray(self._residual(v, p, r)[1]), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+                sol = least_squares(
+                    lambda v: np.asarray(self._residual(v, p, r)[0]).ravel(),
+                    np.concatenate([x0, z0]),
+                    jac=lambda v: np.asarray(self._residual(v, p, r)[1]),
+                    xtol=1e-15,
+                    ftol=1e-15,
+                    gtol=1e-15,
+                )
                 w = sol.x
         resid = float(np.max(np.abs(np.asarray(self._residual(w, p, r)[0])), initial=0.0))
         scale = max(1.0, float(np.max(np.abs(w), initial=0.0)))
@@ -166,8 +177,16 @@ class LoopLinearizer:
         else:
             Ad, Bd = A, B
         Gz, Gy, Ak, Bk = (np.asarray(m, float) for m in self._ctrl(ze, ye.ravel(), r))
-        return {"Ad": Ad, "Bd": Bd, "Cp": Cp, "Ak": Ak.reshape(nz, nz), "Bk": Bk.reshape(nz, ny), "Ck": Gz.reshape(nu, nz),
-                "Dk": Gy.reshape(nu, ny), "dt": dt}
+        return {
+            "Ad": Ad,
+            "Bd": Bd,
+            "Cp": Cp,
+            "Ak": Ak.reshape(nz, nz),
+            "Bk": Bk.reshape(nz, ny),
+            "Ck": Gz.reshape(nu, nz),
+            "Dk": Gy.reshape(nu, ny),
+            "dt": dt,
+        }
 
     def spectral_radius(self, x_guess, p=None, r=None, fallback=None) -> dict:
         """Largest |eigenvalue| of the linearised discrete closed loop at the equilibrium reached from
@@ -327,18 +346,31 @@ def loop_margins(L: control.StateSpace, dt: float, n_grid: int = 5001, crosschec
     alpha = 1.0 / d_peak
     dgm = (2 + alpha) / (2 - alpha) if alpha < 2 else math.inf
     out = {
-        "gain_margin": {"absolute": _num(g_up), "dB": _num(20 * math.log10(g_up)), "frequency_rad_s": w_up,
-                        "at_dc": w_up == 0.0,
-                        "lower_absolute": g_lo, "lower_dB": _num(20 * math.log10(g_lo)) if g_lo > 0 else -math.inf,
-                        "lower_frequency_rad_s": w_lo,
-                        # the smaller of the two distances (in dB) from the nominal gain to instability
-                        "effective_dB": _num(min(20 * math.log10(g_up), -20 * math.log10(g_lo) if g_lo > 0 else math.inf))},
-        "phase_margin": {"deg": _num(pm), "frequency_rad_s": wgc,
-                         "all_crossovers": [{"deg": p, "frequency_rad_s": f} for p, f in sorted(pms, key=lambda t: t[1])]},
+        "gain_margin": {
+            "absolute": _num(g_up),
+            "dB": _num(20 * math.log10(g_up)),
+            "frequency_rad_s": w_up,
+            "at_dc": w_up == 0.0,
+            "lower_absolute": g_lo,
+            "lower_dB": _num(20 * math.log10(g_lo)) if g_lo > 0 else -math.inf,
+            "lower_frequency_rad_s": w_lo,
+            # the smaller of the two distances (in dB) from the nominal gain to instability
+            "effective_dB": _num(min(20 * math.log10(g_up), -20 * math.log10(g_lo) if g_lo > 0 else math.inf)),
+        },
+        "phase_margin": {
+            "deg": _num(pm),
+            "frequency_rad_s": wgc,
+            "all_crossovers": [{"deg": p, "frequency_rad_s": f} for p, f in sorted(pms, key=lambda t: t[1])],
+        },
         "delay_margin": {"s": _num(delay), "ticks": _num(delay / dt) if math.isfinite(delay) else None},
         "stability_margin": {"sm": 1.0 / s_peak, "S_hinf": s_peak, "frequency_rad_s": w_s},
-        "disk_margin": {"skew": 0.0, "alpha": alpha, "gain_dB": _num(20 * math.log10(dgm)),
-                        "phase_deg": math.degrees(2 * math.atan(alpha / 2)), "frequency_rad_s": w_d},
+        "disk_margin": {
+            "skew": 0.0,
+            "alpha": alpha,
+            "gain_dB": _num(20 * math.log10(dgm)),
+            "phase_deg": math.degrees(2 * math.atan(alpha / 2)),
+            "frequency_rad_s": w_d,
+        },
     }
     if crosscheck:
         out["python_control"] = python_control_margins(L, dt)
@@ -355,9 +387,19 @@ def python_control_margins(L: control.StateSpace, dt: float, n_freq: int = 2001)
         dm, dgm, dpm = control.disk_margins(L, omega, skew=0.0)
         S = control.feedback(control.ss([], [], [], [[1.0]], dt), L)
         s_inf = float(control.norm(S, "inf"))
-    return {"gm": _num(gm), "wpc": _num(wpc), "pm": _num(pm), "wgc": _num(wgc), "sm": _num(sm), "wms": _num(wms),
-            "S_hinf": s_inf, "disk_alpha": _num(dm), "disk_gain_dB": _num(dgm), "disk_phase_deg": _num(dpm),
-            "notes": sorted({str(c.message) for c in caught})}
+    return {
+        "gm": _num(gm),
+        "wpc": _num(wpc),
+        "pm": _num(pm),
+        "wgc": _num(wgc),
+        "sm": _num(sm),
+        "wms": _num(wms),
+        "S_hinf": s_inf,
+        "disk_alpha": _num(dm),
+        "disk_gain_dB": _num(dgm),
+        "disk_phase_deg": _num(dpm),
+        "notes": sorted({str(c.message) for c in caught}),
+    }
 
 
 def analyse(lin: dict, crosscheck: bool = False) -> dict:
@@ -366,20 +408,39 @@ def analyse(lin: dict, crosscheck: bool = False) -> dict:
     eig = np.linalg.eigvals(Acl)
     rho = float(np.max(np.abs(eig))) if eig.size else 0.0
     channels = [loop_margins(loop_at_input(lin, i), lin["dt"], crosscheck=crosscheck) for i in range(lin["Bd"].shape[1])]
-    return {"spectral_radius": rho, "stable": rho < 1.0, "eigenvalues": [[float(e.real), float(e.imag)] for e in eig],
-            "channels": channels}
+    return {
+        "spectral_radius": rho,
+        "stable": rho < 1.0,
+        "eigenvalues": [[float(e.real), float(e.imag)] for e in eig],
+        "channels": channels,
+    }
 
 
 def lqr_margins(d, crosscheck: bool = False) -> dict:
     """Margins of the full-state LQR loop of an LQG design `d` (`u = -K x`)."""
     nx, nu = d.Bd.shape
-    lin = {"Ad": d.Ad, "Bd": d.Bd, "Cp": np.eye(nx), "Ak": np.zeros((0, 0)), "Bk": np.zeros((0, nx)),
-           "Ck": np.zeros((nu, 0)), "Dk": -d.K, "dt": d.dt}
+    lin = {
+        "Ad": d.Ad,
+        "Bd": d.Bd,
+        "Cp": np.eye(nx),
+        "Ak": np.zeros((0, 0)),
+        "Bk": np.zeros((0, nx)),
+        "Ck": np.zeros((nu, 0)),
+        "Dk": -d.K,
+        "dt": d.dt,
+    }
     return analyse(lin, crosscheck)
 
 
-def policy_margins(task: Task, policy: SymbolicPolicy, x_guess, p=None, r=None, crosscheck: bool = False,
-                   linearizer: LoopLinearizer | None = None) -> dict:
+def policy_margins(
+    task: Task,
+    policy: SymbolicPolicy,
+    x_guess,
+    p=None,
+    r=None,
+    crosscheck: bool = False,
+    linearizer: LoopLinearizer | None = None,
+) -> dict:
     """Linearise `policy` on `task` at its closed-loop equilibrium and analyse the loop (`linearizer`:
     one already built for this task and policy, to reuse its Functions)."""
     lz = linearizer or LoopLinearizer(task, policy)
@@ -410,5 +471,12 @@ def summary(result: dict) -> dict:
     dm, _ = worst("delay_margin", "s")
     disk, _ = worst("disk_margin", "alpha")
     sm, _ = worst("stability_margin", "sm")
-    return {"gain_margin": gm, "phase_margin": pm, "delay_margin": dm, "disk_margin": disk, "stability_margin": sm,
-            "spectral_radius": result["spectral_radius"], "channel_of_gain_margin": i_gm}
+    return {
+        "gain_margin": gm,
+        "phase_margin": pm,
+        "delay_margin": dm,
+        "disk_margin": disk,
+        "stability_margin": sm,
+        "spectral_radius": result["spectral_radius"],
+        "channel_of_gain_margin": i_gm,
+    }

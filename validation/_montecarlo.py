@@ -53,7 +53,8 @@ def cost_statistics(c: np.ndarray, success: np.ndarray) -> dict:
     wl, wh = wilson(k, s.size)
     return {
         "n": int(c.size),
-        "mean": m, "mean_ci95": [lo, hi],
+        "mean": m,
+        "mean_ci95": [lo, hi],
         "std": float(np.std(fin, ddof=1)) if fin.size > 1 else None,
         "quantiles": {f"q{int(q * 100):02d}": float(np.quantile(c, q)) if c.size else None for q in QUANTILES},
         "max": float(np.max(c)) if c.size else None,
@@ -62,8 +63,7 @@ def cost_statistics(c: np.ndarray, success: np.ndarray) -> dict:
     }
 
 
-def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = None, oracle_max: int = 200,
-                engine=None) -> dict:
+def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = None, oracle_max: int = 200, engine=None) -> dict:
     """Run every policy in `policies` (name -> `SymbolicPolicy`; must include "lqg") on `n` scenarios
     drawn with `key`; for varying-parameter tasks also the per-trajectory LQG oracle on the first
     `min(n, oracle_max)` scenarios. Returns statistics and per-trajectory costs (and, under the private
@@ -152,8 +152,15 @@ def scenario_parts(scen, parts: int) -> list[dict]:
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         part = scen.take(slice(int(a), int(b)))
-        out.append({"x0": np.asarray(part.x0), "r": np.asarray(part.r), "p": np.asarray(part.p),
-                    "key": np.asarray(jr.key_data(part.key)), "impl": impl})
+        out.append(
+            {
+                "x0": np.asarray(part.x0),
+                "r": np.asarray(part.r),
+                "p": np.asarray(part.p),
+                "key": np.asarray(jr.key_data(part.key)),
+                "impl": impl,
+            }
+        )
     return out
 
 
@@ -170,8 +177,12 @@ def simulate_part(item: tuple) -> dict:
     from synth import Simulator
     from synth._simulate import Scenarios
 
-    scen = Scenarios(x0=jnp.asarray(part["x0"]), r=jnp.asarray(part["r"]), p=jnp.asarray(part["p"]),
-                     key=jr.wrap_key_data(jnp.asarray(part["key"]), impl=part["impl"]))
+    scen = Scenarios(
+        x0=jnp.asarray(part["x0"]),
+        r=jnp.asarray(part["r"]),
+        p=jnp.asarray(part["p"]),
+        key=jr.wrap_key_data(jnp.asarray(part["key"]), impl=part["impl"]),
+    )
     return _simulate_all(Simulator(task), policies, scen)
 
 

@@ -24,7 +24,7 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)  # no dates: reproducible
+    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)  # no dates: reproducible
     return text
 
 
@@ -157,15 +157,20 @@ def fig_sweep(results: dict) -> list[dict]:
         c = np.array([_num(v) for v in ic["cost"]], float).reshape(len(a0), len(a1))
         fig, axs = _figure(4.5, 3.5)
         ax = axs[0][0]
-        im = ax.pcolormesh(a1, a0, np.log10(np.maximum(np.where(np.isfinite(c), c, np.nan), 1e-12)), shading="nearest", cmap="viridis")
+        im = ax.pcolormesh(
+            a1, a0, np.log10(np.maximum(np.where(np.isfinite(c), c, np.nan), 1e-12)), shading="nearest", cmap="viridis"
+        )
         ax.set_xlabel(ic["dims"][1]["name"])
         ax.set_ylabel(ic["dims"][0]["name"])
         fig.colorbar(im, ax=ax, label="log10 cost")
         figs.append({"title": "initial-condition grid (blank: diverged)", "svg": _svg(fig)})
     st = results["sweep"]["stress"]
     fig, axs = _figure(7.5, 2.4, ncols=4)
-    for ax, key, label in zip(axs[0], ("gain", "obs_scale", "process_scale", "delay_ticks"),
-                              ("actuator gain", "observation-noise scale", "process-noise scale", "measurement delay [ticks]")):
+    for ax, key, label in zip(
+        axs[0],
+        ("gain", "obs_scale", "process_scale", "delay_ticks"),
+        ("actuator gain", "observation-noise scale", "process-noise scale", "measurement delay [ticks]"),
+    ):
         v = np.array(st[key]["values"], float)
         c = np.array([_num(x) for x in st[key]["cost"]], float)
         ax.plot(v, np.where(np.isfinite(c), c, np.nan), "o-", ms=3)
@@ -196,14 +201,20 @@ def fig_worst(task, wc_traj: dict) -> str:
 def render_report(results: dict, task, policy, lqg_policy, saved: dict, wc_traj: dict | None) -> str:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.StrictUndefined)
-    env.filters["g"] = lambda v, d=4: (f"{v:.{d}g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v)))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["g"] = lambda v, d=4: (
+        f"{v:.{d}g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v))
+    )
     figs = {
         "costs": fig_costs(results["monte_carlo"]),
         "trajectories": fig_trajectories(task, saved, policy, lqg_policy),
         "sweeps": fig_sweep(results),
         "worst": fig_worst(task, wc_traj) if wc_traj else None,
     }
-    return env.get_template("report.html.j2").render(r=results, task=task, eqs=equations(policy), figs=figs,
-                                                     policy_text=str(policy), integrator=policy.integrator)
+    return env.get_template("report.html.j2").render(
+        r=results, task=task, eqs=equations(policy), figs=figs, policy_text=str(policy), integrator=policy.integrator
+    )

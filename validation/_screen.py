@@ -55,9 +55,18 @@ def parameter_matrix(task: Task, dims: list[Dim], values: np.ndarray) -> np.ndar
     return P
 
 
-def box_stability(task: Task, policy: SymbolicPolicy, dims: list[Dim], x_guess, *, extra=(),
-                  max_vertices: int = MAX_VERTICES, seed: int = 0, linearizer: LoopLinearizer | None = None,
-                  fallback=None) -> dict:
+def box_stability(
+    task: Task,
+    policy: SymbolicPolicy,
+    dims: list[Dim],
+    x_guess,
+    *,
+    extra=(),
+    max_vertices: int = MAX_VERTICES,
+    seed: int = 0,
+    linearizer: LoopLinearizer | None = None,
+    fallback=None,
+) -> dict:
     """Spectral radius of the linearised closed loop at the equilibrium of each vertex of the box
     `dims` (at most `max_vertices`: a seeded subset beyond) and of each `extra` point (a pair
     `(label, values)` in the box's dimensions, e.g. the worst case found).
@@ -85,18 +94,34 @@ def box_stability(task: Task, policy: SymbolicPolicy, dims: list[Dim], x_guess, 
     for label, v, p in zip(labels, values, P):
         s = lz.spectral_radius(x_guess, p, fallback=fallback)
         radii.append(s["radius"])
-        rows.append({"label": label, "point": {d.name: float(x) for d, x in zip(dims, v)}, "radius": s["radius"],
-                     "how": s["how"], **({"reason": s["reason"]} if "reason" in s else {})})
+        rows.append(
+            {
+                "label": label,
+                "point": {d.name: float(x) for d, x in zip(dims, v)},
+                "radius": s["radius"],
+                "how": s["how"],
+                **({"reason": s["reason"]} if "reason" in s else {}),
+            }
+        )
     radii = np.asarray(radii, float)
     worst = rows[int(np.argmax(radii))] if rows else None
     bad = [r for r in rows if not r["radius"] < 1.0]
-    return {"vertices_total": int(total) if dims else 0, "vertices_checked": int(len(verts)) if dims else 0,
-            "sampled": bool(dims) and len(verts) < total, "max_vertices": int(max_vertices), "seed": int(seed),
-            "checked": len(rows), "radius_max": float(radii.max()) if rows else None, "worst": worst,
-            "not_stable_count": len(bad), "no_equilibrium_count": sum(r["how"] == "none" for r in rows),
-            "not_stable": sorted(bad, key=lambda r: -r["radius"])[:10], "extra": [r for r in rows if r["label"] != "vertex"],
-            "extra_labels": [label for label, _ in extra],
-            "seconds": time.perf_counter() - t0}
+    return {
+        "vertices_total": int(total) if dims else 0,
+        "vertices_checked": int(len(verts)) if dims else 0,
+        "sampled": bool(dims) and len(verts) < total,
+        "max_vertices": int(max_vertices),
+        "seed": int(seed),
+        "checked": len(rows),
+        "radius_max": float(radii.max()) if rows else None,
+        "worst": worst,
+        "not_stable_count": len(bad),
+        "no_equilibrium_count": sum(r["how"] == "none" for r in rows),
+        "not_stable": sorted(bad, key=lambda r: -r["radius"])[:10],
+        "extra": [r for r in rows if r["label"] != "vertex"],
+        "extra_labels": [label for label, _ in extra],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
@@ -115,7 +140,9 @@ def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
     return found
 
 
-def near_singular_terms(policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndarray], ratio: float = SINGULAR_RATIO) -> list[dict]:
+def near_singular_terms(
+    policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndarray], ratio: float = SINGULAR_RATIO
+) -> list[dict]:
     """Each denominator of the policy evaluated on `samples` (symbol -> values, all the same length):
     its smallest and largest |value|, whether it changes sign, and `near_singular` when the smallest
     is below `ratio` times the largest (or it changes sign): the term it divides then swings over
@@ -139,8 +166,18 @@ def near_singular_terms(policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndar
         typical = float(a.max())
         crosses = bool(vals[ok].min() < 0 < vals[ok].max())
         rel = 0.0 if crosses or typical == 0 else float(a.min() / typical)
-        out.append({"where": where, "denominator": sp.sstr(den), "min_abs": float(a.min()), "max_abs": typical,
-                    "changes_sign": crosses, "ratio": rel, "near_singular": rel < ratio, "index": i})
+        out.append(
+            {
+                "where": where,
+                "denominator": sp.sstr(den),
+                "min_abs": float(a.min()),
+                "max_abs": typical,
+                "changes_sign": crosses,
+                "ratio": rel,
+                "near_singular": rel < ratio,
+                "index": i,
+            }
+        )
     return sorted(out, key=lambda d: d["ratio"])
 
 
@@ -158,8 +195,16 @@ def _scenarios(task: Task, n: int, seed: int, ticks: int) -> list[Base]:
     out = []
     for k in range(n):
         NY, NW = rng.standard_normal((ny, ticks)), rng.standard_normal((nw, ticks))
-        out.append(Base(np.asarray(scen.x0[k], float), np.asarray(scen.r[k], float), np.asarray(task.nominal_parameters, float),
-                        NOMINAL_KNOBS.copy(), NY, NW))
+        out.append(
+            Base(
+                np.asarray(scen.x0[k], float),
+                np.asarray(scen.r[k], float),
+                np.asarray(task.nominal_parameters, float),
+                NOMINAL_KNOBS.copy(),
+                NY,
+                NW,
+            )
+        )
     return out
 
 
@@ -169,9 +214,18 @@ def _check(failed: list, why: list, name: str, ok: bool, text: str) -> None:
         why.append(f"{name}: {text}")
 
 
-def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=None, *, cost: float | None = None,
-           trajectories: int = SCREEN_TRAJECTORIES, max_vertices: int = MAX_VERTICES, seed: int = 0,
-           singular_ratio: float = SINGULAR_RATIO, cores: int = 2) -> dict:
+def screen(
+    task: Task | str,
+    policy: SymbolicPolicy | str | Path,
+    requirements=None,
+    *,
+    cost: float | None = None,
+    trajectories: int = SCREEN_TRAJECTORIES,
+    max_vertices: int = MAX_VERTICES,
+    seed: int = 0,
+    singular_ratio: float = SINGULAR_RATIO,
+    cores: int = 2,
+) -> dict:
     """The certificate's cheap checks of `policy` on `task`, in seconds.
 
     Parameters
@@ -238,18 +292,38 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         disk = float(disk_detail["alpha"])
         v = req.get("spectral_radius_max")
         if v not in (None, False):
-            _check(failed, why, "spectral_radius_max", rho_nom < v, f"spectral radius {rho_nom:.6f} at the nominal equilibrium, need < {v}")
+            _check(
+                failed,
+                why,
+                "spectral_radius_max",
+                rho_nom < v,
+                f"spectral radius {rho_nom:.6f} at the nominal equilibrium, need < {v}",
+            )
         stable = rho_nom < 1.0
         v = req.get("disk_margin_min")
         if v not in (None, False):
-            _check(failed, why, "disk_margin_min", stable and disk >= v,
-                   f"disk margin alpha {disk:.4g}, need >= {v}" if stable else "the nominal loop is not stable")
-        for key, sub, unit in (("gain_margin_db_min", ("gain_margin", "effective_dB"), "dB"), ("phase_margin_deg_min", ("phase_margin", "deg"), "deg")):
+            _check(
+                failed,
+                why,
+                "disk_margin_min",
+                stable and disk >= v,
+                f"disk margin alpha {disk:.4g}, need >= {v}" if stable else "the nominal loop is not stable",
+            )
+        for key, sub, unit in (
+            ("gain_margin_db_min", ("gain_margin", "effective_dB"), "dB"),
+            ("phase_margin_deg_min", ("phase_margin", "deg"), "deg"),
+        ):
             v = req.get(key)
             if v not in (None, False):
                 m = summ[sub[0]][sub[1]]
                 m = math.inf if m is None else m
-                _check(failed, why, key, stable and m >= v, f"{m:.4g} {unit}, need >= {v}" if stable else "the nominal loop is not stable")
+                _check(
+                    failed,
+                    why,
+                    key,
+                    stable and m >= v,
+                    f"{m:.4g} {unit}, need >= {v}" if stable else "the nominal loop is not stable",
+                )
 
     # robust stability over the box ------------------------------------------------------------
     dims = parameter_box(task)
@@ -283,12 +357,22 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         worst_ratio = worst_cost / ref if ref > 0 and math.isfinite(ref) else (math.inf if ref > 0 else None)
         v = req.get("worst_case_ratio_max")
         if v not in (None, False) and worst_ratio is not None:  # None: a non-positive (reward-based) cost, no ratio
-            _check(failed, why, "worst_case_ratio_max", math.isfinite(worst_ratio) and worst_ratio <= v,
-                   f"worst vertex cost {worst_cost:.4g} = {worst_ratio:.4g} x the nominal {ref:.4g} at {worst_at}, need <= {v}")
+            _check(
+                failed,
+                why,
+                "worst_case_ratio_max",
+                math.isfinite(worst_ratio) and worst_ratio <= v,
+                f"worst vertex cost {worst_cost:.4g} = {worst_ratio:.4g} x the nominal {ref:.4g} at {worst_at}, need <= {v}",
+            )
         v = req.get("worst_case_cost_max")
         if v not in (None, False):
-            _check(failed, why, "worst_case_cost_max", math.isfinite(worst_cost) and worst_cost <= v,
-                   f"worst vertex cost {worst_cost:.4g}, need <= {v}")
+            _check(
+                failed,
+                why,
+                "worst_case_cost_max",
+                math.isfinite(worst_cost) and worst_cost <= v,
+                f"worst vertex cost {worst_cost:.4g}, need <= {v}",
+            )
     elif not math.isfinite(nominal_cost):
         _check(failed, why, "worst_case_ratio_max", False, "the nominal closed loop is not finite")
 
@@ -316,32 +400,59 @@ def screen(task: Task | str, policy: SymbolicPolicy | str | Path, requirements=N
         there = {"x": x.tolist(), "z": z.tolist(), "u": u.tolist()}
         try:
             an = analyse(lz.linearize(x, z, u, p_nom, r))
-            there.update(spectral_radius=an["spectral_radius"], disk_margin=min(c["disk_margin"]["alpha"] for c in an["channels"]))
+            there.update(
+                spectral_radius=an["spectral_radius"], disk_margin=min(c["disk_margin"]["alpha"] for c in an["channels"])
+            )
         except (ValueError, np.linalg.LinAlgError) as err:
             there["error"] = str(err)
         term = {**{k: v for k, v in term.items() if k != "index"}, "linearisation_there": there}
-        _check(failed, why, "near_singular", False,
-               f"denominator {term['denominator']} in {term['where']} reaches |{term['min_abs']:.3g}|, "
-               f"{term['ratio']:.3g} x its largest |{term['max_abs']:.3g}| on the nominal trajectories"
-               + ("" if "spectral_radius" not in there else
-                  f"; linearised there: spectral radius {there['spectral_radius']:.6f}, disk margin {there['disk_margin']:.3g}"))
+        _check(
+            failed,
+            why,
+            "near_singular",
+            False,
+            f"denominator {term['denominator']} in {term['where']} reaches |{term['min_abs']:.3g}|, "
+            f"{term['ratio']:.3g} x its largest |{term['max_abs']:.3g}| on the nominal trajectories"
+            + (
+                ""
+                if "spectral_radius" not in there
+                else f"; linearised there: spectral radius {there['spectral_radius']:.6f}, disk margin {there['disk_margin']:.3g}"
+            ),
+        )
 
     return {
-        "passes": not failed, "failed": failed, "explanation": why,
+        "passes": not failed,
+        "failed": failed,
+        "explanation": why,
         "spectral_radius_nominal": rho_nom,
         "spectral_radius_vertices_max": None if bs is None else bs["radius_max"],
-        "disk_margin": disk, "disk_margin_detail": disk_detail,
+        "disk_margin": disk,
+        "disk_margin_detail": disk_detail,
         "gain_margin_dB": None if summ is None else summ["gain_margin"]["effective_dB"],
         "phase_margin_deg": None if summ is None else summ["phase_margin"]["deg"],
-        "nominal_cost": nominal_cost, "reference_cost": ref,
-        "worst_vertex_cost": worst_cost, "worst_vertex_ratio": worst_ratio, "worst_vertex": worst_at,
-        "near_singular": term is not None, "near_singular_term": term,
+        "nominal_cost": nominal_cost,
+        "reference_cost": ref,
+        "worst_vertex_cost": worst_cost,
+        "worst_vertex_ratio": worst_ratio,
+        "worst_vertex": worst_at,
+        "near_singular": term is not None,
+        "near_singular_term": term,
         "denominators": [{k: v for k, v in d.items() if k != "index"} for d in dens],
-        "box_stability": bs, "vertices": {"total": int(total), "simulated": int(len(verts)), "trajectories": len(bases)},
-        "local_analysis": local_reason, "requirements": req,
+        "box_stability": bs,
+        "vertices": {"total": int(total), "simulated": int(len(verts)), "trajectories": len(bases)},
+        "local_analysis": local_reason,
+        "requirements": req,
         "seconds": time.perf_counter() - t0,
     }
 
 
-__all__ = ["MAX_VERTICES", "SCREEN_TRAJECTORIES", "SINGULAR_RATIO", "box_stability", "denominators",
-           "near_singular_terms", "parameter_matrix", "screen"]
+__all__ = [
+    "MAX_VERTICES",
+    "SCREEN_TRAJECTORIES",
+    "SINGULAR_RATIO",
+    "box_stability",
+    "denominators",
+    "near_singular_terms",
+    "parameter_matrix",
+    "screen",
+]

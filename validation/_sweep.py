@@ -166,8 +166,9 @@ def batch_point_function(cl: ClosedLoop, dims: list[Dim], base: Base, width: int
     NY = ca.MX.sym("NY", *base.NY.shape)
     NW = ca.MX.sym("NW", *base.NW.shape)
     r = ca.DM(np.repeat(base.r.reshape(-1, 1), width, axis=1)) if base.r.size else ca.DM(0, width)
-    return ca.Function(f"points_x{width}", [theta, NY, NW], cl.batched(width)(x0, r, p, kn, NY, NW),
-                       ["theta", "NY", "NW"], ["cost", "success"])
+    return ca.Function(
+        f"points_x{width}", [theta, NY, NW], cl.batched(width)(x0, r, p, kn, NY, NW), ["theta", "NY", "NW"], ["cost", "success"]
+    )
 
 
 def chunk_function(fn: ca.Function, times: int) -> ca.Function:
@@ -178,9 +179,14 @@ def chunk_function(fn: ca.Function, times: int) -> ca.Function:
     theta = ca.MX.sym("theta", d, times * w)
     NY = ca.MX.sym("NY", *fn.size_in(1))
     NW = ca.MX.sym("NW", *fn.size_in(2))
-    outs = [fn(theta[:, k * w:(k + 1) * w], NY, NW) for k in range(times)]
-    return ca.Function(f"points_x{times * w}", [theta, NY, NW], [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])],
-                       ["theta", "NY", "NW"], ["cost", "success"])
+    outs = [fn(theta[:, k * w : (k + 1) * w], NY, NW) for k in range(times)]
+    return ca.Function(
+        f"points_x{times * w}",
+        [theta, NY, NW],
+        [ca.horzcat(*[o[0] for o in outs]), ca.horzcat(*[o[1] for o in outs])],
+        ["theta", "NY", "NW"],
+        ["cost", "success"],
+    )
 
 
 def c_cache_dir() -> Path | None:
@@ -191,7 +197,9 @@ def c_cache_dir() -> Path | None:
     return cache_dir("casadi")
 
 
-def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cache: Path | None | bool = True) -> tuple[ca.Function, dict]:
+def compile_c(
+    fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cache: Path | None | bool = True
+) -> tuple[ca.Function, dict]:
     """Generate C for `fn` (non-expanded: mapaccum stays a loop), compile it with cc and load it back.
 
     With `cache` (True: `c_cache_dir()`, or a folder), the shared library is kept under the hash of
@@ -208,7 +216,9 @@ def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cach
     src = workdir / f"{name}.c"
     t1 = time.perf_counter()
     cache_dir = c_cache_dir() if cache is True else (Path(cache) if cache else None)
-    key = hashlib.sha256(b"\0".join([src.read_bytes(), cc.encode(), " ".join(flags).encode(), ca.__version__.encode()])).hexdigest()[:24]
+    key = hashlib.sha256(
+        b"\0".join([src.read_bytes(), cc.encode(), " ".join(flags).encode(), ca.__version__.encode()])
+    ).hexdigest()[:24]
     lib = (cache_dir / f"{name}-{key}.so") if cache_dir else workdir / f"{name}.so"
     hit = lib.exists()
     if not hit:
@@ -219,8 +229,15 @@ def compile_c(fn: ca.Function, workdir: Path | None = None, flags=("-O2",), cach
         if cache_dir:
             _prune(cache_dir)
     t2 = time.perf_counter()
-    return ca.external(fn.name(), str(lib)), {"generate_s": t1 - t0, "compile_s": t2 - t1, "compiler": cc, "flags": list(flags),
-                                                "c_bytes": src.stat().st_size, "cache_hit": hit, "library": str(lib)}
+    return ca.external(fn.name(), str(lib)), {
+        "generate_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "compiler": cc,
+        "flags": list(flags),
+        "c_bytes": src.stat().st_size,
+        "cache_hit": hit,
+        "library": str(lib),
+    }
 
 
 def _prune(folder: Path, keep: int = 200) -> None:
@@ -240,8 +257,15 @@ def _split(n: int, cores: int, cap: int) -> tuple[int, int]:
     return batches, math.ceil(n / batches)
 
 
-def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, cores: int = 2, backend: str = "vm",
-             cache: Path | None | bool = True) -> tuple[np.ndarray, np.ndarray, float, dict]:
+def evaluate(
+    cl: ClosedLoop,
+    dims: list[Dim],
+    base: Base,
+    points: np.ndarray,
+    cores: int = 2,
+    backend: str = "vm",
+    cache: Path | None | bool = True,
+) -> tuple[np.ndarray, np.ndarray, float, dict]:
     """The cost and success of every row of `points` (n, d): (costs, successes, seconds, info).
 
     backend "vm": batches of points replayed on rows in the CasADi VM (`batch_point_function`), one
@@ -282,8 +306,18 @@ def evaluate(cl: ClosedLoop, dims: list[Dim], base: Base, points: np.ndarray, co
     return cost, succ, time.perf_counter() - t0, info
 
 
-def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lhs", seed: int = 0,
-          cores: int = 2, backend: str = "vm", cache: Path | None | bool = True, engine=None) -> dict:
+def sweep(
+    cl: ClosedLoop,
+    dims: list[Dim],
+    base: Base,
+    n: int,
+    design: str = "lhs",
+    seed: int = 0,
+    cores: int = 2,
+    backend: str = "vm",
+    cache: Path | None | bool = True,
+    engine=None,
+) -> dict:
     """Evaluate `n` points of the box `dims` (backend "vm" or "c"). With an `engine`
     (`validation._cluster.Engine`) the points are split into one contiguous part per worker, each
     evaluated there on one core; every point is costed on its own, so the costs equal one process's."""
@@ -298,8 +332,16 @@ def sweep(cl: ClosedLoop, dims: list[Dim], base: Base, n: int, design: str = "lh
         succ = np.concatenate([g[1] for g in got]) if got else np.zeros(0, bool)
         secs, info = time.perf_counter() - t0, {"backend": backend, "workers": engine.workers, "parts": len(parts)}
     info.update({"seconds": secs, "trajectories_per_s": pts.shape[0] / secs if secs > 0 else None})
-    return {"dims": [dataclasses.asdict(d) for d in dims], "design": design, "seed": seed, "n": int(pts.shape[0]),
-            "points": pts.tolist(), "cost": cost.tolist(), "success": succ.astype(int).tolist(), "timing": info}
+    return {
+        "dims": [dataclasses.asdict(d) for d in dims],
+        "design": design,
+        "seed": seed,
+        "n": int(pts.shape[0]),
+        "points": pts.tolist(),
+        "cost": cost.tolist(),
+        "success": succ.astype(int).tolist(),
+        "timing": info,
+    }
 
 
 def _evaluate_part(item: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -312,9 +354,20 @@ def _evaluate_part(item: tuple) -> tuple[np.ndarray, np.ndarray]:
     return cost, succ
 
 
-def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, seed: int = 0,
-               seed_points: np.ndarray | None = None, use_vertices: bool | None = None, max_vertices: int = 64,
-               cores: int = 2, max_iter: int = 30, seed_costs: np.ndarray | None = None, jit: bool | None = None) -> dict:
+def worst_case(
+    cl: ClosedLoop,
+    dims: list[Dim],
+    base: Base,
+    starts: int = 8,
+    seed: int = 0,
+    seed_points: np.ndarray | None = None,
+    use_vertices: bool | None = None,
+    max_vertices: int = 64,
+    cores: int = 2,
+    max_iter: int = 30,
+    seed_costs: np.ndarray | None = None,
+    jit: bool | None = None,
+) -> dict:
     """Maximise the cost over the box: IPOPT multi-start (normalised box), vertices, seed points.
 
     `seed_points` (with their `seed_costs` when already evaluated, e.g. by a sweep on the same base)
@@ -327,8 +380,14 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
     obj = point_function(cl, dims, base, output="objective")
     s = ca.MX.sym("s", d)
     J = obj(ca.DM(lo) + s * ca.DM(hi - lo), base.NY, base.NW)
-    opts = {"ipopt.hessian_approximation": "limited-memory", "ipopt.max_iter": max_iter, "ipopt.tol": 1e-6,
-            "ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes"}
+    opts = {
+        "ipopt.hessian_approximation": "limited-memory",
+        "ipopt.max_iter": max_iter,
+        "ipopt.tol": 1e-6,
+        "ipopt.print_level": 0,
+        "print_time": False,
+        "ipopt.sb": "yes",
+    }
     if jit is None:
         jit = shutil.which("gcc") is not None or shutil.which("cc") is not None
     if jit:
@@ -354,7 +413,9 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
         sc = np.where(np.isfinite(sc), sc, np.nanmax(np.where(np.isfinite(sc), sc, -np.inf), initial=0) * 10 + 1)
         inits.append(("best sweep point", (np.asarray(seed_points)[int(np.argmax(sc))] - lo) / (hi - lo)))
     if vert_cost.size:
-        inits.append(("best vertex", (verts[int(np.argmax(np.where(np.isfinite(vert_cost), vert_cost, np.inf)))] - lo) / (hi - lo)))
+        inits.append(
+            ("best vertex", (verts[int(np.argmax(np.where(np.isfinite(vert_cost), vert_cost, np.inf)))] - lo) / (hi - lo))
+        )
     while len(inits) < starts:
         inits.append(("random", rng.random(d)))
     runs = []
@@ -363,8 +424,15 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
         sol = solver(x0=np.clip(s0, 0, 1), lbx=0, ubx=1)
         st = solver.stats()
         sx = np.clip(np.asarray(sol["x"]).ravel(), 0, 1)
-        runs.append({"start": label, "status": st["return_status"], "iterations": int(st["iter_count"]),
-                     "seconds": time.perf_counter() - t1, "point": (lo + sx * (hi - lo)).tolist()})
+        runs.append(
+            {
+                "start": label,
+                "status": st["return_status"],
+                "iterations": int(st["iter_count"]),
+                "seconds": time.perf_counter() - t1,
+                "point": (lo + sx * (hi - lo)).tolist(),
+            }
+        )
         candidates.append((f"ipopt from {label}", lo + sx * (hi - lo)))
     pts = np.array([c[1] for c in candidates]).reshape(len(candidates), d)
     cost, succ, _, _ = evaluate(cl, dims, base, pts, cores)
@@ -387,11 +455,18 @@ def worst_case(cl: ClosedLoop, dims: list[Dim], base: Base, starts: int = 8, see
     i = int(np.argmax(key))
     converged = sum(r["status"] in ("Solve_Succeeded", "Solved_To_Acceptable_Level") for r in runs)
     return {
-        "dims": [dataclasses.asdict(x) for x in dims], "starts": runs, "converged_starts": converged,
-        "vertices": {"evaluated": bool(vert_cost.size), "count": int(len(verts)),
-                     "max_cost": float(np.max(np.where(np.isnan(vert_cost), np.inf, vert_cost))) if vert_cost.size else None},
+        "dims": [dataclasses.asdict(x) for x in dims],
+        "starts": runs,
+        "converged_starts": converged,
+        "vertices": {
+            "evaluated": bool(vert_cost.size),
+            "count": int(len(verts)),
+            "max_cost": float(np.max(np.where(np.isnan(vert_cost), np.inf, vert_cost))) if vert_cost.size else None,
+        },
         "worst": {"point": P[i].tolist(), "cost": float(C[i]), "found_by": labels[i]},
-        "jit": bool(jit), "solver_build_seconds": t_build, "seconds": time.perf_counter() - t0,
+        "jit": bool(jit),
+        "solver_build_seconds": t_build,
+        "seconds": time.perf_counter() - t0,
     }
 
 
@@ -407,12 +482,39 @@ def confirm(task, policy, cl: ClosedLoop, dims: list[Dim], base: Base, point, rt
     except RuntimeError as err:  # cvodes gives up on a diverging trajectory
         c_cv, error = math.inf, str(err).splitlines()[0][:200]
     both_inf = not math.isfinite(c_fixed) and not math.isfinite(c_cv)
-    rel = abs(c_cv - c_fixed) / max(abs(c_fixed), 1e-12) if math.isfinite(c_fixed) and math.isfinite(c_cv) else (0.0 if both_inf else math.inf)
-    return {"cost_fixed_step": c_fixed, "cost_cvodes": c_cv, "relative_difference": rel, "rtol": rtol,
-            "confirmed": bool(rel <= rtol), "cvodes_tolerance": tol, "error": error,
-            "seconds": time.perf_counter() - t0}
+    rel = (
+        abs(c_cv - c_fixed) / max(abs(c_fixed), 1e-12)
+        if math.isfinite(c_fixed) and math.isfinite(c_cv)
+        else (0.0 if both_inf else math.inf)
+    )
+    return {
+        "cost_fixed_step": c_fixed,
+        "cost_cvodes": c_cv,
+        "relative_difference": rel,
+        "rtol": rtol,
+        "confirmed": bool(rel <= rtol),
+        "cvodes_tolerance": tol,
+        "error": error,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
-__all__ = ["DESIGNS", "Base", "Dim", "NOMINAL_KNOBS", "batch_point_function", "c_cache_dir", "chunk_function", "compile_c", "confirm",
-           "evaluate", "parameter_box", "point_function",
-           "sample", "sweep", "vertex_subset", "vertices", "worst_case"]
+__all__ = [
+    "DESIGNS",
+    "Base",
+    "Dim",
+    "NOMINAL_KNOBS",
+    "batch_point_function",
+    "c_cache_dir",
+    "chunk_function",
+    "compile_c",
+    "confirm",
+    "evaluate",
+    "parameter_box",
+    "point_function",
+    "sample",
+    "sweep",
+    "vertex_subset",
+    "vertices",
+    "worst_case",
+]

@@ -77,7 +77,11 @@ def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
     out = {}
     cl = build_closed_loop(task, policy, ticks=ticks, substeps=substeps)
     n = int(s["stress_points"])
-    for name, lo, hi in (("gain", *s["gain_range"]), ("obs_scale", 0.0, s["noise_scale_max"]), ("process_scale", 0.0, s["noise_scale_max"])):
+    for name, lo, hi in (
+        ("gain", *s["gain_range"]),
+        ("obs_scale", 0.0, s["noise_scale_max"]),
+        ("process_scale", 0.0, s["noise_scale_max"]),
+    ):
         dims = [Dim("knob", name, float(lo), float(hi))]
         pts = np.linspace(lo, hi, n).reshape(n, 1)
         cost, succ, secs, _ = evaluate(cl, dims, base, pts, int(s["cores"]))
@@ -97,8 +101,13 @@ def _stress(task, policy, base: Base, s: dict, ticks: int, substeps) -> dict:
         axes = [np.linspace(d.low, d.high, m) for d in dims]
         pts = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(dims), -1).T
         cost, succ, secs, _ = evaluate(cl, dims, base, pts, int(s["cores"]))
-        out["initial_state"] = {"dims": [dataclasses.asdict(d) for d in dims], "axes": [a.tolist() for a in axes],
-                                "cost": cost.tolist(), "success": succ.astype(int).tolist(), "seconds": secs}
+        out["initial_state"] = {
+            "dims": [dataclasses.asdict(d) for d in dims],
+            "axes": [a.tolist() for a in axes],
+            "cost": cost.tolist(),
+            "success": succ.astype(int).tolist(),
+            "seconds": secs,
+        }
     return out
 
 
@@ -114,19 +123,37 @@ def _nominal_cost(task, policy, mc: dict, scen, cl, dims: list[Dim], base: Base,
     own = float(point_function(cl, dims, base)(nominal, base.NY, base.NW)[0])
     out = {"base_scenario_cost": own}
     if ticks != task.n_ticks:
-        return {**out, "cost": own, "source": f"the worst case's scenario at the nominal parameters, over the sweeps' {ticks} ticks"}
+        return {
+            **out,
+            "cost": own,
+            "source": f"the worst case's scenario at the nominal parameters, over the sweeps' {ticks} ticks",
+        }
     pol = mc["policies"]["policy"]
     if not task.varying_parameters:
-        return {**out, "cost": pol["mean"], "n": pol["n"], "source": f"Monte Carlo mean over {pol['n']} held-out trajectories, all at the nominal parameters"}
+        return {
+            **out,
+            "cost": pol["mean"],
+            "n": pol["n"],
+            "source": f"Monte Carlo mean over {pol['n']} held-out trajectories, all at the nominal parameters",
+        }
     p = np.broadcast_to(np.asarray(task.nominal_parameters, float), np.shape(scen.p))
     ro = Simulator(task).simulate(policy, dataclasses.replace(scen, p=jnp.asarray(p, dtype=scen.p.dtype)))
     c = np.asarray(ro.cost, float)
-    return {**out, "cost": finite_mean(c), "n": int(c.size),
-            "source": f"Monte Carlo mean over the {c.size} held-out trajectories re-run at the nominal parameters"}
+    return {
+        **out,
+        "cost": finite_mean(c),
+        "n": int(c.size),
+        "source": f"Monte Carlo mean over the {c.size} held-out trajectories re-run at the nominal parameters",
+    }
 
 
-def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: Task | str | None, out_dir: str | Path,
-             settings: dict | None = None, progress: Callable[[str, float], None] | None = None) -> dict:
+def validate(
+    policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path,
+    task: Task | str | None,
+    out_dir: str | Path,
+    settings: dict | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict:
     """Validate `policy` on `task`; write `validation.json` and `report.html` into `out_dir`.
 
     `policy` is a `SymbolicPolicy`, a network policy (the NDE's: its own JAX controller and CasADi
@@ -172,8 +199,14 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
         from ._cluster import shared_engine
 
         engine = shared_engine(s["workers"], s["address"])
-    mc = monte_carlo(task, compared, int(s["trajectories"]), stream_key(int(s["seed"]), "test"),
-                     oracle_max=int(s["oracle_trajectories"]), engine=engine)
+    mc = monte_carlo(
+        task,
+        compared,
+        int(s["trajectories"]),
+        stream_key(int(s["seed"]), "test"),
+        oracle_max=int(s["oracle_trajectories"]),
+        engine=engine,
+    )
     lap("monte_carlo", t0)
     scen = mc.pop("_scenarios")
 
@@ -189,8 +222,10 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
         base.p = task.nominal_parameters
     # trajectories of the first held-out scenario for the report (CasADi equals the JAX simulator)
     NY0, NW0 = noise_from_simulator(sim.noise_sequence(s0))
-    saved = {name: build_closed_loop(task, pol).run(base.x0, base.r, np.asarray(s0.p, float), NOMINAL_KNOBS, (NY0, NW0))
-             for name, pol in (("policy", policy), ("lqg", lqg_policy))}
+    saved = {
+        name: build_closed_loop(task, pol).run(base.x0, base.r, np.asarray(s0.p, float), NOMINAL_KNOBS, (NY0, NW0))
+        for name, pol in (("policy", policy), ("lqg", lqg_policy))
+    }
 
     # Sweeps ----------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -214,8 +249,18 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
     if dims and int(s["starts"]) > 0:
         seeds = np.asarray(sw["points"]) if sw else None
         seed_costs = np.asarray(sw["cost"], float) if sw else None
-        wc = worst_case(cl, dims, base, int(s["starts"]), int(s["seed"]), seeds, None, int(s["max_vertices"]), int(s["cores"]),
-                        seed_costs=seed_costs)
+        wc = worst_case(
+            cl,
+            dims,
+            base,
+            int(s["starts"]),
+            int(s["seed"]),
+            seeds,
+            None,
+            int(s["max_vertices"]),
+            int(s["cores"]),
+            seed_costs=seed_costs,
+        )
         wc["confirmation"] = confirm(task, policy, cl, dims, base, wc["worst"]["point"], float(s["confirm_rtol"]))
         p_w = base.p.copy()
         names = [q.name for q in task.plant.parameters]
@@ -254,23 +299,47 @@ def validate(policy: SymbolicPolicy | AbstractNetworkPolicy | str | Path, task: 
     else:
         eq = margins["policy"]["equilibrium"]
         extra = [("worst case found", wc["worst"]["point"])] if wc.get("worst") else []
-        robust = box_stability(task, policy, dims, d.x_op, extra=extra, max_vertices=int(s["stability_vertices"]), seed=int(s["seed"]),
-                               linearizer=lz, fallback=(np.asarray(eq["x"], float), np.asarray(eq["z"], float)))
+        robust = box_stability(
+            task,
+            policy,
+            dims,
+            d.x_op,
+            extra=extra,
+            max_vertices=int(s["stability_vertices"]),
+            seed=int(s["seed"]),
+            linearizer=lz,
+            fallback=(np.asarray(eq["x"], float), np.asarray(eq["z"], float)),
+        )
     lap("robust_stability", t0)
-    margins_top = {k: margins["policy"].get("summary", {}).get(k) for k in ("gain_margin", "phase_margin", "delay_margin", "disk_margin")}
+    margins_top = {
+        k: margins["policy"].get("summary", {}).get(k) for k in ("gain_margin", "phase_margin", "delay_margin", "disk_margin")
+    }
 
     results = {
-        "schema": "symctl.validation", "schema_version": 1,
-        "task": task.name, "policy": {"digest": policy.digest(), "provenance": dict(policy.provenance), "kind": policy.kind,
-                                      "complexity": policy.complexity(),
-                                      "network": isinstance(policy, AbstractNetworkPolicy)},
+        "schema": "symctl.validation",
+        "schema_version": 1,
+        "task": task.name,
+        "policy": {
+            "digest": policy.digest(),
+            "provenance": dict(policy.provenance),
+            "kind": policy.kind,
+            "complexity": policy.complexity(),
+            "network": isinstance(policy, AbstractNetworkPolicy),
+        },
         "monte_carlo": mc,
-        "sweep": {"parameter_box": sw, "stress": stress, "base_scenario": {"x0": base.x0.tolist(), "r": base.r.tolist(),
-                                                                             "p": base.p.tolist(), "ticks": ticks}},
+        "sweep": {
+            "parameter_box": sw,
+            "stress": stress,
+            "base_scenario": {"x0": base.x0.tolist(), "r": base.r.tolist(), "p": base.p.tolist(), "ticks": ticks},
+        },
         "worst_case": wc,
         "robust_stability": robust,
-        "margins": {**margins_top, "policies": margins, "loop_broken_at": "plant input, one channel at a time",
-                    "units": {"gain": "absolute ratio and dB", "phase": "deg", "frequency": "rad/s", "delay": "s and ticks"}},
+        "margins": {
+            **margins_top,
+            "policies": margins,
+            "loop_broken_at": "plant input, one channel at a time",
+            "units": {"gain": "absolute ratio and dB", "phase": "deg", "frequency": "rad/s", "delay": "s and ticks"},
+        },
     }
     results["certificate"] = certify({**results, "margins": margins}, req, "policy")
     results["settings"] = {k: v for k, v in s.items() if k != "requirements"}

@@ -161,20 +161,45 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
     try:
         K, _, _ = control.dlqr(Ad, Bd, Qd, Rd, Nd)
     except Exception as err:  # python-control raises several kinds for unstabilisable pairs
-        raise LQGError(f"task {task.name!r}: discrete LQR has no solution at the operating point: {' '.join(str(err).split())}") from None
+        raise LQGError(
+            f"task {task.name!r}: discrete LQR has no solution at the operating point: {' '.join(str(err).split())}"
+        ) from None
     K = np.asarray(K, float).reshape(pl.nu, pl.nx)
     C = lin.C
     try:
         L, P_ss, _ = control.dlqe(Ad, np.eye(pl.nx), C, W, V)
     except Exception as err:
-        raise LQGError(f"task {task.name!r}: the steady-state Kalman filter has no solution: {' '.join(str(err).split())}") from None
+        raise LQGError(
+            f"task {task.name!r}: the steady-state Kalman filter has no solution: {' '.join(str(err).split())}"
+        ) from None
     L = np.asarray(L, float).reshape(pl.nx, task.ny)
     xhat0 = np.array([d.mean for d in task.initial_state], dtype=float)
     P0 = np.diag([d.variance for d in task.initial_state])
     y_op = np.array(lower([o.expr for o in task.observations], [pl.x, pl.p], "numpy")(x_op, p), dtype=float).reshape(task.ny)
     dx_dr, du_dr = _operating_point_slope(task, r0, p, x_op, u_op)
-    return LQGDesign(Ad=Ad, Bd=Bd, C=C, K=K, Qd=Qd, Rd=Rd, Nd=Nd, W=W, V=V, L=L, P_ss=np.asarray(P_ss, float), P0=P0, xhat0=xhat0,
-                     x_op=x_op, u_op=u_op, y_op=y_op, dx_dr=dx_dr, du_dr=du_dr, r0=r0, p=p, dt=dt)
+    return LQGDesign(
+        Ad=Ad,
+        Bd=Bd,
+        C=C,
+        K=K,
+        Qd=Qd,
+        Rd=Rd,
+        Nd=Nd,
+        W=W,
+        V=V,
+        L=L,
+        P_ss=np.asarray(P_ss, float),
+        P0=P0,
+        xhat0=xhat0,
+        x_op=x_op,
+        u_op=u_op,
+        y_op=y_op,
+        dx_dr=dx_dr,
+        du_dr=du_dr,
+        r0=r0,
+        p=p,
+        dt=dt,
+    )
 
 
 def _weight(value, n, default):

@@ -13,6 +13,21 @@ from ._run import run_espl, synthesise
 from ._train import Trainer
 
 __all__ = [
-    "DEFAULT_LAYOUT", "ESPLConfig", "RUN_BUDGETS", "Network", "PAPER_LAYOUT", "Trainer", "espl_config", "extract", "finetune", "forward",
-    "init_params", "prune_guards", "run_espl", "sample_masks", "simplify_policy", "synthesise", "to_sympy",
+    "DEFAULT_LAYOUT",
+    "ESPLConfig",
+    "RUN_BUDGETS",
+    "Network",
+    "PAPER_LAYOUT",
+    "Trainer",
+    "espl_config",
+    "extract",
+    "finetune",
+    "forward",
+    "init_params",
+    "prune_guards",
+    "run_espl",
+    "sample_masks",
+    "simplify_policy",
+    "synthesise",
+    "to_sympy",
 ]

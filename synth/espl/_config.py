@@ -31,28 +31,53 @@ class ESPLConfig(AbstractSettings):
     RUN_FIELDS = ("method",)
     # Removed settings: the value every run now uses, and why the setting went (docs/settings.md).
     RETIRED = {
-        "decay_final": (0.0, "a gradient decay moving to decay_final over the sparsity schedule did worse where it was "
-                             "compared (pendulum probe seeds 0-4: 154.17 against 150.96, session 9) and no task used it"),
+        "decay_final": (
+            0.0,
+            "a gradient decay moving to decay_final over the sparsity schedule did worse where it was "
+            "compared (pendulum probe seeds 0-4: 154.17 against 150.96, session 9) and no task used it",
+        ),
         "state_bound": (0.0, "a clamp of the training roll-outs' states that no task used and no comparison measured"),
-        "discount": (1.0, "a discounted training loss, compared in sessions 5 and 9 (pendulum probe seeds 0-4: 150.99 "
-                          "against 150.96) and never adopted"),
-        "freeze_after_hard": (True, "the selection is always final after hard_fraction: with random masks to the end the "
-                                    "validation cost of the exported network wandered by hundreds"),
-        "stratified_validation": (False, "a Latin hypercube validation set was not adopted: worse on pendulum probe seeds 0-7 "
-                                         "(session 10) and short of the criterion set before the held-out seeds 16-23 (session 11)"),
+        "discount": (
+            1.0,
+            "a discounted training loss, compared in sessions 5 and 9 (pendulum probe seeds 0-4: 150.99 "
+            "against 150.96) and never adopted",
+        ),
+        "freeze_after_hard": (
+            True,
+            "the selection is always final after hard_fraction: with random masks to the end the "
+            "validation cost of the exported network wandered by hundreds",
+        ),
+        "stratified_validation": (
+            False,
+            "a Latin hypercube validation set was not adopted: worse on pendulum probe seeds 0-7 "
+            "(session 10) and short of the criterion set before the held-out seeds 16-23 (session 11)",
+        ),
         "finetune_fixed": (False, "tuning on one fixed set of trajectories, which no task used and no comparison measured"),
-        "finetune_average": (0.0, "validating an average of the tuned constants made no difference (pendulum probe seeds "
-                                  "0-4: 150.94 against 150.96, session 10)"),
-        "finetune_eval_every": (0, "tuning is validated every eval_every steps; the variants compared in session 10 were "
-                                   "not adopted"),
+        "finetune_average": (
+            0.0,
+            "validating an average of the tuned constants made no difference (pendulum probe seeds "
+            "0-4: 150.94 against 150.96, session 10)",
+        ),
+        "finetune_eval_every": (
+            0,
+            "tuning is validated every eval_every steps; the variants compared in session 10 were not adopted",
+        ),
         "critic_width": (64, "the tuning critic's width, never varied (fixed in synth/espl/_extract.py)"),
         "critic_lr": (1e-3, "the tuning critic's learning rate, never varied (fixed in synth/espl/_extract.py)"),
-        "critic_steps": (30, "the critic's fitting steps per tuning step: 60 did no better (session 12), and the held-out "
-                             "comparison adopted the critic with 30 (fixed in synth/espl/_extract.py)"),
-        "critic_warmup": (50, "the tuning steps before the critic's value enters: 30 and 80 did no better (session 12), and "
-                              "the held-out comparison adopted the critic with 50 (fixed in synth/espl/_extract.py)"),
-        "augment_prune": (0.05, "the size below which a candidate term is pruned, never varied (fixed in "
-                                "synth/espl/_extract.py)"),
+        "critic_steps": (
+            30,
+            "the critic's fitting steps per tuning step: 60 did no better (session 12), and the held-out "
+            "comparison adopted the critic with 30 (fixed in synth/espl/_extract.py)",
+        ),
+        "critic_warmup": (
+            50,
+            "the tuning steps before the critic's value enters: 30 and 80 did no better (session 12), and "
+            "the held-out comparison adopted the critic with 50 (fixed in synth/espl/_extract.py)",
+        ),
+        "augment_prune": (
+            0.05,
+            "the size below which a candidate term is pruned, never varied (fixed in synth/espl/_extract.py)",
+        ),
     }
     Error = ESPLConfigError
 
@@ -117,18 +142,29 @@ class ESPLConfig(AbstractSettings):
             if getattr(self, name) < 1:
                 bad(f"{name} = {getattr(self, name)} must be at least 1")
         if not 0.0 <= self.warmup_fraction < self.hard_fraction <= 1.0:
-            bad(f"warmup_fraction = {self.warmup_fraction}, hard_fraction = {self.hard_fraction}: "
-                "need 0 <= warmup_fraction < hard_fraction <= 1")
+            bad(
+                f"warmup_fraction = {self.warmup_fraction}, hard_fraction = {self.hard_fraction}: "
+                "need 0 <= warmup_fraction < hard_fraction <= 1"
+            )
         if not 0.0 <= self.decay <= 1.0:
             bad(f"decay = {self.decay} must lie in [0, 1]")
-        for name in ("retrain_lr", "latent_rate", "train_ticks", "augment_degree", "finetune_ticks", "finetune_restore",
-                     "finetune_critic"):
+        for name in (
+            "retrain_lr",
+            "latent_rate",
+            "train_ticks",
+            "augment_degree",
+            "finetune_ticks",
+            "finetune_restore",
+            "finetune_critic",
+        ):
             if getattr(self, name) < 0:
                 bad(f"{name} = {getattr(self, name)} must be at least 0 (0 turns it off)")
         if self.finetune_critic > 0 and self.tuning_decay >= 1.0:
-            bad(f"finetune_critic = {self.finetune_critic} needs a tuning gradient decay below 1 "
+            bad(
+                f"finetune_critic = {self.finetune_critic} needs a tuning gradient decay below 1 "
                 f"(finetune_decay = {self.finetune_decay}, decay = {self.decay}): the critic supplies what "
-                "the decayed gradient does not see; set finetune_decay in (0, 1) or finetune_critic = 0")
+                "the decayed gradient does not see; set finetune_decay in (0, 1) or finetune_critic = 0"
+            )
         if self.dtype not in ("float32", "float64"):
             bad(f"dtype = {self.dtype!r}; use float32 or float64")
         return self
@@ -171,8 +207,12 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # never arrive. The loss scale is the goal bonus (the zero-input pilot costs 0 here, and the
     # automatic scale, 1e-6, blew the task gradient up to norms of 1e6). The checkpoint and the
     # reported figure use the true return.
-    "mountaincar/continuous": {"shaping": "-(vel**2/2 + 0.0025/3*sin(3*pos))/0.0017", "shaping_weight": 1.0,
-                               "decay": 0.98, "cost_scale": 100.0},
+    "mountaincar/continuous": {
+        "shaping": "-(vel**2/2 + 0.0025/3*sin(3*pos))/0.0017",
+        "shaping_weight": 1.0,
+        "decay": 0.98,
+        "cost_scale": 100.0,
+    },
     # Latin hypercube training and tuning batches: over seeds 0-4 the expected cost of the exported
     # policy (8 x 1,024 stratified episodes of a probe stream) went from 150.2-153.2 (mean 151.5) to
     # 149.9-152.3 (mean 151.0), the same budget (bench/espl_RESULTS.md, session 7).
@@ -193,10 +233,21 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # weight 1: on seeds 32-47, used for no choice, 149.24 against 149.78, worst seed 151.84 against
     # 152.87, lower for 12 of the 16 seeds (weight 3 was better on seeds 0-7 but gave an outlier of
     # 156.5 on seed 26).
-    "pendulum/swingup": {"stratified_batches": True, "stratified_finetune": True, "augment_degree": 3, "iterations": 150,
-                         "train_ticks": 100, "finetune_ticks": 150, "finetune_iterations": 250, "finetune_restore": 0.1,
-                         "finetune_decay": 0.97, "restarts": 2, "tune_chosen": True, "augment_odd": ("sin_th", "dth_obs"),
-                         "finetune_critic": 1.0},
+    "pendulum/swingup": {
+        "stratified_batches": True,
+        "stratified_finetune": True,
+        "augment_degree": 3,
+        "iterations": 150,
+        "train_ticks": 100,
+        "finetune_ticks": 150,
+        "finetune_iterations": 250,
+        "finetune_restore": 0.1,
+        "finetune_decay": 0.97,
+        "restarts": 2,
+        "tune_chosen": True,
+        "augment_odd": ("sin_th", "dth_obs"),
+        "finetune_critic": 1.0,
+    },
     # Stable linear plants: gradients stay well behaved over long horizons.
     "sho/noisy": {"decay": 0.995, "finetune_decay": 0.995},
     # Only the position is measured: the controller must learn an observer (a two-state latent
@@ -208,8 +259,14 @@ _TASK_SETTINGS: dict[str, dict[str, Any]] = {
     # for independent runs of one seed), so three independent candidates are trained and the one
     # with the lowest validation cost is exported (it was the best of the three on the probe stream
     # for each of seeds 0-2; bench/espl_RESULTS.md, session 8).
-    "sho/partial": {"decay": 1.0, "finetune_decay": 1.0, "iterations": 1000, "retrain_lr": 3e-2,
-                    "finetune_iterations": 400, "restarts": 3},
+    "sho/partial": {
+        "decay": 1.0,
+        "finetune_decay": 1.0,
+        "iterations": 1000,
+        "retrain_lr": 3e-2,
+        "finetune_iterations": 400,
+        "restarts": 3,
+    },
     "sho/varying": {"decay": 0.995, "finetune_decay": 0.995},
 }
 
@@ -232,8 +289,9 @@ RUN_BUDGETS: dict[str, str] = {"quick": "default", "paper": "paper"}
 def run_budget_preset(budget: str) -> str:
     """The ESPL preset that the run budget `budget` ("quick" or "paper") runs."""
     if budget not in RUN_BUDGETS:
-        raise UserInputError(f"budget {budget!r} is not known{did_you_mean(budget, list(RUN_BUDGETS))}; "
-                             f"use {' or '.join(RUN_BUDGETS)}")
+        raise UserInputError(
+            f"budget {budget!r} is not known{did_you_mean(budget, list(RUN_BUDGETS))}; use {' or '.join(RUN_BUDGETS)}"
+        )
     return RUN_BUDGETS[budget]
 
 
@@ -255,7 +313,9 @@ def espl_config(task: Task | str, budget: str = "default", **overrides: Any) -> 
     """The settings for `task` at a budget ("quick", "default", "paper"): the defaults, the task's
     own (`task_settings`), the preset, then `overrides`."""
     if budget not in _BUDGETS:
-        raise UserInputError(f"ESPL budget {budget!r} is not known{did_you_mean(budget, list(_BUDGETS))}; use {', '.join(_BUDGETS)}")
+        raise UserInputError(
+            f"ESPL budget {budget!r} is not known{did_you_mean(budget, list(_BUDGETS))}; use {', '.join(_BUDGETS)}"
+        )
     d: dict[str, Any] = {**task_settings(task), **_BUDGETS[budget], **overrides}
     return ESPLConfig.from_dict(d)
 
@@ -269,8 +329,9 @@ def default_latent(task: Task, method: str, overrides: dict, preset: str = "defa
     return {"latent": task.plant.nx} if configured < task.plant.nx else {}
 
 
-def resolve_config(task: Task, *, method: str, budget: str, options: dict[str, Any],
-                   settings: dict[str, Any] | None = None) -> ESPLConfig:
+def resolve_config(
+    task: Task, *, method: str, budget: str, options: dict[str, Any], settings: dict[str, Any] | None = None
+) -> ESPLConfig:
     """The settings an ESPL run uses (`run_espl` builds its config here): the ESPL preset of the
     run `budget` (`RUN_BUDGETS`) with `task`'s own settings, then the user's `settings` (`--set`,
     the run config's `[espl]` table), then the CLI's `options` (iterations, batch, time_budget, and

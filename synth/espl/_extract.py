@@ -45,12 +45,16 @@ def _strongest(params: dict, max_paths: int) -> list:
     """The p > 0.5 masks, cut to the `max_paths` paths of largest p*|w| when more are on (a network
     stopped before its sparsity schedule ended would otherwise give an unusably large expression)."""
     masks = [np.asarray(m, float) for m in deterministic_masks(params)]
-    scores = np.concatenate([(m * np.asarray(p, float) * np.abs(np.asarray(w, float))).ravel()
-                             for m, p, w in zip(masks, params["p"], params["W"])])
+    scores = np.concatenate(
+        [(m * np.asarray(p, float) * np.abs(np.asarray(w, float))).ravel() for m, p, w in zip(masks, params["p"], params["W"])]
+    )
     if int((scores > 0).sum()) <= max_paths:
         return masks
     cut = np.sort(scores)[-max_paths]
-    return [np.where(m * np.asarray(p, float) * np.abs(np.asarray(w, float)) >= cut, m, 0.0) for m, p, w in zip(masks, params["p"], params["W"])]
+    return [
+        np.where(m * np.asarray(p, float) * np.abs(np.asarray(w, float)) >= cut, m, 0.0)
+        for m, p, w in zip(masks, params["p"], params["W"])
+    ]
 
 
 def extract(trainer: Trainer, params: dict, drop: float | None = None) -> SymbolicPolicy:
@@ -58,10 +62,15 @@ def extract(trainer: Trainer, params: dict, drop: float | None = None) -> Symbol
     drop = trainer.config.drop if drop is None else drop
     task = trainer.task
     pl = task.plant
-    policy_args = dict(observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
-                       latent=trainer.latent_names(), controls=tuple(pl.inputs))
-    shell = SymbolicPolicy(**policy_args, f=tuple(sp.S.Zero for _ in range(trainer.nz)), g=tuple(sp.S.Zero for _ in pl.inputs),
-                           dt=task.dt)
+    policy_args = dict(
+        observations=tuple(o.name for o in task.observations),
+        targets=tuple(task.targets),
+        latent=trainer.latent_names(),
+        controls=tuple(pl.inputs),
+    )
+    shell = SymbolicPolicy(
+        **policy_args, f=tuple(sp.S.Zero for _ in range(trainer.nz)), g=tuple(sp.S.Zero for _ in pl.inputs), dt=task.dt
+    )
     nets = trainer.nets
     masks = {name: _strongest(p, trainer.config.max_paths) for name, p in params.items()}
     g_in = (shell.z if trainer.nz else shell.y) + shell.r
@@ -69,9 +78,15 @@ def extract(trainer: Trainer, params: dict, drop: float | None = None) -> Symbol
     f: list[sp.Expr] = []
     if trainer.nz:
         f = to_sympy(nets["f"], params["f"], masks["f"], shell.y + shell.z + shell.u + shell.r, drop)
-    return SymbolicPolicy(**policy_args, f=tuple(f), g=tuple(g), dt=task.dt, integrator="euler",
-                          input_limits=task.input_limits,
-                          provenance={"task": task.name, "method": trainer.config.method, "seed": trainer.seed})
+    return SymbolicPolicy(
+        **policy_args,
+        f=tuple(f),
+        g=tuple(g),
+        dt=task.dt,
+        integrator="euler",
+        input_limits=task.input_limits,
+        provenance={"task": task.name, "method": trainer.config.method, "seed": trainer.seed},
+    )
 
 
 def _rewrites(e: sp.Expr) -> list[sp.Expr]:
@@ -212,8 +227,9 @@ def augment(trainer: Trainer, policy: SymbolicPolicy) -> tuple[SymbolicPolicy, n
     return out, scales, found
 
 
-def prune_augmented(trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]],
-                    n_constants: int) -> tuple[SymbolicPolicy, float, int]:
+def prune_augmented(
+    trainer: Trainer, policy: SymbolicPolicy, cost: float, found: list[tuple[int, float, sp.Expr]], n_constants: int
+) -> tuple[SymbolicPolicy, float, int]:
     """Remove the candidate terms whose tuned coefficient times the typical size of its monomial is
     below `AUGMENT_PRUNE`, if the validation cost is no worse without them; returns (policy, cost,
     candidate terms kept). `policy` is the tuned augmented policy, `n_constants` the number of
@@ -234,9 +250,11 @@ def _mlp_init(key, n_in: int, width: int, dtype) -> list:
     """A two-hidden-layer tanh network (the value critic of constant tuning); the last layer
     starts at zero."""
     k1, k2 = jr.split(key)
-    return [(jr.normal(k1, (n_in, width), dtype) / math.sqrt(n_in), jnp.zeros((1, width), dtype)),
-            (jr.normal(k2, (width, width), dtype) / math.sqrt(width), jnp.zeros((1, width), dtype)),
-            (jnp.zeros((width, 1), dtype), jnp.zeros((1, 1), dtype))]
+    return [
+        (jr.normal(k1, (n_in, width), dtype) / math.sqrt(n_in), jnp.zeros((1, width), dtype)),
+        (jr.normal(k2, (width, width), dtype) / math.sqrt(width), jnp.zeros((1, width), dtype)),
+        (jnp.zeros((width, 1), dtype), jnp.zeros((1, 1), dtype)),
+    ]
 
 
 def _mlp(params: list, f):
@@ -248,8 +266,9 @@ def _mlp(params: list, f):
     return (h @ w + b)[..., 0]
 
 
-def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None,
-             scales: np.ndarray | None = None) -> tuple[SymbolicPolicy, float, int]:
+def finetune(
+    trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=None, scales: np.ndarray | None = None
+) -> tuple[SymbolicPolicy, float, int]:
     """Tune the constants of `policy` (whose validation cost is `cost`) on the task; returns (policy,
     validation cost, env steps). With `scales` (one per constant, in `compile_policy` order) the
     optimiser works on `c / scales`, so a constant that multiplies a large term moves in steps of
@@ -287,8 +306,12 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
     def features(roll, sc):
         # Critic inputs per tick: normalised observations, the policy's latent state, targets, time.
         n = roll.y.shape[0]
-        parts = [(roll.y - y_mean[None, :]) / y_std[None, :], roll.z[:n, :controller.nz], jnp.broadcast_to(sc.r, (n, sc.r.shape[-1])),
-                 (jnp.arange(n, dtype=dtype) / ticks)[:, None]]
+        parts = [
+            (roll.y - y_mean[None, :]) / y_std[None, :],
+            roll.z[:n, : controller.nz],
+            jnp.broadcast_to(sc.r, (n, sc.r.shape[-1])),
+            (jnp.arange(n, dtype=dtype) / ticks)[:, None],
+        ]
         return jnp.concatenate([q.astype(dtype) for q in parts], axis=1)
 
     def critic_loss(c, vp, it, weight):
@@ -365,7 +388,13 @@ def finetune(trainer: Trainer, policy: SymbolicPolicy, cost: float, progress=Non
                 # the next steps).
                 c = best_c
             if progress is not None:
-                row = {"stage": "finetune", "iteration": it + 1, "total": cfg.finetune_iterations, "validation_cost": v, "best": best}
+                row = {
+                    "stage": "finetune",
+                    "iteration": it + 1,
+                    "total": cfg.finetune_iterations,
+                    "validation_cost": v,
+                    "best": best,
+                }
                 if use_critic:
                     row["critic_unexplained"] = float(unexplained)
                 progress(row)

@@ -139,7 +139,11 @@ def init_params(net: Network, key, dtype=jnp.float32) -> dict:
         # The final map starts at zero: training begins from a policy linear in the operator
         # outputs (a smooth starting point); the operator layers keep the ESPL initialisation.
         scale = 0.0 if i == len(shapes) - 1 else bound
-        W.append(jr.uniform(keys[2 * i], (net.n_out, rows, cols), dtype, -scale, scale) if scale else jnp.zeros((net.n_out, rows, cols), dtype))
+        W.append(
+            jr.uniform(keys[2 * i], (net.n_out, rows, cols), dtype, -scale, scale)
+            if scale
+            else jnp.zeros((net.n_out, rows, cols), dtype)
+        )
         b.append(jr.uniform(keys[2 * i + 1], (net.n_out, rows), dtype, -bound, bound))
         p.append(jnp.ones((net.n_out, rows, cols), dtype))
     return {"W": W, "b": b, "p": p}
@@ -162,7 +166,7 @@ def sample_masks(params: dict, key, tau) -> list:
     noise = jnp.log(u) - jnp.log1p(-u)
     out, start = [], 0
     for p, n in zip(ps, sizes):
-        soft = jax.nn.sigmoid((_logit(p) + noise[start:start + n].reshape(p.shape)) / tau)
+        soft = jax.nn.sigmoid((_logit(p) + noise[start : start + n].reshape(p.shape)) / tau)
         hard = (soft > 0.5).astype(p.dtype)
         out.append(hard + soft - jax.lax.stop_gradient(soft))
         start += n
@@ -211,7 +215,7 @@ def _forward_one(net: Network, W, b, M, x, with_violation: bool):
         outs, i = [], 0
         for op, c in groups(layer):
             k = OPERATORS[op].arity
-            o, v = _jax_op(op, [a[i + j * c:i + (j + 1) * c] for j in range(k)], with_violation)
+            o, v = _jax_op(op, [a[i + j * c : i + (j + 1) * c] for j in range(k)], with_violation)
             outs.append(o)
             if with_violation:
                 viol = viol + jnp.sum(v)

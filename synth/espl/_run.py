@@ -54,10 +54,14 @@ def load_checkpoint(folder: Path, template: Any, best_template: Any) -> tuple[An
             name = f"{prefix}{i}"
             if name not in data or data[name].shape != np.shape(leaf):
                 found = f"of shape {data[name].shape}" if name in data else "missing"
-                raise RunFolderError(f"the checkpoint in {str(folder)!r} does not hold the state of this run (array {name} {found}, "
-                                     f"the run's is of shape {np.shape(leaf)}): it was made with other settings; run without --resume "
-                                     "or use another --out")
-        return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"{prefix}{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)])
+                raise RunFolderError(
+                    f"the checkpoint in {str(folder)!r} does not hold the state of this run (array {name} {found}, "
+                    f"the run's is of shape {np.shape(leaf)}): it was made with other settings; run without --resume "
+                    "or use another --out"
+                )
+        return jax.tree_util.tree_unflatten(
+            treedef, [jnp.asarray(data[f"{prefix}{i}"], dtype=leaf.dtype) for i, leaf in enumerate(leaves)]
+        )
 
     state = rebuild(template, "s")
     best = rebuild(best_template, "b") if meta.get("best_iteration") is not None else None
@@ -85,7 +89,9 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     if resume and ckpt is not None and (ckpt / "state.json").exists():
         state, best, meta = load_checkpoint(ckpt, state, state["params"])
         if meta.get("config_hash") not in {config_hash(d) for d in checkpoint_dicts(cfg)} or meta.get("seed") != trainer.seed:
-            raise RunFolderError(f"checkpoint in {str(ckpt)!r} was made with other settings or seed; run without --resume or use another --out")
+            raise RunFolderError(
+                f"checkpoint in {str(ckpt)!r} was made with other settings or seed; run without --resume or use another --out"
+            )
         best_val, best_iter, rows, elapsed = meta["best_validation"], meta["best_iteration"], meta["history"], meta["seconds"]
         best_val = math.inf if best_val is None else best_val
     t0 = time.perf_counter() - elapsed
@@ -101,17 +107,30 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
         val = trainer.evaluate(state["params"]) if candidate else math.nan
         if candidate and val < best_val:
             best, best_val, best_iter = jax.tree_util.tree_map(jnp.copy, state["params"]), val, it
-        row = {"iteration": it, "env_steps": it * steps_per_it, "train_cost": float(info["train_cost"]),
-               "validation_cost": val, "paths": sum(active_paths(p) for p in state["params"].values()),
-               "expected_paths": float(info["expected_paths"]), "tau": float(info["tau"]),
-               "grad_norm": float(info["grad_norm"]), "seconds": round(time.perf_counter() - t0, 2)}
+        row = {
+            "iteration": it,
+            "env_steps": it * steps_per_it,
+            "train_cost": float(info["train_cost"]),
+            "validation_cost": val,
+            "paths": sum(active_paths(p) for p in state["params"].values()),
+            "expected_paths": float(info["expected_paths"]),
+            "tau": float(info["tau"]),
+            "grad_norm": float(info["grad_norm"]),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         rows.append(row)
         if progress is not None:
             progress({"stage": "train", **({"restart": r} if cfg.restarts > 1 else {}), **row, "total": cfg.iterations})
         if ckpt is not None:
-            meta = {"iteration": it, "seed": trainer.seed, "config_hash": config_hash(cfg.to_dict()),
-                    "best_validation": None if math.isinf(best_val) else best_val, "best_iteration": best_iter,
-                    "history": rows, "seconds": time.perf_counter() - t0}
+            meta = {
+                "iteration": it,
+                "seed": trainer.seed,
+                "config_hash": config_hash(cfg.to_dict()),
+                "best_validation": None if math.isinf(best_val) else best_val,
+                "best_iteration": best_iter,
+                "history": rows,
+                "seconds": time.perf_counter() - t0,
+            }
             save_checkpoint(ckpt, state, best, meta)
             _write_history(out, rows, history)
         if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget:
@@ -120,9 +139,14 @@ def train(trainer: Trainer, out: Path | None = None, resume: bool = False, progr
     if best is None:
         best, best_iter, best_val = state["params"], it, trainer.evaluate(state["params"])
         evals += 1
-    record = {"iterations": it, "best_iteration": best_iter, "network_validation_cost": best_val,
-              "train_env_steps": it * steps_per_it, "train_validations": evals,
-              "train_seconds": round(time.perf_counter() - t0, 2)}
+    record = {
+        "iterations": it,
+        "best_iteration": best_iter,
+        "network_validation_cost": best_val,
+        "train_env_steps": it * steps_per_it,
+        "train_validations": evals,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+    }
     return best, record
 
 
@@ -163,8 +187,9 @@ def _count_validations(trainer: Trainer, record: dict) -> None:
     record["validation_env_steps"] = n_val * trainer.config.eval_batch * trainer.sim.n_ticks
 
 
-def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False,
-               progress=None) -> tuple[SymbolicPolicy, dict]:
+def synthesise(
+    task: Task, config: ESPLConfig, seed: int, out: Path | None = None, resume: bool = False, progress=None
+) -> tuple[SymbolicPolicy, dict]:
     """Train, extract, prune guards, tune constants and score on held-out trajectories. With
     `restarts` > 1, that many independent candidates (own initialisation, batches, masks and tuning
     batches) and the one with the lowest validation cost (shared validation set) is exported; with
@@ -194,8 +219,9 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
         record[k] = sum(c[3][k] for c in candidates)
     record["train_seconds"] = round(sum(c[3]["train_seconds"] for c in candidates), 2)  # every candidate's training
     record["pilot_env_steps"] = pilot_steps
-    record["total_env_steps"] = (record["train_env_steps"] + record["finetune_env_steps"] + record["validation_env_steps"]
-                                 + record["pilot_env_steps"])
+    record["total_env_steps"] = (
+        record["train_env_steps"] + record["finetune_env_steps"] + record["validation_env_steps"] + record["pilot_env_steps"]
+    )
     if config.restarts > 1:
         record["restart"] = chosen
         record["restart_validation_costs"] = [c[0] for c in candidates]
@@ -203,20 +229,35 @@ def synthesise(task: Task, config: ESPLConfig, seed: int, out: Path | None = Non
     policy = SymbolicPolicy.from_json(policy.to_json())
     test = trainer.sim.scenarios(stream_key(seed, "test"), TEST_TRAJECTORIES)
     costs = np.asarray(trainer.sim.simulate(policy, test).cost, float)
-    record.update({
-        "test_cost": float(costs.mean()), "test_trajectories": TEST_TRAJECTORIES,
-        "test_non_finite": int((~np.isfinite(costs)).sum()),
-        "complexity": policy.complexity(), "seconds": round(time.perf_counter() - t0, 2),
-    })
+    record.update(
+        {
+            "test_cost": float(costs.mean()),
+            "test_trajectories": TEST_TRAJECTORIES,
+            "test_non_finite": int((~np.isfinite(costs)).sum()),
+            "complexity": policy.complexity(),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )
     if task.cost.reward:
         record["test_return"] = -record["test_cost"]
     policy = policy.with_provenance(**{k: v for k, v in record.items() if k != "complexity"}, espl=config.to_dict())
     return policy, record
 
 
-def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None,
-             method: str = "espl-s", budget: str = "quick", normalised: bool = False, robust: bool = False,
-             settings: dict[str, Any] | None = None) -> SymbolicPolicy:
+def run_espl(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "espl-s",
+    budget: str = "quick",
+    normalised: bool = False,
+    robust: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> SymbolicPolicy:
     """The `symctl synth TASK --method espl-s|espl-d` runner; `normalised` and `robust` train on
     `plants.training_task(task, normalised, robust)` (the policy is written in its units). `budget`
     is the run budget, "quick" or "paper", which runs the ESPL preset `RUN_BUDGETS[budget]`
@@ -230,8 +271,17 @@ def run_espl(task: Task, out: Path, *, seed: int, options: dict, resume: bool = 
     out = prepare(out)
     if not resume and (out / "checkpoint" / "state.json").exists():
         raise UserInputError(f"run folder {str(out)!r} holds a checkpoint; pass --resume to continue it or choose another --out")
-    cfg_dict = {"task": task.name, "task_file": task.source, "method": method, "seed": seed, "budget": budget,
-                "espl_preset": preset, "normalised": normalised, "robust": robust, "espl": config.to_dict()}
+    cfg_dict = {
+        "task": task.name,
+        "task_file": task.source,
+        "method": method,
+        "seed": seed,
+        "budget": budget,
+        "espl_preset": preset,
+        "normalised": normalised,
+        "robust": robust,
+        "espl": config.to_dict(),
+    }
     write_config(out, cfg_dict)
     policy, record = synthesise(task, config, seed, out, resume, progress)
     policy.save(out / "policy.json")

@@ -29,8 +29,13 @@ from ._network import Network, deterministic_masks, forward, init_params, sample
 
 
 def _zero_controller(nu: int, nz: int) -> Controller:
-    return Controller(nz=nz, init=lambda p: jnp.zeros((nz,)), act=lambda p, z, y, r: jnp.zeros((nu,), y.dtype),
-                      advance=lambda p, z, y, u, r: z, name="zero")
+    return Controller(
+        nz=nz,
+        init=lambda p: jnp.zeros((nz,)),
+        act=lambda p, z, y, r: jnp.zeros((nu,), y.dtype),
+        advance=lambda p, z, y, u, r: z,
+        name="zero",
+    )
 
 
 def _normalisation(sim: Simulator, key, n: int = 64) -> tuple[np.ndarray, np.ndarray, float]:
@@ -90,12 +95,16 @@ class Trainer:
         self.nz = nz
         for name in ("train_ticks", "finetune_ticks"):
             if getattr(config, name) > sim.n_ticks:
-                raise UserInputError(f"ESPL option {name} = {getattr(config, name)} exceeds the horizon of task {task.name!r} "
-                                     f"({sim.n_ticks} ticks); use 1 to {sim.n_ticks}, or 0 for the whole horizon")
+                raise UserInputError(
+                    f"ESPL option {name} = {getattr(config, name)} exceeds the horizon of task {task.name!r} "
+                    f"({sim.n_ticks} ticks); use 1 to {sim.n_ticks}, or 0 for the whole horizon"
+                )
         if config.finetune_critic > 0 and (task.cost.aggregate != "sum" or sim.every != 1):
-            raise UserInputError(f"ESPL option finetune_critic = {config.finetune_critic} needs a cost summed over every tick; "
-                                 f"task {task.name!r} has aggregate {task.cost.aggregate!r} every {sim.every} tick(s); "
-                                 "set finetune_critic = 0")
+            raise UserInputError(
+                f"ESPL option finetune_critic = {config.finetune_critic} needs a cost summed over every tick; "
+                f"task {task.name!r} has aggregate {task.cost.aggregate!r} every {sim.every} tick(s); "
+                "set finetune_critic = 0"
+            )
         # Training roll-outs simulate the first `train_ticks` ticks (0: all), constant-tuning ones
         # the first `finetune_ticks` (0: as training); validation, the checkpoint choice and every
         # reported cost use the whole horizon.
@@ -116,8 +125,13 @@ class Trainer:
             u_scale = tuple(2 / (b - a) if math.isfinite(b - a) and b > a else 1.0 for a, b in zip(lo, hi))
             self.nets = {
                 "g": Network(nz + nr, nu, config.layout, (0.0,) * nz + r_shift, (1.0,) * nz + r_scale, lo, hi),
-                "f": Network(ny + nz + nu + nr, nz, config.layout, y_shift + (0.0,) * nz + u_shift + r_shift,
-                             y_scale + (1.0,) * nz + u_scale + r_scale),
+                "f": Network(
+                    ny + nz + nu + nr,
+                    nz,
+                    config.layout,
+                    y_shift + (0.0,) * nz + u_shift + r_shift,
+                    y_scale + (1.0,) * nz + u_scale + r_scale,
+                ),
             }
         else:
             self.nets = {"g": Network(ny + nr, nu, config.layout, y_shift + r_shift, y_scale + r_scale, lo, hi)}
@@ -125,16 +139,20 @@ class Trainer:
             names = self.readout_names()
             unknown = [n for n in config.augment_odd if n not in names]
             if unknown:
-                raise UserInputError(f"ESPL option augment_odd names {', '.join(map(repr, unknown))}, not a readout input of "
-                                     f"{config.method} on task {task.name!r}; the readout inputs are {', '.join(names)}")
+                raise UserInputError(
+                    f"ESPL option augment_odd names {', '.join(map(repr, unknown))}, not a readout input of "
+                    f"{config.method} on task {task.name!r}; the readout inputs are {', '.join(names)}"
+                )
         if config.augment_degree:
             # Checked before training: the candidate terms are added after it (`_extract.augment`).
             n_in, degree = (nz if nz else ny) + nr, config.augment_degree
             count = candidate_count(n_in, degree, len(set(config.augment_odd)))
             if count > MAX_CANDIDATES:
-                raise UserInputError(f"ESPL option augment_degree = {degree} gives {count} candidate terms for the {n_in} "
-                                     f"readout inputs of task {task.name!r}; at most {MAX_CANDIDATES} are allowed: use a "
-                                     f"smaller degree, or 0 to turn the candidates off")
+                raise UserInputError(
+                    f"ESPL option augment_degree = {degree} gives {count} candidate terms for the {n_in} "
+                    f"readout inputs of task {task.name!r}; at most {MAX_CANDIDATES} are allowed: use a "
+                    f"smaller degree, or 0 to turn the candidates off"
+                )
         self.controller = self._controller()
         self._train_controller = self._controller(violation=config.regu > 0)
         self.n_paths = sum(n.n_paths * n.n_out for n in self.nets.values())
@@ -145,7 +163,8 @@ class Trainer:
             # fresh cosine schedule from `retrain_lr` (the single schedule is near its floor by then).
             h = config.hard_iteration
             self.schedule = optax.join_schedules(
-                [self.schedule, optax.cosine_decay_schedule(config.retrain_lr, config.iterations - h, alpha=config.lr_final)], [h])
+                [self.schedule, optax.cosine_decay_schedule(config.retrain_lr, config.iterations - h, alpha=config.lr_final)], [h]
+            )
         # The keep-probabilities are frozen during the warm-up (the network first learns to control
         # with every path on), then learn at `lr_p`, decaying like the weights' rate.
         warm = config.warmup_iteration
@@ -157,7 +176,9 @@ class Trainer:
             return jnp.where((count < warm) | (count >= hard), 0.0, p_decay(jnp.maximum(count - warm, 0)))
 
         adam = optax.multi_transform({"w": optax.adam(self.schedule), "p": optax.adam(p_schedule)}, self._labels)
-        self.optimiser = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9)
+        self.optimiser = optax.apply_if_finite(
+            optax.chain(optax.clip_by_global_norm(config.clip), adam), max_consecutive_errors=10**9
+        )
         # The keys of the training batches and of the masks: what differs between restarts, and an
         # argument of the compiled step, so one program serves every restart of a run.
         self._keys = (jr.key_data(stream_key(seed, self.stream("train"))), jr.key_data(stream_key(seed, self.stream("masks"))))
@@ -189,8 +210,10 @@ class Trainer:
 
     @staticmethod
     def _labels(params):
-        return {name: {k: jax.tree_util.tree_map(lambda _, k=k: "p" if k == "p" else "w", v) for k, v in net.items()}
-                for name, net in params.items()}
+        return {
+            name: {k: jax.tree_util.tree_map(lambda _, k=k: "p" if k == "p" else "w", v) for k, v in net.items()}
+            for name, net in params.items()
+        }
 
     # The controller -------------------------------------------------------------------------------
     def _controller(self, violation: bool = False) -> Controller:
@@ -232,7 +255,9 @@ class Trainer:
             raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} cannot be read: {type(err).__name__}: {err}") from None
         extra = expr.free_symbols - set(pl.x)
         if extra:
-            raise UserInputError(f"ESPL option shaping = {cfg.shaping!r} uses {sorted(map(str, extra))}; it may use the states {', '.join(pl.states)}")
+            raise UserInputError(
+                f"ESPL option shaping = {cfg.shaping!r} uses {sorted(map(str, extra))}; it may use the states {', '.join(pl.states)}"
+            )
         return lower([expr], [pl.x], "jax")
 
     # Schedules ------------------------------------------------------------------------------------
@@ -290,8 +315,7 @@ class Trainer:
     def rollout_loss(self, controller, cparams, scenario, decay=None, ticks=None):
         """(saved roll-out, training loss) of one scenario: `trajectory_loss` with the trajectory."""
         ticks = self.train_ticks if ticks is None else ticks
-        roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay),
-                                ticks=ticks)
+        roll = self.sim.rollout(controller, cparams, scenario, save=True, hook=lambda x, z: self.hook(x, z, decay), ticks=ticks)
         loss = roll.cost / self.cost_scale
         if controller.nz > self.nz:
             loss = loss + self.config.regu * roll.z[-1, self.nz] / ticks

@@ -12,5 +12,20 @@ from ._config import BUDGETS, GPConfig, GPConfigError, default_operators, gp_con
 from ._evolve import Context, GPState, context, init, step
 from ._runner import evolve, finish, run, validation_costs
 
-__all__ = ["BUDGETS", "Context", "GPConfig", "GPConfigError", "GPState", "context", "default_operators", "evolve", "finish", "gp_config",
-           "init", "load_checkpoint", "run", "step", "validation_costs"]
+__all__ = [
+    "BUDGETS",
+    "Context",
+    "GPConfig",
+    "GPConfigError",
+    "GPState",
+    "context",
+    "default_operators",
+    "evolve",
+    "finish",
+    "gp_config",
+    "init",
+    "load_checkpoint",
+    "run",
+    "step",
+    "validation_costs",
+]

@@ -37,7 +37,8 @@ def load(folder: str | Path, fmt: str = FORMAT) -> tuple[GPState, dict]:
     try:  # settings this version does not know (or no longer offers) are refused, with the reason
         config = GPConfig.from_dict(header["config"])
     except UserInputError as err:
-        raise RunFolderError(f"the checkpoint in {str(folder)!r} cannot be continued by this version ({err}); "
-                             "run without --resume to start afresh") from None
+        raise RunFolderError(
+            f"the checkpoint in {str(folder)!r} cannot be continued by this version ({err}); run without --resume to start afresh"
+        ) from None
     state = GPState(config, arrays, tuple(header.get("history", ())))
     return state, header

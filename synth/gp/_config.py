@@ -111,10 +111,16 @@ class GPConfig(AbstractSettings):
         if self.islands < 1:
             bad("islands", self.islands, "give at least 1")
         if self.population < 2 * self.islands or self.population % self.islands:
-            bad("population", self.population, f"give a multiple of the number of islands ({self.islands}), at least 2 per island")
+            bad(
+                "population", self.population, f"give a multiple of the number of islands ({self.islands}), at least 2 per island"
+            )
         per = self.population // self.islands
         if per % 2:
-            bad("population", self.population, f"each island needs an even size (now {per}); choose a population divisible by {2 * self.islands}")
+            bad(
+                "population",
+                self.population,
+                f"each island needs an even size (now {per}); choose a population divisible by {2 * self.islands}",
+            )
         if per < 4:
             bad("population", self.population, f"give at least 4 individuals per island ({4 * self.islands} in all)")
         if self.elite < 0 or self.migration_size < 0:
@@ -129,7 +135,11 @@ class GPConfig(AbstractSettings):
             bad("max_depth/init_depth", (self.max_depth, self.init_depth), "use 1 <= init_depth <= max_depth <= 12")
         for name in self.operators:
             if name not in POLICY_FUNCTION_SET:
-                bad("operators", name, f"operators come from {', '.join(POLICY_FUNCTION_SET)}{did_you_mean(name, list(POLICY_FUNCTION_SET))}")
+                bad(
+                    "operators",
+                    name,
+                    f"operators come from {', '.join(POLICY_FUNCTION_SET)}{did_you_mean(name, list(POLICY_FUNCTION_SET))}",
+                )
         if not any(OPERATORS[n].arity == 2 for n in self.operators):
             bad("operators", list(self.operators), "include at least one binary operator")
         if self.selection not in ("nsga2", "penalty"):
@@ -145,12 +155,23 @@ class GPConfig(AbstractSettings):
         if self.polish_trajectories < 0:
             bad("polish_trajectories", self.polish_trajectories, "give a count >= 0 (0: the run's training trajectories)")
         if self.polish_top < 0 or self.polish_steps < 0 or not self.polish_lr > 0:
-            bad("polish_top/polish_steps/polish_lr", (self.polish_top, self.polish_steps, self.polish_lr), "give counts >= 0 and a learning rate > 0")
+            bad(
+                "polish_top/polish_steps/polish_lr",
+                (self.polish_top, self.polish_steps, self.polish_lr),
+                "give counts >= 0 and a learning rate > 0",
+            )
         if self.linear_seeds < 0 or self.seed_steps < 0 or not self.seed_lr > 0:
-            bad("linear_seeds/seed_steps/seed_lr", (self.linear_seeds, self.seed_steps, self.seed_lr), "give counts >= 0 and a learning rate > 0")
+            bad(
+                "linear_seeds/seed_steps/seed_lr",
+                (self.linear_seeds, self.seed_steps, self.seed_lr),
+                "give counts >= 0 and a learning rate > 0",
+            )
         if self.seed_policy_steps < 0 or self.seed_policy_trajectories < 1:
-            bad("seed_policy_steps/seed_policy_trajectories", (self.seed_policy_steps, self.seed_policy_trajectories),
-                "give steps >= 0 and at least 1 trajectory")
+            bad(
+                "seed_policy_steps/seed_policy_trajectories",
+                (self.seed_policy_steps, self.seed_policy_trajectories),
+                "give steps >= 0 and at least 1 trajectory",
+            )
         if self.seed_policy and self.method != "gp-d":
             bad("seed_policy", self.seed_policy, "a seed policy starts GP-D runs only; leave it empty for GP-S")
         if not self.seed_budget >= 0:
@@ -181,10 +202,25 @@ BUDGETS = {
     # Ours, not the paper's: trees of 17 nodes instead of 15 (room for a gain-scheduled estimate in
     # every latent tree, see `_schedule`), and the final polish on fresh trajectories (1,000 steps of
     # 32 new ones).
-    "paper": {"population": 500, "islands": 5, "generations": 50, "train_trajectories": 32, "max_nodes": 17,
-              "polish_batch": 32, "polish_steps": 1000},
+    "paper": {
+        "population": 500,
+        "islands": 5,
+        "generations": 50,
+        "train_trajectories": 32,
+        "max_nodes": 17,
+        "polish_batch": 32,
+        "polish_steps": 1000,
+    },
     # A few minutes on two cores.
-    "quick": {"population": 200, "islands": 2, "generations": 20, "train_trajectories": 24, "seed_steps": 400, "seed_budget": 2.5e7, "tune_every": 10},
+    "quick": {
+        "population": 200,
+        "islands": 2,
+        "generations": 20,
+        "train_trajectories": 24,
+        "seed_steps": 400,
+        "seed_budget": 2.5e7,
+        "tune_every": 10,
+    },
 }
 
 
@@ -211,8 +247,16 @@ def gp_config(task: Task, budget: str = "quick", **overrides: Any) -> GPConfig:
     return GPConfig.from_dict(base)
 
 
-def resolve_config(task: Task, *, method: str, budget: str, seed: int, options: dict[str, Any],
-                   settings: dict[str, Any] | None = None, **overrides: Any) -> GPConfig:
+def resolve_config(
+    task: Task,
+    *,
+    method: str,
+    budget: str,
+    seed: int,
+    options: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> GPConfig:
     """The settings a GP run uses (`run` builds its config here): the `budget` preset for `task`,
     then the user's `settings` (`--set`, the run config's `[gp]` table), then `overrides` (what
     the caller fixes: normalised, robust, a fitted seed policy), then the CLI's `options`
@@ -276,7 +320,7 @@ def make_layout(task: Task, method: str, latent: int) -> Layout:
         names = regs + tuple(task.plant.inputs) + tuple(task.targets)
         allowed = np.zeros((nu, len(names)), bool)
         allowed[:, : len(regs)] = True
-        allowed[:, len(regs) + nu:] = True
+        allowed[:, len(regs) + nu :] = True
         return Layout(len(regs), 0, nu, nr, names, allowed, LAGS)
     ny, nu, nr = task.ny, task.plant.nu, task.nr
     nz = latent if method == "gp-d" else 0

@@ -63,7 +63,9 @@ class Context:
         # looked better than LQG, and 13 % worse on every tick: bench/gp_RESULTS.md, session 7).
         self.sim = Simulator(task.on_every_tick() if cfg.cost_every_tick else task)
         self.layout: Layout = make_layout(task, cfg.method, cfg.latent)
-        self.tok = Tokens(tuple(cfg.operators), tuple(float(w) for w in cfg.operators.values()), self.layout.n_in, cfg.max_nodes, cfg.max_depth)
+        self.tok = Tokens(
+            tuple(cfg.operators), tuple(float(w) for w in cfg.operators.values()), self.layout.n_in, cfg.max_nodes, cfg.max_depth
+        )
         self.dtype = np.dtype(cfg.dtype)
         self.controller = make_controller(self.tok, self.layout, task.dt, cfg.integrator)
         dt_ = self.dtype
@@ -91,8 +93,11 @@ class Context:
     def empty_archive(self) -> dict[str, np.ndarray]:
         """The Pareto archive of a run that has costed nothing: every slot empty at infinite cost."""
         T, L = self.layout.n_trees, self.config.max_nodes
-        return {"archive_code": np.full((self.n_archive, T, L), -1, np.int32),
-                "archive_const": np.zeros((self.n_archive, T, L), self.dtype), "archive_cost": np.full(self.n_archive, np.inf)}
+        return {
+            "archive_code": np.full((self.n_archive, T, L), -1, np.int32),
+            "archive_const": np.zeros((self.n_archive, T, L), self.dtype),
+            "archive_cost": np.full(self.n_archive, np.inf),
+        }
 
     # Evaluation ---------------------------------------------------------------------------
     def _evaluate_impl(self, code, const, scen, live):
@@ -154,9 +159,11 @@ class Context:
         m = self.migration
         if I > 1 and gen > 0 and gen % cfg.migration_every == 0:
             order = np.argsort(finite_cost(cost), axis=1, kind="stable")
-            best = [(code[i, order[i, :m]], const[i, order[i, :m]], cost[i, order[i, :m]], cplx[i, order[i, :m]]) for i in range(I)]
+            best = [
+                (code[i, order[i, :m]], const[i, order[i, :m]], cost[i, order[i, :m]], cplx[i, order[i, :m]]) for i in range(I)
+            ]
             for i in range(I):
-                w = order[i, n - m:]
+                w = order[i, n - m :]
                 code[i, w], const[i, w], cost[i, w], cplx[i, w] = best[(i - 1) % I]
         new_code = np.full_like(code, -1)
         new_const = np.zeros_like(const)
@@ -170,11 +177,11 @@ class Context:
             k = self.elite
             n_imm = int(self.n_immigrants[i])
             if n_imm:
-                new_code[i, k:k + n_imm], new_const[i, k:k + n_imm] = self.random_population(rng, n_imm)
+                new_code[i, k : k + n_imm], new_const[i, k : k + n_imm] = self.random_population(rng, n_imm)
                 k += n_imm
             parents = tournament(rng, prio, n - k + 1, cfg.tournament)
             for p in range(0, n - k, 2):
-                pa, pb = ([from_arrays(code[i, j, t], const[i, j, t]) for t in range(T)] for j in parents[p:p + 2])
+                pa, pb = ([from_arrays(code[i, j, t], const[i, j, t]) for t in range(T)] for j in parents[p : p + 2])
                 a, b = self.breeder.offspring(rng, pa, pb, float(self.p_cross[i]))
                 for child, slot in ((a, k + p), (b, k + p + 1)):
                     if slot < n:
@@ -202,9 +209,11 @@ def _devices(count: int) -> list:
 
     available = jax.devices()
     if count > len(available):
-        raise GPConfigError(f"GP setting devices = {count} is not valid; JAX sees {len(available)} {available[0].platform} "
-                            f"device(s): give 0 (all) or 1..{len(available)} (on CPU, XLA_FLAGS=--xla_force_host_platform_device_count={count} "
-                            "before JAX starts makes that many host devices)")
+        raise GPConfigError(
+            f"GP setting devices = {count} is not valid; JAX sees {len(available)} {available[0].platform} "
+            f"device(s): give 0 (all) or 1..{len(available)} (on CPU, XLA_FLAGS=--xla_force_host_platform_device_count={count} "
+            "before JAX starts makes that many host devices)"
+        )
     return available[:count] if count else available
 
 
@@ -255,9 +264,14 @@ def init(config: GPConfig, key=None) -> GPState:
     if given:
         given["seed_cost"] = np.asarray(cost[0, n - 1])
     arrays = {
-        "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
+        "code": code,
+        "const": const,
+        "cost": cost,
+        "complexity": np.asarray(complexity(code)),
         **ctx.empty_archive(),
-        "key": np.asarray(jr.key_data(key)), "generation": np.asarray(0), **given,
+        "key": np.asarray(jr.key_data(key)),
+        "generation": np.asarray(0),
+        **given,
     }
     arrays = _update_archive(ctx, arrays)
     return GPState(config, arrays, (_record(arrays, 0, time.perf_counter() - t0, bad),))
@@ -296,17 +310,23 @@ def _seeds(ctx: Context, rng: np.random.Generator) -> tuple[list, dict]:
         s_code, s_const = got[:2] if got is not None else fitted
         seeds.append((s_code, s_const))
         given = {"seed_code": s_code, "seed_const": s_const}
-    rest = stack_seeds(ctx, tuned[len(first):len(first) + len(scheduled)])
+    rest = stack_seeds(ctx, tuned[len(first) : len(first) + len(scheduled)])
     seeds += list(zip(*rest[:2]))
-    seeds += list(zip(*stack_seeds(ctx, tuned[len(first) + len(scheduled):])[:2]))
+    seeds += list(zip(*stack_seeds(ctx, tuned[len(first) + len(scheduled) :])[:2]))
     return seeds, given
 
 
 def _update_archive(ctx: Context, a: dict) -> dict:
     I, n, T, L = a["code"].shape
-    ac, ak, acost = ctx.archive(a["archive_code"], a["archive_const"], a["archive_cost"],
-                                 a["code"].reshape(I * n, T, L), a["const"].reshape(I * n, T, L),
-                                 a["cost"].reshape(-1), a["complexity"].reshape(-1))
+    ac, ak, acost = ctx.archive(
+        a["archive_code"],
+        a["archive_const"],
+        a["archive_cost"],
+        a["code"].reshape(I * n, T, L),
+        a["const"].reshape(I * n, T, L),
+        a["cost"].reshape(-1),
+        a["complexity"].reshape(-1),
+    )
     return {**a, "archive_code": np.asarray(ac), "archive_const": np.asarray(ak), "archive_cost": np.asarray(acost, np.float64)}
 
 
@@ -314,8 +334,14 @@ def _record(a: dict, gen: int, seconds: float, bad: int) -> dict:
     cost = a["cost"].reshape(-1)
     best = int(np.argmin(np.where(np.isfinite(cost), cost, np.inf)))
     fin = cost[np.isfinite(cost)]
-    return {"generation": gen, "best_cost": float(cost[best]), "median_cost": float(np.median(fin)) if fin.size else float("inf"),
-            "complexity": int(a["complexity"].reshape(-1)[best]), "seconds": round(seconds, 3), "non_finite": bad}
+    return {
+        "generation": gen,
+        "best_cost": float(cost[best]),
+        "median_cost": float(np.median(fin)) if fin.size else float("inf"),
+        "complexity": int(a["complexity"].reshape(-1)[best]),
+        "seconds": round(seconds, 3),
+        "non_finite": bad,
+    }
 
 
 def step(state: GPState) -> GPState:
@@ -335,8 +361,15 @@ def step(state: GPState) -> GPState:
         _const_search(ctx, _rng(k_const), code, const, cost)
     if cfg.tune_every > 0 and cfg.tune_top > 0 and cfg.tune_steps > 0 and gen % cfg.tune_every == 0:
         _tune_best(ctx, code, const, cost)
-    a = {**a, "code": code, "const": const, "cost": cost, "complexity": np.asarray(complexity(code)),
-         "key": np.asarray(jr.key_data(key)), "generation": np.asarray(gen)}
+    a = {
+        **a,
+        "code": code,
+        "const": const,
+        "cost": cost,
+        "complexity": np.asarray(complexity(code)),
+        "key": np.asarray(jr.key_data(key)),
+        "generation": np.asarray(gen),
+    }
     a = _update_archive(ctx, a)
     return GPState(cfg, a, (*state.history, _record(a, gen, time.perf_counter() - t0, bad)))
 
@@ -348,7 +381,11 @@ def _const_search(ctx: Context, rng: np.random.Generator, code, const, cost) -> 
     I, n, T, L = code.shape
     fc, fk, flat = code.reshape(I * n, T, L), const.reshape(I * n, T, L), cost.reshape(-1)
     finite = np.where(np.isfinite(flat), flat, np.inf)
-    top = [int(j) for j in np.argsort(finite, kind="stable")[: cfg.const_top] if np.isfinite(finite[j]) and (fc[j] == ctx.tok.const_code).any()]
+    top = [
+        int(j)
+        for j in np.argsort(finite, kind="stable")[: cfg.const_top]
+        if np.isfinite(finite[j]) and (fc[j] == ctx.tok.const_code).any()
+    ]
     if not top:
         return
     per = ctx.rows // len(top)
@@ -359,7 +396,7 @@ def _const_search(ctx: Context, rng: np.random.Generator, code, const, cost) -> 
     rows_k = np.where(is_c, rows_k + scale * rng.standard_normal(rows_k.shape), rows_k).astype(fk.dtype)
     new_cost, _ = _assess_flat(ctx, rows_c, rows_k)
     for m, j in enumerate(top):
-        block = new_cost[m * per:(m + 1) * per]
+        block = new_cost[m * per : (m + 1) * per]
         b = int(np.argmin(np.where(np.isfinite(block), block, np.inf)))
         if block[b] < flat[j]:
             fk[j] = rows_k[m * per + b]

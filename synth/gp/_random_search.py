@@ -38,12 +38,19 @@ FORMAT = "symctl.rs.checkpoint"
 
 # GP settings that random search fixes unless the user sets them: one pool, no seeds, no constant
 # tuning during the search or of the final candidates (a random search draws and keeps).
-DEFAULTS: dict[str, Any] = {"islands": 1, "linear_seeds": 0, "scheduled_seeds": False, "tune_every": 0, "const_search": False,
-                            "polish_top": 0}
+DEFAULTS: dict[str, Any] = {
+    "islands": 1,
+    "linear_seeds": 0,
+    "scheduled_seeds": False,
+    "tune_every": 0,
+    "const_search": False,
+    "polish_top": 0,
+}
 
 
-def rs_config(task: Task, *, budget: str, seed: int, options: dict[str, Any], settings: dict[str, Any] | None = None,
-              **overrides: Any) -> GPConfig:
+def rs_config(
+    task: Task, *, budget: str, seed: int, options: dict[str, Any], settings: dict[str, Any] | None = None, **overrides: Any
+) -> GPConfig:
     """The settings of a random search: GP-D's `budget` preset for `task` (population, generations,
     trajectories, latent size, node budget, function set), `DEFAULTS`, trees drawn up to
     `max_depth`, then the user's `settings`, the caller's `overrides` (normalised, robust) and the
@@ -77,7 +84,9 @@ def init_state(config: GPConfig) -> GPState:
     arrays = {
         **ctx.empty_archive(),
         # the best individual by training cost (finish's fall-back when nothing finite was found)
-        "code": np.full((1, 1, T, L), -1, np.int32), "const": np.zeros((1, 1, T, L), ctx.dtype), "cost": np.full((1, 1), np.inf),
+        "code": np.full((1, 1, T, L), -1, np.int32),
+        "const": np.zeros((1, 1, T, L), ctx.dtype),
+        "cost": np.full((1, 1), np.inf),
         "generation": np.asarray(-1),
     }
     return GPState(config, arrays, ())
@@ -96,14 +105,24 @@ def step(state: GPState) -> GPState:
     cplx = np.asarray(complexity(code))
     ac, ak, acost = ctx.archive(a["archive_code"], a["archive_const"], a["archive_cost"], code, const, cost, cplx)
     best = int(np.argmin(np.where(np.isfinite(cost), cost, np.inf)))
-    a = {**a, "archive_code": np.asarray(ac), "archive_const": np.asarray(ak), "archive_cost": np.asarray(acost, np.float64),
-         "generation": np.asarray(b)}
+    a = {
+        **a,
+        "archive_code": np.asarray(ac),
+        "archive_const": np.asarray(ak),
+        "archive_cost": np.asarray(acost, np.float64),
+        "generation": np.asarray(b),
+    }
     if b == 0 or cost[best] < a["cost"][0, 0]:
         a["code"], a["const"], a["cost"] = code[best][None, None], const[best][None, None], cost[best].reshape(1, 1)
     fin = cost[np.isfinite(cost)]
-    record = {"generation": b, "best_cost": float(a["cost"][0, 0]), "median_cost": float(np.median(fin)) if fin.size else float("inf"),
-              "complexity": int(np.sum(a["code"] >= 0)), "seconds": round(time.perf_counter() - t0, 3),
-              "non_finite": bad}
+    record = {
+        "generation": b,
+        "best_cost": float(a["cost"][0, 0]),
+        "median_cost": float(np.median(fin)) if fin.size else float("inf"),
+        "complexity": int(np.sum(a["code"] >= 0)),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "non_finite": bad,
+    }
     return GPState(cfg, a, (*state.history, record))
 
 
@@ -117,8 +136,9 @@ def load_checkpoint(out: str | Path, config: GPConfig) -> GPState | None:
     return GPState(config, state.arrays, state.history)
 
 
-def search(config: GPConfig, out: Path | None = None, *, resume: bool = False,
-           progress: Callable[[dict], None] | None = None) -> GPState:
+def search(
+    config: GPConfig, out: Path | None = None, *, resume: bool = False, progress: Callable[[dict], None] | None = None
+) -> GPState:
     """Run (or continue) the batches of `config`; checkpoint after each one when `out` is given
     (GP's loop, checkpoint, history and resume check: `_runner.evolve`)."""
     return evolve(config, out, resume=resume, progress=progress, start=lambda c: step(init_state(c)), advance=step, fmt=FORMAT)
@@ -128,8 +148,19 @@ def _as_rs(policy: SymbolicPolicy, evaluated: int) -> SymbolicPolicy:
     return policy.with_provenance(method="rs", evaluated=evaluated)
 
 
-def run_rs(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "rs",
-           budget: str = "quick", settings: dict[str, Any] | None = None, **overrides: Any) -> SymbolicPolicy:
+def run_rs(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "rs",
+    budget: str = "quick",
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> SymbolicPolicy:
     """`symctl synth TASK --method rs`: draw, checkpoint, choose, write the run folder (`policy.json`,
     `candidates/`, `pareto.csv`, `history.csv` with one row per batch, `config.toml`,
     `manifest.json`, `checkpoint/`). `settings` and `overrides` are GPConfig fields."""
@@ -147,8 +178,16 @@ def run_rs(task: Task, out: Path, *, seed: int, options: dict, resume: bool = Fa
         _as_rs(SymbolicPolicy.load(path), evaluated).save(path)
     record = {**config.to_dict(), "method": "rs"}
     write_config(out, {"task_file": task.source, **record})
-    write_manifest(out, record, seed, method="rs", batches_done=state.generation + 1, evaluated=evaluated,
-                   stage_seconds={"synth": round(time.perf_counter() - t0, 3)}, devices=len(context(config).devices))
+    write_manifest(
+        out,
+        record,
+        seed,
+        method="rs",
+        batches_done=state.generation + 1,
+        evaluated=evaluated,
+        stage_seconds={"synth": round(time.perf_counter() - t0, 3)},
+        devices=len(context(config).devices),
+    )
     return policy
 
 

@@ -32,9 +32,16 @@ from ._trees import policy_of
 HISTORY_FIELDS = ("generation", "best_cost", "median_cost", "complexity", "seconds", "non_finite")
 
 
-def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, progress: Callable[[dict], None] | None = None,
-           start: Callable[[GPConfig], GPState] = init, advance: Callable[[GPState], GPState] = step,
-           fmt: str = _checkpoint.FORMAT) -> GPState:
+def evolve(
+    config: GPConfig,
+    out: Path | None = None,
+    *,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    start: Callable[[GPConfig], GPState] = init,
+    advance: Callable[[GPState], GPState] = step,
+    fmt: str = _checkpoint.FORMAT,
+) -> GPState:
     """Run (or continue) the generations of `config`; checkpoint after each one when `out` is given.
     `start` makes generation 0 and `advance` every next one (random search passes its own, and its
     checkpoint format `fmt`)."""
@@ -46,8 +53,10 @@ def evolve(config: GPConfig, out: Path | None = None, *, resume: bool = False, p
         if diff:
             from synth._runfolder import RunFolderError
 
-            raise RunFolderError(f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
-                                 "give the same options, or run without --resume")
+            raise RunFolderError(
+                f"--resume: the checkpoint in {str(out)!r} was made with other settings ({', '.join(diff)}); "
+                "give the same options, or run without --resume"
+            )
         state = GPState(config, state.arrays, state.history)
     t0 = time.perf_counter()
     spent = sum(r["seconds"] for r in state.history) if state else 0.0
@@ -77,8 +86,14 @@ def _report(progress, state: GPState, out: Path | None) -> None:
         progress({**state.history[-1], "total": state.config.generations})  # total: for the display's ETA
 
 
-def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: str = "validation", n: int | None = None,
-                     per_trajectory: bool = False) -> np.ndarray:
+def validation_costs(
+    ctx: Context,
+    code: np.ndarray,
+    const: np.ndarray,
+    stream: str = "validation",
+    n: int | None = None,
+    per_trajectory: bool = False,
+) -> np.ndarray:
     """Mean cost of each of K individuals on held-out trajectories of `stream` (inf if any is
     non-finite), or with `per_trajectory` their costs (K, n) on each of those trajectories."""
     cfg = ctx.config
@@ -89,9 +104,9 @@ def validation_costs(ctx: Context, code: np.ndarray, const: np.ndarray, stream: 
     K = code.shape[0]
     costs = np.zeros((K, chunks, N))
     for c in range(chunks):  # batches of the training batch's size: the population program, no new compilation
-        part = jax.tree_util.tree_map(lambda a, c=c: a[c * N:(c + 1) * N], scen)
+        part = jax.tree_util.tree_map(lambda a, c=c: a[c * N : (c + 1) * N], scen)
         for s in range(0, K, ctx.rows):
-            costs[s:s + ctx.rows, c] = ctx.evaluate(code[s:s + ctx.rows], const[s:s + ctx.rows], part)
+            costs[s : s + ctx.rows, c] = ctx.evaluate(code[s : s + ctx.rows], const[s : s + ctx.rows], part)
     costs = costs.reshape(K, -1)[:, :n]
     if per_trajectory:
         return costs
@@ -150,9 +165,13 @@ def _polished(ctx: Context, cfg: GPConfig, cands: list, scores: np.ndarray, alwa
     scen = _validation_scenarios(ctx, "validation", n)
     # more training data than the evolution can afford per individual: drawn from the task like the
     # training set, on a stream of its own (never the validation or test trajectories)
-    train_set = (ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
-                 if cfg.polish_trajectories else None)
+    train_set = (
+        ctx.sim.scenarios(stream_key(cfg.seed, "polish"), cfg.polish_trajectories, dtype=ctx.dtype)
+        if cfg.polish_trajectories
+        else None
+    )
     fresh = (stream_key(cfg.seed, "polish-batches"), cfg.polish_batch) if cfg.polish_batch else None
+
     def polish(k: int):
         pol = cands[k][0]
         tuned, train = tune_constants(ctx, pol, cfg.polish_steps, cfg.polish_lr, train_set, fresh)
@@ -194,23 +213,56 @@ def finish(state: GPState, out: Path | None = None) -> tuple[SymbolicPolicy, lis
     val = np.concatenate([val] + [p[2][None] for p in kept])
     scores, lost = held_out_scores(val)
     best = int(np.argmin(scores))
-    rows = [{"complexity": cx, "train_cost": t, "validation_cost": float(scores[k]), "validation_lost": int(lost[k]),
-             "tuned": int(tuned), "chosen": int(k == best), "expressions": "; ".join(str(pol).splitlines())}
-            for k, (pol, t, tuned, cx) in enumerate(cands)]
+    rows = [
+        {
+            "complexity": cx,
+            "train_cost": t,
+            "validation_cost": float(scores[k]),
+            "validation_lost": int(lost[k]),
+            "tuned": int(tuned),
+            "chosen": int(k == best),
+            "expressions": "; ".join(str(pol).splitlines()),
+        }
+        for k, (pol, t, tuned, cx) in enumerate(cands)
+    ]
     pol, t, tuned, _ = cands[best]
-    policy = dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "generation": state.generation,
-                                                  "train_cost": t, "validation_cost": float(scores[best]),
-                                                  "validation_lost": int(lost[best]), "constants_tuned": tuned,
-                                                  "validation_trajectories": state.config.validation_trajectories})
+    policy = dataclasses.replace(
+        pol,
+        provenance={
+            **pol.provenance,
+            "seed": state.config.seed,
+            "generation": state.generation,
+            "train_cost": t,
+            "validation_cost": float(scores[best]),
+            "validation_lost": int(lost[best]),
+            "constants_tuned": tuned,
+            "validation_trajectories": state.config.validation_trajectories,
+        },
+    )
     if out is not None:
         policy.save(Path(out) / "policy.json")
-        _save_candidates(Path(out) / CANDIDATES, [
-            dataclasses.replace(pol, provenance={**pol.provenance, "seed": state.config.seed, "train_cost": t,
-                                                 "validation_cost": float(scores[k]), "validation_lost": int(lost[k]),
-                                                 "constants_tuned": tuned, "complexity": cx})
-            for k, (pol, t, tuned, cx) in enumerate(cands)])
+        _save_candidates(
+            Path(out) / CANDIDATES,
+            [
+                dataclasses.replace(
+                    pol,
+                    provenance={
+                        **pol.provenance,
+                        "seed": state.config.seed,
+                        "train_cost": t,
+                        "validation_cost": float(scores[k]),
+                        "validation_lost": int(lost[k]),
+                        "constants_tuned": tuned,
+                        "complexity": cx,
+                    },
+                )
+                for k, (pol, t, tuned, cx) in enumerate(cands)
+            ],
+        )
         with open(Path(out) / "pareto.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, ["complexity", "train_cost", "validation_cost", "validation_lost", "tuned", "chosen", "expressions"])
+            w = csv.DictWriter(
+                fh, ["complexity", "train_cost", "validation_cost", "validation_lost", "tuned", "chosen", "expressions"]
+            )
             w.writeheader()
             w.writerows(sorted(rows, key=lambda r: (r["complexity"], r["tuned"])))
     return policy, rows
@@ -229,8 +281,19 @@ def _save_candidates(folder: Path, policies: list[SymbolicPolicy]) -> None:
         pol.save(folder / f"{k:02d}.json")
 
 
-def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "gp-d",
-        budget: str = "quick", settings: dict[str, Any] | None = None, **overrides: Any) -> SymbolicPolicy:
+def run(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "gp-d",
+    budget: str = "quick",
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> SymbolicPolicy:
     """`symctl synth TASK --method gp-s|gp-d`: evolve, checkpoint, validate, write the run folder.
     `settings` and `overrides` are GPConfig fields (`resolve_config` says which wins)."""
     from synth._runfolder import prepare, write_config, write_manifest
@@ -242,6 +305,13 @@ def run(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False
     policy, _ = finish(state, out)
     record = config.to_dict()
     write_config(out, {"task_file": task.source, **record})
-    write_manifest(out, record, seed, method=method, generations_done=state.generation,
-                   stage_seconds={"synth": round(time.perf_counter() - t0, 3)}, devices=len(context(config).devices))
+    write_manifest(
+        out,
+        record,
+        seed,
+        method=method,
+        generations_done=state.generation,
+        stage_seconds={"synth": round(time.perf_counter() - t0, 3)},
+        devices=len(context(config).devices),
+    )
     return policy

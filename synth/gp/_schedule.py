@@ -60,7 +60,7 @@ def _rates(policy, dt: float):
 
     J, c = affine(sp.Matrix(policy.f), list(policy.z) + list(policy.y) + list(policy.u) + list(policy.r), "latent map", bad)
     nz, ny, nu = policy.nz, policy.ny, policy.nu
-    Fz, Fy, Fu, Fr = J[:, :nz], J[:, nz:nz + ny], J[:, nz + ny:nz + ny + nu], J[:, nz + ny + nu:]
+    Fz, Fy, Fu, Fr = J[:, :nz], J[:, nz : nz + ny], J[:, nz + ny : nz + ny + nu], J[:, nz + ny + nu :]
     if policy.integrator == "discrete":  # z[k+1] = ... : the Euler rate is (z[k+1] - z[k]) / dt
         return (Fz - np.eye(nz)) / dt, Fy / dt, Fu / dt, Fr / dt, c / dt
     if policy.integrator == "euler":
@@ -77,7 +77,7 @@ def observer_gains(ctx, policy):
     pl = task.plant
     if pl.time != "continuous" or policy.nz != pl.nx or lay.nz != pl.nx or policy.nu != pl.nu:
         return None
-    if tuple(policy.observations) != lay.names[:lay.ny] or tuple(policy.targets) != lay.names[lay.ny + lay.nz + lay.nu:]:
+    if tuple(policy.observations) != lay.names[: lay.ny] or tuple(policy.targets) != lay.names[lay.ny + lay.nz + lay.nu :]:
         return None
     try:
         Fz, Fy, Fu, Fr, f0 = _rates(policy, task.dt)
@@ -110,17 +110,18 @@ def scheduled_seeds(ctx, policy) -> list[list[sp.Expr]]:
     ny, nz, nu = lay.ny, lay.nz, lay.nu
     names = lay.names
     ys = [symbol(n) for n in names[:ny]]
-    zs = [symbol(n) for n in names[ny:ny + nz]]
-    us = [symbol(n) for n in names[ny + nz:ny + nz + nu]]
-    rs = [symbol(n) for n in names[ny + nz + nu:]]
+    zs = [symbol(n) for n in names[ny : ny + nz]]
+    us = [symbol(n) for n in names[ny + nz : ny + nz + nu]]
+    rs = [symbol(n) for n in names[ny + nz + nu :]]
     rename = {symbol(a): b for a, b in zip(policy.latent, zs)}
     readouts = [g.xreplace(rename) for g in policy.g]
 
     def total(coefs, syms) -> sp.Expr:
         return sp.Add(*[_coef(float(v)) * s for v, s in zip(coefs, syms) if v != 0.0])
 
-    models = [total(np.concatenate([A[i], B[i], Fr[i]]), zs + us + rs) + (_coef(float(f0[i])) if f0[i] != 0.0 else 0)
-              for i in range(nz)]
+    models = [
+        total(np.concatenate([A[i], B[i], Fr[i]]), zs + us + rs) + (_coef(float(f0[i])) if f0[i] != 0.0 else 0) for i in range(nz)
+    ]
     innovations = [ys[k] - total(C[k], zs) for k in range(ny)]
     scale_L = float(np.max(np.abs(L), initial=0.0))
     main = [int(np.argmax(np.abs(L[i]))) for i in range(nz)]

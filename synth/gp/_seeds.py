@@ -49,8 +49,12 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
     many as fit in the node budget."""
     lay = ctx.layout
     terms = tree_terms(ctx.config)
-    groups = [range(0, lay.ny), range(lay.ny, lay.ny + lay.nz), range(lay.ny + lay.nz, lay.ny + lay.nz + lay.nu),
-              range(lay.ny + lay.nz + lay.nu, lay.n_in)]
+    groups = [
+        range(0, lay.ny),
+        range(lay.ny, lay.ny + lay.nz),
+        range(lay.ny + lay.nz, lay.ny + lay.nz + lay.nu),
+        range(lay.ny + lay.nz + lay.nu, lay.n_in),
+    ]
     sd = 0.5
     out = []
     for t in range(lay.n_trees):
@@ -60,7 +64,9 @@ def seed_expressions(ctx, rng: np.random.Generator) -> list[sp.Expr]:
             members = [v for v in g if lay.allowed[t, v] and v != own]
             order += [members[k] for k in rng.permutation(len(members))]
         chosen = order[:terms]
-        out.append(sp.Add(*[sp.Float(-1.0 if v == own else float(sd * rng.standard_normal())) * symbol(lay.names[v]) for v in chosen]))
+        out.append(
+            sp.Add(*[sp.Float(-1.0 if v == own else float(sd * rng.standard_normal())) * symbol(lay.names[v]) for v in chosen])
+        )
     return out
 
 
@@ -79,7 +85,9 @@ def affine(m: sp.Matrix, vars_: list, what: str, bad) -> tuple[np.ndarray, np.nd
     else:
         Jm = m.jacobian(vars_)
         if Jm.free_symbols:
-            bad(f"its {what} is not linear in {', '.join(sorted(str(s) for s in Jm.free_symbols))}; a seed must be a linear controller")
+            bad(
+                f"its {what} is not linear in {', '.join(sorted(str(s) for s in Jm.free_symbols))}; a seed must be a linear controller"
+            )
         J = np.array(Jm.tolist(), dtype=float)
     c = m.subs(zero)
     if c.free_symbols:
@@ -97,10 +105,12 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
 
     if layout.nz == 0:
         bad("a seed policy starts GP-D runs only (GP-S has no latent state)")
-    lay_y, lay_r = layout.names[: layout.ny], layout.names[layout.ny + layout.nz + layout.nu:]
+    lay_y, lay_r = layout.names[: layout.ny], layout.names[layout.ny + layout.nz + layout.nu :]
     if tuple(policy.observations) != lay_y or tuple(policy.targets) != lay_r:
-        bad(f"its observations {list(policy.observations)} and targets {list(policy.targets)} are not the task's "
-            f"({list(lay_y)}, {list(lay_r)})")
+        bad(
+            f"its observations {list(policy.observations)} and targets {list(policy.targets)} are not the task's "
+            f"({list(lay_y)}, {list(lay_r)})"
+        )
     if policy.integrator not in ("discrete", "euler"):
         bad(f"its latent map is integrated with {policy.integrator!r}; a seed needs 'discrete' or 'euler'")
     z, y, r = list(policy.z), list(policy.y), list(policy.r)
@@ -109,7 +119,7 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
     nz, ny, pz = layout.nz, layout.ny, policy.nz
     Jf, f0 = affine(f, z + y + r, "latent map", bad)
     Jg, g0 = affine(g, z + r, "readout", bad)
-    Fz, Fy, Fr = Jf[:, :pz], Jf[:, pz:pz + ny], Jf[:, pz + ny:]
+    Fz, Fy, Fr = Jf[:, :pz], Jf[:, pz : pz + ny], Jf[:, pz + ny :]
     if policy.integrator == "euler":  # z[k+1] = z + dt f
         Fz, Fy, Fr, f0 = np.eye(pz) + dt * Fz, dt * Fy, dt * Fr, dt * f0
     Gz, Gr = Jg[:, :pz], Jg[:, pz:]
@@ -141,7 +151,7 @@ def fit_linear(policy, layout, dt: float, terms: int, source: str = "seed policy
             bad("its latent map has an integrator (a unit eigenvalue), so its target terms cannot be moved into the readout")
         Gr, g0 = Gr - Gz @ M, g0 - Gz @ m
         Fr, f0 = np.zeros_like(Fr), np.zeros_like(f0)
-    zs = [symbol(n) for n in layout.names[ny:ny + nz]]
+    zs = [symbol(n) for n in layout.names[ny : ny + nz]]
     ys, rs = [symbol(n) for n in lay_y], [symbol(n) for n in lay_r]
 
     def total(coefs, syms, c0) -> sp.Expr:
@@ -196,11 +206,14 @@ def in_run_form(policy, ctx) -> list[sp.Expr] | None:
     if nz == 0 or policy.nz != nz or any(v != 0.0 for v in policy.latent_init):
         return None
     if (tuple(policy.observations), tuple(policy.controls), tuple(policy.targets)) != (
-            lay.names[:ny], lay.names[ny + nz:ny + nz + nu], lay.names[ny + nz + nu:]):
+        lay.names[:ny],
+        lay.names[ny + nz : ny + nz + nu],
+        lay.names[ny + nz + nu :],
+    ):
         return None
     if policy.integrator != ctx.config.integrator or abs(policy.dt - ctx.task.dt) > 1e-12 * ctx.task.dt:
         return None
-    rename = {symbol(a): symbol(b) for a, b in zip(policy.latent, lay.names[ny:ny + nz])}
+    rename = {symbol(a): symbol(b) for a, b in zip(policy.latent, lay.names[ny : ny + nz])}
     return [e.xreplace(rename) for e in (*policy.f, *policy.g)]
 
 
@@ -218,12 +231,16 @@ def fitted_seed(ctx, policy, source: str):
         if own is None:
             raise
         cfg = ctx.config
-        raise SeedPolicyError(f"{err}; nor do its own expressions fit the trees (node budget {cfg.max_nodes}, depth "
-                              f"{cfg.max_depth}, operators {', '.join(cfg.operators)})") from None
+        raise SeedPolicyError(
+            f"{err}; nor do its own expressions fit the trees (node budget {cfg.max_nodes}, depth "
+            f"{cfg.max_depth}, operators {', '.join(cfg.operators)})"
+        ) from None
     arrays = ctx.encode(exprs)
     if arrays is None:
-        raise SeedPolicyError(f"{source}: its fitted form does not fit the trees (node budget {ctx.config.max_nodes}, "
-                              f"depth {ctx.config.max_depth}, operators {', '.join(ctx.config.operators)})")
+        raise SeedPolicyError(
+            f"{source}: its fitted form does not fit the trees (node budget {ctx.config.max_nodes}, "
+            f"depth {ctx.config.max_depth}, operators {', '.join(ctx.config.operators)})"
+        )
     return arrays
 
 

@@ -136,15 +136,28 @@ def policy_of(ctx, code: np.ndarray, const: np.ndarray, **provenance: Any) -> Sy
         regs = lay.names[: lay.ny]
         shift = [symbol(o.name) for o in task.observations] + [symbol(n) for n in regs[: lay.ny - task.ny]]
         return SymbolicPolicy(
-            observations=tuple(o.name for o in task.observations), targets=tuple(task.targets), latent=regs,
-            controls=tuple(task.plant.inputs), f=tuple(shift), g=tuple(exprs), dt=task.dt, integrator="discrete",
-            input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
+            observations=tuple(o.name for o in task.observations),
+            targets=tuple(task.targets),
+            latent=regs,
+            controls=tuple(task.plant.inputs),
+            f=tuple(shift),
+            g=tuple(exprs),
+            dt=task.dt,
+            integrator="discrete",
+            input_limits=tuple(task.input_limits),
+            provenance={"task": task.name, "method": ctx.config.method, **provenance},
         )
     return SymbolicPolicy(
-        observations=tuple(o.name for o in task.observations), targets=tuple(task.targets),
-        latent=lay.names[lay.ny:lay.ny + lay.nz], controls=tuple(task.plant.inputs),
-        f=tuple(exprs[: lay.nz]), g=tuple(exprs[lay.nz:]), dt=task.dt, integrator=ctx.config.integrator,
-        input_limits=tuple(task.input_limits), provenance={"task": task.name, "method": ctx.config.method, **provenance},
+        observations=tuple(o.name for o in task.observations),
+        targets=tuple(task.targets),
+        latent=lay.names[lay.ny : lay.ny + lay.nz],
+        controls=tuple(task.plant.inputs),
+        f=tuple(exprs[: lay.nz]),
+        g=tuple(exprs[lay.nz :]),
+        dt=task.dt,
+        integrator=ctx.config.integrator,
+        input_limits=tuple(task.input_limits),
+        provenance={"task": task.name, "method": ctx.config.method, **provenance},
     )
 
 

@@ -152,7 +152,7 @@ class Breeder:
             c = i + 1
             if ar[tree[i][0]] == 2 and rng.random() < 0.5:
                 c = end(tok, tree, i + 1)
-            new = tree[:i] + tree[c:end(tok, tree, c)] + tree[e:]
+            new = tree[:i] + tree[c : end(tok, tree, c)] + tree[e:]
         elif kind == "subtree":
             i = int(rng.integers(n))
             e = end(tok, tree, i)

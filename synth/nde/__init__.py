@@ -25,6 +25,14 @@ _LAZY = {
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
-    "Architecture", "ArchitectureError", "BUDGETS", "NDEConfig", "NDEConfigError", "NetworkPolicy", "NetworkPolicyError",
-    "controller_for", "nde_config", *_LAZY,
+    "Architecture",
+    "ArchitectureError",
+    "BUDGETS",
+    "NDEConfig",
+    "NDEConfigError",
+    "NetworkPolicy",
+    "NetworkPolicyError",
+    "controller_for",
+    "nde_config",
+    *_LAZY,
 ]

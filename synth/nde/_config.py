@@ -110,8 +110,16 @@ def nde_config(task: Task, budget: str = "quick", **overrides: Any) -> NDEConfig
     return NDEConfig.from_dict(base)
 
 
-def resolve_config(task: Task, *, method: str, budget: str, seed: int, options: dict[str, Any],
-                   settings: dict[str, Any] | None = None, **overrides: Any) -> NDEConfig:
+def resolve_config(
+    task: Task,
+    *,
+    method: str,
+    budget: str,
+    seed: int,
+    options: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> NDEConfig:
     """The settings an NDE run uses: the `budget` preset for `task`, then the user's `settings`
     (`--set`, the run config's `[nde]` table), then `overrides` (normalised, robust), then the CLI's
     `options` (population, generations, latent, time_budget; others are refused)."""
@@ -119,6 +127,11 @@ def resolve_config(task: Task, *, method: str, budget: str, seed: int, options: 
 
     overrides = {**(settings or {}), **overrides}
     base = nde_config(task, budget, method=method, seed=seed, **overrides)
-    defaults = {"population": base.population, "generations": base.generations, "latent": base.latent, "time_budget": base.time_budget}
+    defaults = {
+        "population": base.population,
+        "generations": base.generations,
+        "latent": base.latent,
+        "time_budget": base.time_budget,
+    }
     opts = check_options(method, options, defaults)
     return nde_config(task, budget, method=method, seed=seed, **{**overrides, **opts})

@@ -45,7 +45,9 @@ class Architecture:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise ArchitectureError(f"architecture {name} = {v!r} is not valid; give a count >= 0")
         if self.nz < 1 or self.nu < 1:
-            raise ArchitectureError(f"architecture nz = {self.nz}, nu = {self.nu}: an NDE needs at least one latent state and one control")
+            raise ArchitectureError(
+                f"architecture nz = {self.nz}, nu = {self.nu}: an NDE needs at least one latent state and one control"
+            )
         for name in ("hidden_f", "hidden_g"):
             if any(w < 1 for w in getattr(self, name)):
                 raise ArchitectureError(f"architecture {name} = {list(getattr(self, name))} is not valid; give widths >= 1")
@@ -72,8 +74,14 @@ class Architecture:
         return sum(n_out * (n_in + 1) for _, n_in, n_out, _ in self.layers())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ny": self.ny, "nr": self.nr, "nu": self.nu, "nz": self.nz,
-                "hidden_f": list(self.hidden_f), "hidden_g": list(self.hidden_g)}
+        return {
+            "ny": self.ny,
+            "nr": self.nr,
+            "nu": self.nu,
+            "nz": self.nz,
+            "hidden_f": list(self.hidden_f),
+            "hidden_g": list(self.hidden_g),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "architecture") -> Architecture:
@@ -83,9 +91,14 @@ class Architecture:
         unknown = sorted(set(d) - set(fields))
         missing = [k for k in ("ny", "nr", "nu", "nz") if k not in d]
         if unknown or missing:
-            raise ArchitectureError(f"{where}: " + "; ".join(
-                ([f"unknown keys {', '.join(unknown)}"] if unknown else []) + ([f"missing keys {', '.join(missing)}"] if missing else []))
-                + f"; the keys are {', '.join(fields)}")
+            raise ArchitectureError(
+                f"{where}: "
+                + "; ".join(
+                    ([f"unknown keys {', '.join(unknown)}"] if unknown else [])
+                    + ([f"missing keys {', '.join(missing)}"] if missing else [])
+                )
+                + f"; the keys are {', '.join(fields)}"
+            )
         try:
             return cls(**d)
         except ArchitectureError as err:
@@ -106,8 +119,8 @@ def _split(arch: Architecture, theta, net: str):
     for name, n_in, n_out, off in arch.layers():
         if name != net:
             continue
-        w = theta[off:off + n_out * n_in]
-        b = theta[off + n_out * n_in:off + n_out * (n_in + 1)]
+        w = theta[off : off + n_out * n_in]
+        b = theta[off + n_out * n_in : off + n_out * (n_in + 1)]
         out.append((w, b, n_in, n_out))
     return out
 
@@ -136,8 +149,10 @@ def apply_g(arch: Architecture, theta, x):
 def _casadi_layers(arch: Architecture, theta: np.ndarray, net: str):
     import casadi as ca
 
-    return [(ca.DM(np.asarray(w, float).reshape(n_out, n_in)), ca.DM(np.asarray(b, float).reshape(n_out, 1)))
-            for w, b, n_in, n_out in _split(arch, np.asarray(theta, float), net)]
+    return [
+        (ca.DM(np.asarray(w, float).reshape(n_out, n_in)), ca.DM(np.asarray(b, float).reshape(n_out, 1)))
+        for w, b, n_in, n_out in _split(arch, np.asarray(theta, float), net)
+    ]
 
 
 def casadi_f(arch: Architecture, theta: np.ndarray, x):

@@ -86,7 +86,9 @@ class NetworkPolicy(AbstractNetworkPolicy):
             object.__setattr__(self, scale, tuple(float(v) for v in getattr(self, scale)) or (1.0,) * n)
             if len(getattr(self, off)) != n or len(getattr(self, scale)) != n:
                 raise NetworkPolicyError(f"unit map {off}/{scale}: give {n} offsets and {n} scales")
-            if not all(math.isfinite(o) for o in getattr(self, off)) or not all(math.isfinite(s) and s > 0 for s in getattr(self, scale)):
+            if not all(math.isfinite(o) for o in getattr(self, off)) or not all(
+                math.isfinite(s) and s > 0 for s in getattr(self, scale)
+            ):
                 raise NetworkPolicyError(f"unit map {off}/{scale}: offsets must be finite and scales finite and > 0")
         object.__setattr__(self, "provenance", dict(self.provenance))
         counts = (("observations", a.ny), ("targets", a.nr), ("latent", a.nz), ("controls", a.nu), ("input_limits", a.nu))
@@ -108,8 +110,15 @@ class NetworkPolicy(AbstractNetworkPolicy):
     def params(self) -> dict[str, np.ndarray]:
         """The simulator parameters of this policy for `controller_for(...)`'s Controller."""
         arr = functools.partial(np.asarray, dtype=np.float64)
-        return {"theta": self.theta, "y0": arr(self.y0), "sy": arr(self.sy), "r0": arr(self.r0), "sr": arr(self.sr),
-                "u0": arr(self.u0), "su": arr(self.su)}
+        return {
+            "theta": self.theta,
+            "y0": arr(self.y0),
+            "sy": arr(self.sy),
+            "r0": arr(self.r0),
+            "sr": arr(self.sr),
+            "u0": arr(self.u0),
+            "su": arr(self.su),
+        }
 
     def controller(self) -> tuple[Controller, dict[str, np.ndarray]]:
         return controller_for(self.architecture, self.integrator, self.dt), self.params()
@@ -122,7 +131,9 @@ class NetworkPolicy(AbstractNetworkPolicy):
 
         a, h = self.architecture, self.dt
         z, y, r = ca.SX.sym("z", a.nz), ca.SX.sym("y", a.ny), ca.SX.sym("r", a.nr)
-        y0, sy, r0, sr, u0, su = (ca.DM(np.asarray(v, float).reshape(-1, 1)) for v in (self.y0, self.sy, self.r0, self.sr, self.u0, self.su))
+        y0, sy, r0, sr, u0, su = (
+            ca.DM(np.asarray(v, float).reshape(-1, 1)) for v in (self.y0, self.sy, self.r0, self.sr, self.u0, self.su)
+        )
         rn = (r - r0) / sr
         raw = u0 + su * casadi_g(a, self.theta, ca.vertcat(z, rn))
         lo, hi = ca.DM([lo for lo, _ in self.input_limits]), ca.DM([hi for _, hi in self.input_limits])
@@ -143,11 +154,16 @@ class NetworkPolicy(AbstractNetworkPolicy):
         """This policy, designed on `plants.normalise(task)`, as the same controller for `task`:
         the scaling is composed into the unit maps (the network's numbers are unchanged) and the
         input limits mapped back; provenance gains `"scaling"`."""
-        for kind, have, want in (("observations", self.observations, scaling.observations), ("targets", self.targets, scaling.targets),
-                                 ("inputs", self.controls, scaling.inputs)):
+        for kind, have, want in (
+            ("observations", self.observations, scaling.observations),
+            ("targets", self.targets, scaling.targets),
+            ("inputs", self.controls, scaling.inputs),
+        ):
             if tuple(have) != tuple(want):
-                raise NetworkPolicyError(f"the scaling's {kind} {list(want)} are not the policy's {list(have)}; denormalise with the "
-                                         "scaling returned by plants.normalise for the task the policy was designed on")
+                raise NetworkPolicyError(
+                    f"the scaling's {kind} {list(want)} are not the policy's {list(have)}; denormalise with the "
+                    "scaling returned by plants.normalise for the task the policy was designed on"
+                )
         if scaling.is_identity:
             return self
 
@@ -157,18 +173,34 @@ class NetworkPolicy(AbstractNetworkPolicy):
         y0, sy = compose(self.y0, self.sy, scaling.y0, scaling.sy)
         r0, sr = compose(self.r0, self.sr, scaling.r0, scaling.sr)
         u0, su = compose(self.u0, self.su, scaling.u0, scaling.su)
-        limits = tuple((float(f"{o + s * lo:.15g}"), float(f"{o + s * hi:.15g}"))
-                       for (lo, hi), o, s in zip(self.input_limits, scaling.u0, scaling.su))
-        return dataclasses.replace(self, y0=y0, sy=sy, r0=r0, sr=sr, u0=u0, su=su, input_limits=limits,
-                                   provenance={**self.provenance, "scaling": scaling.to_dict()})
+        limits = tuple(
+            (float(f"{o + s * lo:.15g}"), float(f"{o + s * hi:.15g}"))
+            for (lo, hi), o, s in zip(self.input_limits, scaling.u0, scaling.su)
+        )
+        return dataclasses.replace(
+            self,
+            y0=y0,
+            sy=sy,
+            r0=r0,
+            sr=sr,
+            u0=u0,
+            su=su,
+            input_limits=limits,
+            provenance={**self.provenance, "scaling": scaling.to_dict()},
+        )
 
     # Description ------------------------------------------------------------------------------
     def complexity(self) -> dict[str, int]:
         """Parameters (weights and biases: the constants), operations of one evaluation of `f` and
         `g`, latent states and hidden layers."""
         a = self.architecture
-        return {"operations": a.operations(), "constants": a.n_params, "parameters": a.n_params, "latent": a.nz,
-                "hidden_layers": len(a.hidden_f) + len(a.hidden_g)}
+        return {
+            "operations": a.operations(),
+            "constants": a.n_params,
+            "parameters": a.n_params,
+            "latent": a.nz,
+            "hidden_layers": len(a.hidden_f) + len(a.hidden_g),
+        }
 
     def digest(self) -> str:
         d = self.to_dict()
@@ -182,9 +214,19 @@ class NetworkPolicy(AbstractNetworkPolicy):
 
     def summary(self) -> dict[str, Any]:
         a = self.architecture
-        return {"digest": self.digest(), "kind": self.kind, "network": True, "observations": list(self.observations),
-                "targets": list(self.targets), "latent": list(self.latent), "controls": list(self.controls),
-                "architecture": a.to_dict(), "parameters": a.n_params, "integrator": self.integrator, "dt": self.dt}
+        return {
+            "digest": self.digest(),
+            "kind": self.kind,
+            "network": True,
+            "observations": list(self.observations),
+            "targets": list(self.targets),
+            "latent": list(self.latent),
+            "controls": list(self.controls),
+            "architecture": a.to_dict(),
+            "parameters": a.n_params,
+            "integrator": self.integrator,
+            "dt": self.dt,
+        }
 
     def __str__(self) -> str:
         a = self.architecture
@@ -192,9 +234,11 @@ class NetworkPolicy(AbstractNetworkPolicy):
         g_in = ", ".join(self.latent + self.targets)
         hf = " -> ".join(str(w) for w in a.hidden_f)
         hg = " -> ".join(str(w) for w in a.hidden_g)
-        lines = [f"neural ODE policy ({a.n_params} parameters, latent {', '.join(self.latent)}, {self.integrator} at dt = {self.dt:g} s)",
-                 f"d[{', '.join(self.latent)}]/dt = tanh-MLP({f_in}{'; hidden ' + hf if hf else ''})",
-                 f"[{', '.join(self.controls)}] = MLP({g_in}{'; hidden ' + hg if hg else ''})"]
+        lines = [
+            f"neural ODE policy ({a.n_params} parameters, latent {', '.join(self.latent)}, {self.integrator} at dt = {self.dt:g} s)",
+            f"d[{', '.join(self.latent)}]/dt = tanh-MLP({f_in}{'; hidden ' + hf if hf else ''})",
+            f"[{', '.join(self.controls)}] = MLP({g_in}{'; hidden ' + hg if hg else ''})",
+        ]
         for n, (lo, hi) in zip(self.controls, self.input_limits):
             if math.isfinite(lo) or math.isfinite(hi):
                 lines.append(f"  {n} clipped to [{lo:g}, {hi:g}]")
@@ -204,15 +248,31 @@ class NetworkPolicy(AbstractNetworkPolicy):
     def to_dict(self) -> dict[str, Any]:
         """The content of `network.json` (the parameters themselves are in `network.npz`)."""
         return {
-            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "kind": self.kind,
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
             "architecture": self.architecture.to_dict(),
-            "observations": list(self.observations), "targets": list(self.targets), "latent": list(self.latent),
-            "controls": list(self.controls), "integrator": self.integrator, "dt": self.dt,
+            "observations": list(self.observations),
+            "targets": list(self.targets),
+            "latent": list(self.latent),
+            "controls": list(self.controls),
+            "integrator": self.integrator,
+            "dt": self.dt,
             "input_limits": jsonable(self.input_limits),
-            "units": {"y0": list(self.y0), "sy": list(self.sy), "r0": list(self.r0), "sr": list(self.sr),
-                      "u0": list(self.u0), "su": list(self.su)},
-            "parameters": {"file": NPZ_FILE, "array": "theta", "count": int(self.theta.size),
-                           "sha256": hashlib.sha256(self.theta.astype("<f8").tobytes()).hexdigest()},
+            "units": {
+                "y0": list(self.y0),
+                "sy": list(self.sy),
+                "r0": list(self.r0),
+                "sr": list(self.sr),
+                "u0": list(self.u0),
+                "su": list(self.su),
+            },
+            "parameters": {
+                "file": NPZ_FILE,
+                "array": "theta",
+                "count": int(self.theta.size),
+                "sha256": hashlib.sha256(self.theta.astype("<f8").tobytes()).hexdigest(),
+            },
             "provenance": jsonable(self.provenance),
         }
 
@@ -245,8 +305,10 @@ class NetworkPolicy(AbstractNetworkPolicy):
             found = d.get("schema") if isinstance(d, dict) else None
             raise NetworkPolicyError(f"{path}: [schema] is {found!r}, not {SCHEMA!r}: this is not a symctl network policy")
         if d.get("schema_version") != SCHEMA_VERSION:
-            raise NetworkPolicyError(f"{path}: [schema_version] {d.get('schema_version')!r} is not read by this symctl, which reads "
-                                     f"version {SCHEMA_VERSION}; use the symctl that wrote it")
+            raise NetworkPolicyError(
+                f"{path}: [schema_version] {d.get('schema_version')!r} is not read by this symctl, which reads "
+                f"version {SCHEMA_VERSION}; use the symctl that wrote it"
+            )
 
         def key(name, kind=None):
             if name not in d:
@@ -270,18 +332,29 @@ class NetworkPolicy(AbstractNetworkPolicy):
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
             raise NetworkPolicyError(f"{npz}: cannot read the parameters ({err})") from None
         if theta.ndim != 1 or theta.size != arch.n_params or par.get("count") != theta.size:
-            raise NetworkPolicyError(f"{npz}: {theta.size} parameters of shape {theta.shape}; [parameters] count says "
-                                     f"{par.get('count')!r} and the architecture needs {arch.n_params}")
+            raise NetworkPolicyError(
+                f"{npz}: {theta.size} parameters of shape {theta.shape}; [parameters] count says "
+                f"{par.get('count')!r} and the architecture needs {arch.n_params}"
+            )
         if hashlib.sha256(theta.astype("<f8").tobytes()).hexdigest() != par.get("sha256"):
-            raise NetworkPolicyError(f"{npz}: the parameters are not those {path.name} was written with ([parameters] sha256 differs)")
+            raise NetworkPolicyError(
+                f"{npz}: the parameters are not those {path.name} was written with ([parameters] sha256 differs)"
+            )
         units = key("units", dict)
         try:
-            return cls(architecture=arch, theta=theta, observations=tuple(key("observations", list)), targets=tuple(key("targets", list)),
-                       latent=tuple(key("latent", list)), controls=tuple(key("controls", list)), dt=float(key("dt")),
-                       integrator=key("integrator", str),
-                       input_limits=tuple((float(lo), float(hi)) for lo, hi in key("input_limits", list)),
-                       **{k: tuple(units.get(k, ())) for k in ("y0", "sy", "r0", "sr", "u0", "su")},
-                       provenance=dict(d.get("provenance") or {}))
+            return cls(
+                architecture=arch,
+                theta=theta,
+                observations=tuple(key("observations", list)),
+                targets=tuple(key("targets", list)),
+                latent=tuple(key("latent", list)),
+                controls=tuple(key("controls", list)),
+                dt=float(key("dt")),
+                integrator=key("integrator", str),
+                input_limits=tuple((float(lo), float(hi)) for lo, hi in key("input_limits", list)),
+                **{k: tuple(units.get(k, ())) for k in ("y0", "sy", "r0", "sr", "u0", "su")},
+                provenance=dict(d.get("provenance") or {}),
+            )
         except NetworkPolicyError as err:
             raise NetworkPolicyError(f"{path}: {err}") from None
         except (TypeError, ValueError) as err:

@@ -64,15 +64,21 @@ def evolve(trainer: Trainer, out: Path | None = None, *, resume: bool = False, p
     if resume and ckpt is not None and _checkpoint.exists(ckpt):
         arrays, header = _checkpoint.load(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
         if header.get("config_hash") != _resume_hash(cfg):
-            raise RunFolderError(f"--resume: the checkpoint in {str(ckpt)!r} was made with other settings or another seed; "
-                                 "give the same options, or run without --resume")
+            raise RunFolderError(
+                f"--resume: the checkpoint in {str(ckpt)!r} was made with other settings or another seed; "
+                "give the same options, or run without --resume"
+            )
         if header.get("cma") != _cma_version():
-            raise RunFolderError(f"--resume: the checkpoint in {str(ckpt)!r} was made with cma {header.get('cma')}, this is cma "
-                                 f"{_cma_version()}: its optimiser state cannot be rebuilt exactly; run without --resume")
+            raise RunFolderError(
+                f"--resume: the checkpoint in {str(ckpt)!r} was made with cma {header.get('cma')}, this is cma "
+                f"{_cma_version()}: its optimiser state cannot be rebuilt exactly; run without --resume"
+            )
         told = arrays["told"]
         if told.ndim != 2 or told.shape[1] != cfg.population or arrays["best_theta"].shape != (trainer.n_params,):
-            raise RunFolderError(f"--resume: the checkpoint in {str(ckpt)!r} does not hold this run's state "
-                                 f"(fitness {told.shape}, network {arrays['best_theta'].shape}); run without --resume")
+            raise RunFolderError(
+                f"--resume: the checkpoint in {str(ckpt)!r} does not hold this run's state "
+                f"(fitness {told.shape}, network {arrays['best_theta'].shape}); run without --resume"
+            )
         evo.replay(told)
         best_theta, best_cost = arrays["best_theta"].astype(float), float(header["best_cost"])
         rows, spent = list(header["history"]), float(header["seconds"])
@@ -90,18 +96,43 @@ def evolve(trainer: Trainer, out: Path | None = None, *, resume: bool = False, p
         if fitness[k] < best_cost:
             best_theta, best_cost = population[k].copy(), float(fitness[k])
         finite = fitness[np.isfinite(fitness)]
-        rows.append({"generation": evo.generation, "evaluations": evo.generation * cfg.population, "best_cost": best_cost,
-                     "median_cost": float(np.median(finite)) if finite.size else math.inf,
-                     "non_finite": int(fitness.size - finite.size), "sigma": evo.sigma, "seconds": round(time.perf_counter() - t0, 3)})
+        rows.append(
+            {
+                "generation": evo.generation,
+                "evaluations": evo.generation * cfg.population,
+                "best_cost": best_cost,
+                "median_cost": float(np.median(finite)) if finite.size else math.inf,
+                "non_finite": int(fitness.size - finite.size),
+                "sigma": evo.sigma,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
         if ckpt is not None:
-            _checkpoint.save(ckpt, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, {"told": np.stack(evo.told), "best_theta": best_theta},
-                             {"generation": evo.generation, "seed": cfg.seed, "config_hash": _resume_hash(cfg), "cma": _cma_version(),
-                              "best_cost": best_cost, "history": rows, "seconds": spent + time.perf_counter() - start})
+            _checkpoint.save(
+                ckpt,
+                CHECKPOINT_FORMAT,
+                CHECKPOINT_VERSION,
+                {"told": np.stack(evo.told), "best_theta": best_theta},
+                {
+                    "generation": evo.generation,
+                    "seed": cfg.seed,
+                    "config_hash": _resume_hash(cfg),
+                    "cma": _cma_version(),
+                    "best_cost": best_cost,
+                    "history": rows,
+                    "seconds": spent + time.perf_counter() - start,
+                },
+            )
             _write_history(out, rows)
         if progress is not None:
             progress({**rows[-1], "total": cfg.generations})
-    return {"evolution": evo, "best_theta": best_theta, "best_cost": best_cost, "history": rows,
-            "seconds": spent + time.perf_counter() - start}
+    return {
+        "evolution": evo,
+        "best_theta": best_theta,
+        "best_cost": best_cost,
+        "history": rows,
+        "seconds": spent + time.perf_counter() - start,
+    }
 
 
 def finish(trainer: Trainer, state: dict[str, Any]) -> tuple[NetworkPolicy, dict[str, Any]]:
@@ -116,27 +147,55 @@ def finish(trainer: Trainer, state: dict[str, Any]) -> tuple[NetworkPolicy, dict
     scored = [(name, theta, train, float(v)) for (name, theta, train), v in zip(cands, held_out)]
     order = sorted(range(len(scored)), key=lambda i: (scored[i][3] if math.isfinite(scored[i][3]) else math.inf, i))
     name, theta, train, val = scored[order[0]]
-    record = {"generations": evo.generation, "evaluations": evo.generation * cfg.population, "chosen": name,
-              "train_cost": train, "validation_cost": val, "validation_trajectories": cfg.validation_trajectories,
-              "candidates": {n: {"train_cost": t, "validation_cost": v} for n, _, t, v in scored},
-              "sigma": evo.sigma, "train_seconds": round(state["seconds"], 3)}
-    policy = trainer.policy(theta, task=trainer.task.name, method=cfg.method, seed=cfg.seed, generation=evo.generation,
-                            chosen=name, train_cost=train, validation_cost=val,
-                            validation_trajectories=cfg.validation_trajectories, evaluations=record["evaluations"])
+    record = {
+        "generations": evo.generation,
+        "evaluations": evo.generation * cfg.population,
+        "chosen": name,
+        "train_cost": train,
+        "validation_cost": val,
+        "validation_trajectories": cfg.validation_trajectories,
+        "candidates": {n: {"train_cost": t, "validation_cost": v} for n, _, t, v in scored},
+        "sigma": evo.sigma,
+        "train_seconds": round(state["seconds"], 3),
+    }
+    policy = trainer.policy(
+        theta,
+        task=trainer.task.name,
+        method=cfg.method,
+        seed=cfg.seed,
+        generation=evo.generation,
+        chosen=name,
+        train_cost=train,
+        validation_cost=val,
+        validation_trajectories=cfg.validation_trajectories,
+        evaluations=record["evaluations"],
+    )
     return policy, record
 
 
-def run_nde(task: Task, out: Path, *, seed: int, options: dict, resume: bool = False, progress=None, method: str = "nde",
-            budget: str = "quick", normalised: bool = False, robust: bool = False,
-            settings: dict[str, Any] | None = None) -> NetworkPolicy:
+def run_nde(
+    task: Task,
+    out: Path,
+    *,
+    seed: int,
+    options: dict,
+    resume: bool = False,
+    progress=None,
+    method: str = "nde",
+    budget: str = "quick",
+    normalised: bool = False,
+    robust: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> NetworkPolicy:
     """`symctl synth TASK --method nde`: evolve, checkpoint, choose, write the run folder
     (`network.json`, `network.npz`, `history.csv`, `config.toml`, `manifest.json`). `normalised`
     and `robust` train on `plants.training_task(task, normalised, robust)`, and the network is
     written in its units; `budget` picks the preset (`BUDGETS`), `settings` are NDEConfig fields."""
     from plants import training_task
 
-    config = resolve_config(task, method=method, budget=budget, seed=seed, options=options, settings=settings,
-                            normalised=normalised, robust=robust)
+    config = resolve_config(
+        task, method=method, budget=budget, seed=seed, options=options, settings=settings, normalised=normalised, robust=robust
+    )
     learn = training_task(task, normalised, robust)[0]
     out = prepare(out)
     if not resume and _checkpoint.exists(out / CHECKPOINT):
@@ -150,6 +209,13 @@ def run_nde(task: Task, out: Path, *, seed: int, options: dict, resume: bool = F
         _write_history(out, state["history"])
     cfg_dict = {"task_file": task.source, "budget": budget, **config.to_dict()}
     write_config(out, cfg_dict)
-    write_manifest(out, cfg_dict, seed, method=method, generations_done=record["generations"], nde=record,
-                   stage_seconds={"synth": round(time.perf_counter() - t0, 3)})
+    write_manifest(
+        out,
+        cfg_dict,
+        seed,
+        method=method,
+        generations_done=record["generations"],
+        nde=record,
+        stage_seconds={"synth": round(time.perf_counter() - t0, 3)},
+    )
     return policy

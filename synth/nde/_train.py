@@ -61,14 +61,29 @@ class Trainer:
     def policy(self, theta: np.ndarray, **provenance: Any) -> NetworkPolicy:
         """The network `theta` as a policy for the training task (its units: identity maps)."""
         t = self.task
-        return NetworkPolicy(self.arch, np.asarray(theta, float), tuple(o.name for o in t.observations), tuple(t.targets),
-                             latent_names(t, self.arch.nz), tuple(t.plant.inputs), t.dt, self.config.integrator,
-                             tuple(t.input_limits), provenance=provenance)
+        return NetworkPolicy(
+            self.arch,
+            np.asarray(theta, float),
+            tuple(o.name for o in t.observations),
+            tuple(t.targets),
+            latent_names(t, self.arch.nz),
+            tuple(t.plant.inputs),
+            t.dt,
+            self.config.integrator,
+            tuple(t.input_limits),
+            provenance=provenance,
+        )
 
     def _fixed(self) -> dict[str, Any]:
         a, d = self.arch, self.dtype
-        return {"y0": jnp.zeros(a.ny, d), "sy": jnp.ones(a.ny, d), "r0": jnp.zeros(a.nr, d), "sr": jnp.ones(a.nr, d),
-                "u0": jnp.zeros(a.nu, d), "su": jnp.ones(a.nu, d)}
+        return {
+            "y0": jnp.zeros(a.ny, d),
+            "sy": jnp.ones(a.ny, d),
+            "r0": jnp.zeros(a.nr, d),
+            "sr": jnp.ones(a.nr, d),
+            "u0": jnp.zeros(a.nu, d),
+            "su": jnp.ones(a.nu, d),
+        }
 
     def _costs_impl(self, thetas, scen):
         fixed = self._fixed()
@@ -101,9 +116,15 @@ class Trainer:
         rows = np.concatenate([thetas, np.repeat(thetas[:1], P - K, axis=0)]) if K < P else thetas
         chunks = -(-n // N)
         scen = self.sim.scenarios(stream_key(cfg.seed, stream), chunks * N, dtype=self.dtype)
-        costs = np.concatenate([
-            self._costs(jnp.asarray(rows, self.dtype), jax.tree_util.tree_map(lambda a, c=c: a[c * N:(c + 1) * N], scen))[:K]
-            for c in range(chunks)], axis=1)
+        costs = np.concatenate(
+            [
+                self._costs(jnp.asarray(rows, self.dtype), jax.tree_util.tree_map(lambda a, c=c: a[c * N : (c + 1) * N], scen))[
+                    :K
+                ]
+                for c in range(chunks)
+            ],
+            axis=1,
+        )
         return finite_mean(np.asarray(costs, float)[:, :n], axis=1)
 
 
