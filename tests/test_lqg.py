@@ -92,3 +92,27 @@ def test_oracle_for_varying_parameters_beats_the_nominal_design():
     per_trajectory = np.asarray(sim.run_paired(controller, params, scen).cost).mean()
     nominal = np.asarray(sim.simulate(lqg(task, "lqg"), scen).cost).mean()
     assert per_trajectory < nominal
+
+
+def test_oracle_where_possible_skips_parameters_without_an_operating_point():
+    from plants import ModelError
+    from validation import oracle, oracle_where_possible
+
+    task = plants.get_task("cstr/varying")
+    nominal = np.asarray(task.plant.nominal, float)
+    # A hot feed (Tf 347 K) and a large, weakly cooled reactor: even full coolant flow cannot hold
+    # the nominal set point, so no design exists at these parameters.
+    hot = np.array([141.24, 256.9, -47457.8, 40675.2, 99.19, 346.7, 299.62, 26.64, 1.0, 7.2e10, 72750.0, 8.314])
+    with pytest.raises(ModelError, match="no equilibrium"):
+        lqg(task, "lqg", p=hot)
+    with pytest.raises(ModelError, match="no equilibrium"):
+        oracle(task, np.stack([nominal, hot]))
+    controller, params, rows = oracle_where_possible(task, np.stack([nominal, hot, nominal]))
+    assert rows.tolist() == [0, 2]
+    own, alone = compile_policy(lqg(task, "lqg", p=nominal), task)
+    assert own is controller
+    for leaf, stacked in zip(jax.tree_util.tree_leaves(alone), jax.tree_util.tree_leaves(params)):
+        assert stacked.shape == (2, *np.shape(leaf))
+        np.testing.assert_array_equal(stacked[0], leaf)
+        np.testing.assert_array_equal(stacked[1], leaf)
+    assert oracle_where_possible(task, hot[None])[0] is None

@@ -7,7 +7,7 @@ from ._closedloop import ClosedLoop, build_closed_loop, controller_step, noise_f
 from ._screen import box_stability, screen
 from ._validate import DEFAULT_SETTINGS, ValidationError, validate
 from .lqg import VARIANTS as LQG_VARIANTS
-from .lqg import LQGDesign, LQGError, closed_loop_matrix, design, lqg, oracle, policy_from_design
+from .lqg import LQGDesign, LQGError, closed_loop_matrix, design, lqg, oracle, oracle_where_possible, policy_from_design
 
 __all__ = [
     "DEFAULT_REQUIREMENTS",
@@ -27,6 +27,7 @@ __all__ = [
     "lqg",
     "noise_from_simulator",
     "oracle",
+    "oracle_where_possible",
     "policy_from_design",
     "screen",
     "validate",

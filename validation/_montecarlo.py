@@ -75,8 +75,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     the costs equal the single-process ones (the oracle runs here)."""
     from synth import Simulator
 
-    from .lqg import LQGError
-    from .lqg import oracle as make_oracle
+    from .lqg import oracle_where_possible
 
     if "lqg" not in policies:
         raise ValueError("monte_carlo needs an 'lqg' entry among the policies")
@@ -104,21 +103,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
         m = min(n, oracle_max)
         t0 = time.perf_counter()
         p = np.asarray(scen.p)[:m]
-        try:
-            ctrl, params = make_oracle(task, p)
-            idx = np.arange(m)
-        except (LQGError, ValueError):
-            idx, rows = [], []
-            from .lqg import lqg as design_lqg
-
-            for i in range(m):
-                try:
-                    rows.append(design_lqg(task, "lqg", p=p[i]))
-                    idx.append(i)
-                except (LQGError, ValueError):
-                    pass
-            idx = np.asarray(idx, int)
-            ctrl, params = make_oracle(task, p[idx]) if idx.size else (None, None)
+        ctrl, params, idx = oracle_where_possible(task, p)
         if ctrl is not None:
             ro = sim.run_paired(ctrl, params, scen.take(idx))
             oc = np.asarray(ro.cost, float)

@@ -391,11 +391,33 @@ def closed_loop_matrix(task: Task, policy: SymbolicPolicy, d: LQGDesign) -> np.n
 
 def oracle(task: Task, params: np.ndarray, variant: str = "lqg"):
     """Per-trajectory LQG for tasks whose parameters vary: a `Controller` and stacked parameters,
-    one design per row of `params`, to run with `Simulator.run_paired` on the same scenarios."""
+    one design per row of `params`, to run with `Simulator.run_paired` on the same scenarios.
+    Raises the first failing row's error (`oracle_where_possible` skips such rows instead)."""
+    controller, stacked, _ = _oracle(task, params, variant, strict=True)
+    return controller, stacked
+
+
+def oracle_where_possible(task: Task, params: np.ndarray, variant: str = "lqg"):
+    """`oracle` on the rows of `params` that have a design (at some parameters no input within the
+    limits holds the operating point, or no stabilising LQG exists): `(controller, stacked
+    parameters, indices of those rows)`, with `(None, None, [])` when no row has one."""
+    return _oracle(task, params, variant, strict=False)
+
+
+def _oracle(task: Task, params: np.ndarray, variant: str, strict: bool):
     from synth import compile_policy
 
     params = np.asarray(params, float)
-    policies = [lqg(task, variant, p=row) for row in params]
+    policies, rows = [], []
+    for i, row in enumerate(params):
+        try:
+            policies.append(lqg(task, variant, p=row))
+            rows.append(i)
+        except (LQGError, ValueError, ArithmeticError):
+            if strict:
+                raise
+    if not policies:
+        return None, None, np.zeros(0, int)
     controller, _ = compile_policy(policies[0], task)
     stacked = []
     for pol in policies:
@@ -406,7 +428,17 @@ def oracle(task: Task, params: np.ndarray, variant: str = "lqg"):
     import jax
     import jax.numpy as jnp
 
-    return controller, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *stacked)
+    return controller, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *stacked), np.asarray(rows, int)
 
 
-__all__ = ["LQGDesign", "LQGError", "VARIANTS", "closed_loop_matrix", "design", "lqg", "oracle", "policy_from_design"]
+__all__ = [
+    "LQGDesign",
+    "LQGError",
+    "VARIANTS",
+    "closed_loop_matrix",
+    "design",
+    "lqg",
+    "oracle",
+    "oracle_where_possible",
+    "policy_from_design",
+]
