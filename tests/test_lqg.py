@@ -116,3 +116,8 @@ def test_oracle_where_possible_skips_parameters_without_an_operating_point():
         np.testing.assert_array_equal(stacked[0], leaf)
         np.testing.assert_array_equal(stacked[1], leaf)
     assert oracle_where_possible(task, hot[None])[0] is None
+    # At a higher set point the same reactor needs less cooling, and designs at each row's own
+    # target exist for both rows.
+    assert oracle_where_possible(task, np.stack([nominal, hot]), targets=np.array([[420.0], [420.0]]))[2].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="one per row"):
+        oracle(task, np.stack([nominal, hot]), targets=np.array([[420.0]]))

@@ -240,15 +240,20 @@ def _matrix(a: np.ndarray) -> sp.Matrix:
 def _affine_in_r(value0: np.ndarray, slope: np.ndarray, r: sp.Matrix, r0: np.ndarray) -> sp.Matrix:
     """`value0 + slope (r - r0)` as expressions `a + b r`, computed numerically first.
 
-    Offsets that vanish in theory (an equilibrium maps to itself) come out as rounding noise;
-    entries below 1e-12 of their scale are dropped, so every design has the same structure.
+    Offsets that vanish in theory (an equilibrium maps to itself) come out as rounding noise of the
+    difference `value0 - slope r0` (the slope is a central difference, good to about 1e3 eps: up to
+    1.4e-12 of the terms' size over sho/varying's test set, designed at each target). Entries below
+    1e-9 of their own row's size are dropped, far under float32's resolution of the terms they
+    join, so designs at different parameters and targets share one structure.
     """
     value0 = np.asarray(value0, float).reshape(-1)
     slope = np.asarray(slope, float).reshape(value0.size, -1)
     a = value0 - (slope @ r0 if r0.size else 0.0)
-    scale = max(1.0, float(np.max(np.abs(value0), initial=0.0)), float(np.max(np.abs(slope), initial=0.0)))
-    a = np.where(np.abs(a) < 1e-12 * scale, 0.0, a)
-    b = np.where(np.abs(slope) < 1e-12 * scale, 0.0, slope)
+    size = np.maximum(np.abs(value0), np.abs(slope) @ np.abs(r0) if r0.size else 0.0)  # per row: the terms that cancel
+    size = np.maximum(size, np.max(np.abs(slope), axis=1, initial=0.0))
+    cut = np.maximum(1e-9 * size, 1e-12)  # (and, as before, anything under 1e-12)
+    a = np.where(np.abs(a) < cut, 0.0, a)
+    b = np.where(np.abs(slope) < cut[:, None], 0.0, slope)
     out = []
     for i in range(value0.size):
         e = _num(a[i]) if a[i] != 0.0 else sp.Integer(0)
@@ -389,29 +394,34 @@ def closed_loop_matrix(task: Task, policy: SymbolicPolicy, d: LQGDesign) -> np.n
     return np.vstack([top, bottom])
 
 
-def oracle(task: Task, params: np.ndarray, variant: str = "lqg"):
+def oracle(task: Task, params: np.ndarray, variant: str = "lqg", targets: np.ndarray | None = None):
     """Per-trajectory LQG for tasks whose parameters vary: a `Controller` and stacked parameters,
-    one design per row of `params`, to run with `Simulator.run_paired` on the same scenarios.
-    Raises the first failing row's error (`oracle_where_possible` skips such rows instead)."""
-    controller, stacked, _ = _oracle(task, params, variant, strict=True)
+    one design per row of `params` (and of `targets` when given; else at the nominal target, whose
+    operating point the policy extrapolates linearly to other targets), to run with
+    `Simulator.run_paired` on the same scenarios. Raises the first failing row's error
+    (`oracle_where_possible` skips such rows instead)."""
+    controller, stacked, _ = _oracle(task, params, variant, targets, strict=True)
     return controller, stacked
 
 
-def oracle_where_possible(task: Task, params: np.ndarray, variant: str = "lqg"):
-    """`oracle` on the rows of `params` that have a design (at some parameters no input within the
-    limits holds the operating point, or no stabilising LQG exists): `(controller, stacked
-    parameters, indices of those rows)`, with `(None, None, [])` when no row has one."""
-    return _oracle(task, params, variant, strict=False)
+def oracle_where_possible(task: Task, params: np.ndarray, variant: str = "lqg", targets: np.ndarray | None = None):
+    """`oracle` on the rows of `params` (and `targets`) that have a design (at some parameters or
+    targets no input within the limits holds the operating point, or no stabilising LQG exists):
+    `(controller, stacked parameters, indices of those rows)`, `(None, None, [])` when none has."""
+    return _oracle(task, params, variant, targets, strict=False)
 
 
-def _oracle(task: Task, params: np.ndarray, variant: str, strict: bool):
+def _oracle(task: Task, params: np.ndarray, variant: str, targets, strict: bool):
     from synth import compile_policy
 
     params = np.asarray(params, float)
+    targets = [None] * len(params) if targets is None else np.asarray(targets, float)
+    if len(targets) != len(params):
+        raise ValueError(f"oracle: {len(targets)} targets for {len(params)} parameter rows; give one per row")
     policies, rows = [], []
-    for i, row in enumerate(params):
+    for i, (row, target) in enumerate(zip(params, targets)):
         try:
-            policies.append(lqg(task, variant, p=row))
+            policies.append(lqg(task, variant, p=row, r=target))
             rows.append(i)
         except (LQGError, ValueError, ArithmeticError):
             if strict:
