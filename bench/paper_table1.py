@@ -237,7 +237,7 @@ def run_cell(spec: dict) -> dict:
     jax.config.update("jax_enable_x64", True)  # (as the CLI does: the held-out cost in float64)
     import plants
     from symctl.cli import main
-    from validation.lqg import LQGError, lqg, oracle_where_possible
+    from validation.lqg import LQGError, lqg, oracle_where_possible, run_oracle
 
     task = plants.get_task(spec["task"])
     record = dict(spec)
@@ -245,12 +245,14 @@ def run_cell(spec: dict) -> dict:
     if spec["method"] == "lqg-oracle":  # one design per held-out trajectory, at its own parameters and target
         sim, scen = test_set(task, spec["test_trajectories"])
         t0 = time.perf_counter()
-        controller, params, rows = oracle_where_possible(task, np.asarray(scen.p), targets=np.asarray(scen.r))
-        if controller is None:
+        groups = oracle_where_possible(task, np.asarray(scen.p), targets=np.asarray(scen.r))
+        if not groups:
             return {**record, "error": "no per-trajectory LQG: no test trajectory's parameters have a design"}
         record["synth_seconds"] = round(time.perf_counter() - t0, 3)
+        rows, cost, _ = run_oracle(sim, groups, scen)
         record["designed"] = rows.tolist()  # the test trajectories it covers (where an operating point exists)
-        return {**record, **_scores(sim.run_paired(controller, params, scen.take(rows)).cost)}
+        record["structures"] = len(groups)
+        return {**record, **_scores(cost)}
     if spec["method"] == "lqg":
         try:
             policy = lqg(task, "lqg")

@@ -8,7 +8,7 @@ import pytest
 import plants
 from synth import Simulator, compile_policy
 from synth._runfolder import stream_key
-from validation import closed_loop_matrix, design, lqg, policy_from_design
+from validation import LQGError, closed_loop_matrix, design, lqg, policy_from_design
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_oracle_where_possible_skips_parameters_without_an_operating_point():
         lqg(task, "lqg", p=hot)
     with pytest.raises(ModelError, match="no equilibrium"):
         oracle(task, np.stack([nominal, hot]))
-    controller, params, rows = oracle_where_possible(task, np.stack([nominal, hot, nominal]))
+    [(controller, params, rows)] = oracle_where_possible(task, np.stack([nominal, hot, nominal]))
     assert rows.tolist() == [0, 2]
     own, alone = compile_policy(lqg(task, "lqg", p=nominal), task)
     assert own is controller
@@ -115,9 +115,32 @@ def test_oracle_where_possible_skips_parameters_without_an_operating_point():
         assert stacked.shape == (2, *np.shape(leaf))
         np.testing.assert_array_equal(stacked[0], leaf)
         np.testing.assert_array_equal(stacked[1], leaf)
-    assert oracle_where_possible(task, hot[None])[0] is None
+    assert oracle_where_possible(task, hot[None]) == []
     # At a higher set point the same reactor needs less cooling, and designs at each row's own
     # target exist for both rows.
-    assert oracle_where_possible(task, np.stack([nominal, hot]), targets=np.array([[420.0], [420.0]]))[2].tolist() == [0, 1]
+    groups = oracle_where_possible(task, np.stack([nominal, hot]), targets=np.array([[420.0], [420.0]]))
+    assert sorted(i for *_, rows in groups for i in rows.tolist()) == [0, 1]
     with pytest.raises(ValueError, match="one per row"):
         oracle(task, np.stack([nominal, hot]), targets=np.array([[420.0]]))
+
+
+def test_oracle_groups_designs_of_different_structure_and_runs_them_in_order():
+    from validation import oracle, oracle_where_possible, run_oracle
+
+    task = plants.get_task("sho/varying")
+    nominal = np.asarray(task.plant.nominal, float)
+    free = nominal.copy()
+    free[0] = 0.0  # omega = 0: the discretised plant has an exact zero where the nominal one has not
+    params = np.stack([nominal, free, nominal])
+    with pytest.raises(LQGError, match="differ in structure"):
+        oracle(task, params)
+    groups = oracle_where_possible(task, params)
+    assert sorted(rows.tolist() for *_, rows in groups) == [[0, 2], [1]]
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(0, "test"), 3)
+    rows, cost, success = run_oracle(sim, groups, scen)
+    assert rows.tolist() == [0, 1, 2] and success.shape == (3,)
+    alone = [
+        float(np.asarray(sim.simulate(lqg(task, "lqg", p=p), scen.take(np.array([i]))).cost)[0]) for i, p in enumerate(params)
+    ]
+    np.testing.assert_allclose(cost, alone, rtol=1e-6)

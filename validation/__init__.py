@@ -7,7 +7,17 @@ from ._closedloop import ClosedLoop, build_closed_loop, controller_step, noise_f
 from ._screen import box_stability, screen
 from ._validate import DEFAULT_SETTINGS, ValidationError, validate
 from .lqg import VARIANTS as LQG_VARIANTS
-from .lqg import LQGDesign, LQGError, closed_loop_matrix, design, lqg, oracle, oracle_where_possible, policy_from_design
+from .lqg import (
+    LQGDesign,
+    LQGError,
+    closed_loop_matrix,
+    design,
+    lqg,
+    oracle,
+    oracle_where_possible,
+    policy_from_design,
+    run_oracle,
+)
 
 __all__ = [
     "DEFAULT_REQUIREMENTS",
@@ -28,6 +38,7 @@ __all__ = [
     "noise_from_simulator",
     "oracle",
     "oracle_where_possible",
+    "run_oracle",
     "policy_from_design",
     "screen",
     "validate",

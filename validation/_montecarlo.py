@@ -75,7 +75,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     the costs equal the single-process ones (the oracle runs here)."""
     from synth import Simulator
 
-    from .lqg import oracle_where_possible
+    from .lqg import oracle_where_possible, run_oracle
 
     if "lqg" not in policies:
         raise ValueError("monte_carlo needs an 'lqg' entry among the policies")
@@ -103,11 +103,10 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
         m = min(n, oracle_max)
         t0 = time.perf_counter()
         p = np.asarray(scen.p)[:m]
-        ctrl, params, idx = oracle_where_possible(task, p)
-        if ctrl is not None:
-            ro = sim.run_paired(ctrl, params, scen.take(idx))
-            oc = np.asarray(ro.cost, float)
-            st = cost_statistics(oc, np.asarray(ro.success, bool))
+        groups = oracle_where_possible(task, p)
+        if groups:
+            idx, oc, osucc = run_oracle(sim, groups, scen)
+            st = cost_statistics(oc, osucc)
             st["designed"] = int(idx.size)
             st["attempted"] = int(m)
             st["ratio_of_policies"] = {}
