@@ -247,7 +247,7 @@ def run_cell(spec: dict) -> dict:
         t0 = time.perf_counter()
         groups = oracle_where_possible(task, np.asarray(scen.p), targets=np.asarray(scen.r))
         if not groups:
-            return {**record, "error": "no per-trajectory LQG: no test trajectory's parameters have a design"}
+            return {**record, "error": "no per-trajectory LQG: no test trajectory's parameters and target have a design"}
         record["synth_seconds"] = round(time.perf_counter() - t0, 3)
         rows, cost, _ = run_oracle(sim, groups, scen)
         record["designed"] = rows.tolist()  # the test trajectories it covers (where an operating point exists)
