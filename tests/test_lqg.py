@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import plants
+from plants import ModelError
 from synth import Simulator, compile_policy
 from synth._runfolder import stream_key
 from validation import LQGError, closed_loop_matrix, design, lqg, policy_from_design
@@ -144,3 +145,25 @@ def test_oracle_groups_designs_of_different_structure_and_runs_them_in_order():
         float(np.asarray(sim.simulate(lqg(task, "lqg", p=p), scen.take(np.array([i]))).cost)[0]) for i, p in enumerate(params)
     ]
     np.testing.assert_allclose(cost, alone, rtol=1e-6)
+
+
+def test_monte_carlo_oracle_is_designed_at_each_trajectory_s_parameters_and_target():
+    from validation._montecarlo import monte_carlo
+
+    task = plants.get_task("cstr/varying")  # nonlinear: the operating point depends on the target
+    sim = Simulator(task)
+    result = monte_carlo(task, {"lqg": lqg(task, "lqg")}, 3, stream_key(5, "test"))
+    scen = result["_scenarios"]
+    got = np.asarray(result["costs"]["oracle"], float)
+    P, R = np.asarray(scen.p), np.asarray(scen.r)
+    designed = 0
+    for i in range(3):
+        try:
+            own = lqg(task, "lqg", p=P[i], r=R[i])
+        except ModelError:
+            assert np.isnan(got[i])
+            continue
+        designed += 1
+        alone = float(np.asarray(sim.simulate(own, scen.take(np.array([i]))).cost)[0])
+        np.testing.assert_allclose(got[i], alone, rtol=1e-6)
+    assert designed >= 2 and result["oracle"]["designed"] == designed

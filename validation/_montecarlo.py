@@ -65,9 +65,10 @@ def cost_statistics(c: np.ndarray, success: np.ndarray) -> dict:
 
 def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = None, oracle_max: int = 200, engine=None) -> dict:
     """Run every policy in `policies` (name -> `SymbolicPolicy`; must include "lqg") on `n` scenarios
-    drawn with `key`; for varying-parameter tasks also the per-trajectory LQG oracle on the first
-    `min(n, oracle_max)` scenarios. Returns statistics and per-trajectory costs (and, under the private
-    key `_scenarios`, the scenarios used).
+    drawn with `key`; for varying-parameter tasks also the per-trajectory LQG oracle (designed at
+    each scenario's parameters and target) on the first `min(n, oracle_max)` scenarios. Returns
+    statistics and per-trajectory costs (and, under the private key `_scenarios`, the scenarios
+    used).
 
     With an `engine` (`validation._cluster.Engine`) the trajectories are split into one contiguous
     part per worker: the scenarios are drawn here, once, and each worker simulates its slice, so
@@ -103,7 +104,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
         m = min(n, oracle_max)
         t0 = time.perf_counter()
         p = np.asarray(scen.p)[:m]
-        groups = oracle_where_possible(task, p)
+        groups = oracle_where_possible(task, p, targets=np.asarray(scen.r)[:m])  # each at its own operating point
         if groups:
             idx, oc, osucc = run_oracle(sim, groups, scen)
             st = cost_statistics(oc, osucc)
@@ -117,7 +118,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
             costs["oracle"][idx] = oc
             result["oracle"] = st
         else:
-            result["oracle"] = {"designed": 0, "attempted": int(m), "reason": "no LQG design exists for any drawn parameter set"}
+            result["oracle"] = {"designed": 0, "attempted": int(m), "reason": "no LQG design exists for any drawn parameter set and target"}
         timing["oracle"] = time.perf_counter() - t0
     result["costs"] = {k: v.tolist() for k, v in costs.items()}
     result["success_flags"] = {k: v.astype(int).tolist() for k, v in succ.items()}
