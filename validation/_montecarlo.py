@@ -118,7 +118,11 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
             costs["oracle"][idx] = oc
             result["oracle"] = st
         else:
-            result["oracle"] = {"designed": 0, "attempted": int(m), "reason": "no LQG design exists for any drawn parameter set and target"}
+            result["oracle"] = {
+                "designed": 0,
+                "attempted": int(m),
+                "reason": "no LQG design exists for any drawn parameter set and target",
+            }
         timing["oracle"] = time.perf_counter() - t0
     result["costs"] = {k: v.tolist() for k, v in costs.items()}
     result["success_flags"] = {k: v.astype(int).tolist() for k, v in succ.items()}
