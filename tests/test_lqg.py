@@ -9,7 +9,7 @@ import plants
 from plants import ModelError
 from synth import Simulator, compile_policy
 from synth._runfolder import stream_key
-from validation import LQGError, closed_loop_matrix, design, lqg, policy_from_design
+from validation import LQGError, closed_loop_matrix, design, lqg, oracle, oracle_where_possible, policy_from_design, run_oracle
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,6 @@ def test_lqg_policy_tracks_its_target(sho):
 
 
 def test_oracle_for_varying_parameters_beats_the_nominal_design():
-    from validation import oracle
-
     task = plants.get_task("sho/varying")
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(2, "test"), 64)
@@ -96,9 +94,6 @@ def test_oracle_for_varying_parameters_beats_the_nominal_design():
 
 
 def test_oracle_where_possible_skips_parameters_without_an_operating_point():
-    from plants import ModelError
-    from validation import oracle, oracle_where_possible
-
     task = plants.get_task("cstr/varying")
     nominal = np.asarray(task.plant.nominal, float)
     # A hot feed (Tf 347 K) and a large, weakly cooled reactor: even full coolant flow cannot hold
@@ -126,8 +121,6 @@ def test_oracle_where_possible_skips_parameters_without_an_operating_point():
 
 
 def test_oracle_groups_designs_of_different_structure_and_runs_them_in_order():
-    from validation import oracle, oracle_where_possible, run_oracle
-
     task = plants.get_task("sho/varying")
     nominal = np.asarray(task.plant.nominal, float)
     free = nominal.copy()
