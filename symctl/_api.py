@@ -214,8 +214,8 @@ def validate(
     **settings
         Validation settings (`validation.DEFAULT_SETTINGS`), the defaults `symctl validate` uses:
         ``trajectories`` (1000), ``sweep`` (256), ``starts`` (8), ``seed`` (0), ``sweep_design``
-        ("lhs"), ``widen`` (1.0), ``sweep_ticks``, ``oracle_trajectories`` (50), ``requirements`` (a
-        TOML file overriding the certificate's requirements), ...
+        ("lhs"), ``widen`` (1.0), ``sweep_ticks``, ``oracle_trajectories`` (50), ``integration_replays``
+        (4), ``requirements`` (a TOML file overriding the certificate's requirements), ...
 
     Returns
     -------

@@ -30,6 +30,13 @@ def register(app: typer.Typer) -> None:
         oracle: Annotated[
             int, typer.Option(min=0, help="Trajectories for the per-trajectory LQG oracle (varying parameters).")
         ] = 50,
+        integration_replays: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="The policy's costliest held-out trajectories replayed with CVODES, to check the fixed step (0: none).",
+            ),
+        ] = 4,
         requirements: Annotated[Path | None, typer.Option(help="TOML file overriding the certificate's requirements.")] = None,
         out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder, or next to policy.json).")] = None,
         workers: Annotated[
@@ -69,6 +76,7 @@ def register(app: typer.Typer) -> None:
             "widen": widen,
             "sweep_ticks": sweep_ticks,
             "oracle_trajectories": oracle,
+            "integration_replays": integration_replays,
             "requirements": str(requirements) if requirements else None,
             "workers": workers,
             "address": address,

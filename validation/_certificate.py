@@ -18,6 +18,10 @@ requirement set to `false` is switched off (NOT APPLICABLE). Only FAIL rows fail
 * `robust_spectral_radius_max` (default 1): the linearised closed loop is stable (spectral radius
   below it) at the equilibrium of every vertex of the parameter box and of the worst case found;
   above `validation._screen.MAX_VERTICES` vertices, a seeded subset of them (said in the evidence).
+* `integration_rtol_max` (default 0.05): on each of the policy's costliest held-out trajectories
+  (`validation._integration`), the fixed-step simulator's cost is within this relative distance of
+  CVODES's on the same noise. Every other figure rests on the fixed step; where it fails, the task
+  needs more `substeps`.
 * `gain_margin_db_min`, `phase_margin_deg_min` (default None): the classical margins are reported
   as INFO rows; giving a number makes either a requirement again.
 """
@@ -35,6 +39,7 @@ DEFAULT_REQUIREMENTS: dict[str, float | bool | None] = {
     "success_rate_min": 0.99,  # lower 95% Wilson bound of the success rate
     "worst_case_ratio_max": 10.0,  # worst-case cost over the box <= k x the policy's mean cost at the nominal parameters
     "worst_case_cost_max": None,  # bound on the worst-case cost over the box (None: not required)
+    "integration_rtol_max": 0.05,  # fixed step vs CVODES on the costliest held-out trajectories, relative cost difference
     "disk_margin_min": 0.5,  # balanced disk margin alpha, worst input channel (0.5: +-4.4 dB and +-28 deg together)
     "spectral_radius_max": 1.0,  # local stability: largest |eigenvalue| of the linearised closed loop (strict)
     "robust_spectral_radius_max": 1.0,  # the same at every vertex of the parameter box and at the worst case found
@@ -114,6 +119,25 @@ def describe_box_stability(bs: dict) -> str:
     return text
 
 
+def _integration_row(ic: dict, v) -> dict:
+    label = "fixed step against CVODES"
+    if v in (None, False) or not ic.get("replays"):
+        why = "not required" if v in (None, False) else ic.get("reason", "not run")
+        return _row(label, "-" if v in (None, False) else f"relative cost difference <= {v}", "NOT APPLICABLE", None, why)
+    w, d = ic["worst"], ic["max_relative_difference"]
+    ev = (
+        f"the {len(ic['replays'])} costliest of {ic['of']} held-out trajectories replayed with CVODES (tolerance "
+        f"{ic['cvodes_tolerance']:g}); largest difference {d:.3g} on trajectory {w['trajectory']}: fixed step "
+        f"{w['cost_fixed_step']:.6g}, CVODES {w['cost_cvodes']:.6g}"
+    )
+    if d > v:
+        ev += (
+            f". The fixed step ({ic['substeps']} substeps of {ic['step']:.3g} per tick) misrepresents the plant "
+            f"there, and every other figure rests on it: raise task.substeps"
+        )
+    return _row(label, f"relative cost difference <= {v} on each", "PASS" if d <= v else "FAIL", d, ev)
+
+
 def certify(results: dict, requirements: dict, policy_name: str = "policy") -> dict:
     """Judge `results` (the sections of validation.json) against `requirements`."""
     rows = []
@@ -159,6 +183,8 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
                 f"{s['count']}/{pol['n']} = {s['rate']:.4f}, Wilson 95% [{lo:.4f}, {s['wilson95'][1]:.4f}]",
             )
         )
+
+    rows.append(_integration_row(results.get("integration") or {}, req.get("integration_rtol_max")))
 
     wc = results.get("worst_case") or {}
     worst = wc.get("worst")

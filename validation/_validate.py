@@ -1,7 +1,7 @@
 """`validate(policy, task, out_dir, settings) -> dict`: the whole validation stage.
 
-Monte Carlo against LQG (JAX, common random numbers, held-out "test" stream), CasADi sweeps of the
-parameter box and of stress knobs, worst-case search confirmed by CVODES, margins of LQR, LQG and the
+Monte Carlo against LQG (JAX, common random numbers, held-out "test" stream), the costliest of its
+trajectories replayed with CVODES (does the fixed step hold?), CasADi sweeps of the parameter box and of stress knobs, worst-case search confirmed by CVODES, margins of LQR, LQG and the
 policy, the certificate; writes `validation.json` and `report.html` into `out_dir`.
 """
 
@@ -25,6 +25,7 @@ from synth._load import load_policy
 
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
+from ._integration import integration_check
 from ._margins import LoopLinearizer, lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
 from ._screen import MAX_VERTICES, box_stability
@@ -50,6 +51,7 @@ DEFAULT_SETTINGS: dict = {
     "max_delay": 3,  # measurement delays 0..max_delay ticks
     "x0_grid": 9,  # initial-condition grid per axis (first two states)
     "confirm_rtol": 0.05,
+    "integration_replays": 4,  # the policy's costliest held-out trajectories replayed with CVODES (0: none)
     "requirements": None,
     "workers": None,  # split the Monte Carlo and the parameter-box sweep over this many Dask workers (a local cluster unless `address`)
     "address": None,  # a running Dask cluster's scheduler (tcp://host:port or a scheduler file)
@@ -227,6 +229,12 @@ def validate(
         for name, pol in (("policy", policy), ("lqg", lqg_policy))
     }
 
+    # Integration: does the fixed step hold on the costliest trajectories? ----------------------
+    t0 = time.perf_counter()
+    stage("integration check", 0.4)
+    integration = integration_check(task, policy, mc["costs"]["policy"], scen, int(s["integration_replays"]))
+    lap("integration_check", t0)
+
     # Sweeps ----------------------------------------------------------------------------------
     t0 = time.perf_counter()
     stage("sweeps", 0.45)
@@ -327,6 +335,7 @@ def validate(
             "network": isinstance(policy, AbstractNetworkPolicy),
         },
         "monte_carlo": mc,
+        "integration": integration,
         "sweep": {
             "parameter_box": sw,
             "stress": stress,

@@ -1,0 +1,111 @@
+"""The certificate's integration check: the policy's costliest held-out trajectories replayed with
+CVODES catch a fixed step too long for a stiff plant, and pass one that is short enough."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+import sympy as sp
+
+import plants
+from synth import Simulator, SymbolicPolicy
+from validation import DEFAULT_REQUIREMENTS, certify
+from validation._integration import integration_check, relative_difference
+
+PLANT = """
+[plant]
+name = "fastlag"
+description = "A slow state driven through a fast first-order lag (time constant 1/200 s)"
+time = "continuous"
+states = [{ name = "x" }, { name = "v" }]
+inputs = [{ name = "u" }]
+
+[plant.dynamics]
+x = "-x + v + u"
+v = "-200*(v - x)"
+
+[plant.diffusion]
+x = 0.2
+v = 0
+"""
+
+TASK = """
+[task]
+name = "fastlag/task"
+plant = "plant.toml"
+horizon = 2.0
+dt = 0.05
+substeps = {substeps}
+process_noise = 1.0
+
+[task.observations]
+y = {{ expr = "x", noise = 0.05 }}
+
+[task.initial]
+x = {{ uniform = [0.5, 1.5] }}
+v = {{ fixed = 0.0 }}
+
+[task.cost]
+Q = [1.0, 0.0]
+R = [0.1]
+state_reference = [0, 0]
+input_reference = [0]
+aggregate = "mean"
+"""
+
+
+def _task(tmp_path, substeps: int):
+    d = tmp_path / f"s{substeps}"
+    d.mkdir()
+    (d / "plant.toml").write_text(PLANT)
+    (d / "task.toml").write_text(TASK.format(substeps=substeps))
+    return plants.get_task(str(d / "task.toml"))
+
+
+def _run(task, k=3, n=8):
+    y = plants.symbol("y")
+    policy = SymbolicPolicy(observations=("y",), targets=(), latent=(), controls=("u",), f=(), g=(-2 * y,), dt=task.dt)
+    sim = Simulator(task)
+    scen = sim.scenarios(jax.random.key(3), n)
+    costs = np.asarray(sim.simulate(policy, scen).cost, float)
+    return costs, integration_check(task, policy, costs, scen, k)
+
+
+def test_a_step_too_long_for_the_fast_lag_fails_the_certificate(tmp_path):
+    # one substep of 0.05 s: 200 x 0.05 = 10, far outside Euler-Heun's stability region
+    costs, ic = _run(_task(tmp_path, 1))
+    assert (costs > 1e20).all()  # the fixed step runs away
+    w = ic["worst"]
+    assert w["cost_cvodes"] < 10 and ic["max_relative_difference"] > 1e10
+    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    assert row["status"] == "FAIL" and "raise task.substeps" in row["evidence"]
+
+
+def test_a_short_enough_step_passes_and_replays_the_costliest_trajectories(tmp_path):
+    # 20 substeps of 2.5 ms: 200 x 0.0025 = 0.5
+    costs, ic = _run(_task(tmp_path, 20), k=3)
+    assert np.isfinite(costs).all()
+    assert [r["trajectory"] for r in ic["replays"]] == np.argsort(-costs)[:3].tolist()
+    for r in ic["replays"]:
+        # the CasADi fixed-step loop is the simulator; CVODES differs by the step's error, a little
+        assert r["cost_fixed_step"] == pytest.approx(r["cost_simulator"], rel=1e-9)
+        assert 0 < r["relative_difference"] < 0.01
+    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    assert row["status"] == "PASS" and row["value"] == ic["max_relative_difference"]
+
+
+def test_relative_difference_of_diverging_replays():
+    assert relative_difference(math.inf, math.inf) == 0.0  # both integrators diverge: the plant does
+    assert relative_difference(math.inf, 2.0) == math.inf
+    assert relative_difference(2.0, math.inf) == math.inf
+    assert relative_difference(2.2, 2.0) == pytest.approx(0.1)  # relative to CVODES's cost
+
+
+def test_a_discrete_time_plant_has_no_step_to_check():
+    task = plants.get_task("pendulum/swingup")
+    assert task.plant.time == "discrete"
+    ic = integration_check(task, None, np.zeros(4), None, 4)
+    assert "discrete" in ic["reason"]
+    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    assert row["status"] == "NOT APPLICABLE"

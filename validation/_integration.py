@@ -1,0 +1,79 @@
+"""Does the fixed step represent the plant's ODE? The policy's costliest held-out trajectories
+replayed with CVODES.
+
+Every figure of the certificate comes from the simulator's fixed-step scheme (`task.substeps`
+Euler-Heun steps per tick). Where the plant is stiff somewhere in its state space (a reaction that
+ignites, a fast mode at a limit), a step that is accurate on most trajectories can be far off, or
+diverge, on the few that go there; those are also the trajectories that cost most. So the check
+replays the policy's `k` highest-cost held-out trajectories (non-finite first) with the same noise,
+the same controller ticks and CVODES between ticks (`build_closed_loop(integrator="cvodes")`), and
+compares the costs. A fixed step that diverges where CVODES stays finite is the plain case of a
+step too long for the plant.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
+
+
+def relative_difference(fixed: float, cvodes: float) -> float:
+    """The fixed step's error relative to CVODES, the accurate one: |fixed - cvodes| / |cvodes|; 0
+    when both are non-finite (both integrators diverge: the plant does), inf when one is."""
+    if not math.isfinite(fixed) or not math.isfinite(cvodes):
+        return 0.0 if not math.isfinite(fixed) and not math.isfinite(cvodes) else math.inf
+    return abs(fixed - cvodes) / max(abs(cvodes), 1e-12)
+
+
+def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9) -> dict:
+    """Replay the `k` highest-cost of the trajectories `scen` (whose fixed-step costs under `policy`
+    are `costs`) with CVODES between ticks. Returns the replays (index, the simulator's cost, the
+    CasADi fixed-step cost, CVODES's cost, their relative difference) and the largest difference."""
+    from synth import Simulator
+
+    if task.plant.time == "discrete":
+        return {"reason": "the plant is in discrete time: its step is the model, not an integration"}
+    costs = np.asarray(costs, float)
+    k = min(int(k), costs.size)
+    if k <= 0:
+        return {"reason": "no trajectories replayed (integration_replays = 0)"}
+    t0 = time.perf_counter()
+    order = np.argsort(-np.where(np.isnan(costs), np.inf, costs), kind="stable")[:k]
+    sim = Simulator(task)
+    fixed = build_closed_loop(task, policy)
+    cvodes = build_closed_loop(task, policy, integrator="cvodes", tol=tol)
+    replays = []
+    for i in order.tolist():
+        s = scen.take(i)
+        noise = noise_from_simulator(sim.noise_sequence(s))
+        x0, r, p = (np.asarray(a, float) for a in (s.x0, s.r, s.p))
+        c_fixed = fixed.run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
+        try:
+            c_cv, error = cvodes.run(x0, r, p, NOMINAL_KNOBS, noise)["cost"], None
+        except RuntimeError as err:  # CVODES gives up on a trajectory that runs away
+            c_cv, error = math.inf, str(err).splitlines()[0][:200]
+        replays.append(
+            {
+                "trajectory": i,
+                "cost_simulator": float(costs[i]),
+                "cost_fixed_step": c_fixed,
+                "cost_cvodes": c_cv,
+                "relative_difference": relative_difference(c_fixed, c_cv),
+                "error": error,
+            }
+        )
+    worst = max(replays, key=lambda row: row["relative_difference"])
+    return {
+        "replays": replays,
+        "of": int(costs.size),
+        "max_relative_difference": worst["relative_difference"],
+        "worst": worst,
+        "substeps": int(task.substeps),
+        "step": task.dt / task.substeps,
+        "cvodes_tolerance": tol,
+        "seconds": time.perf_counter() - t0,
+    }
