@@ -492,10 +492,25 @@ def oracle_markdown(table: dict, oracle: dict) -> str:
     return "\n".join(lines)
 
 
+def _median(costs) -> float:
+    """The median of per-trajectory costs (inf where none are recorded)."""
+    return statistics.median(costs) if costs else math.inf
+
+
+def _ordered_entry(label: str, s: dict) -> str:
+    """A method's entry in the orderings: its mean, or where that is inf its best seed's median and losses."""
+    if math.isfinite(s["mean"]):
+        return f"{label} {fmt(s['mean'])}"
+    costs = s.get("best_costs") or []
+    lost = sum(not math.isfinite(c) for c in costs)
+    return f"{label} inf (best seed: median {fmt(_median(costs))}, {lost} lost)"
+
+
 def ordering_markdown(table: dict) -> str:
-    """Per experiment, the methods run here from best to worst by mean test cost, and the paper's
-    order of the same methods by its Table 1 fitness (higher is better): the comparison the paper's
-    costs allow, as its fitness is on its own discretisation and scale."""
+    """Per experiment, the methods run here from best to worst by mean test cost (then, for means
+    that a lost trajectory makes inf, by the best seed's median), and the paper's order of the same
+    methods by its Table 1 fitness (higher is better): the comparison the paper's costs allow, as
+    its fitness is on its own discretisation and scale."""
     lines = ["| # | task | here (best first, mean test cost) | the paper (best first, Table 1 fitness) |", "|---|---|---|---|"]
     for exp in EXPERIMENTS:
         ours = {label: s["mean"] for (n, label), s in table.items() if n == exp.number and s.get("seeds")}
@@ -503,11 +518,13 @@ def ordering_markdown(table: dict) -> str:
         column = {label: METHODS[label][2] for label in ours if METHODS[label][2] in exp.paper}
         if len(column) < 2:
             continue
-        here = sorted(column, key=lambda label: ours[label])
+        # A lost trajectory makes a mean inf; such methods follow, ordered by their best seed's median.
+        medians = {label: _median(table[(exp.number, label)].get("best_costs")) for label in column}
+        here = sorted(column, key=lambda label: (ours[label], medians[label]))
         paper = sorted(column, key=lambda label: -exp.paper[column[label]][0])
         lines.append(
             f"| {exp.number} | {exp.task} | "
-            + " < ".join(f"{label} {fmt(ours[label])}" for label in here)
+            + " < ".join(_ordered_entry(label, table[(exp.number, label)]) for label in here)
             + " | "
             + " > ".join(f"{column[label]} {exp.paper[column[label]][0]:g}" for label in paper)
             + " |"
