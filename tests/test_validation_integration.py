@@ -6,7 +6,6 @@ import math
 import jax
 import numpy as np
 import pytest
-import sympy as sp
 
 import plants
 from synth import Simulator, SymbolicPolicy
