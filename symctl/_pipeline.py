@@ -198,10 +198,11 @@ def run(
     policy_text = policy.digest() if network else (out / "policy.json").read_text(encoding="utf-8")
 
     # Validation -----------------------------------------------------------------------------------
-    from validation import validate
+    from validation import DEFAULT_REQUIREMENTS, DEFAULT_SETTINGS, validate
 
     vset = {"trajectories": config["trajectories"], "sweep": config["sweep"], "starts": config["starts"], "seed": config["seed"]}
-    h_val = _sha("validate", __version__, task_text, policy_text, vset)
+    # (the defaults too: a certificate that gained a requirement or a check is not up to date)
+    h_val = _sha("validate", __version__, task_text, policy_text, vset, DEFAULT_SETTINGS, DEFAULT_REQUIREMENTS)
     if _up_to_date(out, "validate", h_val):
         say("validation: up to date")
         results = json.loads((out / "validation.json").read_text())
