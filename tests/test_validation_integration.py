@@ -108,3 +108,62 @@ def test_a_discrete_time_plant_has_no_step_to_check():
     assert "discrete" in ic["reason"]
     row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
     assert row["status"] == "NOT APPLICABLE"
+
+
+TANK_PLANT = """
+[plant]
+name = "tank"
+description = "A tank draining through an orifice (Torricelli) with an inflow pump"
+time = "continuous"
+states = [{ name = "h", unit = "m" }]
+inputs = [{ name = "q", unit = "m/s" }]
+
+[plant.dynamics]
+h = "q - 0.5*sqrt(max(h, 0))"
+
+[plant.diffusion]
+h = 0.001
+"""
+
+TANK_TASK = """
+[task]
+name = "tank/drain"
+plant = "plant.toml"
+horizon = 10.0
+dt = 0.1
+substeps = 10
+process_noise = 1.0
+
+[task.observations]
+y = { expr = "h", noise = 0.01 }
+
+[task.initial]
+h = { uniform = [0.2, 0.4] }
+
+[task.input_limits]
+q = [0.0, 1.0]
+
+[task.cost]
+Q = [1.0]
+R = [0.0]
+state_reference = [0]
+input_reference = [0]
+aggregate = "mean"
+"""
+
+
+def test_an_emptying_tank_is_replayed_without_a_jacobian_where_bdf_fails(tmp_path):
+    # the pump stays off, the tank empties within 3 s, and sqrt(max(h, 0)) has no finite
+    # derivative at h = 0: CVODES's BDF (Newton) fails there, Adams (fixed-point) integrates it
+    (tmp_path / "plant.toml").write_text(TANK_PLANT)
+    (tmp_path / "task.toml").write_text(TANK_TASK)
+    task = plants.get_task(str(tmp_path / "task.toml"))
+    y = plants.symbol("y")
+    policy = SymbolicPolicy(observations=("y",), targets=(), latent=(), controls=("q",), f=(), g=(-y,), dt=task.dt)
+    sim = Simulator(task)
+    scen = sim.scenarios(jax.random.key(0), 4)
+    costs = np.asarray(sim.simulate(policy, scen).cost, float)
+    ic = integration_check(task, policy, costs, scen, 2)
+    assert [r["cvodes_method"] for r in ic["replays"]] == ["cvodes-nonstiff"] * 2
+    assert all("cvodes:" in r["errors"][0] for r in ic["replays"])
+    assert ic["compared"] == 2 and ic["max_relative_difference"] < 0.05
