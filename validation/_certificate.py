@@ -125,15 +125,23 @@ def _integration_row(ic: dict, v) -> dict:
     if v in (None, False) or not ic.get("replays"):
         why = "not required" if v in (None, False) else ic.get("reason", "not run")
         return _row(label, thr, "NOT APPLICABLE", None, why)
-    failed = [r for r in ic["replays"] if r["relative_difference"] is None]
-    lost = (
-        f"; CVODES could not integrate {len(failed)} (trajectories {', '.join(str(r['trajectory']) for r in failed)}: "
-        f"{'; '.join(failed[0]['errors'])}), not compared"
-        if failed
-        else ""
-    )
+    chaotic = [
+        r for r in ic["replays"] if r["relative_difference"] is None and r.get("cvodes_method") is None and not r["errors"]
+    ]
+    failed = [r for r in ic["replays"] if r["errors"] and r["relative_difference"] is None]
+    lost = ""
+    if chaotic:
+        lost += (
+            f"; {len(chaotic)} chaotic (CVODES's own cost moves by up to {max(r['sensitivity'] for r in chaotic):.3g} "
+            f"at a 10 x looser tolerance), not compared"
+        )
+    if failed:
+        lost += (
+            f"; CVODES could not integrate {len(failed)} (trajectories {', '.join(str(r['trajectory']) for r in failed)}: "
+            f"{'; '.join(failed[0]['errors'])}), not compared"
+        )
     if not ic.get("compared"):
-        return _row(label, thr, "INFO", None, f"{len(ic['replays'])} costliest held-out trajectories replayed{lost}")
+        return _row(label, thr, "INFO", None, f"the {len(ic['replays'])} costliest held-out trajectories replayed{lost}")
     adams = sum(r["cvodes_method"] == "cvodes-nonstiff" for r in ic["replays"])
     if adams:
         lost += f"; {adams} integrated by Adams without a Jacobian, where BDF failed"

@@ -8,7 +8,9 @@ diverge, on the few that go there; those are also the trajectories that cost mos
 replays the policy's `k` highest-cost held-out trajectories (non-finite first) with the same noise,
 the same controller ticks and CVODES between ticks (`build_closed_loop(integrator="cvodes")`), and
 compares the costs. A fixed step that diverges where CVODES stays finite is the plain case of a
-step too long for the plant.
+step too long for the plant. A chaotic trajectory is not compared: its cost after any
+perturbation is another draw, so one trajectory says nothing about the step (CVODES at a 10 x
+looser tolerance tells them apart: its cost moves with the tolerance).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import time
 import numpy as np
 
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
+
+LOOSER = 10.0  # CVODES again at this factor on its tolerance: does the reference itself hold?
+CHAOTIC = 1e-3  # a trajectory whose CVODES cost moves this much with the tolerance is not compared
 
 
 def relative_difference(fixed: float, cvodes: float) -> float:
@@ -32,8 +37,9 @@ def relative_difference(fixed: float, cvodes: float) -> float:
 def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9) -> dict:
     """Replay the `k` highest-cost of the trajectories `scen` (whose fixed-step costs under `policy`
     are `costs`) with CVODES between ticks. Returns the replays (index, the simulator's cost, the
-    CasADi fixed-step cost, CVODES's cost and method, their relative difference, or None where
-    CVODES could not integrate the trajectory) and the largest difference over those compared."""
+    CasADi fixed-step cost, CVODES's cost and method, how far CVODES's cost moves at a 10 x looser
+    tolerance, the relative difference of the fixed step to CVODES, or None where the trajectory is
+    chaotic or CVODES could not integrate it) and the largest difference over those compared."""
     from synth import Simulator
 
     if task.plant.time == "discrete":
@@ -47,6 +53,13 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9) -> d
     sim = Simulator(task)
     fixed = build_closed_loop(task, policy)
     cvodes = {"cvodes": build_closed_loop(task, policy, integrator="cvodes", tol=tol)}
+    loose_loops: dict = {}
+
+    def loose(method):
+        if method not in loose_loops:
+            loose_loops[method] = build_closed_loop(task, policy, integrator=method, tol=tol * LOOSER)
+        return loose_loops[method]
+
     replays = []
     for i in order.tolist():
         s = scen.take(i)
@@ -65,10 +78,19 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9) -> d
             except RuntimeError as err:
                 errors.append(f"{method}: {_reason(err)}")
                 continue
-            row.update(cost_cvodes=c_cv, cvodes_method=method, relative_difference=relative_difference(c_fixed, c_cv))
+            # A chaotic trajectory (a swing-up) amplifies any difference, an integrator's or a
+            # tolerance's, until its cost is another draw: then CVODES disagrees with itself at a
+            # looser tolerance, and one trajectory says nothing about the step.
+            try:
+                sensitivity = relative_difference(loose(method).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"], c_cv)
+            except RuntimeError:  # (no evidence either way)
+                sensitivity = None
+            chaotic = sensitivity is not None and sensitivity > CHAOTIC
+            row.update(cost_cvodes=c_cv, cvodes_method=method, sensitivity=sensitivity, chaotic=chaotic)
+            row["relative_difference"] = None if row["chaotic"] else relative_difference(c_fixed, c_cv)
             break
         else:
-            row.update(cost_cvodes=None, cvodes_method=None, relative_difference=None)
+            row.update(cost_cvodes=None, cvodes_method=None, sensitivity=None, chaotic=False, relative_difference=None)
         row["errors"] = errors
         replays.append(row)
     compared = [row for row in replays if row["relative_difference"] is not None]
