@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 min=0,
-                help="The policy's costliest held-out trajectories replayed with CVODES, to check the fixed step (0: none).",
+                help="Replay this many of the policy's costliest held-out trajectories, and as many random others, with CVODES, to check the fixed step (0: none).",
             ),
         ] = 4,
         requirements: Annotated[Path | None, typer.Option(help="TOML file overriding the certificate's requirements.")] = None,

@@ -51,7 +51,7 @@ DEFAULT_SETTINGS: dict = {
     "max_delay": 3,  # measurement delays 0..max_delay ticks
     "x0_grid": 9,  # initial-condition grid per axis (first two states)
     "confirm_rtol": 0.05,
-    "integration_replays": 4,  # the policy's costliest held-out trajectories replayed with CVODES (0: none)
+    "integration_replays": 4,  # the policy's 4 costliest held-out trajectories and 4 random others, replayed with CVODES (0: none)
     "requirements": None,
     "workers": None,  # split the Monte Carlo and the parameter-box sweep over this many Dask workers (a local cluster unless `address`)
     "address": None,  # a running Dask cluster's scheduler (tcp://host:port or a scheduler file)
@@ -232,7 +232,7 @@ def validate(
     # Integration: does the fixed step hold on the costliest trajectories? ----------------------
     t0 = time.perf_counter()
     stage("integration check", 0.4)
-    integration = integration_check(task, policy, mc["costs"]["policy"], scen, int(s["integration_replays"]))
+    integration = integration_check(task, policy, mc["costs"]["policy"], scen, int(s["integration_replays"]), seed=int(s["seed"]))
     lap("integration_check", t0)
 
     # Sweeps ----------------------------------------------------------------------------------
