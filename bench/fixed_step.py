@@ -11,6 +11,7 @@ replays held-out trajectories of its policy with CVODES between ticks on the sam
   with each integrator, their relative difference and its paired standard error.
 
     .venv/bin/python bench/fixed_step.py exp1/GP-S exp4/GP-D-symctl --n 60
+    .venv/bin/python bench/fixed_step.py exp4/GP-S --substeps 8   # the task at another step
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("cells", nargs="+", help="cells of runs/paper_table1 as EXPERIMENT/LABEL, e.g. exp4/GP-S (seed 0)")
     ap.add_argument("--n", type=int, default=60, help="held-out trajectories in the mean comparison")
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "paper_table1")
+    ap.add_argument("--substeps", type=int, help="the task with this many substeps instead (its own noise draws)")
     args = ap.parse_args()
 
     import jax
@@ -51,9 +53,11 @@ def main() -> None:
         folder = args.root / name / "seed0"
         cell = json.loads((folder / "cell.json").read_text())
         task = plants.get_task(cell["task"])
+        if args.substeps:
+            task = task.replace(substeps=args.substeps)
         sim, scen = paper_table1.test_set(task, cell["test_trajectories"])
         policy = load_policy(folder)
-        costs = cell.get("test_costs") or np.asarray(sim.simulate(policy, scen).cost, float)
+        costs = (not args.substeps and cell.get("test_costs")) or np.asarray(sim.simulate(policy, scen).cost, float)
         ic = integration_check(task, policy, costs, scen, 4)
         fixed = build_closed_loop(task, policy)
         cvodes = build_closed_loop(task, policy, integrator="cvodes", tol=1e-9)
