@@ -12,6 +12,7 @@ replays held-out trajectories of its policy with CVODES between ticks on the sam
 
     .venv/bin/python bench/fixed_step.py exp1/GP-S exp4/GP-D-symctl --n 60
     .venv/bin/python bench/fixed_step.py exp4/GP-S --substeps 8   # the task at another step
+    .venv/bin/python bench/fixed_step.py runs/my-run --task my_task.toml   # any policy
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cells", nargs="+", help="cells of runs/paper_table1 as EXPERIMENT/LABEL, e.g. exp4/GP-S (seed 0)")
+    ap.add_argument(
+        "cells",
+        nargs="+",
+        help="cells of runs/paper_table1 as EXPERIMENT/LABEL, e.g. exp4/GP-S (seed 0), or run folders / policy files",
+    )
+    ap.add_argument("--task", help="the task of a run folder or policy file (default: its provenance's)")
     ap.add_argument("--n", type=int, default=60, help="held-out trajectories in the mean comparison")
     ap.add_argument("--root", type=Path, default=ROOT / "runs" / "paper_table1")
     ap.add_argument("--substeps", type=int, help="the task with this many substeps instead (its own noise draws)")
@@ -46,12 +52,16 @@ def main() -> None:
     from validation._integration import integration_check
 
     print(
-        "| cell | task | substeps | check: compared of 4, largest difference | fixed-step mean | CVODES mean | difference (paired s.e.) |"
+        "| cell | task | substeps | check: replays compared, largest difference | fixed-step mean | CVODES mean | difference (paired s.e.) |"
     )
     print("|---|---|---|---|---|---|---|")
     for name in args.cells:
         folder = args.root / name / "seed0"
-        cell = json.loads((folder / "cell.json").read_text())
+        if (folder / "cell.json").exists():
+            cell = json.loads((folder / "cell.json").read_text())
+        else:  # a run folder or policy file of one's own: scored on the table's 1,000 held-out trajectories
+            folder = Path(name)
+            cell = {"task": args.task or load_policy(folder).provenance["task"], "test_trajectories": 1000}
         task = plants.get_task(cell["task"])
         if args.substeps:
             task = task.replace(substeps=args.substeps)

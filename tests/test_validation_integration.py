@@ -101,6 +101,7 @@ def test_relative_difference_of_diverging_replays():
     assert relative_difference(math.inf, 2.0) == math.inf
     assert relative_difference(2.0, math.inf) == math.inf
     assert relative_difference(2.2, 2.0) == pytest.approx(0.1)  # relative to CVODES's cost
+    assert relative_difference(2.2, 2.0, scale=20.0) == pytest.approx(0.01)  # or the mean cost, if larger
 
 
 def test_a_discrete_time_plant_has_no_step_to_check():

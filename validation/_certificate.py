@@ -19,9 +19,10 @@ requirement set to `false` is switched off (NOT APPLICABLE). Only FAIL rows fail
   below it) at the equilibrium of every vertex of the parameter box and of the worst case found;
   above `validation._screen.MAX_VERTICES` vertices, a seeded subset of them (said in the evidence).
 * `integration_rtol_max` (default 0.05): on each of the policy's costliest held-out trajectories
-  and as many others drawn at random (`validation._integration`), the fixed-step simulator's cost is within this relative distance of
-  CVODES's on the same noise. Every other figure rests on the fixed step; where it fails, the task
-  needs more `substeps`.
+  and as many others drawn at random (`validation._integration`), the fixed-step simulator's cost
+  is within this distance of CVODES's on the same noise, relative to the larger of CVODES's cost
+  and the replays' mean CVODES cost. Every other figure rests on the fixed step; where it fails,
+  the task needs more `substeps`.
 * `gain_margin_db_min`, `phase_margin_deg_min` (default None): the classical margins are reported
   as INFO rows; giving a number makes either a requirement again.
 """

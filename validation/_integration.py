@@ -27,12 +27,13 @@ LOOSER = 10.0  # CVODES again at this factor on its tolerance: does the referenc
 CHAOTIC = 1e-3  # a trajectory whose CVODES cost moves this much with the tolerance is not compared
 
 
-def relative_difference(fixed: float, cvodes: float) -> float:
-    """The fixed step's error relative to CVODES, the accurate one: |fixed - cvodes| / |cvodes|; 0
-    when both are non-finite (both integrators diverge: the plant does), inf when one is."""
+def relative_difference(fixed: float, cvodes: float, scale: float = 0.0) -> float:
+    """The fixed step's error relative to CVODES, the accurate one: |fixed - cvodes| over the larger
+    of |cvodes| and `scale` (a typical cost); 0 when both are non-finite (both integrators diverge:
+    the plant does), inf when one is."""
     if not math.isfinite(fixed) or not math.isfinite(cvodes):
         return 0.0 if not math.isfinite(fixed) and not math.isfinite(cvodes) else math.inf
-    return abs(fixed - cvodes) / max(abs(cvodes), 1e-12)
+    return abs(fixed - cvodes) / max(abs(cvodes), abs(scale), 1e-12)
 
 
 def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed: int = 0) -> dict:
@@ -85,17 +86,25 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed
             # tolerance's, until its cost is another draw: then CVODES disagrees with itself at a
             # looser tolerance, and one trajectory says nothing about the step.
             try:
-                sensitivity = relative_difference(loose(method).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"], c_cv)
+                c_loose = loose(method).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
             except RuntimeError:  # (no evidence either way)
-                sensitivity = None
-            chaotic = sensitivity is not None and sensitivity > CHAOTIC
-            row.update(cost_cvodes=c_cv, cvodes_method=method, sensitivity=sensitivity, chaotic=chaotic)
-            row["relative_difference"] = None if row["chaotic"] else relative_difference(c_fixed, c_cv)
+                c_loose = None
+            row.update(cost_cvodes=c_cv, cost_cvodes_looser=c_loose, cvodes_method=method)
             break
         else:
-            row.update(cost_cvodes=None, cvodes_method=None, sensitivity=None, chaotic=False, relative_difference=None)
+            row.update(cost_cvodes=None, cost_cvodes_looser=None, cvodes_method=None)
         row["errors"] = errors
         replays.append(row)
+    # Differences relative to the larger of a replay's own CVODES cost and the replays' mean CVODES
+    # cost: a cheap trajectory's small error is not a large one.
+    reference = [row["cost_cvodes"] for row in replays if row["cost_cvodes"] is not None and math.isfinite(row["cost_cvodes"])]
+    scale = float(np.mean(np.abs(reference))) if reference else 0.0
+    for row in replays:
+        c_cv, c_loose = row["cost_cvodes"], row["cost_cvodes_looser"]
+        row["sensitivity"] = None if c_cv is None or c_loose is None else relative_difference(c_loose, c_cv, scale)
+        row["chaotic"] = row["sensitivity"] is not None and row["sensitivity"] > CHAOTIC
+        compare = c_cv is not None and not row["chaotic"]
+        row["relative_difference"] = relative_difference(row["cost_fixed_step"], c_cv, scale) if compare else None
     compared = [row for row in replays if row["relative_difference"] is not None]
     out = {
         "replays": replays,
@@ -104,6 +113,7 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed
         "substeps": int(task.substeps),
         "step": task.dt / task.substeps,
         "cvodes_tolerance": tol,
+        "cost_scale": scale,
         "seconds": time.perf_counter() - t0,
     }
     if compared:
