@@ -170,3 +170,31 @@ def test_an_emptying_tank_is_replayed_without_a_jacobian_where_bdf_fails(tmp_pat
     assert [r["cvodes_method"] for r in ic["replays"]] == ["cvodes-nonstiff"] * 4
     assert all("cvodes:" in r["errors"][0] for r in ic["replays"])
     assert ic["compared"] == 4 and ic["max_relative_difference"] < 0.05
+
+
+def test_a_failing_row_with_chaotic_replays_points_to_mean_costs():
+    replay = {
+        "trajectory": 0,
+        "cost_fixed_step": 2.0,
+        "cost_cvodes": 1.0,
+        "cvodes_method": "cvodes",
+        "relative_difference": 1.0,
+        "chaotic": False,
+        "errors": [],
+    }
+    chaotic = {**replay, "trajectory": 1, "relative_difference": None, "chaotic": True, "sensitivity": 0.2, "errors": []}
+    ic = {
+        "replays": [replay, chaotic],
+        "of": 10,
+        "compared": 1,
+        "worst": replay,
+        "max_relative_difference": 1.0,
+        "cvodes_tolerance": 1e-9,
+        "substeps": 1,
+        "step": 0.02,
+    }
+    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    assert row["status"] == "FAIL" and "1 chaotic" in row["evidence"] and "compare mean costs" in row["evidence"]
+    ic["replays"] = [replay]
+    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    assert row["status"] == "FAIL" and "compare mean costs" not in row["evidence"]
