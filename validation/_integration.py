@@ -1,5 +1,5 @@
-"""Does the fixed step represent the plant's ODE? The policy's costliest held-out trajectories
-replayed with CVODES.
+"""Does the fixed step represent the plant's ODE? The policy's costliest held-out trajectories,
+and as many random others, replayed with CVODES.
 
 Every figure of the certificate comes from the simulator's fixed-step scheme (`task.substeps`
 Euler-Heun steps per tick). Where the plant is stiff somewhere in its state space (a reaction that
@@ -27,21 +27,21 @@ LOOSER = 10.0  # CVODES again at this factor on its tolerance: does the referenc
 CHAOTIC = 1e-3  # a trajectory whose CVODES cost moves this much with the tolerance is not compared
 
 
-def relative_difference(fixed: float, cvodes: float, scale: float = 0.0) -> float:
-    """The fixed step's error relative to CVODES, the accurate one: |fixed - cvodes| over the larger
-    of |cvodes| and `scale` (a typical cost); 0 when both are non-finite (both integrators diverge:
-    the plant does), inf when one is."""
-    if not math.isfinite(fixed) or not math.isfinite(cvodes):
-        return 0.0 if not math.isfinite(fixed) and not math.isfinite(cvodes) else math.inf
-    return abs(fixed - cvodes) / max(abs(cvodes), abs(scale), 1e-12)
+def relative_difference(value: float, reference: float, scale: float = 0.0) -> float:
+    """|value - reference| over the larger of |reference| and `scale` (a typical cost); 0 when both
+    are non-finite (two integrators that both diverge: the plant does), inf when one is."""
+    if not math.isfinite(value) or not math.isfinite(reference):
+        return 0.0 if not math.isfinite(value) and not math.isfinite(reference) else math.inf
+    return abs(value - reference) / max(abs(reference), abs(scale), 1e-12)
 
 
 def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed: int = 0) -> dict:
     """Replay the `k` highest-cost of the trajectories `scen` (whose fixed-step costs under `policy`
-    are `costs`), and `k` others drawn at random (`seed`), with CVODES between ticks. Returns the replays (index, the simulator's cost, the
-    CasADi fixed-step cost, CVODES's cost and method, how far CVODES's cost moves at a 10 x looser
-    tolerance, the relative difference of the fixed step to CVODES, or None where the trajectory is
-    chaotic or CVODES could not integrate it) and the largest difference over those compared."""
+    are `costs`), and `k` others drawn at random (`seed`), with CVODES between ticks. Returns the
+    replays (index, the simulator's cost, the CasADi fixed-step cost, CVODES's cost and method, how
+    far CVODES's cost moves at a 10 x looser tolerance, the relative difference of the fixed step to
+    CVODES, or None where the trajectory is chaotic or CVODES could not integrate it) and the
+    largest difference over those compared."""
     from synth import Simulator
 
     if task.plant.time == "discrete":
@@ -56,13 +56,12 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed
     order = np.concatenate([ranked[:k], others])
     sim = Simulator(task)
     fixed = build_closed_loop(task, policy)
-    cvodes = {"cvodes": build_closed_loop(task, policy, integrator="cvodes", tol=tol)}
-    loose_loops: dict = {}
+    loops: dict = {}
 
-    def loose(method):
-        if method not in loose_loops:
-            loose_loops[method] = build_closed_loop(task, policy, integrator=method, tol=tol * LOOSER)
-        return loose_loops[method]
+    def cvodes(method, tolerance):  # each closed loop built once, when first needed
+        if (method, tolerance) not in loops:
+            loops[method, tolerance] = build_closed_loop(task, policy, integrator=method, tol=tolerance)
+        return loops[method, tolerance]
 
     replays = []
     for i in order.tolist():
@@ -75,10 +74,8 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed
         # BDF first; where its Newton iterations fail (a Jacobian that is not finite, as sqrt(max(h, 0))
         # at an empty tank), Adams without a Jacobian. Neither: this trajectory is not compared.
         for method in ("cvodes", "cvodes-nonstiff"):
-            if method not in cvodes:
-                cvodes[method] = build_closed_loop(task, policy, integrator=method, tol=tol)
             try:
-                c_cv = cvodes[method].run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
+                c_cv = cvodes(method, tol).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
             except RuntimeError as err:
                 errors.append(f"{method}: {_reason(err)}")
                 continue
@@ -86,7 +83,7 @@ def integration_check(task, policy, costs, scen, k: int, tol: float = 1e-9, seed
             # tolerance's, until its cost is another draw: then CVODES disagrees with itself at a
             # looser tolerance, and one trajectory says nothing about the step.
             try:
-                c_loose = loose(method).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
+                c_loose = cvodes(method, tol * LOOSER).run(x0, r, p, NOMINAL_KNOBS, noise)["cost"]
             except RuntimeError:  # (no evidence either way)
                 c_loose = None
             row.update(cost_cvodes=c_cv, cost_cvodes_looser=c_loose, cvodes_method=method)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from ._closedloop import KNOBS, NOMINAL_KNOBS, ClosedLoop, build_closed_loop
+from ._integration import relative_difference
 
 DESIGNS = ("lhs", "sobol", "grid", "random")
 
@@ -481,12 +482,7 @@ def confirm(task, policy, cl: ClosedLoop, dims: list[Dim], base: Base, point, rt
         error = None
     except RuntimeError as err:  # cvodes gives up on a diverging trajectory
         c_cv, error = math.inf, str(err).splitlines()[0][:200]
-    both_inf = not math.isfinite(c_fixed) and not math.isfinite(c_cv)
-    rel = (
-        abs(c_cv - c_fixed) / max(abs(c_fixed), 1e-12)
-        if math.isfinite(c_fixed) and math.isfinite(c_cv)
-        else (0.0 if both_inf else math.inf)
-    )
+    rel = relative_difference(c_cv, c_fixed)
     return {
         "cost_fixed_step": c_fixed,
         "cost_cvodes": c_cv,

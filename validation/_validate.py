@@ -1,8 +1,9 @@
 """`validate(policy, task, out_dir, settings) -> dict`: the whole validation stage.
 
-Monte Carlo against LQG (JAX, common random numbers, held-out "test" stream), the costliest of its
-trajectories replayed with CVODES (does the fixed step hold?), CasADi sweeps of the parameter box and of stress knobs, worst-case search confirmed by CVODES, margins of LQR, LQG and the
-policy, the certificate; writes `validation.json` and `report.html` into `out_dir`.
+Monte Carlo against LQG (JAX, common random numbers, held-out "test" stream), some of its
+trajectories replayed with CVODES (does the fixed step hold?), CasADi sweeps of the parameter box
+and of stress knobs, worst-case search confirmed by CVODES, margins of LQR, LQG and the policy, the
+certificate; writes `validation.json` and `report.html` into `out_dir`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ DEFAULT_SETTINGS: dict = {
     "max_delay": 3,  # measurement delays 0..max_delay ticks
     "x0_grid": 9,  # initial-condition grid per axis (first two states)
     "confirm_rtol": 0.05,
-    "integration_replays": 4,  # the policy's 4 costliest held-out trajectories and 4 random others, replayed with CVODES (0: none)
+    "integration_replays": 4,  # this many of the policy's costliest held-out trajectories, and as many random others, replayed with CVODES (0: none)
     "requirements": None,
     "workers": None,  # split the Monte Carlo and the parameter-box sweep over this many Dask workers (a local cluster unless `address`)
     "address": None,  # a running Dask cluster's scheduler (tcp://host:port or a scheduler file)
@@ -229,7 +230,7 @@ def validate(
         for name, pol in (("policy", policy), ("lqg", lqg_policy))
     }
 
-    # Integration: does the fixed step hold on the costliest trajectories? ----------------------
+    # Integration: does the fixed step hold on the costliest trajectories and on random ones? --
     t0 = time.perf_counter()
     stage("integration check", 0.4)
     integration = integration_check(task, policy, mc["costs"]["policy"], scen, int(s["integration_replays"]), seed=int(s["seed"]))
