@@ -54,36 +54,42 @@ aggregate = "mean"
 """
 
 
-def _task(tmp_path, substeps: int):
-    d = tmp_path / f"s{substeps}"
-    d.mkdir()
-    (d / "plant.toml").write_text(PLANT)
-    (d / "task.toml").write_text(TASK.format(substeps=substeps))
-    return plants.get_task(str(d / "task.toml"))
+def _task(folder, plant: str, task: str):
+    folder.mkdir()
+    (folder / "plant.toml").write_text(plant)
+    (folder / "task.toml").write_text(task)
+    return plants.get_task(str(folder / "task.toml"))
 
 
-def _run(task, k=3, n=8):
+def _run(task, k=3, n=8, gain=-2.0, key=3):
+    """The policy u = gain y on `n` trajectories, and the integration check of its `k` costliest."""
     y = plants.symbol("y")
-    policy = SymbolicPolicy(observations=("y",), targets=(), latent=(), controls=("u",), f=(), g=(-2 * y,), dt=task.dt)
+    policy = SymbolicPolicy(
+        observations=("y",), targets=(), latent=(), controls=task.plant.inputs, f=(), g=(gain * y,), dt=task.dt
+    )
     sim = Simulator(task)
-    scen = sim.scenarios(jax.random.key(3), n)
+    scen = sim.scenarios(jax.random.key(key), n)
     costs = np.asarray(sim.simulate(policy, scen).cost, float)
     return costs, integration_check(task, policy, costs, scen, k)
 
 
+def _row(ic) -> dict:
+    return next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+
+
 def test_a_step_too_long_for_the_fast_lag_fails_the_certificate(tmp_path):
     # one substep of 0.05 s: 200 x 0.05 = 10, far outside Euler-Heun's stability region
-    costs, ic = _run(_task(tmp_path, 1))
+    costs, ic = _run(_task(tmp_path / "s1", PLANT, TASK.format(substeps=1)))
     assert (costs > 1e20).all()  # the fixed step runs away
     w = ic["worst"]
     assert w["cost_cvodes"] < 10 and ic["max_relative_difference"] > 1e10
-    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    row = _row(ic)
     assert row["status"] == "FAIL" and "raise task.substeps" in row["evidence"]
 
 
 def test_a_short_enough_step_passes_and_replays_the_costliest_trajectories(tmp_path):
     # 20 substeps of 2.5 ms: 200 x 0.0025 = 0.5
-    costs, ic = _run(_task(tmp_path, 20), k=3)
+    costs, ic = _run(_task(tmp_path / "s20", PLANT, TASK.format(substeps=20)), k=3)
     assert np.isfinite(costs).all()
     replayed = [r["trajectory"] for r in ic["replays"]]
     assert replayed[:3] == np.argsort(-costs)[:3].tolist()  # the costliest, then as many others
@@ -92,7 +98,7 @@ def test_a_short_enough_step_passes_and_replays_the_costliest_trajectories(tmp_p
         # the CasADi fixed-step loop is the simulator; CVODES differs by the step's error, a little
         assert r["cost_fixed_step"] == pytest.approx(r["cost_simulator"], rel=1e-9)
         assert 0 < r["relative_difference"] < 0.01
-    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    row = _row(ic)
     assert row["status"] == "PASS" and row["value"] == ic["max_relative_difference"]
 
 
@@ -109,7 +115,7 @@ def test_a_discrete_time_plant_has_no_step_to_check():
     assert task.plant.time == "discrete"
     ic = integration_check(task, None, np.zeros(4), None, 4)
     assert "discrete" in ic["reason"]
-    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    row = _row(ic)
     assert row["status"] == "NOT APPLICABLE"
 
 
@@ -158,15 +164,7 @@ aggregate = "mean"
 def test_an_emptying_tank_is_replayed_without_a_jacobian_where_bdf_fails(tmp_path):
     # the pump stays off, the tank empties within 3 s, and sqrt(max(h, 0)) has no finite
     # derivative at h = 0: CVODES's BDF (Newton) fails there, Adams (fixed-point) integrates it
-    (tmp_path / "plant.toml").write_text(TANK_PLANT)
-    (tmp_path / "task.toml").write_text(TANK_TASK)
-    task = plants.get_task(str(tmp_path / "task.toml"))
-    y = plants.symbol("y")
-    policy = SymbolicPolicy(observations=("y",), targets=(), latent=(), controls=("q",), f=(), g=(-y,), dt=task.dt)
-    sim = Simulator(task)
-    scen = sim.scenarios(jax.random.key(0), 4)
-    costs = np.asarray(sim.simulate(policy, scen).cost, float)
-    ic = integration_check(task, policy, costs, scen, 2)
+    _, ic = _run(_task(tmp_path / "tank", TANK_PLANT, TANK_TASK), k=2, n=4, gain=-1.0, key=0)
     assert [r["cvodes_method"] for r in ic["replays"]] == ["cvodes-nonstiff"] * 4
     assert all("cvodes:" in r["errors"][0] for r in ic["replays"])
     assert ic["compared"] == 4 and ic["max_relative_difference"] < 0.05
@@ -193,8 +191,8 @@ def test_a_failing_row_with_chaotic_replays_points_to_mean_costs():
         "substeps": 1,
         "step": 0.02,
     }
-    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    row = _row(ic)
     assert row["status"] == "FAIL" and "1 chaotic" in row["evidence"] and "compare mean costs" in row["evidence"]
     ic["replays"] = [replay]
-    row = next(r for r in certify({"integration": ic}, DEFAULT_REQUIREMENTS)["rows"] if r["name"] == "fixed step against CVODES")
+    row = _row(ic)
     assert row["status"] == "FAIL" and "compare mean costs" not in row["evidence"]
