@@ -21,8 +21,10 @@ wall time is then shown as ">=", the last part's), so the table can be built up 
     .venv/bin/python bench/paper_table1.py --figure-only --seeds 1
     .venv/bin/python bench/paper_table1.py --quick               # smoke test, tiny budgets (about 30 min)
     .venv/bin/python bench/paper_table1.py --report              # the tables from the cells done so far
+    .venv/bin/python bench/paper_table1.py --experiments 7 --generations 10   # a tenth of row 7's budget
 
-Run folders and cells go to `runs/paper_table1` (`runs/paper_table1_quick` with --quick).
+Run folders and cells go to `runs/paper_table1` (`runs/paper_table1_quick` with --quick,
+`runs/paper_table1_gG` with --generations G).
 """
 
 from __future__ import annotations
@@ -564,6 +566,12 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="no figure")
     ap.add_argument("--figure-only", action="store_true", help="no table")
     ap.add_argument("--report", action="store_true", help="run nothing: the tables from the cells done so far")
+    ap.add_argument(
+        "--generations",
+        type=int,
+        default=None,
+        help="a reduced budget: every table cell at the paper's population for G generations (NDE: as many evaluations)",
+    )
     ap.add_argument("--test-trajectories", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=None, help="default runs/paper_table1 (runs/paper_table1_quick with --quick)")
     args = ap.parse_args()
@@ -574,7 +582,10 @@ def main() -> None:
     import plants
     from symctl._methods import METHODS as REGISTERED
 
-    root = (args.out or ROOT / "runs" / ("paper_table1_quick" if args.quick else "paper_table1")).resolve()
+    if args.generations is not None and (args.generations < 1 or args.quick):
+        ap.error(f"--generations {args.generations}: give a whole number >= 1, without --quick")
+    folder = "paper_table1_quick" if args.quick else "paper_table1" + (f"_g{args.generations}" if args.generations else "")
+    root = (args.out or ROOT / "runs" / folder).resolve()
     n_test = QUICK_TEST_TRAJECTORIES if args.quick and args.test_trajectories == 1000 else args.test_trajectories
     seeds = range(args.seeds)
     lqg: dict = {}
@@ -590,7 +601,7 @@ def main() -> None:
 
     if not args.figure_only:
         for exp in (e for e in EXPERIMENTS if e.number in args.experiments):
-            budget = QUICK_BUDGET if args.quick else (exp.population, exp.islands, exp.generations)
+            budget = QUICK_BUDGET if args.quick else (exp.population, exp.islands, args.generations or exp.generations)
             group = f"exp{exp.number}"
             ref = run_or_read(group, "LQG", "lqg", [], exp.task, 0, budget)
             lqg[exp.task] = ref.get("test_cost")
@@ -635,6 +646,7 @@ def main() -> None:
         "lqg": lqg,
         "lqg_oracle": {task: record.get("test_cost") for task, record in oracle.items()},
         "quick": args.quick,
+        "generations": args.generations,
         "test_trajectories": n_test,
     }
     if not args.report:
