@@ -94,6 +94,23 @@ def parse_expression(text: str, names: Mapping[str, Any]) -> Any:
         raise ExpressionLimit("it nests too deeply for Python's parser (a chain of thousands of operations)") from None
 
 
+def _check_logic(node: ast.AST) -> None:
+    """Python's `and`, `or`, `not` and chained comparisons cannot combine sympy's conditions: say
+    what the expression language writes instead."""
+    if isinstance(node, ast.BoolOp):
+        word, op = ("and", "&") if isinstance(node.op, ast.And) else ("or", "|")
+        raise ExpressionLimit(
+            f"'{word}' is Python's, not the expression language's: write (a) {op} (b), each condition in parentheses"
+        )
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        raise ExpressionLimit("'not' is Python's, not the expression language's: write ~(a)")
+    if isinstance(node, ast.Compare) and len(node.ops) > 1:
+        raise ExpressionLimit(
+            "it chains comparisons (a < b < c, or a < b & c < d, since & binds before <): "
+            "write (a < b) & (b < c), each comparison in parentheses"
+        )
+
+
 def check_code(tree: ast.Expression) -> None:
     """Refuse what the parser's code must not do (see the module docstring)."""
     order: list[ast.AST] = []
@@ -102,6 +119,8 @@ def check_code(tree: ast.Expression) -> None:
         node = stack.pop()
         if not isinstance(node, _ALLOWED):
             raise ExpressionLimit(f"it uses Python syntax outside the expression language ({type(node).__name__})")
+        if isinstance(node, (ast.BoolOp, ast.UnaryOp, ast.Compare)):
+            _check_logic(node)
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise ExpressionLimit(f"the name {node.id!r} starts with an underscore")
         if isinstance(node, ast.Call) and not isinstance(node.func, (ast.Name, ast.Call)):

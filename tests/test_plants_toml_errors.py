@@ -210,6 +210,26 @@ CASES = [
         r"\[plant\.dynamics\.omega\] expression 'i\.__class__' is refused: it uses Python syntax outside the expression language \(Attribute\)$",
     ),
     (
+        "Python's 'and' in a condition",
+        ('omega = "k*i/J"', 'omega = "where(i > 0 and i < 1, k*i/J, 0)"'),
+        r"is refused: 'and' is Python's, not the expression language's: write \(a\) & \(b\), each condition in parentheses$",
+    ),
+    (
+        "Python's 'or' in a condition",
+        ('omega = "k*i/J"', 'omega = "where(i < 0 or i > 1, k*i/J, 0)"'),
+        r"is refused: 'or' is Python's, not the expression language's: write \(a\) \| \(b\)",
+    ),
+    (
+        "Python's 'not' in a condition",
+        ('omega = "k*i/J"', 'omega = "where(not i > 0, k*i/J, 0)"'),
+        r"is refused: 'not' is Python's, not the expression language's: write ~\(a\)$",
+    ),
+    (
+        "comparisons joined by & without parentheses",
+        ('omega = "k*i/J"', 'omega = "where(i > 0 & i < 1, k*i/J, 0)"'),
+        r"is refused: it chains comparisons .*: write \(a < b\) & \(b < c\), each comparison in parentheses$",
+    ),
+    (
         "a state listed twice",
         ('states = ["omega", "i"]', 'states = ["omega", "omega"]'),
         r"\[plant\.states\] state 'omega' is listed twice; each state needs a name of its own$",
@@ -304,7 +324,14 @@ def test_a_parse_over_the_time_limit_is_stopped_and_named(tmp_path, monkeypatch)
 
 def test_expressions_within_the_limits_parse_as_sympy_parses_them():
     names = {**plants.EXPRESSION_NAMESPACE, "x": plants.symbol("x")}
-    for text in ("x**1000 + 2**-1000", "x**(1/3) - 10**300", "(x + 1)**2 / 1e-300", "where(x > 0, x, -x)", "0.0025/3*sin(3*x)"):
+    for text in (
+        "x**1000 + 2**-1000",
+        "x**(1/3) - 10**300",
+        "(x + 1)**2 / 1e-300",
+        "where(x > 0, x, -x)",
+        "0.0025/3*sin(3*x)",
+        "where((x > 0) & ~(x > 1), x, 0)",
+    ):
         assert plants.parse_expression(text, names) == sp.sympify(text, locals=names)
 
 
