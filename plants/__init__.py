@@ -43,7 +43,8 @@ from ._model import (
 from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
 from ._parse import ExpressionLimit, parse_expression
 from ._scaling import Scaling, choose_scaling, normalise, over_box, training_task
-from ._toml import TaskFileError, did_you_mean, load_plant, load_task
+from ._toml import TaskFileError, did_you_mean, load_plant
+from ._toml_task import load_task
 from ._translate import UnsupportedExpression, lower
 
 __all__ = [

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ._model import Task, UserInputError
-from ._toml import TaskFileError, _read_toml, did_you_mean, load_task
+from ._toml import TaskFileError, _read_toml, did_you_mean
+from ._toml_task import load_task
 
 LIBRARY = Path(__file__).parent / "library"
 
