@@ -9,7 +9,8 @@ import sympy as sp
 import plants
 from synth import SymbolicPolicy
 from validation._closedloop import NOMINAL_KNOBS, build_closed_loop
-from validation._sweep import Base, confirm, parameter_box, sample, sweep, worst_case
+from validation._sweep import Base, parameter_box, sample, sweep
+from validation._worstcase import confirm, worst_case
 
 PLANT = """
 [plant]

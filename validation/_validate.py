@@ -30,7 +30,8 @@ from ._integration import integration_check
 from ._margins import LoopLinearizer, lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
 from ._screen import MAX_VERTICES, box_stability
-from ._sweep import Base, Dim, confirm, evaluate, parameter_box, point_function, sweep, worst_case
+from ._sweep import Base, Dim, evaluate, parameter_box, point_function, sweep
+from ._worstcase import confirm, worst_case
 from .lqg import LQGError, design, policy_from_design
 
 DEFAULT_SETTINGS: dict = {

@@ -10,7 +10,8 @@ point with the JAX simulator. `Base` holds the nominal values the box is centred
 """
 
 from ._closedloop import NOMINAL_KNOBS, ClosedLoop, aggregate_noise, build_closed_loop, noise_from_simulator
-from ._sweep import Base, Dim, confirm, evaluate, parameter_box, sample, sweep, vertices, worst_case
+from ._sweep import Base, Dim, evaluate, parameter_box, sample, sweep, vertices
+from ._worstcase import confirm, worst_case
 
 __all__ = [
     "NOMINAL_KNOBS",
