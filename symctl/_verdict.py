@@ -34,8 +34,21 @@ _HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "to what the plant really spans",
     ),
     (
+        "integration",
+        ("fixed step", "cvodes"),
+        "more plant substeps per control period (`substeps` in the task file) until the fixed step agrees with "
+        "CVODES; on a chaotic plant compare mean costs instead (README, `bench/fixed_step.py`)",
+    ),
+    (
+        "margin",
+        ("margin",),
+        "compare with `symctl validate lqg --task {task}`: LQG guarantees no margin, and when it falls short too, "
+        "the sensors and the cost limit what a controller reaches here; `disk_margin_min` in a requirements file "
+        "(--requirements) states the margin the application needs",
+    ),
+    (
         "robustness",
-        ("margin", "stab", "spectral", "robust", "vertex", "vertices"),
+        ("stab", "spectral", "robust", "vertex", "vertices"),
         "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file); "
         "compare with `symctl validate lqg --task {task}`",
     ),

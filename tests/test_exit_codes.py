@@ -79,8 +79,9 @@ def _row(name, status, value=1.0, requirement="r"):
     [
         ("cost ratio to optimal LQG", "cost"),
         ("success rate", "success"),
-        ("gain margin", "robustness"),
-        ("disk margin", "robustness"),
+        ("gain margin", "margin"),
+        ("disk margin (balanced, at the plant input)", "margin"),
+        ("fixed step against CVODES", "integration"),
         ("robust stability over the parameter box", "robustness"),
         ("local stability (spectral radius)", "robustness"),
         ("worst-case cost <= k x nominal", "worst case"),
@@ -110,8 +111,8 @@ def test_failure_lines_list_each_failed_row_and_one_hint_per_kind():
     assert "  phase margin: -29.1 (required: >= 30.0 deg)" in lines
     assert "  disk margin: - (required: >= 6 dB; because)" in lines  # no value: the evidence says why
     hints = lines[lines.index("what to try") + 1 :]
-    assert [h.split(":")[0].strip() for h in hints] == ["robustness", "other"]
-    assert "symctl validate lqg --task sho/partial" in hints[0]
+    assert [h.split(":")[0].strip() for h in hints] == ["margin", "other"]
+    assert "symctl validate lqg --task sho/partial" in hints[0] and "disk_margin_min" in hints[0]
     assert not any("cost ratio" in line or "worst-case" in line for line in lines)
 
 
