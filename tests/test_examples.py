@@ -29,6 +29,7 @@ EXPECTED = {
     "two_mass.toml": ((1, 4, 1), 0.274),
     "oven.toml": ((1, 3, 1), 23.2),
     "quadruple_tank.toml": ((2, 4, 2), 0.297),
+    "ball_beam.toml": ((2, 4, 1), 0.341),
 }
 TRAJECTORIES = 16
 COST_BAND = (0.5, 2.0)  # the short run's mean, relative to the 200-trajectory figure above
