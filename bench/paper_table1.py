@@ -24,7 +24,9 @@ wall time is then shown as ">=", the last part's), so the table can be built up 
     .venv/bin/python bench/paper_table1.py --experiments 7 --generations 10   # a tenth of row 7's budget
 
 Run folders and cells go to `runs/paper_table1` (`runs/paper_table1_quick` with --quick,
-`runs/paper_table1_gG` with --generations G).
+`runs/paper_table1_gG` with --generations G). A finished cell of these folders (not --quick, no
+--out) is also written to `bench/paper_table1_cells/`, which is committed: a new checkout has no
+runs/, and reads the cells back from there instead of running them again.
 """
 
 from __future__ import annotations
@@ -299,6 +301,19 @@ def size(policy) -> dict:
     return {"operations": ops, "variables": variables, "constants": consts, "size": ops + variables + consts}
 
 
+# Finished cells are kept in git as well as in the run folder: a new checkout starts with an empty
+# runs/, and the table is built up over sessions (paths in them are relative to the repository).
+KEPT = ROOT / "bench" / "paper_table1_cells"
+
+
+def _portable(obj):
+    return json.loads(json.dumps(obj, default=str).replace(str(ROOT) + "/", ""))
+
+
+def kept_path(root: Path, group: str, label: str, seed: int) -> Path:
+    return KEPT / root.name / group / label.replace(" ", "-") / f"seed{seed}.json"
+
+
 def cell(
     root: Path,
     group: str,
@@ -310,8 +325,10 @@ def cell(
     budget,
     quick: bool,
     test_trajectories: int,
+    keep: bool = False,
 ) -> dict:
-    """The cell's record: read back when it was run with the same command, else run in a process of its own."""
+    """The cell's record: read back when it was run with the same command (from the run folder, or
+    kept in git), else run in a process of its own; `keep` keeps a finished record in git's folder."""
     out = root / group / label.replace(" ", "-") / f"seed{seed}"
     args = [] if method.startswith("lqg") else synth_args(task, method, extra, seed, out, budget, quick)
     spec = {
@@ -327,9 +344,16 @@ def cell(
     if method == "lqg-oracle":  # (records of the oracle designed at the nominal target lack this: run again)
         spec["designed_at"] = "each trajectory's parameters and target"
     path = out / "cell.json"
+    kept = kept_path(root, group, label, seed)
     if path.is_file():
         old = json.loads(path.read_text())
         if {k: old.get(k) for k in spec} == spec and "error" not in old:
+            if keep and not kept.is_file():
+                _keep(kept, old)
+            return old
+    if keep and kept.is_file():
+        old = json.loads(kept.read_text())
+        if {k: old.get(k) for k in spec} == _portable(spec) and "error" not in old:
             return old
     started = out / "cell-started.json"
     # An interrupted cell (started with this command, no record) continues from its checkpoint, losing
@@ -354,7 +378,14 @@ def cell(
     path.write_text(json.dumps(record, indent=1, default=str) + "\n")
     if "error" in record:
         print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
+    elif keep:
+        _keep(kept, record)
     return record
+
+
+def _keep(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_portable(record), indent=1) + "\n")
 
 
 # Tasks of the figure --------------------------------------------------------------------------
@@ -586,6 +617,7 @@ def main() -> None:
         ap.error(f"--generations {args.generations}: give a whole number >= 1, without --quick")
     folder = "paper_table1_quick" if args.quick else "paper_table1" + (f"_g{args.generations}" if args.generations else "")
     root = (args.out or ROOT / "runs" / folder).resolve()
+    keep = args.out is None and not args.quick  # the table's own folders, kept in git when finished
     n_test = QUICK_TEST_TRAJECTORIES if args.quick and args.test_trajectories == 1000 else args.test_trajectories
     seeds = range(args.seeds)
     lqg: dict = {}
@@ -596,8 +628,10 @@ def main() -> None:
     def run_or_read(*a):
         if args.report:
             path = root / a[0] / a[1].replace(" ", "-") / f"seed{a[5]}" / "cell.json"
+            if not path.is_file() and keep:
+                path = kept_path(root, a[0], a[1], a[5])
             return json.loads(path.read_text()) if path.is_file() else {}
-        return cell(root, *a, args.quick, n_test)
+        return cell(root, *a, args.quick, n_test, keep)
 
     if not args.figure_only:
         for exp in (e for e in EXPERIMENTS if e.number in args.experiments):
