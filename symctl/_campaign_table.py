@@ -1,5 +1,6 @@
 """A campaign's aggregate: one row per task, method and budget over the seeds (`summary.csv`,
-`summary.html` with a plot) and one row per run (`runs.csv`). See `symctl/_campaign.py`.
+`summary.html` with a plot) and one row per run (`runs.csv`). See `symctl/_campaign.py`, whose
+`Campaign` is the `campaign` argument here (not imported: that module imports this one).
 """
 
 from __future__ import annotations
@@ -7,10 +8,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._campaign import Campaign
+from typing import Any
 
 
 def _fmt(v: Any) -> str:
@@ -112,7 +110,7 @@ def _cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def write_aggregate(campaign: Campaign, rows: list[dict]) -> list[Path]:
+def write_aggregate(campaign: Any, rows: list[dict]) -> list[Path]:
     """`summary.csv`, `runs.csv`, `summary.html` (the table and an inline plot) in the campaign folder."""
     out = campaign.out
     summary = aggregate(rows)
@@ -127,7 +125,7 @@ def write_aggregate(campaign: Campaign, rows: list[dict]) -> list[Path]:
     return files
 
 
-def _html(campaign: Campaign, summary: list[dict], rows: list[dict]) -> str:
+def _html(campaign: Any, summary: list[dict], rows: list[dict]) -> str:
     """A self-contained page: the summary table and a plot of cost ratio to LQG per task and method."""
     import html
 
