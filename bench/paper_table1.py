@@ -26,7 +26,9 @@ wall time is then shown as ">=", the last part's), so the table can be built up 
 Run folders and cells go to `runs/paper_table1` (`runs/paper_table1_quick` with --quick,
 `runs/paper_table1_gG` with --generations G). A finished cell of these folders (not --quick, no
 --out) is also written to `bench/paper_table1_cells/`, which is committed: a new checkout has no
-runs/, and reads the cells back from there instead of running them again.
+runs/, and reads the cells back from there instead of running them again. Before a session ends,
+`--keep-partial` (with the same --generations) copies the unfinished cells' checkpoints there too
+(`seedK.partial/`, a few hundred kB each); commit them, and the next run continues those cells.
 """
 
 from __future__ import annotations
@@ -345,17 +347,24 @@ def cell(
         spec["designed_at"] = "each trajectory's parameters and target"
     path = out / "cell.json"
     kept = kept_path(root, group, label, seed)
+    partial = kept.with_suffix(".partial")
     if path.is_file():
         old = json.loads(path.read_text())
         if {k: old.get(k) for k in spec} == spec and "error" not in old:
             if keep and not kept.is_file():
                 _keep(kept, old)
+                shutil.rmtree(partial, ignore_errors=True)
             return old
     if keep and kept.is_file():
         old = json.loads(kept.read_text())
         if {k: old.get(k) for k in spec} == _portable(spec) and "error" not in old:
             return old
     started = out / "cell-started.json"
+    if keep and args and not started.is_file() and (partial / "cell-started.json").is_file():
+        if json.loads((partial / "cell-started.json").read_text()) == _portable(spec):
+            shutil.rmtree(out, ignore_errors=True)  # an unfinished cell kept by --keep-partial: continue it
+            shutil.copytree(partial, out)
+            started.write_text(json.dumps(spec, indent=1) + "\n")
     # An interrupted cell (started with this command, no record) continues from its checkpoint, losing
     # at most one generation; a cell run with another command, or failed, starts afresh.
     resume = bool(args) and not path.is_file() and started.is_file() and json.loads(started.read_text()) == spec
@@ -380,7 +389,25 @@ def cell(
         print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
     elif keep:
         _keep(kept, record)
+        shutil.rmtree(partial, ignore_errors=True)
     return record
+
+
+def keep_partial(root: Path) -> list[Path]:
+    """Copy every started, unfinished cell of `root` (its checkpoint, history and start record) next
+    to the kept records, so that the next checkout continues it; returns the copies."""
+    copies = []
+    for started in sorted(root.glob("*/*/seed*/cell-started.json")):
+        out = started.parent
+        if (out / "cell.json").is_file() or not json.loads(started.read_text()).get("args"):
+            continue
+        group, label, seed = out.parent.parent.name, out.parent.name, int(out.name.removeprefix("seed"))
+        partial = kept_path(root, group, label, seed).with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(out, partial)
+        (partial / "cell-started.json").write_text(json.dumps(_portable(json.loads(started.read_text())), indent=1) + "\n")
+        copies.append(partial)
+    return copies
 
 
 def _keep(path: Path, record: dict) -> None:
@@ -598,6 +625,11 @@ def main() -> None:
     ap.add_argument("--figure-only", action="store_true", help="no table")
     ap.add_argument("--report", action="store_true", help="run nothing: the tables from the cells done so far")
     ap.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="run nothing: copy the unfinished cells' checkpoints to bench/paper_table1_cells/ (commit them; the next checkout continues them)",
+    )
+    ap.add_argument(
         "--generations",
         type=int,
         default=None,
@@ -618,6 +650,12 @@ def main() -> None:
     folder = "paper_table1_quick" if args.quick else "paper_table1" + (f"_g{args.generations}" if args.generations else "")
     root = (args.out or ROOT / "runs" / folder).resolve()
     keep = args.out is None and not args.quick  # the table's own folders, kept in git when finished
+    if args.keep_partial:
+        if not keep:
+            ap.error("--keep-partial keeps the table's own folders only: drop --out and --quick")
+        for partial in keep_partial(root):
+            print(f"kept {partial.relative_to(ROOT)}")
+        return
     n_test = QUICK_TEST_TRAJECTORIES if args.quick and args.test_trajectories == 1000 else args.test_trajectories
     seeds = range(args.seeds)
     lqg: dict = {}
