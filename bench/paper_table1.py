@@ -312,8 +312,18 @@ def _portable(obj):
     return json.loads(json.dumps(obj, default=str).replace(str(ROOT) + "/", ""))
 
 
+def cell_folder(root: Path, group: str, label: str, seed: int) -> Path:
+    return root / group / label.replace(" ", "-") / f"seed{seed}"
+
+
 def kept_path(root: Path, group: str, label: str, seed: int) -> Path:
-    return KEPT / root.name / group / label.replace(" ", "-") / f"seed{seed}.json"
+    """Where a finished cell's record is kept in git (`.partial` beside it: an unfinished cell's folder)."""
+    return (KEPT / cell_folder(root, group, label, seed).relative_to(root.parent)).with_suffix(".json")
+
+
+def _same(record: dict, spec: dict) -> bool:
+    """A record of this cell's command that did not fail."""
+    return {k: record.get(k) for k in spec} == spec and "error" not in record
 
 
 def cell(
@@ -331,7 +341,7 @@ def cell(
 ) -> dict:
     """The cell's record: read back when it was run with the same command (from the run folder, or
     kept in git), else run in a process of its own; `keep` keeps a finished record in git's folder."""
-    out = root / group / label.replace(" ", "-") / f"seed{seed}"
+    out = cell_folder(root, group, label, seed)
     args = [] if method.startswith("lqg") else synth_args(task, method, extra, seed, out, budget, quick)
     spec = {
         "group": group,
@@ -350,14 +360,13 @@ def cell(
     partial = kept.with_suffix(".partial")
     if path.is_file():
         old = json.loads(path.read_text())
-        if {k: old.get(k) for k in spec} == spec and "error" not in old:
+        if _same(old, spec):
             if keep and not kept.is_file():
                 _keep(kept, old)
-                shutil.rmtree(partial, ignore_errors=True)
             return old
     if keep and kept.is_file():
         old = json.loads(kept.read_text())
-        if {k: old.get(k) for k in spec} == _portable(spec) and "error" not in old:
+        if _same(old, _portable(spec)):
             return old
     started = out / "cell-started.json"
     if keep and args and not started.is_file() and (partial / "cell-started.json").is_file():
@@ -389,7 +398,6 @@ def cell(
         print(f"    failed: {record['error']}", file=sys.stderr, flush=True)
     elif keep:
         _keep(kept, record)
-        shutil.rmtree(partial, ignore_errors=True)
     return record
 
 
@@ -401,8 +409,7 @@ def keep_partial(root: Path) -> list[Path]:
         out = started.parent
         if (out / "cell.json").is_file() or not json.loads(started.read_text()).get("args"):
             continue
-        group, label, seed = out.parent.parent.name, out.parent.name, int(out.name.removeprefix("seed"))
-        partial = kept_path(root, group, label, seed).with_suffix(".partial")
+        partial = (KEPT / out.relative_to(root.parent)).with_suffix(".partial")  # (as `kept_path` places it)
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(out, partial)
         (partial / "cell-started.json").write_text(json.dumps(_portable(json.loads(started.read_text())), indent=1) + "\n")
@@ -411,8 +418,10 @@ def keep_partial(root: Path) -> list[Path]:
 
 
 def _keep(path: Path, record: dict) -> None:
+    """Keep a finished cell's record in git; its unfinished copy, if any, is no longer needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_portable(record), indent=1) + "\n")
+    shutil.rmtree(path.with_suffix(".partial"), ignore_errors=True)
 
 
 # Tasks of the figure --------------------------------------------------------------------------
@@ -665,7 +674,7 @@ def main() -> None:
 
     def run_or_read(*a):
         if args.report:
-            path = root / a[0] / a[1].replace(" ", "-") / f"seed{a[5]}" / "cell.json"
+            path = cell_folder(root, a[0], a[1], a[5]) / "cell.json"
             if not path.is_file() and keep:
                 path = kept_path(root, a[0], a[1], a[5])
             return json.loads(path.read_text()) if path.is_file() else {}
