@@ -34,7 +34,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import numpy as np
-    from paper_table1 import test_set
+    from _paper_cells import test_set
 
     import plants
     from synth import load_policy

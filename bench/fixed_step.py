@@ -43,8 +43,8 @@ def main() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    import _paper_cells
     import numpy as np
-    import paper_table1
 
     import plants
     from synth import load_policy
@@ -65,7 +65,7 @@ def main() -> None:
         task = plants.get_task(cell["task"])
         if args.substeps:
             task = task.replace(substeps=args.substeps)
-        sim, scen = paper_table1.test_set(task, cell["test_trajectories"])
+        sim, scen = _paper_cells.test_set(task, cell["test_trajectories"])
         policy = load_policy(folder)
         costs = (not args.substeps and cell.get("test_costs")) or np.asarray(sim.simulate(policy, scen).cost, float)
         ic = integration_check(task, policy, costs, scen, 4)
