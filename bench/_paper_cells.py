@@ -77,7 +77,7 @@ def run_cell(spec: dict) -> dict:
     jax.config.update("jax_enable_x64", True)  # (as the CLI does: the held-out cost in float64)
     import plants
     from symctl.cli import main
-    from validation.lqg import LQGError, lqg, oracle_where_possible, run_oracle
+    from validation import LQGError, lqg, oracle_where_possible, run_oracle
 
     task = plants.get_task(spec["task"])
     record = dict(spec)

@@ -4,6 +4,7 @@ margins, the certificate and the report. `validate(policy, task, out_dir, settin
 
 from ._certificate import DEFAULT_REQUIREMENTS, certify, load_requirements
 from ._closedloop import ClosedLoop, build_closed_loop, controller_step, noise_from_simulator
+from ._oracle import oracle, oracle_where_possible, run_oracle
 from ._screen import box_stability, screen
 from ._validate import DEFAULT_SETTINGS, ValidationError, validate
 from .lqg import VARIANTS as LQG_VARIANTS
@@ -13,10 +14,7 @@ from .lqg import (
     closed_loop_matrix,
     design,
     lqg,
-    oracle,
-    oracle_where_possible,
     policy_from_design,
-    run_oracle,
 )
 
 __all__ = [

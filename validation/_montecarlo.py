@@ -76,7 +76,7 @@ def monte_carlo(task: Task, policies: dict, n: int, key, oracle: bool | None = N
     the costs equal the single-process ones (the oracle runs here)."""
     from synth import Simulator
 
-    from .lqg import oracle_where_possible, run_oracle
+    from ._oracle import oracle_where_possible, run_oracle
 
     if "lqg" not in policies:
         raise ValueError("monte_carlo needs an 'lqg' entry among the policies")
