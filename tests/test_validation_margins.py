@@ -8,7 +8,8 @@ import pytest
 
 import plants
 import validation
-from validation._margins import analyse, equilibrium, linearize_loop, loop_at_input, lqr_margins, policy_margins, summary
+from validation._linearize import equilibrium, linearize_loop
+from validation._margins import analyse, loop_at_input, lqr_margins, policy_margins, summary
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,8 @@ def test_disk_margin_is_exact_for_open_loop_unstable_plants_and_controllers(case
     assert max(abs(np.linalg.eigvals(lin["Ad"]))) > 1  # the plant is open-loop unstable
     if case == 0:
         assert max(abs(np.linalg.eigvals(lin["Ak"]))) > 1  # and so is the controller
-    from validation._margins import closed_loop_matrix, frequency_response
+    from validation._linearize import closed_loop_matrix
+    from validation._margins import frequency_response
 
     L = loop_at_input(lin, 0)
     A, B, C = (np.asarray(m) for m in (L.A, L.B, L.C))
@@ -174,7 +176,7 @@ def test_disk_margin_is_exact_for_open_loop_unstable_plants_and_controllers(case
 def test_numpy_expm_equals_scipy():
     import scipy.linalg
 
-    from validation._margins import expm
+    from validation._linearize import expm
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 3, 4, 6):

@@ -36,7 +36,8 @@ from synth._cost import finite_mean
 
 from ._certificate import describe_box_stability, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop
-from ._margins import LoopLinearizer, NoEquilibrium, analyse, summary
+from ._linearize import LoopLinearizer, NoEquilibrium
+from ._margins import analyse, summary
 from ._sweep import Base, Dim, evaluate, parameter_box, vertex_subset
 
 MAX_VERTICES = 256  # vertices linearised (and simulated by the screen); beyond: a seeded subset, reported

@@ -27,7 +27,8 @@ from synth._load import load_policy
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
 from ._integration import integration_check
-from ._margins import LoopLinearizer, lqr_margins, policy_margins, summary
+from ._linearize import LoopLinearizer
+from ._margins import lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
 from ._screen import MAX_VERTICES, box_stability
 from ._sweep import Base, Dim, evaluate, parameter_box, point_function, sweep

@@ -3,6 +3,7 @@ a policy's loop with the task's plant at its equilibrium and returns the per-inp
 disk margins; `lqr_margins` does the same for an LQG design; `summary` reduces either to the
 figures the certificate reports."""
 
-from ._margins import NoEquilibrium, lqr_margins, policy_margins, summary
+from ._linearize import NoEquilibrium
+from ._margins import lqr_margins, policy_margins, summary
 
 __all__ = ["NoEquilibrium", "lqr_margins", "policy_margins", "summary"]
