@@ -40,9 +40,10 @@ from ._model import (
     UserInputError,
     symbol,
 )
+from ._normalise import normalise, over_box, training_task
 from ._operators import EXPRESSION_NAMESPACE, OPERATORS, POLICY_FUNCTION_SET, Operator, get_operator
 from ._parse import ExpressionLimit, parse_expression
-from ._scaling import Scaling, choose_scaling, normalise, over_box, training_task
+from ._scaling import Scaling, choose_scaling
 from ._toml import TaskFileError, did_you_mean, load_plant
 from ._toml_task import load_task
 from ._translate import UnsupportedExpression, lower

@@ -13,7 +13,8 @@ import sympy as sp
 
 import plants
 from plants import Distribution, Scaling, normalise, over_box, symbol
-from plants._scaling import _rewrite, power_of_ten
+from plants._normalise import _rewrite
+from plants._scaling import power_of_ten
 from synth import PolicyError, Scenarios, Simulator, SymbolicPolicy, denormalise
 from validation import lqg
 
