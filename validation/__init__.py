@@ -2,10 +2,11 @@
 margins, the certificate and the report. `validate(policy, task, out_dir, settings)` runs it all;
 `screen(task, policy)` runs the certificate's cheap checks in seconds, for choosing among candidates."""
 
+from ._box_stability import box_stability
 from ._certificate import DEFAULT_REQUIREMENTS, certify, load_requirements
 from ._closedloop import ClosedLoop, build_closed_loop, controller_step, noise_from_simulator
 from ._oracle import oracle, oracle_where_possible, run_oracle
-from ._screen import box_stability, screen
+from ._screen import screen
 from ._validate import DEFAULT_SETTINGS, ValidationError, validate
 from .lqg import VARIANTS as LQG_VARIANTS
 from .lqg import (

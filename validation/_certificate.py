@@ -17,7 +17,7 @@ requirement set to `false` is switched off (NOT APPLICABLE). Only FAIL rows fail
   +-6 dB).
 * `robust_spectral_radius_max` (default 1): the linearised closed loop is stable (spectral radius
   below it) at the equilibrium of every vertex of the parameter box and of the worst case found;
-  above `validation._screen.MAX_VERTICES` vertices, a seeded subset of them (said in the evidence).
+  above `validation._box_stability.MAX_VERTICES` vertices, a seeded subset of them (said in the evidence).
 * `integration_rtol_max` (default 0.05): on each of the policy's costliest held-out trajectories
   and as many others drawn at random (`validation._integration`), the fixed-step simulator's cost
   is within this distance of CVODES's on the same noise, relative to the larger of CVODES's cost

@@ -24,13 +24,13 @@ from synth._cost import finite_mean
 from synth._json import jsonable
 from synth._load import load_policy
 
+from ._box_stability import MAX_VERTICES, box_stability
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
 from ._integration import integration_check
 from ._linearize import LoopLinearizer
 from ._margins import lqr_margins, policy_margins, summary
 from ._montecarlo import monte_carlo
-from ._screen import MAX_VERTICES, box_stability
 from ._sweep import Base, Dim, evaluate, parameter_box, point_function, sweep
 from ._worstcase import confirm, worst_case
 from .lqg import LQGError, design, policy_from_design
