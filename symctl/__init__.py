@@ -1,6 +1,6 @@
 """symctl: the front door (CLI, pipeline and Python API) over plants, synth, validation and codegen.
 
-The Python API does what the commands do, with their defaults (`symctl._api`)::
+The Python API does what the commands do, with their defaults (`symctl._api`, `symctl._api_codegen`)::
 
     import symctl
 
@@ -19,7 +19,7 @@ from plants._version import __version__
 _LAZY = {
     "synthesize": "._api",
     "validate": "._api",
-    "generate_c": "._api",
+    "generate_c": "._api_codegen",
     "run": "._api",
     "RunSummary": "._results",
     "Validation": "._results",

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         """
         import codegen
 
-        from ._api import generate_c
+        from ._api_codegen import generate_c
         from ._console import err_console, out_console
         from ._verdict import EXIT_FAILED
 
