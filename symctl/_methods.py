@@ -142,7 +142,7 @@ def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: s
     otherwise, for what the user left open, the seed's latent size and the smallest node budget
     (and depth) that holds its widest expression. Raises SeedPolicyError if nothing fits."""
     from synth.gp._config import gp_config
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._seeds import SeedPolicyError, fitted_seed
 
     extra: dict[str, Any] = {}

@@ -30,7 +30,7 @@ for d in counts:
     state = evolve(cfg)
     policy, rows = finish(state)
     arrays = {k: np.asarray(v).tobytes().hex() for k, v in sorted(state.arrays.items())}
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     ctx = context(cfg)
     out["runs"][str(d)] = {"arrays": hashlib.sha256(json.dumps(arrays).encode()).hexdigest(), "policy": policy.digest(),
                            "best": [r["best_cost"] for r in state.history], "costs": np.asarray(state.arrays["cost"]).ravel().tolist(),
@@ -113,7 +113,7 @@ def test_more_devices_than_there_are_is_refused():
 
     import plants
     from synth.gp import GPConfigError, gp_config
-    from synth.gp._evolve import Context
+    from synth.gp._context import Context
 
     n = len(jax.devices())
     with pytest.raises(

@@ -64,7 +64,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_non_finite_gets_worst_cost_and_is_counted():
-    from synth.gp._evolve import _assess, context
+    from synth.gp._context import _assess, context
 
     ctx = context(_config(1))
     tok, lay = ctx.tok, ctx.layout
@@ -142,7 +142,7 @@ def test_constant_tuning_lowers_the_training_cost_of_a_poor_gain():
     with a far too weak gain gets a lower training cost, and only its constants change."""
     import sympy as sp
 
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._polish import tune_constants, validation_cost
 
     ctx = context(gp_config(plants.get_task("sho/noisy"), "quick", method="gp-s", **TINY))
@@ -183,7 +183,7 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
     trees start from -1 * own state and read the observation), tuned below their starting cost."""
     import sympy as sp
 
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._polish import validation_cost
     from synth.gp._runner import policy_of
     from synth.gp._seeds import linear_seeds, seed_expressions
@@ -208,7 +208,7 @@ def test_linear_seeds_are_tuned_linear_controllers_that_fit_the_trees():
 
 
 def _fitted(task_name):
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._runner import policy_of
     from synth.gp._seeds import fitted_seed
     from validation import lqg
@@ -250,7 +250,7 @@ def test_a_seed_policy_whose_targets_do_not_fit_has_them_moved_to_the_readout():
 def test_a_seed_policy_that_cannot_start_the_run_is_refused_with_the_reason():
     import pytest
 
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._seeds import SeedPolicyError, fitted_seed
     from validation import lqg
 
@@ -282,7 +282,7 @@ def test_a_seed_policy_in_tree_form_starts_the_run_as_it_is_even_when_nonlinear(
     import sympy as sp
 
     from plants import symbol
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._runner import policy_of
     from synth.gp._seeds import SeedPolicyError, fitted_seed
 
@@ -322,7 +322,7 @@ def test_a_run_starts_from_its_seed_policy_and_keeps_it_as_a_candidate(tmp_path)
     """The seed policy, tuned, is in generation 0 (better than every random individual), stays in
     the state, and is one of the final candidates."""
     from synth.gp import init
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._seeds import fitted_seed
     from validation import lqg
 
@@ -390,7 +390,7 @@ def test_resume_refuses_a_different_seed_policy(tmp_path):
 def test_candidates_are_trained_and_chosen_on_the_cost_at_every_tick():
     """By default GP's simulator evaluates the task's cost at every control tick (the SHO's grid
     is every 10th tick); `cost_every_tick = false` keeps the task's grid."""
-    from synth.gp._evolve import context
+    from synth.gp._context import context
 
     task = plants.get_task("sho/partial")
     assert task.cost.every == 10
@@ -407,7 +407,7 @@ def test_the_compiled_population_program_computes_each_tree_once_per_tick():
     import jax
     import jax.numpy as jnp
 
-    from synth.gp._evolve import Context
+    from synth.gp._context import Context
     from synth.gp._interpret import evaluate_tree, prepare
 
     if jax.default_backend() != "cpu":
@@ -445,7 +445,7 @@ def test_a_fourth_order_lqg_seed_gets_its_latent_size_and_a_node_budget_that_hol
 
     from symctl._methods import _fitting_settings
     from synth.gp._config import gp_config
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._seeds import fit_linear, tree_terms
     from validation import lqg
 
@@ -474,7 +474,7 @@ def test_a_fourth_order_lqg_seed_gets_its_latent_size_and_a_node_budget_that_hol
 def test_a_seed_with_fewer_latent_states_than_the_run_is_padded_with_unused_filters():
     """sho's LQG (2 latent states) starts a 3-latent run: the extra state is a first-order filter
     that nothing reads, so the fitted controller is the same controller."""
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._seeds import fitted_seed
     from validation import lqg
 

@@ -8,7 +8,7 @@ import plants
 from plants import symbol
 from synth import SymbolicPolicy
 from synth.gp import gp_config
-from synth.gp._evolve import context
+from synth.gp._context import context
 from synth.gp._schedule import observer_gains, scheduled_seeds
 from validation import lqg
 from validation.lqg import design

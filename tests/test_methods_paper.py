@@ -46,7 +46,7 @@ def _rs(tmp_path, name, generations, resume=False):
 
 def test_random_search_keeps_the_best_draw_and_resumes_exactly(tmp_path):
     from synth._cost import finite_mean
-    from synth.gp._evolve import context
+    from synth.gp._context import context
     from synth.gp._random_search import _draw, load_checkpoint, rs_config
 
     full = _rs(tmp_path, "full", 2)
@@ -91,7 +91,7 @@ def test_gp_l_policy_is_a_shift_register_of_the_last_three_observations(tmp_path
     # the exported policy, run by the ordinary simulator, costs what the GP's population program scored
     from synth._cost import finite_mean
     from synth.gp._config import gp_config
-    from synth.gp._evolve import context
+    from synth.gp._context import context
 
     ctx = context(
         gp_config(task, "quick", method="gp-l", **{**TINY_RS, "polish_top": 0, "population": 8, "islands": 1, "generations": 1})

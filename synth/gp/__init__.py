@@ -9,7 +9,8 @@ method the CLI calls (`symctl synth TASK --method gp-s|gp-d`).
 
 from ._checkpoint import load as load_checkpoint
 from ._config import BUDGETS, GPConfig, GPConfigError, default_operators, gp_config
-from ._evolve import Context, GPState, context, init, step
+from ._context import Context, context
+from ._evolve import GPState, init, step
 from ._runner import evolve, finish, run, validation_costs
 
 __all__ = [

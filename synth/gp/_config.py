@@ -225,7 +225,7 @@ BUDGETS = {
 
 
 # GP-L runs without the linear seeds and the in-run constant tuning (`tune_every`) for now: both
-# write tuned expressions back into the trees through `_evolve.Context.encode`, which takes one
+# write tuned expressions back into the trees through `_context.Context.encode`, which takes one
 # expression per tree, and a GP-L policy's shift-register maps are not trees. The final polish of
 # the candidates (`polish_top`) does not write back and runs as for GP-S.
 GPL_DEFAULTS = {"linear_seeds": 0, "tune_every": 0}

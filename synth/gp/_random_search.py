@@ -31,7 +31,8 @@ from plants import Task
 from synth import SymbolicPolicy
 
 from ._config import GPConfig, gp_config
-from ._evolve import GPState, _assess_flat, complexity, context
+from ._context import _assess_flat, complexity, context
+from ._evolve import GPState
 from ._runner import CANDIDATES, evolve, finish
 
 FORMAT = "symctl.rs.checkpoint"

@@ -25,7 +25,8 @@ from synth._cost import finite_mean
 
 from . import _checkpoint
 from ._config import GPConfig, resolve_config
-from ._evolve import Context, GPState, context, init, step
+from ._context import Context, context
+from ._evolve import GPState, init, step
 from ._select import pareto_front
 from ._trees import policy_of
 

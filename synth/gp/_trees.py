@@ -129,7 +129,7 @@ def to_sympy(tok: Tokens, names: tuple[str, ...], code: np.ndarray, const: np.nd
 
 def policy_of(ctx, code: np.ndarray, const: np.ndarray, **provenance: Any) -> SymbolicPolicy:
     """The `SymbolicPolicy` of one individual (code, const of shape (T, L)) of the run context `ctx`
-    (`_evolve.Context`: its layout, token alphabet, task and config)."""
+    (`_context.Context`: its layout, token alphabet, task and config)."""
     lay, task = ctx.layout, ctx.task
     exprs = [to_sympy(ctx.tok, lay.names, code[t], const[t]) for t in range(lay.n_trees)]
     if lay.lags:  # GP-L: the readouts of the lag registers, kept by a discrete shift (`Layout`)
