@@ -5,6 +5,8 @@ training cost of a population through it (`_assess`, `_assess_flat`)."""
 from __future__ import annotations
 
 import json
+import math
+import time
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +54,7 @@ class Context:
         self.padded_rows = -(-self.rows // len(self.devices)) * len(self.devices)
         self.mesh = jax.sharding.Mesh(np.array(self.devices), ("pop",))
         self._evaluate = jax.jit(self._evaluate_impl)
+        self._calls: dict[int, list] = {}  # rows of a compiled program -> its calls' wall s (`batch_rows`)
         self.tuners = KeptCache(TUNERS_KEPT)  # compiled constant tuners, the last few shapes (`_polish`)
         self.breeder = Breeder(self.tok, self.layout.allowed, cfg)
         I, n = cfg.islands, cfg.island_size
@@ -83,12 +86,44 @@ class Context:
         one = lambda p, s, n: self.sim.rollout(self.controller, with_live(p), s, hook=self.hook, noise=n).cost  # noqa: E731
         return jax.vmap(lambda p: jax.vmap(lambda s, n: one(p, s, n))(scen, noise))(params)
 
-    def evaluate(self, code, const, scen) -> np.ndarray:
-        """Costs (K, N) of K individuals (K <= population) on the scenarios `scen` (N, ...); one
-        compiled program for every call with N scenarios (the training batch size). The batch is
-        padded to `padded_rows` with copies of the first individual, whose costs are dropped: every
-        row is costed on its own, so the costs do not depend on the padding or the device count."""
-        R = self.padded_rows
+    def evaluate(self, code, const, scen, calls: int = 1) -> np.ndarray:
+        """Costs (K, N) of K individuals (K <= population) on the scenarios `scen` (N, ...), with
+        N the training batch size; `calls`: how many such calls of K the caller is making. The
+        batch is padded to the rows of a compiled program (`batch_rows`) with copies of the first
+        individual, whose costs are dropped: every row is costed on its own, so the costs do not
+        depend on the padding or the device count."""
+        R = self.batch_rows(code.shape[0], calls)
+        t0 = time.perf_counter()
+        cost = self.evaluate_rows(code, const, scen, R)
+        self._timed(R, time.perf_counter() - t0)
+        return cost
+
+    def batch_rows(self, K: int, calls: int = 1) -> int:
+        """Rows of the program that costs K individuals in each of `calls` calls: the population's
+        (`padded_rows`), or for a few individuals (validation's candidates, the tuned ones
+        confirmed) a small program of the next power of two times the device count, once the
+        population program's measured run time over those calls saves more than its measured
+        compile time would cost (at once for tasks whose costing is slow, never where compiling
+        dominates)."""
+        d = len(self.devices)
+        small = d * 2 ** math.ceil(math.log2(max(1, -(-K // d))))
+        if 4 * small > self.padded_rows:  # saves under three quarters of the work: not worth a program
+            return self.padded_rows
+        if small in self._calls:
+            return small
+        first, run = self._calls.get(self.padded_rows, (None, None))
+        worth = run is not None and calls * run * (1 - small / self.padded_rows) > first - run
+        return small if worth else self.padded_rows
+
+    def _timed(self, R: int, seconds: float) -> None:
+        """Record a call's wall time: [the first call's (compiling the program), the latest later call's]."""
+        if R in self._calls:
+            self._calls[R][1] = seconds
+        else:
+            self._calls[R] = [seconds, None]
+
+    def evaluate_rows(self, code, const, scen, R: int) -> np.ndarray:
+        """`evaluate` through the program of R rows (R >= K, a multiple of the device count)."""
         K = code.shape[0]
         pad = R - K
         code = jnp.concatenate([code, jnp.repeat(code[:1], pad, 0)]) if pad else code

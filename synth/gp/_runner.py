@@ -104,10 +104,10 @@ def validation_costs(
     scen = _validation_scenarios(ctx, stream, n)
     K = code.shape[0]
     costs = np.zeros((K, chunks, N))
-    for c in range(chunks):  # batches of the training batch's size: the population program, no new compilation
+    for c in range(chunks):  # batches of the training batch's size (few candidates: a small program, `batch_rows`)
         part = jax.tree_util.tree_map(lambda a, c=c: a[c * N : (c + 1) * N], scen)
         for s in range(0, K, ctx.rows):
-            costs[s : s + ctx.rows, c] = ctx.evaluate(code[s : s + ctx.rows], const[s : s + ctx.rows], part)
+            costs[s : s + ctx.rows, c] = ctx.evaluate(code[s : s + ctx.rows], const[s : s + ctx.rows], part, calls=chunks)
     costs = costs.reshape(K, -1)[:, :n]
     if per_trajectory:
         return costs
