@@ -45,11 +45,11 @@ def main() -> None:
     calls = -(-cfg.validation_trajectories // cfg.train_trajectories)
     chosen = ctx.batch_rows(args.candidates, calls)  # what a run's validation would use here
     small = len(ctx.devices) * 2 ** int(np.ceil(np.log2(max(1, -(-args.candidates // len(ctx.devices))))))
-    ctx.batch_rows = lambda K: ctx.padded_rows  # the population program only
+    ctx.batch_rows = lambda K, calls=1: ctx.padded_rows  # the population program only
     t0 = time.perf_counter()
     before = validation_costs(ctx, code, const, per_trajectory=True)
     t_before = time.perf_counter() - t0
-    ctx.batch_rows = lambda K: small  # the small program, compiled in the first call
+    ctx.batch_rows = lambda K, calls=1: small  # the small program, compiled in the first call
     t0 = time.perf_counter()
     after = validation_costs(ctx, code, const, per_trajectory=True)
     t_after = time.perf_counter() - t0
