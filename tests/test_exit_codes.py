@@ -155,6 +155,39 @@ def test_run_summary_ends_with_the_failures_and_the_status(sho_noisy):
         ]
 
 
+def test_run_summary_names_the_oracle_when_the_certificate_judges_against_it(sho_noisy):
+    import io
+
+    from validation import lqg
+
+    def stats(mean, ratio):
+        return {"mean": mean, "ratio_to_lqg": {"ratio": ratio, "ci95": [ratio - 0.01, ratio + 0.01]}}
+
+    mc = {"policies": {"policy": stats(0.443, 1.015), "lqg": stats(0.4363, 1.0)}}
+    summary = {
+        "out": "runs/x",
+        "task": "sho/noisy",
+        "policy": lqg(sho_noisy, "lqg-ss"),
+        "validation": {"certificate": {"verdict": "PASS", "rows": []}, "monte_carlo": mc},
+        "codegen": {"ok": True, "files": []},
+    }
+
+    def printed():
+        buf = io.StringIO()
+        print_summary(summary, Console(file=buf, width=300, highlight=False))
+        return buf.getvalue()
+
+    assert "cost 0.443 against LQG 0.4363: ratio 1.015 (95% CI 1.005 to 1.025)" in printed()
+    assert "oracle" not in printed()  # fixed parameters: the certificate judges against that LQG
+    mc["oracle"] = {"designed": 50, "ratio_of_policies": {"policy": {"ratio": 1.263, "ci95": [1.136, 1.391]}}}
+    text = printed()
+    assert "cost 0.443 against LQG at the nominal parameters 0.4363: ratio 1.015" in text
+    assert (
+        "  against the per-trajectory LQG oracle (each trajectory's own parameters; the certificate's reference): "
+        "ratio 1.263 (95% CI 1.136 to 1.391) on 50 trajectories"
+    ) in text
+
+
 TINY = [
     "--population",
     "40",
