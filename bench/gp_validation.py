@@ -44,7 +44,7 @@ def main() -> None:
 
     calls = -(-cfg.validation_trajectories // cfg.train_trajectories)
     chosen = ctx.batch_rows(args.candidates, calls)  # what a run's validation would use here
-    small = len(ctx.devices) * 2 ** int(np.ceil(np.log2(max(1, -(-args.candidates // len(ctx.devices))))))
+    small = ctx.small_rows(args.candidates)
     ctx.batch_rows = lambda K, calls=1: ctx.padded_rows  # the population program only
     t0 = time.perf_counter()
     before = validation_costs(ctx, code, const, per_trajectory=True)

@@ -60,8 +60,8 @@ class SymbolicPolicy(PolicySizes):
     provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "f", tuple(_canonical(e) for e in self.f))
-        object.__setattr__(self, "g", tuple(_canonical(e) for e in self.g))
+        object.__setattr__(self, "f", tuple(sp.sympify(e) for e in self.f))
+        object.__setattr__(self, "g", tuple(sp.sympify(e) for e in self.g))
         for name in ("observations", "targets", "latent", "controls"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.input_limits:
@@ -244,6 +244,15 @@ class SymbolicPolicy(PolicySizes):
         d.pop("provenance")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when they write the same policy.json. sympy can build a product whose factors are in
+        another order than a fresh build sorts them (`Abs(z1**3/z0)` evaluates to
+        `z1**2*Abs(z1)*Abs(1/z0)`): such expressions print alike, srepr included, but compare unequal
+        as trees, so a policy would not equal itself read back."""
+        if not isinstance(other, SymbolicPolicy):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
     def with_provenance(self, **items: Any) -> SymbolicPolicy:
         return dataclasses.replace(self, provenance={**self.provenance, **items})
 
@@ -373,18 +382,6 @@ _SREPR_NAMESPACE["ExprCondPair"] = sp.functions.elementary.piecewise.ExprCondPai
 _SREPR_NAMESPACE.update(
     {"BooleanTrue": lambda: sp.true, "BooleanFalse": lambda: sp.false, "Pi": lambda: sp.pi, "Exp1": lambda: sp.E}
 )
-
-
-def _canonical(e) -> sp.Expr:
-    """The expression as `policy.json` gives it back: rebuilt from its `srepr`. sympy can build a
-    product whose factors are in another order than a fresh build sorts them (`Abs(z1**3/z0)`
-    evaluates to `z1**2*Abs(z1)*Abs(1/z0)`); the two print alike but compare unequal, so a policy
-    would not equal itself read back."""
-    e = sp.sympify(e)
-    try:
-        return _parse_srepr(sp.srepr(e))
-    except ValueError:  # (names the closed namespace refuses: kept as built)
-        return e
 
 
 def _parse_srepr(text: str) -> sp.Expr:

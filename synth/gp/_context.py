@@ -105,8 +105,7 @@ class Context:
         population program's measured run time over those calls saves more than its measured
         compile time would cost (at once for tasks whose costing is slow, never where compiling
         dominates)."""
-        d = len(self.devices)
-        small = d * 2 ** math.ceil(math.log2(max(1, -(-K // d))))
+        small = self.small_rows(K)
         if 4 * small > self.padded_rows:  # saves under three quarters of the work: not worth a program
             return self.padded_rows
         if small in self._calls:
@@ -114,6 +113,11 @@ class Context:
         first, run = self._calls.get(self.padded_rows, (None, None))
         worth = run is not None and calls * run * (1 - small / self.padded_rows) > first - run
         return small if worth else self.padded_rows
+
+    def small_rows(self, K: int) -> int:
+        """Rows of the small program for K individuals: the next power of two times the device count."""
+        d = len(self.devices)
+        return d * 2 ** math.ceil(math.log2(max(1, -(-K // d))))
 
     def _timed(self, R: int, seconds: float) -> None:
         """Record a call's wall time: [the first call's (compiling the program), the latest later call's]."""
