@@ -62,7 +62,7 @@ def generate_c(
     Parameters
     ----------
     policy : SymbolicPolicy, str or path
-        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` (designed for `task`).
+        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` / ``"lqg-i"`` (designed for `task`).
     out_dir : str or path
         Folder for ``<prefix>.h``, ``<prefix>.c``, ``example/main.c`` and the build fragments.
     task : plants.Task, str or path, optional
@@ -99,6 +99,7 @@ def generate_c(
     import codegen
     import plants
     from synth import AbstractNetworkPolicy
+    from validation import LQG_VARIANTS
 
     from ._console import resolve_policy
 
@@ -106,7 +107,7 @@ def generate_c(
     if isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
         pol = policy
     else:
-        if str(policy) in ("lqg", "lqg-ss") and t is None:
+        if str(policy) in LQG_VARIANTS and t is None:
             raise UserInputError(f"{str(policy)!r} needs a task to design LQG for (--task, or task= in Python)")
         pol = resolve_policy(str(policy), t)
     _refuse_network(pol, policy)

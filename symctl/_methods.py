@@ -30,6 +30,7 @@ from synth._options import check_options
 METHODS: dict[str, str] = {
     "lqg": "symctl._methods:run_lqg",
     "lqg-ss": "symctl._methods:run_lqg",
+    "lqg-i": "symctl._methods:run_lqg",
     "gp-s": "symctl._methods:run_gp",
     "gp-d": "symctl._methods:run_gp",
     "gp-l": "symctl._methods:run_gp",
@@ -101,8 +102,10 @@ def run_gp(
     """GP-S / GP-D / GP-L (`synth.gp.run`), with GP-D started from a known linear controller.
 
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
-    variant "lqg-ss") and uses it when the task has one and it fits the run's trees (None: quietly
-    skipped otherwise; "lqg": an error says why); "none" starts from random trees only, the GP
+    variant "lqg-ss") and, where the task has outputs to integrate, the one with integral action
+    ("lqg-i"), keeps the one of lower mean cost on 256 trajectories of the run's own "seed-choice"
+    stream, and uses it when it fits the run's trees (None: quietly skipped otherwise; "lqg": an
+    error says why); "lqg-ss" and "lqg-i" ask for one of the two; "none" starts from random trees only, the GP
     paper's setting: no seed policy, so no gain-scheduled forms of it, and no linear seeds unless
     the settings ask for them (`linear_seeds`; GP-S and GP-L take "none" too); anything
     else is the path of a `policy.json` in the task's units. With `normalised` (a GP setting) the
@@ -124,7 +127,7 @@ def run_gp(
             task, out, seed=seed, options=opts, resume=resume, progress=progress, method=method, budget=budget, **overrides
         )
     given = {**overrides, **({"latent": opts["latent"]} if opts.get("latent") else {})}
-    path, fit = _seed_policy(task, Path(out), choice, budget, given, resume)
+    path, fit = _seed_policy(task, Path(out), choice, budget, given, resume, seed)
     if path is not None:
         overrides["seed_policy"] = str(path.resolve())
         overrides.update(fit)
@@ -169,8 +172,29 @@ def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: s
     raise error
 
 
+SEED_CHOICE_TRAJECTORIES = 256
+
+
+def _seed_choice_cost(task: Task, seed: int) -> Callable[[tuple], float]:
+    """Key for choosing among candidate seed policies: the mean cost on the run's "seed-choice"
+    stream (trajectories no other stage draws), non-finite costs counting as infinite."""
+    import numpy as np
+
+    from synth import Simulator
+    from synth._runfolder import stream_key
+
+    sim = Simulator(task)
+    scen = sim.scenarios(stream_key(seed, "seed-choice"), SEED_CHOICE_TRAJECTORIES)
+
+    def cost(candidate: tuple) -> float:
+        c = np.asarray(sim.simulate(candidate[0], scen).cost, float)
+        return float(np.mean(c)) if np.all(np.isfinite(c)) else float("inf")
+
+    return cost
+
+
 def _seed_policy(
-    task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False
+    task: Task, out: Path, choice: str | None, budget: str, settings: dict[str, Any], resume: bool = False, seed: int = 0
 ) -> tuple[Path | None, dict[str, Any]]:
     """Write the seed policy `choice` into the run folder; return its path (None: no seed) and the
     GP settings it needs to fit (latent size, node budget) beyond the given ones."""
@@ -183,27 +207,36 @@ def _seed_policy(
         return None, {}
     design, scaling = training_task(task, bool(settings.get("normalised")), False)
     auto = choice is None
-    if auto or choice == "lqg":
+    if auto or choice in ("lqg", "lqg-ss", "lqg-i"):
         from validation.lqg import LQGError, lqg
 
-        try:
-            policy = lqg(design, "lqg-ss")
-        except LQGError as err:
-            if auto:
+        variants = ("lqg-ss", "lqg-i") if choice in (None, "lqg") else (choice,)
+        fitting, error = [], None
+        for variant in variants:
+            try:
+                policy = lqg(design, variant)
+            except LQGError as err:
+                if choice == variant or (choice == "lqg" and variant == "lqg-ss"):
+                    raise UserInputError(f"--seed-policy {choice}: {err}") from None
+                continue  # the task has no output to integrate: the steady-state LQG alone
+            source = (
+                f"--seed-policy {choice or 'lqg'} (the steady-state LQG{' with integral action' if variant == 'lqg-i' else ''})"
+            )
+            try:
+                fitting.append((policy, source, _fitting_settings(task, policy, source, budget, settings)))
+            except SeedPolicyError as err:
+                error = error or err
+        if not fitting:
+            if auto or error is None:
                 return None, {}
-            raise UserInputError(f"--seed-policy lqg: {err}") from None
-        source = "--seed-policy lqg (the steady-state LQG)"
+            raise error
+        policy, source, fit = min(fitting, key=_seed_choice_cost(design, seed)) if len(fitting) > 1 else fitting[0]
     else:
         if not Path(choice).is_file():
-            raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, 'lqg' or 'none'")
+            raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, lqg, lqg-ss, lqg-i or none")
         policy = denormalise(SymbolicPolicy.load(choice), scaling.inverse())
         source = f"--seed-policy {choice!r}"
-    try:
         fit = _fitting_settings(task, policy, source, budget, settings)
-    except SeedPolicyError:
-        if auto:
-            return None, {}
-        raise
     path = prepare(out) / SEED_POLICY_FILE
     if resume and path.exists():  # the checkpoint holds the seed the run started from: it must be this one
         if SymbolicPolicy.load(path).digest() != policy.digest():

@@ -54,13 +54,13 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
         (["simulate", "sho/noisy", "--policy", "missing.json"], "--policy 'missing.json': no such file or run folder"),
         (
             ["synth", "sho/noisy", "--method", "lqr"],
-            "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, gp-s",
+            "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, lqg-i, gp-s",
         ),
         (["simulate", "sho/noisy", "--trajectories", "0"], "--trajectories"),
         (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),
         (
             ["synth", "sho/noisy", "--seed-policy", "missing.json"],
-            "--seed-policy 'missing.json': no such file; give a policy.json, 'lqg' or 'none'",
+            "--seed-policy 'missing.json': no such file; give a policy.json, lqg, lqg-ss, lqg-i or none",
         ),
         (["synth", "sho/noisy", "--method", "gp-s", "--seed-policy", "lqg"], "option --seed-policy 'lqg' applies to gp-d only"),
         (
@@ -108,7 +108,7 @@ def test_version_prints_the_package_version():
         (
             ["synth", "sho/noisy", "--method", "gp"],
             "--method",
-            ["lqg", "lqg-ss", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"],
+            ["lqg", "lqg-ss", "lqg-i", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"],
         ),
         (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s", "nde"]),
         (["run", "sho/noisy", "--budget", "fast"], "--budget", ["quick", "paper"]),

@@ -199,6 +199,11 @@ def validate(
     # The steady-state LQG is reported beside the optimal one: a learned policy with memory should
     # sit between them where the start of the trajectory matters.
     compared = {"policy": policy, "lqg": lqg_policy, "lqg-ss": policy_from_design(task, d, "lqg-ss")}
+    if task.varying_parameters:  # where the nominal design settles off target, the offset-free LQG too
+        try:
+            compared["lqg-i"] = policy_from_design(task, d, "lqg-i")
+        except LQGError:
+            pass
     engine = None
     if s["workers"] or s["address"]:  # Monte Carlo and sweep split over a cluster: the same costs as in one process
         from ._cluster import shared_engine

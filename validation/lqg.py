@@ -15,7 +15,7 @@ dynamic policy can express (its readout sees the latent state and targets, not `
 one `control.dlqe` returns the gain of (`A P Cᵀ (C P Cᵀ + R)⁻¹`). After reading `y_k` the filter
 corrects and predicts: `x̂(k+1|k) = x_op + Ad (x̂(k|k) - x_op) + Bd (u_k - u_op)`.
 
-Two variants:
+Two variants of the filter:
 
 * `lqg` (time-varying): the filter starts from the task's initial-state distribution (prior mean
   and covariance) and its covariance is propagated as part of the latent state (the upper triangle
@@ -23,6 +23,9 @@ Two variants:
   exact for the diagonal measurement noise of symctl tasks). The latent map is discrete
   (`integrator = "discrete"`).
 * `lqg-ss`: the textbook steady-state filter (constant predictor gain), latent = estimate.
+
+A third, `lqg-i`, adds integral action on the outputs whose set point the parameters do not move
+(`validation._integral`).
 
 Targets: the operating point is affine in the targets for linear plants, and `x_op(r)`, `u_op(r)`
 are written into the policy to first order around the nominal target (exact when affine).
@@ -40,7 +43,7 @@ import sympy as sp
 from plants import Task, UserInputError, linearize, lower, operating_point, symbol
 from synth import SymbolicPolicy
 
-VARIANTS = ("lqg", "lqg-ss")
+VARIANTS = ("lqg", "lqg-ss", "lqg-i")
 
 
 class LQGError(UserInputError):
@@ -291,6 +294,12 @@ def policy_from_design(
     """
     if variant not in VARIANTS:
         raise LQGError(f"unknown LQG variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    if variant == "lqg-i":
+        if k_scale is not None or l_scale is not None:
+            raise LQGError("k_scale and l_scale apply to lqg and lqg-ss, not lqg-i")
+        from ._integral import integral_policy
+
+        return integral_policy(task, d)
     pl = task.plant
     n, ny = pl.nx, task.ny
     y = sp.Matrix([symbol(o.name) for o in task.observations])
@@ -361,7 +370,8 @@ def policy_from_design(
 
 
 def lqg(task: Task, variant: str = "lqg", p=None, r=None) -> SymbolicPolicy:
-    """Design LQG for `task` and return it as a `SymbolicPolicy` (`variant`: "lqg" or "lqg-ss")."""
+    """Design LQG for `task` and return it as a `SymbolicPolicy` (`variant`: "lqg", "lqg-ss", or
+    "lqg-i", the steady-state one with integral action, `validation._integral`)."""
     return policy_from_design(task, design(task, p, r), variant)
 
 
