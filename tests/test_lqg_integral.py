@@ -98,3 +98,32 @@ def test_gp_d_starts_from_the_lqg_variant_that_costs_less(tmp_path):
     assert SymbolicPolicy.load(path).provenance["method"] == "lqg-i"
     with pytest.raises(UserInputError, match="--seed-policy lqg-i: .*nothing to integrate"):
         _seed_policy(plants.get_task("pendulum/swingup"), tmp_path / "swing", "lqg-i", "quick", {})
+
+
+def test_the_integrator_tracks_the_clipped_control_instead_of_winding_up():
+    """Where the readout asks for more than the input's limit, the integrator's update is pulled
+    back toward the clipped control (back-calculation): its part of the next readout asks for less
+    than the plain integrator's would. Inside the limits the filter rows still see the control."""
+    task = plants.load_task("examples/oven.toml")
+    policy = lqg(task, "lqg-i")
+    (lo, hi), u = task.input_limits[0], policy.u[0]
+    d = design(task)
+    at = dict(zip(policy.z, policy.latent_init)) | dict(zip(policy.y, d.y_op)) | dict(zip(policy.r, d.r0))
+    q = policy.z[-1]
+    readout = policy.g[0]
+    for value in (-1e4, 1e4):  # an integrator far out on either side drives the readout past a limit
+        at[q] = value
+        asked = float(readout.subs(at))
+        if not asked > hi:
+            continue
+        clipped = policy.f[-1].subs(at | {u: hi})  # the integrator's update as the loop runs it
+        unclipped = policy.f[-1].subs(at | {u: asked})  # as if the limit were not there: no pull-back
+        assert float(readout.subs(at | {q: clipped})) < float(readout.subs(at | {q: unclipped})) - 1e-3 * (asked - hi)
+        break
+    else:
+        pytest.fail("no integrator value drove the readout past the upper limit")
+    at[q] = 0.0
+    inside = float(readout.subs(at))
+    assert lo < inside < hi
+    moved = [float(f.subs(at | {u: inside}) - f.subs(at | {u: inside + 1e-3})) for f in policy.f[:-1]]
+    assert any(moved)  # the filter rows see u, as they must

@@ -18,8 +18,15 @@ reaches for is an integrator of the output error, and this module adds it to the
   cost on the states and the output's own cost weight divided by `Ti^2` on its integral, `Ti` a
   quarter of the horizon (an offset decays well within one trajectory). The observer is the
   steady-state Kalman predictor of `lqg-ss`, unchanged; the integrator reads the measured output.
+* **Anti-windup.** Where the inputs are limited, each integrator also tracks the clipped control
+  (back-calculation, tracking time `Ti`): `q+ += (dt / Ti) Kq^+ (g(xhat, q, r) - u)`, zero while
+  the control is inside its limits, so the linear design is untouched there. Without it, on a
+  held-out gravity-drained tank the pump's limits wound the integrator up and 16 % of the
+  trajectories ended off the level's band; with it none did (300 trajectories each, and no task
+  measured worse: boost converter, cstr/varying, the oven example).
 * **The controller.** `u = u_op(r) - Kx (xhat - x_op(r)) - Kq q`, latent state `(xhat, q)`,
-  integrators starting at zero. It is linear, so GP-D can start from it like from `lqg-ss`.
+  integrators starting at zero. It is linear in its inputs (the clipped control `u` among them),
+  so GP-D can start from it like from `lqg-ss`.
 
 Raises `LQGError` when no output qualifies or the augmented model cannot be stabilised (a plant
 with a zero at DC from its inputs to those outputs).
@@ -119,6 +126,11 @@ def integral_policy(task: Task, d) -> SymbolicPolicy:
     ys_op = _affine_in_r(d.y_op[outputs], d.C[outputs] @ d.dx_dr, r, d.r0)
     fq = [q[j] + sp.Float(d.dt) * (y[i] - ys_op[j]) for j, i in enumerate(outputs)]
     g = -_matrix(Kx) * xhat - _matrix(Kq) * q + _affine_in_r(d.u_op + Kx @ d.x_op, d.du_dr + Kx @ d.dx_dr, r, d.r0)
+    limited = any(np.isfinite(lo) or np.isfinite(hi) for lo, hi in task.input_limits)
+    if limited:  # back-calculation: the integrators track the clipped control with time constant Ti
+        u = sp.Matrix(list(task.plant.u))
+        back = _matrix(np.linalg.pinv(Kq) * (d.dt / Ti)) * (g - u)
+        fq = [e + back[j] for j, e in enumerate(fq)]
     provenance = dict(base.provenance) | {
         "method": "lqg-i",
         "K": np.hstack([Kx, Kq]).tolist(),
