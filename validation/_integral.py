@@ -43,7 +43,7 @@ import sympy as sp
 from plants import Task, linearize, symbol, target_state_expressions
 from synth import SymbolicPolicy
 
-from .lqg import LQGError, _affine_in_r, _matrix, _weight, policy_from_design
+from ._lqg_parts import LQGError, affine_in_r, matrix, weight
 
 
 def setpoint_outputs(task: Task, d) -> list[int]:
@@ -74,7 +74,7 @@ def tick_weight(task: Task, d) -> np.ndarray:
     continuous plant): `d.Qd` without the cross terms the exact discretisation adds, which would
     make an unweighted velocity look weighted through its coupling to a weighted position."""
     lin = linearize(task, d.x_op, d.u_op, d.p, d.r0)
-    Q = _weight(task.lqg.get("Q"), task.plant.nx, lin.Q) if "Q" in task.lqg else lin.Q
+    Q = weight(task.lqg.get("Q"), task.plant.nx, lin.Q) if "Q" in task.lqg else lin.Q
     Q = (Q + Q.T) / 2
     return Q * d.dt if task.plant.time == "continuous" else Q
 
@@ -114,22 +114,22 @@ def integral_design(task: Task, d) -> tuple[list[int], np.ndarray, np.ndarray, f
     return outputs, K[:, :n], K[:, n:], Ti
 
 
-def integral_policy(task: Task, d) -> SymbolicPolicy:
-    """The `lqg-i` controller of design `d` as a `SymbolicPolicy`."""
+def integral_policy(task: Task, d, base: SymbolicPolicy) -> SymbolicPolicy:
+    """The `lqg-i` controller of design `d` as a `SymbolicPolicy`, built on `base`, the `lqg-ss`
+    policy of the same design (`validation.lqg.policy_from_design`)."""
     outputs, Kx, Kq, Ti = integral_design(task, d)
-    base = policy_from_design(task, d, "lqg-ss")
     names = tuple(f"xint{j}" for j in range(len(outputs)))
     y = [symbol(o.name) for o in task.observations]
     r = sp.Matrix(list(task.r)) if task.nr else sp.zeros(0, 1)
     q = sp.Matrix([symbol(s) for s in names])
     xhat = sp.Matrix(list(base.z))
-    ys_op = _affine_in_r(d.y_op[outputs], d.C[outputs] @ d.dx_dr, r, d.r0)
+    ys_op = affine_in_r(d.y_op[outputs], d.C[outputs] @ d.dx_dr, r, d.r0)
     fq = [q[j] + sp.Float(d.dt) * (y[i] - ys_op[j]) for j, i in enumerate(outputs)]
-    g = -_matrix(Kx) * xhat - _matrix(Kq) * q + _affine_in_r(d.u_op + Kx @ d.x_op, d.du_dr + Kx @ d.dx_dr, r, d.r0)
+    g = -matrix(Kx) * xhat - matrix(Kq) * q + affine_in_r(d.u_op + Kx @ d.x_op, d.du_dr + Kx @ d.dx_dr, r, d.r0)
     limited = any(np.isfinite(lo) or np.isfinite(hi) for lo, hi in task.input_limits)
     if limited:  # back-calculation: the integrators track the clipped control with time constant Ti
         u = sp.Matrix(list(task.plant.u))
-        back = _matrix(np.linalg.pinv(Kq) * (d.dt / Ti)) * (g - u)
+        back = matrix(np.linalg.pinv(Kq) * (d.dt / Ti)) * (g - u)
         fq = [e + back[j] for j, e in enumerate(fq)]
     provenance = dict(base.provenance) | {
         "method": "lqg-i",

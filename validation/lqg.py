@@ -40,14 +40,13 @@ import numpy as np
 import scipy.linalg
 import sympy as sp
 
-from plants import Task, UserInputError, linearize, lower, operating_point, symbol
+from plants import Task, linearize, lower, operating_point, symbol
 from synth import SymbolicPolicy
 
+from ._integral import integral_policy
+from ._lqg_parts import LQGError, affine_in_r, matrix, num, van_loan_cost, van_loan_noise, weight
+
 VARIANTS = ("lqg", "lqg-ss", "lqg-i")
-
-
-class LQGError(UserInputError):
-    """LQG cannot be designed for this task; the message says why and what to set."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,35 +84,6 @@ class LQGDesign:
         return self.Ad - self.L @ self.C
 
 
-def _van_loan_cost(A, B, W, dt):
-    """Integrate the quadratic weight W on (x, u) over one ZOH period: returns the (n+m) block."""
-    n, m = B.shape
-    F = np.zeros((n + m, n + m))
-    F[:n, :n] = A
-    F[:n, n:] = B
-    M = np.zeros((2 * (n + m), 2 * (n + m)))
-    M[: n + m, : n + m] = -F.T
-    M[: n + m, n + m :] = W
-    M[n + m :, n + m :] = F
-    E = scipy.linalg.expm(M * dt)
-    E22 = E[n + m :, n + m :]
-    E12 = E[: n + m, n + m :]
-    Wd = E22.T @ E12
-    return (Wd + Wd.T) / 2
-
-
-def _van_loan_noise(A, GGt, dt):
-    n = A.shape[0]
-    M = np.zeros((2 * n, 2 * n))
-    M[:n, :n] = -A
-    M[:n, n:] = GGt
-    M[n:, n:] = A.T
-    E = scipy.linalg.expm(M * dt)
-    Phi_T = E[n:, n:]
-    Wd = Phi_T.T @ E[:n, n:]
-    return (Wd + Wd.T) / 2
-
-
 def design(task: Task, p=None, r=None) -> LQGDesign:
     """The LQG design for `task` at parameters `p` and target `r` (defaults: nominal)."""
     pl = task.plant
@@ -127,8 +97,8 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
     lin = linearize(task, x_op, u_op, p, r0)
     Q, R, N = lin.Q, lin.R, lin.N
     if "Q" in task.lqg or "R" in task.lqg:
-        Q = _weight(task.lqg.get("Q"), pl.nx, Q)
-        R = _weight(task.lqg.get("R"), pl.nu, R)
+        Q = weight(task.lqg.get("Q"), pl.nx, Q)
+        R = weight(task.lqg.get("R"), pl.nu, R)
         N = np.zeros_like(N)
     Q = (Q + Q.T) / 2
     R = (R + R.T) / 2
@@ -150,10 +120,10 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
         F[:n, n:] = lin.B
         E = scipy.linalg.expm(F * dt)
         Ad, Bd = E[:n, :n], E[:n, n:]
-        Wd = _van_loan_cost(lin.A, lin.B, np.block([[Q, N], [N.T, R]]), dt)
+        Wd = van_loan_cost(lin.A, lin.B, np.block([[Q, N], [N.T, R]]), dt)
         Qd, Nd, Rd = Wd[:n, :n], Wd[:n, n:], Wd[n:, n:]
         g = task.process_noise * np.array(lower(pl.diffusion, [pl.p], "numpy")(p), dtype=float).reshape(n)
-        W = _van_loan_noise(lin.A, np.diag(g**2), dt)
+        W = van_loan_noise(lin.A, np.diag(g**2), dt)
     else:
         Ad, Bd, Qd, Rd, Nd = lin.A, lin.B, Q, R, N
         g = task.process_noise * np.array(lower(pl.diffusion, [pl.p], "numpy")(p), dtype=float).reshape(pl.nx)
@@ -205,13 +175,6 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
     )
 
 
-def _weight(value, n, default):
-    if value is None:
-        return default
-    a = np.asarray(value, float)
-    return np.diag(a) if a.ndim == 1 else a.reshape(n, n)
-
-
 def _operating_point_slope(task, r0, p, x_op, u_op):
     nr = task.nr
     dx = np.zeros((task.plant.nx, nr))
@@ -229,42 +192,6 @@ def _operating_point_slope(task, r0, p, x_op, u_op):
     dx[np.abs(dx) < 1e-10] = 0.0
     du[np.abs(du) < 1e-10] = 0.0
     return dx, du
-
-
-def _num(v: float) -> sp.Expr:
-    return sp.Float(float(v))
-
-
-def _matrix(a: np.ndarray) -> sp.Matrix:
-    a = np.atleast_2d(a)
-    return sp.Matrix(a.shape[0], a.shape[1], [_num(v) for v in a.ravel()])
-
-
-def _affine_in_r(value0: np.ndarray, slope: np.ndarray, r: sp.Matrix, r0: np.ndarray) -> sp.Matrix:
-    """`value0 + slope (r - r0)` as expressions `a + b r`, computed numerically first.
-
-    Offsets that vanish in theory (an equilibrium maps to itself) come out as rounding noise of the
-    difference `value0 - slope r0` (the slope is a central difference, good to about 1e3 eps: up to
-    1.4e-12 of the terms' size over sho/varying's test set, designed at each target). Entries below
-    1e-9 of their own row's size are dropped, far under float32's resolution of the terms they
-    join, so designs at different parameters and targets share one structure.
-    """
-    value0 = np.asarray(value0, float).reshape(-1)
-    slope = np.asarray(slope, float).reshape(value0.size, -1)
-    a = value0 - (slope @ r0 if r0.size else 0.0)
-    size = np.maximum(np.abs(value0), np.abs(slope) @ np.abs(r0) if r0.size else 0.0)  # per row: the terms that cancel
-    size = np.maximum(size, np.max(np.abs(slope), axis=1, initial=0.0))
-    cut = np.maximum(1e-9 * size, 1e-12)  # (and, as before, anything under 1e-12)
-    a = np.where(np.abs(a) < cut, 0.0, a)
-    b = np.where(np.abs(slope) < cut[:, None], 0.0, slope)
-    out = []
-    for i in range(value0.size):
-        e = _num(a[i]) if a[i] != 0.0 else sp.Integer(0)
-        for j in range(r.shape[0]):
-            if b[i, j] != 0.0:
-                e = e + _num(b[i, j]) * r[j]
-        out.append(e)
-    return sp.Matrix(out)
 
 
 def _latent_names(n: int, with_covariance: bool) -> tuple[list[str], list[tuple[int, int]]]:
@@ -297,9 +224,7 @@ def policy_from_design(
     if variant == "lqg-i":
         if k_scale is not None or l_scale is not None:
             raise LQGError("k_scale and l_scale apply to lqg and lqg-ss, not lqg-i")
-        from ._integral import integral_policy
-
-        return integral_policy(task, d)
+        return integral_policy(task, d, policy_from_design(task, d, "lqg-ss"))
     pl = task.plant
     n, ny = pl.nx, task.ny
     y = sp.Matrix([symbol(o.name) for o in task.observations])
@@ -309,20 +234,20 @@ def policy_from_design(
     z = [symbol(s) for s in names]
     xhat = sp.Matrix(z[:n])
     I = np.eye(n)
-    Ad, Bd, C = _matrix(d.Ad), _matrix(d.Bd), _matrix(d.C)
+    Ad, Bd, C = matrix(d.Ad), matrix(d.Bd), matrix(d.C)
     K_num = d.K if k_scale is None else d.K * np.asarray(k_scale, float).reshape(d.K.shape)
-    K = _matrix(K_num)
-    scale_l = None if l_scale is None else _matrix(np.asarray(l_scale, float).reshape(n, ny))
+    K = matrix(K_num)
+    scale_l = None if l_scale is None else matrix(np.asarray(l_scale, float).reshape(n, ny))
     # Readout u = u_op(r) - K (xhat - x_op(r)) = -K xhat + (u_op + K x_op)(r).
-    g = -K * xhat + _affine_in_r(d.u_op + K_num @ d.x_op, d.du_dr + K_num @ d.dx_dr, r, d.r0)
+    g = -K * xhat + affine_in_r(d.u_op + K_num @ d.x_op, d.du_dr + K_num @ d.dx_dr, r, d.r0)
     # Prediction x_op + Ad (xf - x_op) + Bd (u - u_op) = Ad xf + Bd u + ((I - Ad) x_op - Bd u_op)(r).
-    drift = _affine_in_r((I - d.Ad) @ d.x_op - d.Bd @ d.u_op, (I - d.Ad) @ d.dx_dr - d.Bd @ d.du_dr, r, d.r0)
+    drift = affine_in_r((I - d.Ad) @ d.x_op - d.Bd @ d.u_op, (I - d.Ad) @ d.dx_dr - d.Bd @ d.du_dr, r, d.r0)
     # Predicted observation y_op + C (x - x_op) = C x + (y_op - C x_op)(r).
-    y_off = _affine_in_r(d.y_op - d.C @ d.x_op, np.zeros((ny, d.r0.size)), r, d.r0)
+    y_off = affine_in_r(d.y_op - d.C @ d.x_op, np.zeros((ny, d.r0.size)), r, d.r0)
 
     if variant == "lqg-ss":
         innov = y - (C * xhat + y_off)
-        L = _matrix(d.L) if scale_l is None else _matrix(d.L).multiply_elementwise(scale_l)
+        L = matrix(d.L) if scale_l is None else matrix(d.L).multiply_elementwise(scale_l)
         xnext = Ad * xhat + Bd * u + drift + L * innov
         f = list(xnext)
         init = list(d.xhat0)
@@ -334,14 +259,14 @@ def policy_from_design(
         xf = xhat
         for i in range(ny):  # measurement updates, one scalar observation at a time
             c = C[i, :]
-            S = (c * P * c.T)[0, 0] + _num(d.V[i, i])
+            S = (c * P * c.T)[0, 0] + num(d.V[i, i])
             m = P * c.T / S
             pred = (c * xf)[0, 0] + y_off[i]
             gain = m if scale_l is None else m.multiply_elementwise(scale_l[:, i])
             xf = xf + gain * (y[i] - pred)
             P = P - m * (c * P)
         xnext = Ad * xf + Bd * u + drift
-        Pnext = Ad * P * Ad.T + _matrix(d.W)
+        Pnext = Ad * P * Ad.T + matrix(d.W)
         f = list(xnext) + [Pnext[i, j] for i, j in pairs]
         init = list(d.xhat0) + [d.P0[i, j] for i, j in pairs]
 
