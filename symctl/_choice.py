@@ -27,6 +27,7 @@ import numpy as np
 from plants import Task
 from synth import SymbolicPolicy
 from synth._cost import finite_mean
+from synth._prune import without_unread_latent
 
 CHOICE_TRAJECTORIES = 256  # enough to order candidates whose costs differ by a few percent
 MAX_SCREENED = 8  # candidates screened at most, cheapest first (each costs seconds)
@@ -39,8 +40,9 @@ def candidates(
     export: Callable[[SymbolicPolicy], SymbolicPolicy] = lambda p: p,
 ) -> list[tuple[str, SymbolicPolicy]]:
     """The method's pick, its other candidates (cheapest first by its own validation cost, at most
-    MAX_CANDIDATES) and the seed it started from, without repeats; the files in the run folder are
-    in the units the method learnt in, `export` brings each to the task's units."""
+    MAX_CANDIDATES) and the seed it started from, without repeats and without latent states the
+    control never reads (`synth._prune`); the files in the run folder are in the units the method
+    learnt in, `export` brings each to the task's units."""
     found: list[tuple[str, SymbolicPolicy]] = [("method's choice", policy)]
     folder = out / "candidates"
     if folder.is_dir():
@@ -52,6 +54,7 @@ def candidates(
         found.append(("seed (the policy the run started from)", export(SymbolicPolicy.load(seed))))
     seen, unique = set(), []
     for name, pol in found:
+        pol = without_unread_latent(pol)
         key = pol.digest()
         if key not in seen:
             seen.add(key)
