@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import sympy as sp
 
@@ -52,7 +53,7 @@ def denormalise(policy: SymbolicPolicy, scaling: Scaling) -> SymbolicPolicy:
             e = sp.Float(u0) + e
         g.append(e)
     limits = tuple(
-        (_clean(u0 + su * lo), _clean(u0 + su * hi)) for (lo, hi), u0, su in zip(policy.input_limits, scaling.u0, scaling.su)
+        (_clean(u0, su * lo), _clean(u0, su * hi)) for (lo, hi), u0, su in zip(policy.input_limits, scaling.u0, scaling.su)
     )
     return dataclasses.replace(
         policy,
@@ -63,9 +64,16 @@ def denormalise(policy: SymbolicPolicy, scaling: Scaling) -> SymbolicPolicy:
     )
 
 
-def _clean(v: float) -> float:
-    """`v` rounded to 15 significant digits: a limit that went to normalised units and back is the
-    decimal number it was written as again (inf stays inf)."""
+def _clean(a: float, b: float) -> float:
+    """`a + b` rounded to 15 significant digits of the larger term: a limit that went to normalised
+    units and back is the decimal number it was written as again (a pump's 0 V came back as
+    4.4e-16 from 3.4 + 10 * -0.34 before; inf stays inf)."""
+    v = a + b
+    if not math.isfinite(v):
+        return v
+    size = max(abs(a), abs(b))
+    if abs(v) <= 1e-14 * size:
+        return 0.0
     return float(f"{v:.15g}")
 
 

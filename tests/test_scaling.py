@@ -371,3 +371,12 @@ def test_over_box_draws_ranged_parameters_over_their_box_and_keeps_the_others():
         plant=dataclasses.replace(sho.plant, parameters=tuple(dataclasses.replace(q, range=None) for q in sho.plant.parameters))
     )
     assert over_box(bare) is bare
+
+
+def test_a_limit_at_zero_comes_back_as_zero():
+    """The tank's pump limit 0 V goes to -0.34 in normalised units (3.4 + 10 V') and came back as
+    3.4 + 10 * -0.34 = 4.4e-16, printed and generated as such; it must be the file's 0 again."""
+    task = plants.load_task(EXAMPLES / "tank.toml")
+    norm, scaling = normalise(task)
+    assert (scaling.u0, scaling.su) == ((3.4,), (10.0,)) and 3.4 + 10.0 * norm.input_limits[0][0] != 0.0
+    assert denormalise(lqg(norm, "lqg-ss"), scaling).input_limits == task.input_limits == ((0.0, 12.0),)
