@@ -188,7 +188,7 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
         f"skipped: {skipped}" if skipped else "PASS" if cg.get("ok") else "FAIL" if "ok" in cg else "see c/verification.json"
     )
     p(f"[bold]C verification[/bold] {escape(verdict)}")
-    lines = failure_lines(cert, cg, out / "c" / "verification.log", summary.get("task"))
+    lines = failure_lines(cert, cg, out / "c" / "verification.log", summary.get("task"), val.get("monte_carlo"))
     for line in lines:
         p(line, markup=False, soft_wrap=True)
     if lines:

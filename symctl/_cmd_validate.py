@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
                 table.add_row(row["name"], row["requirement"], f"[{colour}]{row['status']}[/{colour}]", row["evidence"])
             out_console.print(table)
             out_console.print(f"wrote {Path(out_dir) / 'validation.json'} and {Path(out_dir) / 'report.html'}")
-            lines = failure_lines(cert, None, task=res.get("task"))
+            lines = failure_lines(cert, None, task=res.get("task"), monte_carlo=res.get("monte_carlo"))
             for line in lines:
                 out_console.print(line, markup=False, soft_wrap=True)
             if lines:

@@ -52,7 +52,13 @@ _HINTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "train over the parameter box ({robust}), or narrow the parameter ranges (`range` in the plant file); "
         "compare with `symctl validate lqg --task {task}`",
     ),
-    ("success", ("success",), "a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)"),
+    (
+        "success",
+        ("success",),
+        "a larger synthesis budget (--budget paper); where the trajectories end still settling, a longer horizon "
+        "(`horizon` in the task file); where they settle off the target, integral action (`symctl validate lqg-i "
+        "--task {task}`, and GP-D started from it with --seed-policy lqg-i)",
+    ),
 )
 _GENERIC = "read the row's evidence in report.html; a larger budget (--budget paper) or another --method may help"
 
@@ -106,10 +112,30 @@ def _value(v) -> str:
     return str(v)
 
 
+def _success_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
+    """The success hint from the Monte Carlo itself, when the LQG with integral action (compared
+    where parameters vary) succeeds more often than the policy: the failure is an offset."""
+    policies = (monte_carlo or {}).get("policies") or {}
+    mine = ((policies.get("policy") or {}).get("success") or {}).get("rate")
+    integral = ((policies.get("lqg-i") or {}).get("success") or {}).get("rate")
+    if mine is None or integral is None or not integral > mine:
+        return None
+    return (
+        f"the steady-state LQG with integral action succeeds on {integral:.3f} of the same trajectories (this "
+        f"policy {mine:.3f}): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it "
+        f"alone (`symctl validate lqg-i --task {task or 'TASK'}`)"
+    )
+
+
 def failure_lines(
-    certificate: dict | None, codegen_report: dict | None = None, c_log: str | Path | None = None, task: str | None = None
+    certificate: dict | None,
+    codegen_report: dict | None = None,
+    c_log: str | Path | None = None,
+    task: str | None = None,
+    monte_carlo: dict | None = None,
 ) -> list[str]:
-    """What failed (row, value, requirement) and one line of what to try per kind of failure; empty when nothing failed."""
+    """What failed (row, value, requirement) and one line of what to try per kind of failure; empty
+    when nothing failed. `monte_carlo` (validation.json's) lets the success hint read the evidence."""
     rows = failed_rows(certificate)
     c_bad = c_failed(codegen_report)
     if not rows and not c_bad and not certificate_failed(certificate):
@@ -120,6 +146,8 @@ def failure_lines(
         evidence = "" if row.get("value") is not None else f"; {row.get('evidence', '')}"
         lines.append(f"  {row.get('name', '?')}: {_value(row.get('value'))} (required: {row.get('requirement', '?')}{evidence})")
         kind, hint = hint_kind(str(row.get("name", "")), task)
+        if kind == "success":
+            hint = _success_evidence(monte_carlo, task) or hint
         hints.setdefault(kind, hint)
     if certificate_failed(certificate) and not rows:
         lines.append("  certificate: verdict FAIL")

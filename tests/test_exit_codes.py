@@ -149,7 +149,9 @@ def test_run_summary_ends_with_the_failures_and_the_status(sho_noisy):
             "  success rate: 0.5 (required: lower 95% bound >= 0.99)",
             "  C verification: FAIL",
             "what to try",
-            "  success: a longer horizon (`horizon` in the task file) or a larger synthesis budget (--budget paper)",
+            "  success: a larger synthesis budget (--budget paper); where the trajectories end still settling, a longer "
+            "horizon (`horizon` in the task file); where they settle off the target, integral action (`symctl validate "
+            "lqg-i --task sho/noisy`, and GP-D started from it with --seed-policy lqg-i)",
             "  C: see runs/x/c/verification.log",
             last,
         ]
@@ -222,3 +224,18 @@ def test_run_exits_3_when_the_certificate_fails_then_0_with_allow_fail(tmp_path)
     second = subprocess.run([*cmd, "--allow-fail"], capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "validation: up to date" in second.stderr and "code generation: up to date" in second.stderr
+
+
+def test_the_success_hint_reads_the_monte_carlo_when_integral_action_succeeds_more_often():
+    """The boost converter's first run: the policy met the band on 742 of 1,000 trajectories, the
+    LQG with integral action on all of them; the hint says the misses are offsets, not settling."""
+    cert = {"verdict": "FAIL", "rows": [_row("success rate", "FAIL", 0.742, "lower 95% bound >= 0.99")]}
+    mc = {"policies": {"policy": {"success": {"rate": 0.742}}, "lqg-i": {"success": {"rate": 1.0}}}}
+    lines = failure_lines(cert, task="boost/voltage", monte_carlo=mc)
+    assert lines[-1] == (
+        "  success: the steady-state LQG with integral action succeeds on 1.000 of the same trajectories (this policy "
+        "0.742): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it alone "
+        "(`symctl validate lqg-i --task boost/voltage`)"
+    )
+    mc["policies"]["lqg-i"]["success"]["rate"] = 0.7  # no better: the general hint
+    assert failure_lines(cert, task="boost/voltage", monte_carlo=mc)[-1].startswith("  success: a larger synthesis budget")
