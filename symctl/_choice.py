@@ -70,18 +70,22 @@ def _number(v: Any) -> float:
     return f if math.isfinite(f) else math.inf
 
 
-def choice_costs(task: Task, policies: list[SymbolicPolicy], seed: int, n: int = CHOICE_TRAJECTORIES) -> np.ndarray:
-    """Mean cost of each policy on the same `n` trajectories of the "choice" stream (inf when one
-    is lost)."""
+def choice_costs(
+    task: Task, policies: list[SymbolicPolicy], seed: int, n: int = CHOICE_TRAJECTORIES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cost (inf when a trajectory is lost) and success rate of each policy on the same `n`
+    trajectories of the "choice" stream."""
     from synth import Simulator
     from synth._runfolder import stream_key
 
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(seed, "choice"), n)
-    out = []
+    costs, success = [], []
     for pol in policies:
-        out.append(finite_mean(np.asarray(sim.simulate(pol, scen).cost, float)))
-    return np.array(out)
+        res = sim.simulate(pol, scen)
+        costs.append(finite_mean(np.asarray(res.cost, float)))
+        success.append(float(np.mean(np.asarray(res.success))))
+    return np.array(costs), np.array(success)
 
 
 def choose(
@@ -104,9 +108,13 @@ def choose(
         reference = lqg(task, "lqg")
     except LQGError:
         reference = None
-    all_costs = choice_costs(task, [p for _, p in cands] + ([reference] if reference is not None else []), seed)
+    all_costs, all_success = choice_costs(task, [p for _, p in cands] + ([reference] if reference is not None else []), seed)
     costs, lqg_cost = all_costs[: len(cands)], (all_costs[-1] if reference is not None else math.nan)
     ratio_max = req.get("cost_ratio_max")
+    # The certificate bounds the success rate from below on the Monte Carlo; a candidate whose rate
+    # on the choice trajectories is already under the bar cannot pass it (on the cruise control a
+    # GP-D law cheaper than its integral-action seed missed the band on 1.4 % of the trajectories).
+    success_min = req.get("success_rate_min") if task.success is not None else None
     order = np.argsort(costs, kind="stable")
     rows: list[dict[str, Any]] = [
         {
@@ -115,6 +123,7 @@ def choose(
             "choice_cost": costs[k],
             "ratio_to_lqg": costs[k] / lqg_cost if 0 < lqg_cost < math.inf else None,
             "screened": False,
+            "success_rate": all_success[k],
         }
         for k, (name, pol) in enumerate(cands)
     ]
@@ -128,6 +137,8 @@ def choose(
         failed = list(s["failed"])
         if ratio_max not in (None, False) and rows[k]["ratio_to_lqg"] is not None and rows[k]["ratio_to_lqg"] > ratio_max:
             failed.append("cost_ratio_max")
+        if success_min not in (None, False) and all_success[k] < success_min:
+            failed.append("success_rate_min")
         rows[k].update(
             screened=True,
             passes=not failed,
@@ -195,6 +206,7 @@ def _write(path: Path, rows: list[dict]) -> None:
         "complexity",
         "choice_cost",
         "ratio_to_lqg",
+        "success_rate",
         "screened",
         "passes",
         "failed",
