@@ -1,6 +1,8 @@
 """LQG with integral action (`lqg-i`): no steady-state offset where the parameters are off nominal,
 on the outputs it integrates, and an error that says why where nothing can be integrated."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -104,7 +106,7 @@ def test_the_integrator_tracks_the_clipped_control_instead_of_winding_up():
     """Where the readout asks for more than the input's limit, the integrator's update is pulled
     back toward the clipped control (back-calculation): its part of the next readout asks for less
     than the plain integrator's would. Inside the limits the filter rows still see the control."""
-    task = plants.load_task("examples/oven.toml")
+    task = plants.load_task(Path(__file__).resolve().parent.parent / "examples" / "oven.toml")
     policy = lqg(task, "lqg-i")
     (lo, hi), u = task.input_limits[0], policy.u[0]
     d = design(task)
