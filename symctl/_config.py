@@ -43,7 +43,7 @@ RUN_OPTIONS: dict[str, tuple[Any, type, str]] = {
     "seed_policy": (
         None,
         str,
-        "GP-D: start from this linear controller (a policy.json); lqg (the default when the task has a steady-state LQG that fits: lqg-ss or lqg-i, whichever costs less on the run's own trajectories); lqg-ss, lqg-i; or none (from scratch, the GP paper's setting: no seed policy and no linear seeds).",
+        "GP-D: start from this linear controller (a policy.json); lqg (the default when the task has a steady-state LQG that fits: lqg-ss or lqg-i, whichever loses fewer, then costs less, on the run's own trajectories); lqg-ss, lqg-i; or none (from scratch, the GP paper's setting: no seed policy and no linear seeds).",
     ),
     "iterations": (None, int, "ESPL: optimiser iterations."),
     "batch": (None, int, "ESPL: trajectories per iteration."),

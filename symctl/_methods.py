@@ -103,8 +103,8 @@ def run_gp(
 
     `options["seed_policy"]`: None or "lqg" designs the task's steady-state LQG (`validation.lqg`,
     variant "lqg-ss") and, where the task has outputs to integrate, the one with integral action
-    ("lqg-i"), keeps the one of lower mean cost on 256 trajectories of the run's own "seed-choice"
-    stream, and uses it when it fits the run's trees (None: quietly skipped otherwise; "lqg": an
+    ("lqg-i"), keeps the one that loses fewer of 256 trajectories of the run's own "seed-choice"
+    stream and then costs less on those both keep (`_seed_choice`), and uses it when it fits the run's trees (None: quietly skipped otherwise; "lqg": an
     error says why); "lqg-ss" and "lqg-i" ask for one of the two; "none" starts from random trees only, the GP
     paper's setting: no seed policy, so no gain-scheduled forms of it, and no linear seeds unless
     the settings ask for them (`linear_seeds`; GP-S and GP-L take "none" too); anything
@@ -175,9 +175,11 @@ def _fitting_settings(task: Task, policy: SymbolicPolicy, source: str, budget: s
 SEED_CHOICE_TRAJECTORIES = 256
 
 
-def _seed_choice_cost(task: Task, seed: int) -> Callable[[tuple], float]:
-    """Key for choosing among candidate seed policies: the mean cost on the run's "seed-choice"
-    stream (trajectories no other stage draws), non-finite costs counting as infinite."""
+def _seed_choice(task: Task, seed: int, candidates: list[tuple]) -> tuple:
+    """The candidate seed policy (first item of each tuple) that loses the fewest of 256 trajectories
+    of the run's "seed-choice" stream (trajectories no other stage draws), then costs least on the
+    trajectories every candidate keeps: on a task where a few trajectories run away whatever the
+    controller (the CSTR's ignitions), a plain mean is inf for every candidate and decides nothing."""
     import numpy as np
 
     from synth import Simulator
@@ -185,12 +187,11 @@ def _seed_choice_cost(task: Task, seed: int) -> Callable[[tuple], float]:
 
     sim = Simulator(task)
     scen = sim.scenarios(stream_key(seed, "seed-choice"), SEED_CHOICE_TRAJECTORIES)
-
-    def cost(candidate: tuple) -> float:
-        c = np.asarray(sim.simulate(candidate[0], scen).cost, float)
-        return float(np.mean(c)) if np.all(np.isfinite(c)) else float("inf")
-
-    return cost
+    costs = np.array([np.asarray(sim.simulate(c[0], scen).cost, float) for c in candidates])
+    kept = np.all(np.isfinite(costs), axis=0)
+    lost = np.sum(~np.isfinite(costs), axis=1)
+    common = costs[:, kept].mean(axis=1) if kept.any() else np.zeros(len(candidates))
+    return candidates[min(range(len(candidates)), key=lambda k: (lost[k], common[k]))]
 
 
 def _seed_policy(
@@ -230,7 +231,7 @@ def _seed_policy(
             if auto or error is None:
                 return None, {}
             raise error
-        policy, source, fit = min(fitting, key=_seed_choice_cost(design, seed)) if len(fitting) > 1 else fitting[0]
+        policy, source, fit = _seed_choice(design, seed, fitting) if len(fitting) > 1 else fitting[0]
     else:
         if not Path(choice).is_file():
             raise UserInputError(f"--seed-policy {choice!r}: no such file; give a policy.json, lqg, lqg-ss, lqg-i or none")

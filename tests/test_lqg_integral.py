@@ -129,3 +129,24 @@ def test_the_integrator_tracks_the_clipped_control_instead_of_winding_up():
     assert lo < inside < hi
     moved = [float(f.subs(at | {u: inside}) - f.subs(at | {u: inside + 1e-3})) for f in policy.f[:-1]]
     assert any(moved)  # the filter rows see u, as they must
+
+
+def test_the_seed_choice_ranks_by_trajectories_lost_then_by_cost_on_the_common_ones():
+    """A seed that runs away loses to one that keeps its trajectories (fewest lost first, then the
+    cost on the trajectories both keep: on the CSTR a plain mean was inf for both seeds, each
+    losing an ignition, and the tie went to whichever came first)."""
+    from symctl._methods import _seed_choice
+
+    task = plants.get_task("sho/noisy")
+    ss = lqg(task, "lqg-ss")
+    runaway = ss.__class__(
+        **{
+            **{
+                k: getattr(ss, k)
+                for k in ("observations", "targets", "latent", "controls", "f", "dt", "integrator", "latent_init")
+            },
+            "g": (-3 * ss.g[0],),
+        }
+    )
+    assert _seed_choice(task, 0, [(runaway, "runaway"), (ss, "lqg-ss")])[1] == "lqg-ss"
+    assert _seed_choice(task, 0, [(ss, "lqg-ss"), (lqg(task, "lqg-i"), "lqg-i")])[1] == "lqg-ss"  # as measured on sho/noisy
