@@ -209,17 +209,26 @@ def _seed_policy(
     design, scaling = training_task(task, bool(settings.get("normalised")), False)
     auto = choice is None
     if auto or choice in ("lqg", "lqg-ss", "lqg-i"):
-        from validation.lqg import LQGError, lqg
+        from validation._integral import integral_policy
+        from validation.lqg import LQGError, policy_from_design
+        from validation.lqg import design as lqg_design
 
-        variants = ("lqg-ss", "lqg-i") if choice in (None, "lqg") else (choice,)
-        fitting, error = [], None
-        for variant in variants:
+        try:  # one design for both variants: lqg-i is lqg-ss with integrators added
+            d = lqg_design(design)
+            steady = policy_from_design(design, d, "lqg-ss")
+        except LQGError as err:
+            if auto:
+                return None, {}
+            raise UserInputError(f"--seed-policy {choice}: {err}") from None
+        designed = [("lqg-ss", steady)] if choice in (None, "lqg", "lqg-ss") else []
+        if choice in (None, "lqg", "lqg-i"):
             try:
-                policy = lqg(design, variant)
-            except LQGError as err:
-                if choice == variant or (choice == "lqg" and variant == "lqg-ss"):
+                designed.append(("lqg-i", integral_policy(design, d, steady)))
+            except LQGError as err:  # no output to integrate: the steady-state LQG alone
+                if choice == "lqg-i":
                     raise UserInputError(f"--seed-policy {choice}: {err}") from None
-                continue  # the task has no output to integrate: the steady-state LQG alone
+        fitting, error = [], None
+        for variant, policy in designed:
             source = (
                 f"--seed-policy {choice or 'lqg'} (the steady-state LQG{' with integral action' if variant == 'lqg-i' else ''})"
             )

@@ -40,10 +40,10 @@ import control
 import numpy as np
 import sympy as sp
 
-from plants import Task, linearize, symbol, target_state_expressions
+from plants import Task, symbol, target_state_expressions
 from synth import SymbolicPolicy
 
-from ._lqg_parts import LQGError, affine_in_r, matrix, weight
+from ._lqg_parts import LQGError, affine_in_r, matrix
 
 
 def setpoint_outputs(task: Task, d) -> list[int]:
@@ -73,10 +73,7 @@ def tick_weight(task: Task, d) -> np.ndarray:
     """The stage cost's weight on the states over one tick, to leading order (`Q dt` for a
     continuous plant): `d.Qd` without the cross terms the exact discretisation adds, which would
     make an unweighted velocity look weighted through its coupling to a weighted position."""
-    lin = linearize(task, d.x_op, d.u_op, d.p, d.r0)
-    Q = weight(task.lqg.get("Q"), task.plant.nx, lin.Q) if "Q" in task.lqg else lin.Q
-    Q = (Q + Q.T) / 2
-    return Q * d.dt if task.plant.time == "continuous" else Q
+    return d.Q * d.dt if task.plant.time == "continuous" else d.Q
 
 
 def _output_weight(c: np.ndarray, Q: np.ndarray) -> float:

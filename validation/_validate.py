@@ -27,6 +27,7 @@ from synth._load import load_policy
 from ._box_stability import MAX_VERTICES, box_stability
 from ._certificate import certify, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop, noise_from_simulator
+from ._integral import integral_policy
 from ._integration import integration_check
 from ._linearize import LoopLinearizer
 from ._margins import lqr_margins, policy_margins, summary
@@ -201,7 +202,7 @@ def validate(
     compared = {"policy": policy, "lqg": lqg_policy, "lqg-ss": policy_from_design(task, d, "lqg-ss")}
     if task.varying_parameters:  # where the nominal design settles off target, the offset-free LQG too
         try:
-            compared["lqg-i"] = policy_from_design(task, d, "lqg-i")
+            compared["lqg-i"] = integral_policy(task, d, compared["lqg-ss"])
         except LQGError:
             pass
     engine = None

@@ -57,6 +57,7 @@ class LQGDesign:
     Bd: np.ndarray
     C: np.ndarray
     K: np.ndarray  # u - u_op = -K (x - x_op)
+    Q: np.ndarray  # the stage cost's weight on the states the design used (per second for a continuous plant)
     Qd: np.ndarray
     Rd: np.ndarray
     Nd: np.ndarray
@@ -155,6 +156,7 @@ def design(task: Task, p=None, r=None) -> LQGDesign:
         Bd=Bd,
         C=C,
         K=K,
+        Q=Q,
         Qd=Qd,
         Rd=Rd,
         Nd=Nd,
