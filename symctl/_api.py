@@ -165,7 +165,7 @@ def synthesize(
 
 
 def _policy_and_folder(policy, task: Task | None) -> tuple[SymbolicPolicy, Path | None]:
-    """The policy of `symctl validate`'s TARGET (lqg / lqg-ss / lqg-i, a policy.json, a run folder, or a
+    """The policy of `symctl validate`'s TARGET (lqg / lqg-ss / lqg-i / lqg-p, a policy.json, a run folder, or a
     `SymbolicPolicy`) and the folder its results go to by default (None: no default)."""
     from synth import AbstractNetworkPolicy, load_policy
     from synth._runfolder import default_run_folder
@@ -181,7 +181,7 @@ def _policy_and_folder(policy, task: Task | None) -> tuple[SymbolicPolicy, Path 
     path = Path(spec)
     if not path.exists():
         raise ValidationError(
-            f"validate {spec!r}: no such run folder or policy file; give a run folder, a policy.json, lqg, lqg-ss or lqg-i"
+            f"validate {spec!r}: no such run folder or policy file; give a run folder, a policy.json, lqg, lqg-ss, lqg-i or lqg-p"
         )
     return load_policy(path), path if path.is_dir() else path.parent
 
@@ -200,7 +200,7 @@ def validate(
     Parameters
     ----------
     policy : SymbolicPolicy, network policy, str or path
-        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` / ``"lqg-i"`` (designed for `task`);
+        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` / ``"lqg-i"`` / ``"lqg-p"`` (designed for `task`);
         an NDE run folder (``network.json``) is validated through the same simulator and CasADi loop.
     task : plants.Task, str or path, optional
         The task to validate on; default the task the policy names in its provenance.

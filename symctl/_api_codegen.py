@@ -62,7 +62,7 @@ def generate_c(
     Parameters
     ----------
     policy : SymbolicPolicy, str or path
-        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` / ``"lqg-i"`` (designed for `task`).
+        A policy, a ``policy.json``, a run folder, or ``"lqg"`` / ``"lqg-ss"`` / ``"lqg-i"`` / ``"lqg-p"`` (designed for `task`).
     out_dir : str or path
         Folder for ``<prefix>.h``, ``<prefix>.c``, ``example/main.c`` and the build fragments.
     task : plants.Task, str or path, optional

@@ -104,6 +104,11 @@ def choose(
 
     req = load_requirements(requirements)
     cands = candidates(out, policy, export)
+    if task.varying_parameters:  # where parameters vary, the LQG that estimates them competes too
+        try:
+            cands.append(("lqg-p (LQG estimating the varying parameters)", lqg(task, "lqg-p")))
+        except LQGError:
+            pass
     try:  # the certificate's reference: the optimal (time-varying) LQG on the same trajectories
         reference = lqg(task, "lqg")
     except LQGError:

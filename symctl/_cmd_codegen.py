@@ -14,7 +14,9 @@ from codegen import REALS, TARGETS
 def register(app: typer.Typer) -> None:
     @app.command("codegen")
     def codegen_cmd(
-        source: Annotated[str, typer.Argument(help="A run folder, a policy.json, or lqg / lqg-ss / lqg-i (with --task).")],
+        source: Annotated[
+            str, typer.Argument(help="A run folder, a policy.json, or lqg / lqg-ss / lqg-i / lqg-p (with --task).")
+        ],
         out: Annotated[Path, typer.Option(help="Directory for the generated C files.")],
         prefix: Annotated[str | None, typer.Option(help="C name prefix (default: from task and method).")] = None,
         real: Annotated[Literal[REALS], typer.Option(help="Real type of the generated code.")] = "float",

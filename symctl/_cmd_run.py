@@ -172,6 +172,8 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
             p(f"  steady-state LQG (lqg-ss) {_num(mc['lqg-ss']['mean'])}")
         if "lqg-i" in mc:
             p(f"  steady-state LQG with integral action (lqg-i) {_num(mc['lqg-i']['mean'])}")
+        if "lqg-p" in mc:
+            p(f"  LQG estimating the varying parameters (lqg-p) {_num(mc['lqg-p']['mean'])}")
     if judged:
         lo, hi = judged.get("ci95", [math.nan, math.nan])
         p(

@@ -16,7 +16,9 @@ DESIGNS = ("lhs", "sobol", "grid", "random")
 def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate_cmd(
-        target: Annotated[str, typer.Argument(help="A run folder (with policy.json), a policy.json, or lqg / lqg-ss / lqg-i.")],
+        target: Annotated[
+            str, typer.Argument(help="A run folder (with policy.json), a policy.json, or lqg / lqg-ss / lqg-i / lqg-p.")
+        ],
         task: Annotated[str | None, typer.Option(help="Task name or TOML file (default: the policy's provenance task).")] = None,
         trajectories: Annotated[int, typer.Option(min=2, help="Monte Carlo trajectories (held-out stream 'test').")] = 1000,
         sweep: Annotated[int, typer.Option(min=0, help="Points of the parameter-box sweep (0: none).")] = 256,

@@ -24,7 +24,7 @@ def enable_x64() -> None:
 
 
 def resolve_policy(spec: str, task):
-    """A policy from `lqg`, `lqg-ss`, `lqg-i`, a policy.json or network.json path, or a run folder."""
+    """A policy from `lqg`, `lqg-ss`, `lqg-i`, `lqg-p`, a policy.json or network.json path, or a run folder."""
     from synth import load_policy
     from validation import LQG_VARIANTS, lqg
 
@@ -33,6 +33,6 @@ def resolve_policy(spec: str, task):
     path = Path(spec)
     if not path.exists():
         raise UserInputError(
-            f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, lqg-i, a policy.json or a run folder"
+            f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, lqg-i, lqg-p, a policy.json or a run folder"
         )
     return load_policy(path)

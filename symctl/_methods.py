@@ -31,6 +31,7 @@ METHODS: dict[str, str] = {
     "lqg": "symctl._methods:run_lqg",
     "lqg-ss": "symctl._methods:run_lqg",
     "lqg-i": "symctl._methods:run_lqg",
+    "lqg-p": "symctl._methods:run_lqg",
     "gp-s": "symctl._methods:run_gp",
     "gp-d": "symctl._methods:run_gp",
     "gp-l": "symctl._methods:run_gp",

@@ -140,7 +140,7 @@ def show_cmd(task: Annotated[str, typer.Argument(help="Built-in task name or pat
 @app.command("simulate")
 def simulate_cmd(
     task: Annotated[str, typer.Argument(help="Built-in task name or path to a task TOML file.")],
-    policy: Annotated[str, typer.Option(help="lqg, lqg-ss, lqg-i, a policy.json, or a run folder.")] = "lqg",
+    policy: Annotated[str, typer.Option(help="lqg, lqg-ss, lqg-i, lqg-p, a policy.json, or a run folder.")] = "lqg",
     trajectories: Annotated[int, typer.Option(min=1, help="Number of held-out trajectories.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the held-out trajectories.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

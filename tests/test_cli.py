@@ -54,7 +54,7 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
         (["simulate", "sho/noisy", "--policy", "missing.json"], "--policy 'missing.json': no such file or run folder"),
         (
             ["synth", "sho/noisy", "--method", "lqr"],
-            "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, lqg-i, gp-s",
+            "--method 'lqr' is not valid (did you mean 'lqg'?); choose one of lqg, lqg-ss, lqg-i, lqg-p, gp-s",
         ),
         (["simulate", "sho/noisy", "--trajectories", "0"], "--trajectories"),
         (["show", "does/not/exist.toml"], "task file 'does/not/exist.toml' does not exist"),

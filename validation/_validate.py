@@ -205,6 +205,10 @@ def validate(
             compared["lqg-i"] = integral_policy(task, d, compared["lqg-ss"])
         except LQGError:
             pass
+        try:  # and the LQG whose filter estimates the varying parameters
+            compared["lqg-p"] = policy_from_design(task, d, "lqg-p")
+        except LQGError:
+            pass
     engine = None
     if s["workers"] or s["address"]:  # Monte Carlo and sweep split over a cluster: the same costs as in one process
         from ._cluster import shared_engine

@@ -24,8 +24,9 @@ Two variants of the filter:
   (`integrator = "discrete"`).
 * `lqg-ss`: the textbook steady-state filter (constant predictor gain), latent = estimate.
 
-A third, `lqg-i`, adds integral action on the outputs whose set point the parameters do not move
-(`validation._integral`).
+Where parameters vary per trajectory, `lqg-i` adds integral action on the outputs whose set point
+the parameters do not move (`validation._integral`), and `lqg-p` is `lqg` whose filter also
+estimates the varying parameters, starting from their distribution (`validation._estimating`).
 
 Targets: the operating point is affine in the targets for linear plants, and `x_op(r)`, `u_op(r)`
 are written into the policy to first order around the nominal target (exact when affine).
@@ -43,10 +44,11 @@ import sympy as sp
 from plants import Task, linearize, lower, operating_point, symbol
 from synth import SymbolicPolicy
 
+from ._estimating import estimating_design
 from ._integral import integral_policy
 from ._lqg_parts import LQGError, affine_in_r, matrix, num, van_loan_cost, van_loan_noise, weight
 
-VARIANTS = ("lqg", "lqg-ss", "lqg-i")
+VARIANTS = ("lqg", "lqg-ss", "lqg-i", "lqg-p")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,8 +229,15 @@ def policy_from_design(
         if k_scale is not None or l_scale is not None:
             raise LQGError("k_scale and l_scale apply to lqg and lqg-ss, not lqg-i")
         return integral_policy(task, d, policy_from_design(task, d, "lqg-ss"))
+    if variant == "lqg-p":
+        if k_scale is not None or l_scale is not None:
+            raise LQGError("k_scale and l_scale apply to lqg and lqg-ss, not lqg-p")
+        augmented, estimated = estimating_design(task, d)
+        policy = policy_from_design(task, augmented, "lqg")
+        provenance = dict(policy.provenance) | {"method": "lqg-p", "estimated_parameters": list(estimated)}
+        return dataclasses.replace(policy, provenance=provenance)
     pl = task.plant
-    n, ny = pl.nx, task.ny
+    n, ny = d.Ad.shape[0], task.ny
     y = sp.Matrix([symbol(o.name) for o in task.observations])
     r = sp.Matrix(list(task.r)) if task.nr else sp.zeros(0, 1)
     u = sp.Matrix(list(pl.u))
@@ -298,7 +307,8 @@ def policy_from_design(
 
 def lqg(task: Task, variant: str = "lqg", p=None, r=None) -> SymbolicPolicy:
     """Design LQG for `task` and return it as a `SymbolicPolicy` (`variant`: "lqg", "lqg-ss", or
-    "lqg-i", the steady-state one with integral action, `validation._integral`)."""
+    "lqg-i", the steady-state one with integral action, `validation._integral`, or "lqg-p", `lqg`
+    estimating the varying parameters too, `validation._estimating`)."""
     return policy_from_design(task, design(task, p, r), variant)
 
 
