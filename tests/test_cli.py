@@ -108,7 +108,7 @@ def test_version_prints_the_package_version():
         (
             ["synth", "sho/noisy", "--method", "gp"],
             "--method",
-            ["lqg", "lqg-ss", "lqg-i", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"],
+            ["lqg", "lqg-ss", "lqg-i", "lqg-p", "gp-s", "gp-d", "gp-l", "rs", "espl-s", "espl-d", "nde"],
         ),
         (["run", "sho/noisy", "--method", "lqg"], "--method", ["gp-d", "gp-s", "gp-l", "rs", "espl-d", "espl-s", "nde"]),
         (["run", "sho/noisy", "--budget", "fast"], "--budget", ["quick", "paper"]),

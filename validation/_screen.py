@@ -45,16 +45,36 @@ SCREEN_TRAJECTORIES = 4  # trajectories per vertex in the screen's worst case
 SINGULAR_RATIO = 0.02  # a denominator whose smallest |value| is below this fraction of its largest is near-singular
 
 
+def scheduled_latent(policy: SymbolicPolicy) -> set[sp.Symbol]:
+    """The latent states whose update reads no observation, target, control or other latent state
+    outside this set: they follow the same sequence on every trajectory (a Kalman filter's
+    covariance), so what they compute is a gain schedule in time, not in the signals."""
+    inputs = set(policy.y) | set(policy.u) | set(policy.r)
+    free = {z: e.free_symbols for z, e in zip(policy.z, policy.f)}
+    scheduled = set(policy.z)
+    changed = True
+    while changed:
+        changed = False
+        for z in list(scheduled):
+            if free[z] & inputs or (free[z] & set(policy.z)) - scheduled:
+                scheduled.discard(z)
+                changed = True
+    return scheduled
+
+
 def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
-    """Every non-constant denominator of the policy's expressions, with where it occurs: the bases of
-    powers with a negative exponent (`a / b` is `a * b**-1`; `b**-0.5` counts too)."""
+    """Every denominator of the policy's expressions that varies with the signals, with where it
+    occurs: the bases of powers with a negative exponent (`a / b` is `a * b**-1`; `b**-0.5` counts
+    too) that read something beyond constants and time-scheduled latent states (`scheduled_latent`:
+    a Kalman gain shrinking with its covariance is meant to)."""
     found: list[tuple[str, sp.Expr]] = []
     seen = set()
+    fixed = scheduled_latent(policy)
     named = [(f"f[{i}] ({n})", e) for i, (n, e) in enumerate(zip(policy.latent, policy.f))]
     named += [(f"g[{i}] ({n})", e) for i, (n, e) in enumerate(zip(policy.controls, policy.g))]
     for where, e in named:
         for node in sp.preorder_traversal(e):
-            if isinstance(node, sp.Pow) and node.exp.is_number and bool(node.exp < 0) and node.base.free_symbols:
+            if isinstance(node, sp.Pow) and node.exp.is_number and bool(node.exp < 0) and node.base.free_symbols - fixed:
                 if (where, node.base) not in seen:
                     seen.add((where, node.base))
                     found.append((where, node.base))
