@@ -127,6 +127,31 @@ def _success_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     )
 
 
+_VARIANT_NAMES = {
+    "lqg-p": "the LQG estimating the varying parameters",
+    "lqg-i": "the steady-state LQG with integral action",
+    "lqg-ss": "the steady-state LQG",
+}
+
+
+def _cost_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
+    """The cost hint from the Monte Carlo itself, when an LQG variant compared beside the policy
+    costs less on the same trajectories: the user can certify that one instead."""
+    policies = (monte_carlo or {}).get("policies") or {}
+    mine = (policies.get("policy") or {}).get("mean")
+    costs = {v: (policies.get(v) or {}).get("mean") for v in _VARIANT_NAMES}
+    costs = {v: c for v, c in costs.items() if isinstance(c, (int, float)) and math.isfinite(c)}
+    if not isinstance(mine, (int, float)) or not costs:
+        return None
+    best = min(costs, key=costs.get)
+    if not costs[best] < mine:
+        return None
+    return (
+        f"{_VARIANT_NAMES[best]} costs {costs[best]:.4g} on the same trajectories (this policy {mine:.4g}): "
+        f"validate it (`symctl validate {best} --task {task or 'TASK'}`); or a larger synthesis budget (--budget paper)"
+    )
+
+
 def failure_lines(
     certificate: dict | None,
     codegen_report: dict | None = None,
@@ -148,6 +173,8 @@ def failure_lines(
         kind, hint = hint_kind(str(row.get("name", "")), task)
         if kind == "success":
             hint = _success_evidence(monte_carlo, task) or hint
+        if kind == "cost":
+            hint = _cost_evidence(monte_carlo, task) or hint
         hints.setdefault(kind, hint)
     if certificate_failed(certificate) and not rows:
         lines.append("  certificate: verdict FAIL")

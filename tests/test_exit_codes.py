@@ -239,3 +239,19 @@ def test_the_success_hint_reads_the_monte_carlo_when_integral_action_succeeds_mo
     )
     mc["policies"]["lqg-i"]["success"]["rate"] = 0.7  # no better: the general hint
     assert failure_lines(cert, task="boost/voltage", monte_carlo=mc)[-1].startswith("  success: a larger synthesis budget")
+
+
+def test_the_cost_hint_names_a_cheaper_lqg_variant_from_the_monte_carlo():
+    """The chemostat's first run exported a GP-D law at 0.009126 where the LQG estimating the
+    parameters cost 0.006859 on the same 1,000 trajectories: the hint names it and how to certify it."""
+    cert = {"verdict": "FAIL", "rows": [_row("cost ratio to optimal LQG", "FAIL", 1.393, "upper 95% bound <= 1.25")]}
+    mc = {"policies": {"policy": {"mean": 0.009126}, "lqg-ss": {"mean": 0.01834}, "lqg-i": {"mean": 0.01079}}}
+    mc["policies"]["lqg-p"] = {"mean": 0.006859}
+    lines = failure_lines(cert, task="chemostat/substrate", monte_carlo=mc)
+    assert lines[-1] == (
+        "  cost: the LQG estimating the varying parameters costs 0.006859 on the same trajectories (this policy "
+        "0.009126): validate it (`symctl validate lqg-p --task chemostat/substrate`); or a larger synthesis budget "
+        "(--budget paper)"
+    )
+    mc["policies"]["lqg-p"]["mean"] = 0.02  # no variant cheaper than the policy: the general hint
+    assert failure_lines(cert, task="chemostat/substrate", monte_carlo=mc)[-1].startswith("  cost: a larger synthesis budget")

@@ -3,31 +3,38 @@
 Where a task draws parameters per trajectory (a feed concentration, a load, a car's mass and the
 road's grade), the nominal LQG holds the target through the input `u_op` it computed at the
 nominal parameters, and pays for the difference on every trajectory. `lqg-i` removes the offset
-with an integrator whose speed is a design constant. This variant instead treats the deviation
-`dp = p - p_nominal` of every varying parameter as a constant state of the model and lets the
-time-varying Kalman filter of `lqg` estimate it, starting from the task's own distribution of the
-parameter (mean zero, its variance): the filter weighs what the measurements say about `dp`
-against what the task says it can be, with nothing to tune.
+with an integrator whose speed is a design constant. This variant instead makes the parameters'
+deviation `dp = p - p_nominal` part of the model and lets the time-varying Kalman filter of `lqg`
+estimate it, starting from the task's own distribution of the parameters (mean zero, their
+variance): the filter weighs what the measurements say against what the task says `dp` can be.
 
 * **Model.** At the operating point, `dx/dt = A dx + B du + E dp` with `E = df/dp`, and the
-  observation `dy = C dx + Cp dp`; `dp` is constant (no process noise: a parameter does not drift
-  within a trajectory). The augmented model is discretised with a zero-order hold like the plant's.
+  observation `dy = C dx + Cp dp`, discretised with a zero-order hold like the plant. In whitened
+  coordinates (`dp = std * eta`, `eta` of unit prior variance).
+* **Which combinations.** The filter carries the combinations of `eta` that move the measured
+  outputs at steady state under the nominal loop (the offsets `lqg-ss` leaves), at most one per
+  output: with more, the loop would have a line of equilibria along which nothing pins the
+  estimate. The other combinations keep their prior mean, zero (orthonormal in `eta`, so a
+  priori independent of the estimated ones). Provenance gives the map from the filter's
+  parameter states to `dp`.
+* **Drift.** The estimated combinations may drift by their prior spread over one horizon (a
+  random walk): the filter's gain does not vanish, the estimate follows slow change, and the
+  filter has a steady state, so the loop has an equilibrium the stability rows can analyse.
 * **Control.** The equilibrium moves with the parameters: `x_op(p)`, `u_op(p)` (`operating_point`),
   to first order `x_op + Xp dp`, `u_op + Up dp`. The control is `u = u_op + Up dp^ - K (x^ - x_op -
   Xp dp^)`, `K` the nominal LQR gain: once the estimate is right, the loop's fixed point is the
   task's reference at the trajectory's own parameters.
-* **The filter** is `lqg`'s (predictor form, covariance carried in the latent state), on the
-  augmented model. Parameters the measurements cannot tell apart keep their prior between them.
 
 First order only: a parameter whose effect vanishes at the nominal operating point (a stiffness
-when the nominal set point is zero) is invisible to it, and such parameters are left out; where
-none acts, `LQGError` says so.
+when the nominal set point is zero) is invisible to it and left out; where none acts, `LQGError`
+says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import control
 import numpy as np
 import scipy.linalg
 import sympy as sp
@@ -60,9 +67,22 @@ def _equilibrium_slope(task: Task, d, i: int) -> tuple[np.ndarray, np.ndarray]:
     return (xp - xm) / (2 * step), (uup - udn) / (2 * step)
 
 
+def _steady_offsets(d, Ad, Ed, Bd, Cp) -> np.ndarray:
+    """The measured outputs' steady-state offsets per unit of each (whitened) parameter under the
+    nominal steady-state LQG: `x+ = Ad x + Bd u + Ed eta`, `xh+ = Ad xh + Bd u + L (C x + Cp eta - C xh)`,
+    `u = -K xh`, solved for the fixed point; `y - y_op = C x + Cp eta`."""
+    n = Ad.shape[0]
+    top = np.hstack([Ad - np.eye(n), -Bd @ d.K])
+    bottom = np.hstack([d.L @ d.C, Ad - Bd @ d.K - d.L @ d.C - np.eye(n)])
+    rhs = -np.vstack([Ed, d.L @ Cp])
+    x = np.linalg.solve(np.vstack([top, bottom]), rhs)[:n]
+    return d.C @ x + Cp
+
+
 def estimating_design(task: Task, d):
-    """The design `d` (`validation.lqg.design`) augmented with the varying parameters as constant
-    states; returns `(design, names)`, the names of the parameters estimated."""
+    """The design `d` (`validation.lqg.design`) augmented with the varying parameters' observable
+    combinations as states; returns `(design, names, directions)`: the parameters that act at the
+    operating point, and the matrix mapping the filter's parameter states to their deviations."""
     pl = task.plant
     n, m = pl.nx, pl.nu
     varying = [i for i, q in enumerate(pl.parameters) if q.name in task.varying_parameters]
@@ -88,40 +108,63 @@ def estimating_design(task: Task, d):
         )
     idx = [varying[j] for j in keep]
     k = len(idx)
-    E, Cp = E_all[:, keep], Cp_all[:, keep]
-    Xp, Up = np.array(Xp).T.reshape(n, k), np.array(Up).T.reshape(m, k)
+    # Whitened parameters: dp = std * eta, eta ~ (0, I) a priori.
+    std = np.sqrt([task.parameter_distribution[i].variance for i in idx])
+    E, Cp = E_all[:, keep] * std, Cp_all[:, keep] * std
+    Xp, Up = np.array(Xp).T.reshape(n, k) * std, np.array(Up).T.reshape(m, k) * std
     if pl.time == "continuous":
         Z = np.zeros((n + k + m, n + k + m))
         Z[:n, :n], Z[:n, n : n + k], Z[:n, n + k :] = A, E, B
         M = scipy.linalg.expm(Z * d.dt)
-        Ad, Bd = M[: n + k, : n + k], M[: n + k, n + k :]
+        Ad, Ed, Bd = M[:n, :n], M[:n, n : n + k], M[:n, n + k :]
     else:
-        Ad = np.block([[A, E], [np.zeros((k, n)), np.eye(k)]])
-        Bd = np.vstack([B, np.zeros((k, m))])
-    variance = np.array([task.parameter_distribution[i].variance for i in idx])
+        Ad, Ed, Bd = A, E, B
+    # The combinations of parameters to estimate: those that move the measured outputs at steady
+    # state under the nominal loop (lqg-ss: plant, predictor, gain), the offsets the filter must
+    # explain; at most one per output, so the loop with the estimator has one equilibrium (more
+    # would leave a line of them, along which nothing pins the estimate).
+    G = _steady_offsets(d, Ad, Ed, Bd, Cp)
+    _, sv, Vt = np.linalg.svd(G)
+    q = int(np.sum(sv > 1e-6 * sv[0])) if sv.size and sv[0] > 0 else 0
+    if q == 0:
+        raise LQGError(
+            f"task {task.name!r}: the varying parameters move no measured output at steady state, so the filter cannot "
+            "tell them from the nominal values"
+        )
+    V = Vt[:q].T
     zeros = np.zeros
+    # The parameters may drift by their prior spread over one horizon: the filter's gain does not
+    # vanish, the estimate follows slow change, and the filter has a steady state.
+    drift = (d.dt / task.horizon) * np.eye(q)
+    Aa = np.block([[Ad, Ed @ V], [zeros((q, n)), np.eye(q)]])
+    Ca = np.hstack([d.C, Cp @ V])
+    Wa = scipy.linalg.block_diag(d.W, drift)
+    try:
+        L, P_ss, _ = control.dlqe(Aa, np.eye(n + q), Ca, Wa, d.V)
+    except Exception as err:  # python-control raises several kinds for undetectable pairs
+        raise LQGError(
+            f"task {task.name!r}: the filter estimating the parameters has no steady state: {' '.join(str(err).split())}"
+        ) from None
     augmented = dataclasses.replace(
         d,
-        Ad=Ad,
-        Bd=Bd,
-        C=np.hstack([d.C, Cp]),
+        Ad=Aa,
+        Bd=np.vstack([Bd, zeros((q, m))]),
+        C=Ca,
         # u - u_op(dp) = -K (x - x_op(dp)): K on the state, -(Up + K Xp) on the parameters.
-        K=np.hstack([d.K, -(Up + d.K @ Xp)]),
-        Q=scipy.linalg.block_diag(d.Q, zeros((k, k))),
-        Qd=scipy.linalg.block_diag(d.Qd, zeros((k, k))),
-        Nd=np.vstack([d.Nd, zeros((k, m))]),
-        # The 1e-12 floor of design() keeps the covariance update defined; the parameters do not drift.
-        W=scipy.linalg.block_diag(d.W, 1e-12 * np.eye(k)),
-        # No steady state exists for a filter of constants the measurements may not all reveal:
-        # the plant's own steady-state gain and covariance, the parameters' part zero.
-        L=np.vstack([d.L, zeros((k, d.L.shape[1]))]),
-        P_ss=scipy.linalg.block_diag(d.P_ss, zeros((k, k))),
-        P0=scipy.linalg.block_diag(d.P0, np.diag(variance)),
-        xhat0=np.concatenate([d.xhat0, zeros(k)]),
-        x_op=np.concatenate([d.x_op, zeros(k)]),
-        dx_dr=np.vstack([d.dx_dr, zeros((k, d.dx_dr.shape[1]))]),
+        K=np.hstack([d.K, -(Up + d.K @ Xp) @ V]),
+        Q=scipy.linalg.block_diag(d.Q, zeros((q, q))),
+        Qd=scipy.linalg.block_diag(d.Qd, zeros((q, q))),
+        Nd=np.vstack([d.Nd, zeros((q, m))]),
+        W=Wa,
+        L=np.asarray(L, float).reshape(n + q, -1),
+        P_ss=np.asarray(P_ss, float),
+        P0=scipy.linalg.block_diag(d.P0, np.eye(q)),
+        xhat0=np.concatenate([d.xhat0, zeros(q)]),
+        x_op=np.concatenate([d.x_op, zeros(q)]),
+        dx_dr=np.vstack([d.dx_dr, zeros((q, d.dx_dr.shape[1]))]),
     )
-    return augmented, tuple(pl.parameters[i].name for i in idx)
+    # dp = directions @ theta, theta the filter's parameter states (rows: the parameters)
+    return augmented, tuple(pl.parameters[i].name for i in idx), std[:, None] * V
 
 
 __all__ = ["estimating_design"]

@@ -232,9 +232,13 @@ def policy_from_design(
     if variant == "lqg-p":
         if k_scale is not None or l_scale is not None:
             raise LQGError("k_scale and l_scale apply to lqg and lqg-ss, not lqg-p")
-        augmented, estimated = estimating_design(task, d)
+        augmented, estimated, directions = estimating_design(task, d)
         policy = policy_from_design(task, augmented, "lqg")
-        provenance = dict(policy.provenance) | {"method": "lqg-p", "estimated_parameters": list(estimated)}
+        provenance = dict(policy.provenance) | {
+            "method": "lqg-p",
+            "estimated_parameters": list(estimated),
+            "parameter_directions": directions.tolist(),
+        }
         return dataclasses.replace(policy, provenance=provenance)
     pl = task.plant
     n, ny = d.Ad.shape[0], task.ny
