@@ -282,3 +282,30 @@ def test_a_loop_that_reaches_no_equilibrium_fails_the_stability_rows_and_the_dis
         res, load_requirements({"spectral_radius_max": False, "robust_spectral_radius_max": False, "disk_margin_min": False})
     )
     assert off["verdict"] == "PASS"
+
+
+def test_a_loop_that_keeps_moving_fails_the_stability_rows_whatever_the_reason_says():
+    """A latent state the control never reads creeping towards 100 from 0 keeps the loop from
+    settling within the analysis ("does not settle from the operating point", no word of an
+    equilibrium in it): the rows fail all the same. Before, they read NOT APPLICABLE and the
+    verdict could PASS with no stability evidence (a Kalman filter of constant parameters, whose
+    covariance shrinks as 1/t, did)."""
+    import dataclasses
+
+    from plants import get_task, operating_point, symbol
+    from validation import lqg
+    from validation.margins import policy_margins
+
+    task = get_task("sho/noisy")
+    ss = lqg(task, "lqg-ss")
+    clock = symbol("clock")
+    creeping = dataclasses.replace(
+        ss, latent=ss.latent + ("clock",), f=ss.f + (clock + sp.Float(1e-4) * (100 - clock),), latent_init=ss.latent_init + (0.0,)
+    )
+    mg = policy_margins(task, creeping, operating_point(task)[0])
+    assert mg["applicable"] is False and mg["no_equilibrium"] and "does not settle" in mg["reason"], mg
+    cert = certify({"margins": {"policy": mg}}, load_requirements())
+    status = {r["name"]: r["status"] for r in cert["rows"]}
+    assert status["local stability (spectral radius)"] == "FAIL"
+    assert status["disk margin (balanced, at the plant input)"] == "FAIL"
+    assert cert["verdict"] == "FAIL"

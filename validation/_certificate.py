@@ -262,7 +262,10 @@ def certify(results: dict, requirements: dict, policy_name: str = "policy") -> d
     no_margins = f"the linearised closed loop is not stable (spectral radius {rho:.6f}); margins do not apply" if unstable else ""
     # the noise-free loop reaches no equilibrium from the operating point (it runs away or keeps
     # moving): nothing is stable to linearise, so the stability rows and the margin fail
-    settles_nowhere = mg.get("applicable") is False and "equilibrium" in str(mg.get("reason", ""))
+    # (validation.json files written before the flag existed say so in the reason only)
+    settles_nowhere = mg.get("applicable") is False and (
+        bool(mg.get("no_equilibrium")) or "equilibrium" in str(mg.get("reason", ""))
+    )
     nowhere = f"the noise-free closed loop reaches no equilibrium from the operating point ({mg.get('reason')})"
     v = req.get("spectral_radius_max")
     if v not in (None, False) and rho is None and settles_nowhere:

@@ -255,7 +255,7 @@ def policy_margins(
     try:
         xe, ze, ue = lz.equilibrium(x_guess, p, r)
     except NoEquilibrium as err:
-        return {"applicable": False, "reason": str(err)}
+        return {"applicable": False, "reason": str(err), "no_equilibrium": True}
     lin = lz.linearize(xe, ze, ue, p, r)
     out = analyse(lin, crosscheck)
     out.update({"applicable": True, "equilibrium": {"x": xe.tolist(), "z": ze.tolist(), "u": ue.tolist()}})
