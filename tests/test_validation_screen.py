@@ -152,3 +152,21 @@ def test_many_vertices_are_sampled_and_said_so():
     assert math.isfinite(bs["radius_max"])
     text = validation._certificate.describe_box_stability(bs)
     assert "8 of the 256 vertices" in text and "seed 3" in text and "the centre" in text
+
+
+def test_a_loop_that_reaches_no_equilibrium_fails_the_screen_as_it_fails_the_certificate(sho):
+    """A latent state the control never reads creeping towards 100 from 0: the loop does not settle
+    within the analysis, and the screen fails the rows the certificate would fail for it (it used
+    to pass them by leaving them out)."""
+    task, seed, _ = sho
+    creep = plants.symbol("creep")
+    creeping = SymbolicPolicy(
+        **{k: getattr(seed, k) for k in ("observations", "targets", "controls", "g", "dt", "integrator", "input_limits")},
+        latent=seed.latent + ("creep",),
+        f=seed.f + (creep + sp.Float(1e-4) * (100 - creep),),
+        latent_init=seed.latent_init + (0.0,),
+    )
+    s = screen(task, creeping)
+    assert s["spectral_radius_nominal"] is None and "does not settle" in s["local_analysis"]
+    assert {"spectral_radius_max", "disk_margin_min", "robust_spectral_radius_max"} <= set(s["failed"])
+    assert not s["passes"]

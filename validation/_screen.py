@@ -266,8 +266,14 @@ def screen(
                     f"{m:.4g} {unit}, need >= {v}" if stable else "the nominal loop is not stable",
                 )
 
-    # robust stability over the box ------------------------------------------------------------
     dims = parameter_box(task)
+    if eq is None:  # the certificate fails these rows when the loop reaches no equilibrium: so does the screen
+        keys = ("spectral_radius_max", "disk_margin_min") + (("robust_spectral_radius_max",) if dims else ())
+        for key in keys:
+            if req.get(key) not in (None, False):
+                _check(failed, why, key, False, f"the noise-free closed loop reaches no equilibrium ({local_reason})")
+
+    # robust stability over the box ------------------------------------------------------------
     bs = None
     if dims and eq is not None:
         bs = box_stability(task, policy, dims, x_guess, max_vertices=max_vertices, seed=seed, linearizer=lz, fallback=eq[:2])
