@@ -104,7 +104,7 @@ def test_the_kalman_gain_schedule_is_not_taken_for_a_near_singular_term():
     screen's near-singular check leaves alone. A denominator that reads a signal is still checked."""
     import dataclasses
 
-    from validation._screen import denominators, scheduled_latent
+    from validation._singular import denominators, scheduled_latent
 
     policy = lqg(plants.get_task(CHEMOSTAT), "lqg-p")
     covariance = {z for z in policy.z if str(z).startswith("P")}

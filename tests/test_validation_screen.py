@@ -11,7 +11,7 @@ import plants
 import validation
 from synth import SymbolicPolicy
 from validation import box_stability, screen
-from validation._screen import denominators, near_singular_terms
+from validation._singular import denominators, near_singular_terms
 from validation._sweep import parameter_box, vertex_subset, vertices
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from plants import Task, get_task, lower, operating_point
+from plants import Task, get_task, operating_point
 from synth import SymbolicPolicy
 from synth._cost import finite_mean
 
@@ -39,87 +39,10 @@ from ._certificate import describe_box_stability, load_requirements
 from ._closedloop import NOMINAL_KNOBS, build_closed_loop
 from ._linearize import LoopLinearizer, NoEquilibrium
 from ._margins import analyse, summary
+from ._singular import SINGULAR_RATIO, near_singular_terms
 from ._sweep import Base, evaluate, parameter_box, vertex_subset
 
 SCREEN_TRAJECTORIES = 4  # trajectories per vertex in the screen's worst case
-SINGULAR_RATIO = 0.02  # a denominator whose smallest |value| is below this fraction of its largest is near-singular
-
-
-def scheduled_latent(policy: SymbolicPolicy) -> set[sp.Symbol]:
-    """The latent states whose update reads no observation, target, control or other latent state
-    outside this set: they follow the same sequence on every trajectory (a Kalman filter's
-    covariance), so what they compute is a gain schedule in time, not in the signals."""
-    inputs = set(policy.y) | set(policy.u) | set(policy.r)
-    free = {z: e.free_symbols for z, e in zip(policy.z, policy.f)}
-    scheduled = set(policy.z)
-    changed = True
-    while changed:
-        changed = False
-        for z in list(scheduled):
-            if free[z] & inputs or (free[z] & set(policy.z)) - scheduled:
-                scheduled.discard(z)
-                changed = True
-    return scheduled
-
-
-def denominators(policy: SymbolicPolicy) -> list[tuple[str, sp.Expr]]:
-    """Every denominator of the policy's expressions that varies with the signals, with where it
-    occurs: the bases of powers with a negative exponent (`a / b` is `a * b**-1`; `b**-0.5` counts
-    too) that read something beyond constants and time-scheduled latent states (`scheduled_latent`:
-    a Kalman gain shrinking with its covariance is meant to)."""
-    found: list[tuple[str, sp.Expr]] = []
-    seen = set()
-    fixed = scheduled_latent(policy)
-    named = [(f"f[{i}] ({n})", e) for i, (n, e) in enumerate(zip(policy.latent, policy.f))]
-    named += [(f"g[{i}] ({n})", e) for i, (n, e) in enumerate(zip(policy.controls, policy.g))]
-    for where, e in named:
-        for node in sp.preorder_traversal(e):
-            if isinstance(node, sp.Pow) and node.exp.is_number and bool(node.exp < 0) and node.base.free_symbols - fixed:
-                if (where, node.base) not in seen:
-                    seen.add((where, node.base))
-                    found.append((where, node.base))
-    return found
-
-
-def near_singular_terms(
-    policy: SymbolicPolicy, samples: dict[sp.Symbol, np.ndarray], ratio: float = SINGULAR_RATIO
-) -> list[dict]:
-    """Each denominator of the policy evaluated on `samples` (symbol -> values, all the same length):
-    its smallest and largest |value|, whether it changes sign, and `near_singular` when the smallest
-    is below `ratio` times the largest (or it changes sign): the term it divides then swings over
-    more than 1/`ratio` between rest and the transients (the largest, not the median: a controller
-    at rest spends most ticks near where its denominator is smallest). Sorted with the closest to singular first;
-    `index` is the sample where |value| is smallest."""
-    out = []
-    n = len(next(iter(samples.values()))) if samples else 0
-    for where, den in denominators(policy):
-        syms = sorted(den.free_symbols, key=str)
-        if n == 0 or any(s not in samples for s in syms):
-            continue
-        fn = lower([den], [syms], "numpy")
-        with np.errstate(all="ignore"):
-            vals = np.broadcast_to(np.asarray(fn(np.column_stack([samples[s] for s in syms]))[0], float), (n,))
-        ok = np.isfinite(vals)
-        if not ok.any():
-            continue
-        a = np.abs(vals[ok])
-        i = int(np.flatnonzero(ok)[int(np.argmin(a))])
-        typical = float(a.max())
-        crosses = bool(vals[ok].min() < 0 < vals[ok].max())
-        rel = 0.0 if crosses or typical == 0 else float(a.min() / typical)
-        out.append(
-            {
-                "where": where,
-                "denominator": sp.sstr(den),
-                "min_abs": float(a.min()),
-                "max_abs": typical,
-                "changes_sign": crosses,
-                "ratio": rel,
-                "near_singular": rel < ratio,
-                "index": i,
-            }
-        )
-    return sorted(out, key=lambda d: d["ratio"])
 
 
 def _scenarios(task: Task, n: int, seed: int, ticks: int) -> list[Base]:
@@ -393,10 +316,4 @@ def screen(
     }
 
 
-__all__ = [
-    "SCREEN_TRAJECTORIES",
-    "SINGULAR_RATIO",
-    "denominators",
-    "near_singular_terms",
-    "screen",
-]
+__all__ = ["SCREEN_TRAJECTORIES", "screen"]
