@@ -1,12 +1,11 @@
-"""Method settings: one convention for GPConfig and ESPLConfig, every field documented in
-docs/settings.md, every field settable from `--set` and the run config's tables, and ESPL's
-per-task settings found by the task's content."""
+"""Method settings: one convention for GPConfig and ESPLConfig, every field settable from `--set`
+and the run config's tables, and ESPL's per-task settings found by the task's content. (Their
+documentation: test_settings_docs.py.)"""
 
 import dataclasses
 import json
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -350,51 +349,6 @@ def test_a_gp_checkpoint_with_a_setting_this_version_does_not_know_is_refused_wi
     (folder / "state.json").write_text(json.dumps(header))
     with pytest.raises(RunFolderError, match=r"cannot be continued by this version \(unknown GP setting 'warp_speed'"):
         _checkpoint.load(tmp_path)
-
-
-# -- Documentation ---------------------------------------------------------------------------------
-
-
-def _doc_rows(heading: str) -> dict[str, tuple[str, str]]:
-    text = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
-    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        m = re.match(r"^\| `(\w+)` \| (.+?) \| (.*) \|$", line)
-        if m:
-            assert m.group(1) not in rows, f"{m.group(1)} documented twice"
-            rows[m.group(1)] = (m.group(2), m.group(3))
-    return rows
-
-
-def _doc_value(cell: str):
-    if cell == "(none)":
-        return None
-    if cell == "(required)":
-        return dataclasses.MISSING
-    return tomllib.loads(f"v = {cell.strip('`')}")["v"]
-
-
-@pytest.mark.parametrize("table, heading", [("gp", "GP settings"), ("espl", "ESPL settings")])
-def test_every_field_is_documented_with_its_default_and_a_reason(table, heading):
-    cls = CONFIGS[table]
-    rows = _doc_rows(heading)
-    assert list(rows) == list(cls.field_names()), "docs/settings.md must list every field, in the dataclass's order"
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        cell, reason = rows[f.name]
-        documented = _doc_value(cell)
-        if documented is not dataclasses.MISSING and documented is not None:
-            documented = cls.coerce(f.name, documented)
-        assert documented == default, f"{f.name}: docs/settings.md says {cell}, the default is {default!r}"
-        assert len(reason.split()) >= 4, f"{f.name}: give the reason for the default"
-
-
-def test_every_removed_setting_is_documented_with_its_value_and_why():
-    rows = _doc_rows("Removed ESPL settings")
-    assert set(rows) == set(ESPLConfig.RETIRED)
-    for name, (fixed, _) in ESPLConfig.RETIRED.items():
-        assert _doc_value(rows[name][0]) == fixed, name
 
 
 # -- Per-task settings by content ------------------------------------------------------------------
