@@ -113,17 +113,28 @@ def _value(v) -> str:
 
 
 def _success_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
-    """The success hint from the Monte Carlo itself, when the LQG with integral action (compared
-    where parameters vary) succeeds more often than the policy: the failure is an offset."""
+    """The success hint from the Monte Carlo itself, when an LQG that removes offsets (compared where
+    parameters vary: with integral action, or estimating the parameters) succeeds more often than
+    the policy: the failure is an offset."""
     policies = (monte_carlo or {}).get("policies") or {}
     mine = ((policies.get("policy") or {}).get("success") or {}).get("rate")
-    integral = ((policies.get("lqg-i") or {}).get("success") or {}).get("rate")
-    if mine is None or integral is None or not integral > mine:
+    rates = {v: ((policies.get(v) or {}).get("success") or {}).get("rate") for v in ("lqg-i", "lqg-p")}
+    rates = {v: r for v, r in rates.items() if r is not None}
+    if mine is None or not rates:
         return None
+    best = max(rates, key=lambda v: (rates[v], v == "lqg-i"))  # a tie goes to lqg-i, which GP-D can start from
+    if not rates[best] > mine:
+        return None
+    task = task or "TASK"
+    if best == "lqg-i":
+        return (
+            f"the steady-state LQG with integral action succeeds on {rates[best]:.3f} of the same trajectories (this "
+            f"policy {mine:.3f}): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it "
+            f"alone (`symctl validate lqg-i --task {task}`)"
+        )
     return (
-        f"the steady-state LQG with integral action succeeds on {integral:.3f} of the same trajectories (this "
-        f"policy {mine:.3f}): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it "
-        f"alone (`symctl validate lqg-i --task {task or 'TASK'}`)"
+        f"the LQG estimating the varying parameters succeeds on {rates[best]:.3f} of the same trajectories (this "
+        f"policy {mine:.3f}): the misses are offsets; validate it (`symctl validate lqg-p --task {task}`)"
     )
 
 

@@ -237,7 +237,15 @@ def test_the_success_hint_reads_the_monte_carlo_when_integral_action_succeeds_mo
         "0.742): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it alone "
         "(`symctl validate lqg-i --task boost/voltage`)"
     )
+    # where the LQG estimating the parameters succeeds more often still, the hint names it
+    mc["policies"]["lqg-p"] = {"success": {"rate": 1.0}}
+    mc["policies"]["lqg-i"]["success"]["rate"] = 0.95
+    assert failure_lines(cert, task="boost/voltage", monte_carlo=mc)[-1] == (
+        "  success: the LQG estimating the varying parameters succeeds on 1.000 of the same trajectories (this policy "
+        "0.742): the misses are offsets; validate it (`symctl validate lqg-p --task boost/voltage`)"
+    )
     mc["policies"]["lqg-i"]["success"]["rate"] = 0.7  # no better: the general hint
+    mc["policies"]["lqg-p"]["success"]["rate"] = 0.7
     assert failure_lines(cert, task="boost/voltage", monte_carlo=mc)[-1].startswith("  success: a larger synthesis budget")
 
 
