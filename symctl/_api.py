@@ -234,13 +234,16 @@ def validate(
     >>> report.verdict, report.cost["ratio_to_lqg"]  # doctest: +SKIP
     """
     import plants
+    from synth import AbstractNetworkPolicy
     from validation import DEFAULT_SETTINGS, ValidationError
     from validation import validate as run_validation
 
-    from ._console import enable_x64
+    from ._console import enable_x64, run_folder_task
 
     _check_keywords("validate", settings, DEFAULT_SETTINGS)
     enable_x64()
+    if task is None and not isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
+        task = run_folder_task(policy)  # a run folder of a task file: its provenance holds only the name
     t = plants.get_task(task) if task is not None else None
     pol, default_out = _policy_and_folder(policy, t)
     if out is None and default_out is None:

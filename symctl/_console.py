@@ -36,3 +36,24 @@ def resolve_policy(spec: str, task):
             f"--policy {spec!r}: no such file or run folder; give lqg, lqg-ss, lqg-i, lqg-p, a policy.json or a run folder"
         )
     return load_policy(path)
+
+
+def run_folder_task(spec) -> str | None:
+    """The task a run folder was made for, as its `config.toml` names it (the path of the task file
+    where there is one, else a built-in name), for a run folder or a file inside one; None otherwise. A
+    policy's provenance holds only the task's name, which names no file for a task of the user's."""
+    import tomllib
+
+    path = Path(str(spec))
+    folder = path if path.is_dir() else path.parent
+    config = folder / "config.toml"
+    if not config.is_file():
+        return None
+    try:
+        cfg = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    for key in ("task_file", "task"):  # `symctl synth` writes the file beside the name; `symctl run`, the file as task
+        if isinstance(cfg.get(key), str) and cfg[key]:
+            return cfg[key]
+    return None

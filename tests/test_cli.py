@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,18 @@ def test_synth_lqg_writes_a_run_folder_and_simulate_reads_it(tmp_path):
     assert manifest["seed"] == 0 and "jax" in manifest["versions"] and len(manifest["config_hash"]) == 64
     out = json.loads(symctl("simulate", "sho/partial", "--policy", str(run), "--trajectories", "16", "--json", check=True).stdout)
     assert out["cost_mean"] > 0
+
+
+def test_codegen_of_a_task_files_run_folder_finds_the_file_without_task(tmp_path):
+    """A run folder made from a task file: its policy names the task ("tank/level"), which is no
+    built-in; codegen --verify reads the file's path from the folder's config.toml instead of
+    asking for --task (it failed with "unknown task 'tank/level'")."""
+    run = tmp_path / "run"
+    task = Path(__file__).resolve().parent.parent / "examples" / "tank.toml"
+    symctl("synth", str(task), "--method", "lqg-ss", "--out", str(run), "--quiet", check=True)
+    proc = symctl("codegen", str(run), "--out", str(tmp_path / "c"), "--verify", "--target", "host")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "PASS" in (tmp_path / "c" / "verification.log").read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize(
