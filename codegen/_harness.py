@@ -265,7 +265,8 @@ def judge(
         )
     bad = {k: v["rel"] for k, v in errors.items() if v["rel"] > tols[k]}
     if bad:
-        reasons.append(f"trajectory error {worst:.3g} > tolerance {tol:g} on {bad}")
+        over = ", ".join(f"{k} {v:.3g} > {tols[k]:.3g}" for k, v in sorted(bad.items(), key=lambda kv: -kv[1] / tols[kv[0]]))
+        reasons.append(f"trajectory error above the channel's tolerance on {over}")
     if np.any(out.status != 0):
         reasons.append(f"{int(np.sum(out.status != 0))} recorded ticks returned a non-zero status")
     reasons.extend(probes["problems"])

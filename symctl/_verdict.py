@@ -163,6 +163,15 @@ def _cost_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     )
 
 
+def _float_round_off(codegen_report: dict | None) -> bool:
+    """True when a float build failed on trajectory error (not on a crash, a probe or a status)."""
+    report = codegen_report or {}
+    if report.get("real") != "float":
+        return False
+    checks = [c for target in ("host", "cortex-m4") for c in (report.get(target) or {}).values() if isinstance(c, dict)]
+    return any(str(r).startswith("trajectory error") for c in checks for r in c.get("reasons", []))
+
+
 def failure_lines(
     certificate: dict | None,
     codegen_report: dict | None = None,
@@ -193,6 +202,11 @@ def failure_lines(
     if c_bad:
         lines.append("  C verification: FAIL")
         hints["C"] = f"see {c_log}" if c_log else "see the verification log (c/verification.log)"
+        if _float_round_off(codegen_report):
+            hints["C"] += (
+                "; the float build misses its tolerance on the trajectory, which a long recursion (a Kalman filter's "
+                "covariance) can do in float32: generate double (--real double)"
+            )
     lines.append("what to try")
     lines.extend(f"  {kind}: {hint}" for kind, hint in hints.items())
     return lines
