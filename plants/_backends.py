@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 
 from ._equilibrium import equilibrium_input  # noqa: F401  (re-exported by plants)
-from ._model import ModelError, Task
+from ._model import ModelError, Task, symbol
 from ._translate import lower
 
 
@@ -103,6 +103,8 @@ class Linearization:
 
     Continuous time: dx/dt ≈ A dx + B du; discrete: x+ ≈ x_op + A dx + B du. `C` maps dx to dy.
     `Q`, `R`, `N` are the Hessian blocks of the stage cost (the weights of its quadratic part).
+    `E` and `Cp` are the dynamics' and the observation's Jacobians in the parameters asked for
+    (`linearize(..., parameters=...)`; no columns otherwise).
     """
 
     A: np.ndarray
@@ -117,6 +119,8 @@ class Linearization:
     p: np.ndarray
     r: np.ndarray
     time: str
+    E: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    Cp: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def _differentiable(e: sp.Basic) -> sp.Basic:
@@ -152,8 +156,9 @@ def _hessian(e, a_syms, b_syms) -> sp.Matrix:
     return M.applyfunc(_drop_step_derivatives)
 
 
-def linearize(task: Task, x_op, u_op, p=None, r=None) -> Linearization:
-    """Exact linearisation of the task's plant, observation and cost at `(x_op, u_op)`.
+def linearize(task: Task, x_op, u_op, p=None, r=None, parameters=()) -> Linearization:
+    """Exact linearisation of the task's plant, observation and cost at `(x_op, u_op)`; with
+    `parameters` (names), also in those parameters (`E`, `Cp`).
 
     The Jacobians are differentiated symbolically and evaluated numerically (numpy backend).
     """
@@ -182,6 +187,8 @@ def linearize(task: Task, x_op, u_op, p=None, r=None) -> Linearization:
         Q=num(_hessian(stage, pl.x, pl.x)),
         R=num(_hessian(stage, pl.u, pl.u)),
         N=num(_hessian(stage, pl.x, pl.u)),
+        E=num(_jacobian(F, [symbol(n) for n in parameters])),
+        Cp=num(_jacobian(H, [symbol(n) for n in parameters])),
         x_op=x_op,
         u_op=u_op,
         p=p,

@@ -37,34 +37,22 @@ import dataclasses
 import control
 import numpy as np
 import scipy.linalg
-import sympy as sp
 
-from plants import ModelError, Task, lower, operating_point
+from plants import ModelError, Task, linearize
 
-from ._lqg_parts import LQGError
-
-
-def _jacobian_at(task: Task, d, exprs, syms) -> np.ndarray:
-    pl = task.plant
-    M = sp.Matrix(exprs).jacobian(sp.Matrix(syms))
-    if M.shape[0] * M.shape[1] == 0:
-        return np.zeros(M.shape)
-    out = lower(list(M), [pl.x, pl.u, pl.p, task.r], "numpy")(d.x_op, d.u_op, d.p, d.r0)
-    return np.array([float(v) for v in out], dtype=float).reshape(M.shape)
+from ._lqg_parts import LQGError, equilibrium_slope
 
 
 def _equilibrium_slope(task: Task, d, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """`(d x_op / d p_i, d u_op / d p_i)` by central differences, on the scale the parameter varies."""
+    """`(d x_op / d p_i, d u_op / d p_i)`, on the scale the parameter varies."""
     step = 1e-3 * task.parameter_distribution[i].variance ** 0.5
-    up, down = d.p.copy(), d.p.copy()
-    up[i] += step
-    down[i] -= step
+    dp = np.zeros_like(d.p)
+    dp[i] = step
     try:
-        xp, uup = operating_point(task, d.r0, up)
-        xm, udn = operating_point(task, d.r0, down)
+        sx, su = equilibrium_slope(task, d.r0, d.p, np.zeros_like(d.r0), dp)
     except ModelError as err:
         raise LQGError(f"task {task.name!r}: the equilibrium does not follow {task.plant.parameters[i].name}: {err}") from None
-    return (xp - xm) / (2 * step), (uup - udn) / (2 * step)
+    return sx / step, su / step
 
 
 def _steady_offsets(d, Ad, Ed, Bd, Cp) -> np.ndarray:
@@ -88,11 +76,8 @@ def estimating_design(task: Task, d):
     varying = [i for i, q in enumerate(pl.parameters) if q.name in task.varying_parameters]
     if not varying:
         raise LQGError(f"task {task.name!r}: no parameter varies from trajectory to trajectory, so there is nothing to estimate")
-    F = list(pl.dynamics)
-    H = [o.expr for o in task.observations]
-    A, B = _jacobian_at(task, d, F, pl.x), _jacobian_at(task, d, F, pl.u)
-    E_all = _jacobian_at(task, d, F, [pl.p[i] for i in varying])
-    Cp_all = _jacobian_at(task, d, H, [pl.p[i] for i in varying])
+    lin = linearize(task, d.x_op, d.u_op, d.p, d.r0, parameters=[pl.parameters[i].name for i in varying])
+    A, B, E_all, Cp_all = lin.A, lin.B, lin.E, lin.Cp
     keep, Xp, Up = [], [], []
     for j, i in enumerate(varying):
         dx, du = _equilibrium_slope(task, d, i)

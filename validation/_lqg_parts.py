@@ -1,6 +1,7 @@
-"""Parts of the LQG designs that `validation.lqg` (lqg, lqg-ss) and `validation._integral` (lqg-i)
-share: the error type, Van Loan's integrals of the cost and the process noise over one
-zero-order-hold period, weights from the task file, and numbers written as expressions."""
+"""Parts of the LQG designs that `validation.lqg` (lqg, lqg-ss), `validation._integral` (lqg-i) and
+`validation._estimating` (lqg-p) share: the error type, Van Loan's integrals of the cost and the
+process noise over one zero-order-hold period, the operating point's slope, weights from the task
+file, and numbers written as expressions."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ import numpy as np
 import scipy.linalg
 import sympy as sp
 
-from plants import UserInputError
+from plants import UserInputError, operating_point
 
 
 class LQGError(UserInputError):
     """LQG cannot be designed for this task; the message says why and what to set."""
+
+
+def equilibrium_slope(task, r, p, dr, dp) -> tuple[np.ndarray, np.ndarray]:
+    """`(x_op, u_op)` differentiated along the step `(dr, dp)` in targets and parameters, by central
+    differences: the change per step, not per unit."""
+    xp, up = operating_point(task, r + dr, p + dp)
+    xm, um = operating_point(task, r - dr, p - dp)
+    return (xp - xm) / 2, (up - um) / 2
 
 
 def van_loan_cost(A, B, W, dt):
