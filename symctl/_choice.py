@@ -100,19 +100,22 @@ def choose(
 ) -> tuple[SymbolicPolicy, dict]:
     """The exported policy (in the task's units; `policy` already is) and a record of the choice
     (also written to `choice.csv`)."""
-    from validation import LQGError, load_requirements, lqg, screen
+    from validation import LQGError, design, load_requirements, policy_from_design, screen
+
+    from ._verdict import VARIANT_NAMES
 
     req = load_requirements(requirements)
     cands = candidates(out, policy, export)
-    if task.varying_parameters:  # where parameters vary, the LQG that estimates them competes too
+    try:  # one design for the certificate's reference (the optimal time-varying LQG) and lqg-p
+        d = design(task)
+    except LQGError:
+        d = None
+    if d is not None and task.varying_parameters:  # where parameters vary, the LQG that estimates them competes too
         try:
-            cands.append(("lqg-p (LQG estimating the varying parameters)", lqg(task, "lqg-p")))
+            cands.append((f"lqg-p ({VARIANT_NAMES['lqg-p']})", policy_from_design(task, d, "lqg-p")))
         except LQGError:
             pass
-    try:  # the certificate's reference: the optimal (time-varying) LQG on the same trajectories
-        reference = lqg(task, "lqg")
-    except LQGError:
-        reference = None
+    reference = policy_from_design(task, d, "lqg") if d is not None else None
     all_costs, all_success = choice_costs(task, [p for _, p in cands] + ([reference] if reference is not None else []), seed)
     costs, lqg_cost = all_costs[: len(cands)], (all_costs[-1] if reference is not None else math.nan)
     ratio_max = req.get("cost_ratio_max")

@@ -139,7 +139,7 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
     when something failed, which rows and what to try."""
     from rich.markup import escape
 
-    from ._verdict import EXIT_FAILED, failure_lines
+    from ._verdict import EXIT_FAILED, VARIANT_NAMES, failure_lines
 
     out = Path(summary["out"])
     policy = summary["policy"]
@@ -168,12 +168,9 @@ def print_summary(summary: dict, console, allow_fail: bool = False) -> None:
             f"[bold]cost[/bold] {_num(mine['mean'])} against LQG{' at the nominal parameters' if judged else ''} "
             f"{_num(mc[lqg_name]['mean'])}: ratio {_num(ratio.get('ratio'))} (95% CI {_num(lo)} to {_num(hi)})"
         )
-        if "lqg-ss" in mc:
-            p(f"  steady-state LQG (lqg-ss) {_num(mc['lqg-ss']['mean'])}")
-        if "lqg-i" in mc:
-            p(f"  steady-state LQG with integral action (lqg-i) {_num(mc['lqg-i']['mean'])}")
-        if "lqg-p" in mc:
-            p(f"  LQG estimating the varying parameters (lqg-p) {_num(mc['lqg-p']['mean'])}")
+        for variant, name in VARIANT_NAMES.items():
+            if variant in mc:
+                p(f"  {name} ({variant}) {_num(mc[variant]['mean'])}")
     if judged:
         lo, hi = judged.get("ci95", [math.nan, math.nan])
         p(

@@ -112,6 +112,14 @@ def _value(v) -> str:
     return str(v)
 
 
+# The LQG variants validation compares beside a policy, as the summaries name them.
+VARIANT_NAMES = {
+    "lqg-ss": "steady-state LQG",
+    "lqg-i": "steady-state LQG with integral action",
+    "lqg-p": "LQG estimating the varying parameters",
+}
+
+
 def _success_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     """The success hint from the Monte Carlo itself, when an LQG that removes offsets (compared where
     parameters vary: with integral action, or estimating the parameters) succeeds more often than
@@ -125,24 +133,11 @@ def _success_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     best = max(rates, key=lambda v: (rates[v], v == "lqg-i"))  # a tie goes to lqg-i, which GP-D can start from
     if not rates[best] > mine:
         return None
-    task = task or "TASK"
-    if best == "lqg-i":
-        return (
-            f"the steady-state LQG with integral action succeeds on {rates[best]:.3f} of the same trajectories (this "
-            f"policy {mine:.3f}): the misses are offsets; start GP-D from it (--seed-policy lqg-i), or validate it "
-            f"alone (`symctl validate lqg-i --task {task}`)"
-        )
+    advice = "start GP-D from it (--seed-policy lqg-i), or validate it alone" if best == "lqg-i" else "validate it"
     return (
-        f"the LQG estimating the varying parameters succeeds on {rates[best]:.3f} of the same trajectories (this "
-        f"policy {mine:.3f}): the misses are offsets; validate it (`symctl validate lqg-p --task {task}`)"
+        f"the {VARIANT_NAMES[best]} succeeds on {rates[best]:.3f} of the same trajectories (this policy {mine:.3f}): "
+        f"the misses are offsets; {advice} (`symctl validate {best} --task {task or 'TASK'}`)"
     )
-
-
-_VARIANT_NAMES = {
-    "lqg-p": "the LQG estimating the varying parameters",
-    "lqg-i": "the steady-state LQG with integral action",
-    "lqg-ss": "the steady-state LQG",
-}
 
 
 def _cost_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
@@ -150,7 +145,7 @@ def _cost_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     costs less on the same trajectories: the user can certify that one instead."""
     policies = (monte_carlo or {}).get("policies") or {}
     mine = (policies.get("policy") or {}).get("mean")
-    costs = {v: (policies.get(v) or {}).get("mean") for v in _VARIANT_NAMES}
+    costs = {v: (policies.get(v) or {}).get("mean") for v in VARIANT_NAMES}
     costs = {v: c for v, c in costs.items() if isinstance(c, (int, float)) and math.isfinite(c)}
     if not isinstance(mine, (int, float)) or not costs:
         return None
@@ -158,7 +153,7 @@ def _cost_evidence(monte_carlo: dict | None, task: str | None) -> str | None:
     if not costs[best] < mine:
         return None
     return (
-        f"{_VARIANT_NAMES[best]} costs {costs[best]:.4g} on the same trajectories (this policy {mine:.4g}): "
+        f"the {VARIANT_NAMES[best]} costs {costs[best]:.4g} on the same trajectories (this policy {mine:.4g}): "
         f"validate it (`symctl validate {best} --task {task or 'TASK'}`); or a larger synthesis budget (--budget paper)"
     )
 
