@@ -276,6 +276,7 @@ def judge(
         "tolerance": tol,
         "float_roundoff": max(roundoff.values()),
         "errors": errors,
+        "over_tolerance": bad,  # channel -> error, for the channels past their own tolerance
         "probes": probes,
         "ticks": int(ys.shape[0] * ys.shape[1]),
         "reasons": reasons,

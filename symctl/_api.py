@@ -234,7 +234,6 @@ def validate(
     >>> report.verdict, report.cost["ratio_to_lqg"]  # doctest: +SKIP
     """
     import plants
-    from synth import AbstractNetworkPolicy
     from validation import DEFAULT_SETTINGS, ValidationError
     from validation import validate as run_validation
 
@@ -242,7 +241,7 @@ def validate(
 
     _check_keywords("validate", settings, DEFAULT_SETTINGS)
     enable_x64()
-    if task is None and not isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
+    if task is None:
         task = run_folder_task(policy)  # a run folder of a task file: its provenance holds only the name
     t = plants.get_task(task) if task is not None else None
     pol, default_out = _policy_and_folder(policy, t)

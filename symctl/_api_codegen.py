@@ -103,7 +103,7 @@ def generate_c(
 
     from ._console import resolve_policy, run_folder_task
 
-    if task is None and not isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):
+    if task is None:
         task = run_folder_task(policy)  # a run folder of a task file: its provenance holds only the name
     t = plants.get_task(task) if task is not None else None
     if isinstance(policy, (SymbolicPolicy, AbstractNetworkPolicy)):

@@ -41,10 +41,13 @@ def resolve_policy(spec: str, task):
 def run_folder_task(spec) -> str | None:
     """The task a run folder was made for, as its `config.toml` names it (the path of the task file
     where there is one, else a built-in name), for a run folder or a file inside one; None otherwise. A
-    policy's provenance holds only the task's name, which names no file for a task of the user's."""
+    policy's provenance holds only the task's name, which names no file for a task of the user's.
+    None for a policy object too."""
     import tomllib
 
-    path = Path(str(spec))
+    if not isinstance(spec, (str, Path)):
+        return None
+    path = Path(spec)
     folder = path if path.is_dir() else path.parent
     config = folder / "config.toml"
     if not config.is_file():

@@ -164,7 +164,7 @@ def _float_round_off(codegen_report: dict | None) -> bool:
     if report.get("real") != "float":
         return False
     checks = [c for target in ("host", "cortex-m4") for c in (report.get(target) or {}).values() if isinstance(c, dict)]
-    return any(str(r).startswith("trajectory error") for c in checks for r in c.get("reasons", []))
+    return any(c.get("over_tolerance") for c in checks)
 
 
 def failure_lines(

@@ -126,7 +126,8 @@ def test_c_verification_failure_alone_fails_the_run():
     assert lines == ["what failed", "  C verification: FAIL", "what to try", "  C: see runs/x/c/verification.log"]
     # a float build that misses its tolerance on the trajectory (the quadruple tank's lqg-p, whose
     # covariance recursion loses 1.6e-5 in float32 where the tolerance is 1e-5): the hint says double
-    report = {"ok": False, "real": "float", "host": {"gcc": {"ok": False, "reasons": ["trajectory error above ..."]}}}
+    gcc = {"ok": False, "reasons": ["trajectory error above ..."], "over_tolerance": {"z:P0_2": 1.58e-05}}
+    report = {"ok": False, "real": "float", "host": {"gcc": gcc}}
     assert failure_lines(cert, report, "runs/x/c/verification.log")[-1].endswith("generate double (--real double)")
     report["real"] = "double"
     assert failure_lines(cert, report, "runs/x/c/verification.log")[-1] == "  C: see runs/x/c/verification.log"
