@@ -80,8 +80,8 @@ def estimating_design(task: Task, d):
     A, B, E_all, Cp_all = lin.A, lin.B, lin.E, lin.Cp
     keep, Xp, Up = [], [], []
     for j, i in enumerate(varying):
-        dx, du = _equilibrium_slope(task, d, i)
         if np.any(np.abs(E_all[:, j]) > 1e-12) or np.any(np.abs(Cp_all[:, j]) > 1e-12):
+            dx, du = _equilibrium_slope(task, d, i)  # two equilibrium solves: only for the parameters kept
             keep.append(j)
             Xp.append(dx)
             Up.append(du)
